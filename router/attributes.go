@@ -1,0 +1,266 @@
+package router
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits on revision attributes. They bound the work a hostile or broken
+// writer can cause, and they are mirrored by the SQL function
+// routeops_attributes_valid in the pgstore schema.
+const (
+	MaxAttributesBytes = 64 << 10
+	MaxTeamLen         = 64
+	MaxTierLen         = 32
+	MaxSkills          = 32
+	MaxSkillLen        = 64
+)
+
+// Channels allowed in attributes.
+var Channels = []string{"chat", "email", "sms", "voice"}
+
+// Attributes are the decoded routing attributes of a revision.
+type Attributes struct {
+	Priority int      `json:"priority"`
+	Channel  string   `json:"channel"`
+	Team     string   `json:"team,omitempty"`
+	Skills   []string `json:"skills,omitempty"`
+	Tier     string   `json:"tier,omitempty"`
+}
+
+// AttributeError says why attributes are corrupt. It is a permanent item
+// fault of class corrupt_revision.
+type AttributeError struct{ Reason string }
+
+func (e *AttributeError) Error() string { return "corrupt attributes: " + e.Reason }
+
+func attrErr(format string, args ...any) error {
+	return &AttributeError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// rawAttributes decodes the known keys without interpreting them, so that
+// each can be type-checked strictly (encoding/json would, for instance,
+// accept the string "5" into a json.Number).
+type rawAttributes struct {
+	Priority json.RawMessage `json:"priority"`
+	Channel  json.RawMessage `json:"channel"`
+	Team     json.RawMessage `json:"team"`
+	Skills   json.RawMessage `json:"skills"`
+	Tier     json.RawMessage `json:"tier"`
+}
+
+// ParseAttributes decodes and validates revision attributes. The rules:
+// a JSON object; "priority" an integer 0..100 written as digits; "channel"
+// one of chat, email, sms, voice; optional "team" and "tier" non-empty
+// strings; optional "skills" an array of non-empty strings; null counts as
+// absent for the optional keys; no other keys. Anything else is corrupt.
+func ParseAttributes(b []byte) (Attributes, error) {
+	var a Attributes
+	if len(b) == 0 {
+		return a, attrErr("empty")
+	}
+	if len(b) > MaxAttributesBytes {
+		return a, attrErr("too large (%d bytes, limit %d)", len(b), MaxAttributesBytes)
+	}
+	if !utf8.Valid(b) {
+		return a, attrErr("not valid UTF-8")
+	}
+	trimmed := bytes.TrimLeft(b, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return a, attrErr("not a JSON object")
+	}
+	var raw rawAttributes
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		msg := err.Error()
+		if k, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+			return a, attrErr("unknown key %s", k)
+		}
+		return a, attrErr("does not decode: %s", strings.TrimPrefix(msg, "json: "))
+	}
+	if dec.More() {
+		return a, attrErr("trailing data after the object")
+	}
+	if _, err := dec.Token(); err == nil {
+		return a, attrErr("trailing data after the object")
+	}
+
+	// priority
+	p := raw.Priority
+	if isAbsent(p) {
+		return a, attrErr("priority is missing")
+	}
+	if len(p) > 3 || !allDigits(p) {
+		return a, attrErr("priority must be a whole number from 0 to 100, got %s", clip(p))
+	}
+	n := 0
+	for _, c := range p {
+		n = n*10 + int(c-'0')
+	}
+	if n > 100 {
+		return a, attrErr("priority must be a whole number from 0 to 100, got %d", n)
+	}
+	a.Priority = n
+
+	// channel
+	if isAbsent(raw.Channel) {
+		return a, attrErr("channel is missing")
+	}
+	ch, ok := jsonString(raw.Channel)
+	if !ok || !slices.Contains(Channels, ch) {
+		return a, attrErr("channel must be one of chat, email, sms, voice, got %s", clip(raw.Channel))
+	}
+	a.Channel = ch
+
+	// team, tier
+	var err error
+	if a.Team, err = optionalString("team", raw.Team, MaxTeamLen); err != nil {
+		return a, err
+	}
+	if a.Tier, err = optionalString("tier", raw.Tier, MaxTierLen); err != nil {
+		return a, err
+	}
+
+	// skills
+	if !isAbsent(raw.Skills) {
+		var items []json.RawMessage
+		if raw.Skills[0] != '[' || json.Unmarshal(raw.Skills, &items) != nil {
+			return a, attrErr("skills must be an array of strings, got %s", clip(raw.Skills))
+		}
+		if len(items) > MaxSkills {
+			return a, attrErr("skills has %d entries, limit %d", len(items), MaxSkills)
+		}
+		if len(items) > 0 {
+			a.Skills = make([]string, 0, len(items))
+		}
+		for _, it := range items {
+			s, ok := jsonString(it)
+			if !ok {
+				return a, attrErr("skills must be an array of strings, got element %s", clip(it))
+			}
+			if l := utf8.RuneCountInString(s); l == 0 || l > MaxSkillLen {
+				return a, attrErr("each skill must be 1 to %d characters", MaxSkillLen)
+			}
+			a.Skills = append(a.Skills, s)
+		}
+	}
+	return a, nil
+}
+
+// ValidateAttributes reports whether attributes are valid.
+func ValidateAttributes(b []byte) error {
+	_, err := ParseAttributes(b)
+	return err
+}
+
+// Marshal renders attributes canonically (the order of Attributes' fields).
+func (a Attributes) Marshal() []byte {
+	b, err := json.Marshal(a)
+	if err != nil {
+		panic(err) // cannot happen: only strings and ints
+	}
+	return b
+}
+
+// ClassifyRevision turns the result of loading an item's current revision
+// into a fault class: missing_revision when the row is gone,
+// corrupt_revision when its attributes do not decode or validate.
+func ClassifyRevision(found bool, revisionID int64, attrs []byte) (Attributes, Cause, error) {
+	if !found {
+		return Attributes{}, CauseMissingRevision, fmt.Errorf("current revision %d not found", revisionID)
+	}
+	a, err := ParseAttributes(attrs)
+	if err != nil {
+		return Attributes{}, CauseCorruptRevision, fmt.Errorf("revision %d: %w", revisionID, err)
+	}
+	return a, CauseNone, nil
+}
+
+// PriorityOf returns the priority of attributes, or 0 when they are invalid.
+// Stores denormalize it onto the item so that the head is an index scan.
+func PriorityOf(b []byte) int {
+	a, err := ParseAttributes(b)
+	if err != nil {
+		return 0
+	}
+	return a.Priority
+}
+
+func isAbsent(r json.RawMessage) bool {
+	return len(r) == 0 || string(r) == "null"
+}
+
+func allDigits(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func jsonString(r json.RawMessage) (string, bool) {
+	if len(r) == 0 || r[0] != '"' {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(r, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+func optionalString(key string, r json.RawMessage, max int) (string, error) {
+	if isAbsent(r) {
+		return "", nil
+	}
+	s, ok := jsonString(r)
+	if !ok {
+		return "", attrErr("%s must be a string, got %s", key, clip(r))
+	}
+	if l := utf8.RuneCountInString(s); l == 0 || l > max {
+		return "", attrErr("%s must be 1 to %d characters", key, max)
+	}
+	return s, nil
+}
+
+// clip shortens a raw value for an error message.
+func clip(r []byte) string {
+	const max = 40
+	if len(r) <= max {
+		return string(r)
+	}
+	return string(r[:max]) + "…"
+}
+
+// IsAttributeError reports whether err is a corrupt-attributes error.
+func IsAttributeError(err error) bool {
+	var ae *AttributeError
+	return errors.As(err, &ae)
+}
+
+// CorruptAttributes returns one of a few attribute values that are valid
+// JSON (PostgreSQL's jsonb accepts them) but not valid attributes. Drills
+// use them to corrupt revisions.
+func CorruptAttributes(i int) []byte {
+	vals := []string{
+		`{"priority": "high", "channel": "chat"}`,
+		`{"channel": "fax", "priority": 10}`,
+		`"garbage"`,
+		`{"priority": 500, "channel": "email"}`,
+		`[1, 2, 3]`,
+	}
+	if i < 0 {
+		i = -i
+	}
+	return []byte(vals[i%len(vals)])
+}

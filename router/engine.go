@@ -1,0 +1,656 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// EngineConfig configures an Engine. Zero values take the defaults below.
+type EngineConfig struct {
+	// ID names this engine in heartbeats and events; default host:pid.
+	ID     string
+	Policy FaultPolicy
+	// BatchSize is the most items claimed per queue per transaction.
+	BatchSize int
+	// Workers is how many orgs are routed at once.
+	Workers int
+	// PollInterval is how often every org is looked at even without a
+	// notification.
+	PollInterval      time.Duration
+	HeartbeatInterval time.Duration
+	// BackoffMin and BackoffMax bound the per-org backoff after a
+	// transient error.
+	BackoffMin time.Duration
+	BackoffMax time.Duration
+	// OrphanSweepInterval is how often each org is also checked for
+	// queued items whose queue does not exist.
+	OrphanSweepInterval time.Duration
+	// MaxBatchesPerTurn bounds how long one org keeps a worker before the
+	// others get a turn.
+	MaxBatchesPerTurn int
+	Version           string
+	Clock             Clock
+	Logger            *slog.Logger
+	Observer          Observer
+}
+
+// Observer receives what the engine does, for metrics.
+type Observer interface {
+	OrgRouted(org string, r RouteResult, took time.Duration)
+	OrgError(org string, err error)
+}
+
+func (c *EngineConfig) setDefaults() {
+	if c.Policy == "" {
+		c.Policy = PolicyQuarantine
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 100
+	}
+	if c.Workers <= 0 {
+		c.Workers = 4
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 2 * time.Second
+	}
+	if c.BackoffMin <= 0 {
+		c.BackoffMin = 100 * time.Millisecond
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = 10 * time.Second
+	}
+	if c.OrphanSweepInterval <= 0 {
+		c.OrphanSweepInterval = 30 * time.Second
+	}
+	if c.MaxBatchesPerTurn <= 0 {
+		c.MaxBatchesPerTurn = 20
+	}
+	if c.Clock == nil {
+		c.Clock = RealClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		c.ID = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+}
+
+// Engine routes every org's queues. Each org is routed independently:
+// one org's transient failure backs off that org alone.
+type Engine struct {
+	store     Store
+	cfg       EngineConfig
+	log       *slog.Logger
+	startedAt time.Time
+	actor     Actor
+
+	mu   sync.Mutex
+	orgs map[string]*orgState
+
+	stats engineCounters
+}
+
+type orgState struct {
+	failures  int
+	retryAt   time.Time
+	lastSweep time.Time
+}
+
+type engineCounters struct {
+	assigned, quarantined, skipped, blocked, faults, errors, batches atomic.Int64
+}
+
+// EngineStats are cumulative counters since the engine started.
+type EngineStats struct {
+	Assigned, Quarantined, Skipped, Blocked, Faults, Errors, Batches int64
+	OrgsBackingOff                                                   int
+}
+
+// NewEngine builds an engine on a store.
+func NewEngine(store Store, cfg EngineConfig) *Engine {
+	cfg.setDefaults()
+	host, _ := os.Hostname()
+	osUser := os.Getenv("USER")
+	return &Engine{
+		store:     store,
+		cfg:       cfg,
+		log:       cfg.Logger.With("engine", cfg.ID),
+		startedAt: cfg.Clock.Now(),
+		actor:     Actor{Name: "engine:" + cfg.ID, OSUser: osUser, Origin: host},
+		orgs:      map[string]*orgState{},
+	}
+}
+
+// Config returns the effective configuration.
+func (e *Engine) Config() EngineConfig { return e.cfg }
+
+// Stats returns cumulative counters.
+func (e *Engine) Stats() EngineStats {
+	e.mu.Lock()
+	backing := 0
+	now := e.cfg.Clock.Now()
+	for _, st := range e.orgs {
+		if st.retryAt.After(now) {
+			backing++
+		}
+	}
+	e.mu.Unlock()
+	return EngineStats{
+		Assigned: e.stats.assigned.Load(), Quarantined: e.stats.quarantined.Load(),
+		Skipped: e.stats.skipped.Load(), Blocked: e.stats.blocked.Load(),
+		Faults: e.stats.faults.Load(), Errors: e.stats.errors.Load(),
+		Batches: e.stats.batches.Load(), OrgsBackingOff: backing,
+	}
+}
+
+func (e *Engine) state(org string) *orgState {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := e.orgs[org]
+	if st == nil {
+		st = &orgState{}
+		e.orgs[org] = st
+	}
+	return st
+}
+
+// RouteOnce runs one routing transaction for an org.
+func (e *Engine) RouteOnce(ctx context.Context, org string) (RouteResult, error) {
+	now := e.cfg.Clock.Now()
+	st := e.state(org)
+	e.mu.Lock()
+	sweep := now.Sub(st.lastSweep) >= e.cfg.OrphanSweepInterval
+	e.mu.Unlock()
+	req := RouteRequest{Org: org, Limit: e.cfg.BatchSize, IncludeOrphans: sweep, Actor: e.actor, Now: now}
+	policy := e.cfg.Policy
+	start := time.Now()
+	res, err := e.store.RouteOrg(ctx, req, func(b *Batch) []Decision { return Decide(policy, b) })
+	took := time.Since(start)
+	if err != nil {
+		e.stats.errors.Add(1)
+		if e.cfg.Observer != nil {
+			e.cfg.Observer.OrgError(org, err)
+		}
+		return res, err
+	}
+	if sweep && !res.Busy {
+		e.mu.Lock()
+		st.lastSweep = now
+		e.mu.Unlock()
+	}
+	e.stats.batches.Add(1)
+	e.stats.assigned.Add(int64(res.Assigned))
+	e.stats.quarantined.Add(int64(res.Quarantined))
+	e.stats.skipped.Add(int64(res.Skipped))
+	e.stats.blocked.Add(int64(res.Blocked))
+	e.stats.faults.Add(int64(len(res.Faults)))
+	for _, f := range res.Faults {
+		e.log.Warn("item fault", "org", org, "item", f.ItemID, "queue", f.QueueID,
+			"cause", string(f.Cause), "action", string(f.Action), "error", f.Error)
+	}
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.OrgRouted(org, res, took)
+	}
+	return res, nil
+}
+
+// OrgTurn is what one turn on an org did.
+type OrgTurn struct {
+	RouteResult
+	// More is set when the turn stopped at MaxBatchesPerTurn with work
+	// likely left.
+	More bool
+}
+
+func (t *OrgTurn) add(r RouteResult) {
+	t.Claimed += r.Claimed
+	t.Assigned += r.Assigned
+	t.Quarantined += r.Quarantined
+	t.Skipped += r.Skipped
+	t.Blocked += r.Blocked
+	t.Faults = append(t.Faults, r.Faults...)
+	t.Busy = t.Busy || r.Busy
+}
+
+// RouteTurn drains an org: it repeats RouteOnce while batches fill up and
+// make progress, up to MaxBatchesPerTurn.
+func (e *Engine) RouteTurn(ctx context.Context, org string) (OrgTurn, error) {
+	var turn OrgTurn
+	for i := 0; i < e.cfg.MaxBatchesPerTurn; i++ {
+		r, err := e.RouteOnce(ctx, org)
+		if err != nil {
+			e.noteFailure(org, err)
+			return turn, err
+		}
+		e.noteSuccess(org)
+		turn.add(r)
+		if r.Busy || !r.Progress() || r.QueuesFull == 0 {
+			return turn, nil
+		}
+		if ctx.Err() != nil {
+			return turn, ctx.Err()
+		}
+	}
+	turn.More = true
+	return turn, nil
+}
+
+func (e *Engine) noteFailure(org string, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	now := e.cfg.Clock.Now()
+	e.mu.Lock()
+	st := e.orgs[org]
+	if st == nil {
+		st = &orgState{}
+		e.orgs[org] = st
+	}
+	st.failures++
+	d := e.backoff(st.failures)
+	st.retryAt = now.Add(d)
+	failures := st.failures
+	e.mu.Unlock()
+	if failures == 1 || d >= e.cfg.BackoffMax && failures%10 == 0 {
+		e.log.Warn("routing org failed; backing off this org, others keep routing",
+			"org", org, "error", err.Error(), "backoff", d.String(), "failures", failures)
+	} else {
+		e.log.Debug("routing org failed again", "org", org, "error", err.Error(), "backoff", d.String())
+	}
+}
+
+func (e *Engine) noteSuccess(org string) {
+	e.mu.Lock()
+	st := e.orgs[org]
+	var had int
+	if st != nil {
+		had = st.failures
+		st.failures = 0
+		st.retryAt = time.Time{}
+	}
+	e.mu.Unlock()
+	if had > 0 {
+		e.log.Info("routing org recovered", "org", org, "after_failures", had)
+	}
+}
+
+func (e *Engine) backoff(failures int) time.Duration {
+	d := e.cfg.BackoffMin
+	for i := 1; i < failures && d < e.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	if d > e.cfg.BackoffMax {
+		d = e.cfg.BackoffMax
+	}
+	// ±20% jitter so that orgs that failed together do not retry together.
+	j := time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return j
+}
+
+func (e *Engine) retryAt(org string) time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if st := e.orgs[org]; st != nil {
+		return st.retryAt
+	}
+	return time.Time{}
+}
+
+// PassResult sums one pass over every org.
+type PassResult struct {
+	Orgs        int
+	Assigned    int
+	Quarantined int
+	Skipped     int
+	Faults      int
+	Busy        int
+	Errors      int
+	LastError   error
+}
+
+// Progress reports whether the pass assigned or moved anything.
+func (p PassResult) Progress() bool { return p.Assigned+p.Quarantined+p.Skipped > 0 }
+
+// Pass routes every org once (each org drained as far as one turn goes),
+// Workers orgs at a time.
+func (e *Engine) Pass(ctx context.Context) (PassResult, error) {
+	orgs, err := e.store.ListOrgs(ctx)
+	if err != nil {
+		return PassResult{}, err
+	}
+	var (
+		mu  sync.Mutex
+		res = PassResult{Orgs: len(orgs)}
+		wg  sync.WaitGroup
+		ch  = make(chan string)
+	)
+	for w := 0; w < e.cfg.Workers; w++ {
+		wg.Go(func() {
+			for org := range ch {
+				t, err := e.RouteTurn(ctx, org)
+				mu.Lock()
+				res.Assigned += t.Assigned
+				res.Quarantined += t.Quarantined
+				res.Skipped += t.Skipped
+				res.Faults += len(t.Faults)
+				if t.Busy {
+					res.Busy++
+				}
+				if t.More {
+					// A turn that stopped early is not a verdict on the org.
+					res.Busy++
+				}
+				if err != nil {
+					res.Errors++
+					res.LastError = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, org := range orgs {
+		select {
+		case ch <- org:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(ch)
+	wg.Wait()
+	return res, ctx.Err()
+}
+
+// RunUntilIdle routes until a full pass over every org can neither assign
+// nor move anything, with no org busy elsewhere and no error in the pass.
+// Transient errors never end it: it backs off and tries again.
+func (e *Engine) RunUntilIdle(ctx context.Context) (PassResult, error) {
+	stopHB := e.startHeartbeats(ctx)
+	defer stopHB()
+	var total PassResult
+	failures := 0
+	for {
+		p, err := e.Pass(ctx)
+		total.Orgs = p.Orgs
+		total.Assigned += p.Assigned
+		total.Quarantined += p.Quarantined
+		total.Skipped += p.Skipped
+		total.Faults += p.Faults
+		total.Errors += p.Errors
+		if ctx.Err() != nil {
+			return total, ctx.Err()
+		}
+		if err != nil {
+			failures++
+			d := e.backoff(failures)
+			if failures == 1 || failures%10 == 0 {
+				e.log.Warn("listing orgs failed; retrying", "error", err.Error(), "backoff", d.String())
+			}
+			if !e.sleep(ctx, d) {
+				return total, ctx.Err()
+			}
+			continue
+		}
+		e.log.Info("pass", "orgs", p.Orgs, "assigned", p.Assigned, "quarantined", p.Quarantined,
+			"skipped", p.Skipped, "faults", p.Faults, "busy", p.Busy, "errors", p.Errors)
+		if p.Errors == 0 && p.Busy == 0 && !p.Progress() {
+			return total, nil
+		}
+		if p.Errors > 0 {
+			failures++
+			if !e.sleep(ctx, e.backoff(failures)) {
+				return total, ctx.Err()
+			}
+			continue
+		}
+		failures = 0
+		if p.Busy > 0 && !p.Progress() {
+			// Another engine holds some orgs; give it a moment.
+			if !e.sleep(ctx, 50*time.Millisecond) {
+				return total, ctx.Err()
+			}
+		}
+	}
+}
+
+func (e *Engine) sleep(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-e.cfg.Clock.After(d):
+		return true
+	}
+}
+
+// Beat writes one heartbeat.
+func (e *Engine) Beat(ctx context.Context, stopped bool) error {
+	host, _ := os.Hostname()
+	return e.store.Heartbeat(ctx, Heartbeat{
+		EngineID: e.cfg.ID, Host: host, PID: os.Getpid(), Policy: e.cfg.Policy,
+		Version: e.cfg.Version, StartedAt: e.startedAt, BeatAt: e.cfg.Clock.Now(), Stopped: stopped,
+	})
+}
+
+func (e *Engine) startHeartbeats(ctx context.Context) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		failing := false
+		for {
+			if err := e.Beat(ctx, false); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				if !failing {
+					e.log.Warn("heartbeat failed", "error", err.Error())
+				}
+				failing = true
+			} else if failing {
+				e.log.Info("heartbeat recovered")
+				failing = false
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-e.cfg.Clock.After(e.cfg.HeartbeatInterval):
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+		// Say goodbye so the monitor tells a clean stop from a dead engine.
+		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
+		defer c()
+		_ = e.Beat(sctx, true)
+	}
+}
+
+type turnDone struct {
+	org  string
+	turn OrgTurn
+	err  error
+}
+
+// Run routes continuously until ctx ends: every org at least every
+// PollInterval, and at once when a notification says it has work.
+func (e *Engine) Run(ctx context.Context) error {
+	e.log.Info("engine started", "policy", string(e.cfg.Policy), "workers", e.cfg.Workers,
+		"batch", e.cfg.BatchSize, "poll", e.cfg.PollInterval.String())
+	stopHB := e.startHeartbeats(ctx)
+	defer stopHB()
+
+	notify := make(chan string, 1024)
+	go e.listen(ctx, notify)
+
+	work := make(chan string)
+	done := make(chan turnDone, e.cfg.Workers)
+	var wg sync.WaitGroup
+	for w := 0; w < e.cfg.Workers; w++ {
+		wg.Go(func() {
+			for org := range work {
+				t, err := e.RouteTurn(ctx, org)
+				done <- turnDone{org: org, turn: t, err: err}
+			}
+		})
+	}
+	defer func() {
+		close(work)
+		// Drain results so workers can exit.
+		go func() {
+			for range done {
+			}
+		}()
+		wg.Wait()
+		close(done)
+		e.log.Info("engine stopped")
+	}()
+
+	var (
+		pending   = map[string]bool{}
+		order     []string
+		inflight  = map[string]bool{}
+		redo      = map[string]bool{}
+		nextPoll  time.Time
+		listFails int
+	)
+	enqueue := func(org string) {
+		if inflight[org] {
+			redo[org] = true
+			return
+		}
+		if !pending[org] {
+			pending[org] = true
+			order = append(order, org)
+		}
+	}
+	for {
+		now := e.cfg.Clock.Now()
+		if !now.Before(nextPoll) {
+			orgs, err := e.store.RoutableOrgs(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				listFails++
+				d := e.backoff(listFails)
+				if listFails == 1 || listFails%10 == 0 {
+					e.log.Warn("listing orgs failed; retrying", "error", err.Error(), "backoff", d.String())
+				}
+				nextPoll = now.Add(d)
+			} else {
+				if listFails > 0 {
+					e.log.Info("store reachable again", "after_failures", listFails)
+				}
+				listFails = 0
+				for _, o := range orgs {
+					enqueue(o)
+				}
+				nextPoll = now.Add(e.cfg.PollInterval)
+			}
+		}
+		// Hand out work to idle workers, skipping orgs in backoff.
+		var wake time.Time = nextPoll
+		var deferred []string
+		for len(order) > 0 && len(inflight) < e.cfg.Workers {
+			org := order[0]
+			order = order[1:]
+			if ra := e.retryAt(org); ra.After(now) {
+				deferred = append(deferred, org)
+				if ra.Before(wake) {
+					wake = ra
+				}
+				continue
+			}
+			delete(pending, org)
+			inflight[org] = true
+			select {
+			case work <- org:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		order = append(deferred, order...)
+		for _, org := range deferred {
+			if ra := e.retryAt(org); ra.Before(wake) {
+				wake = ra
+			}
+		}
+		d := wake.Sub(now)
+		if d < time.Millisecond {
+			d = time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case org := <-notify:
+			enqueue(org)
+		case r := <-done:
+			delete(inflight, r.org)
+			if r.err == nil && (r.turn.More || redo[r.org]) {
+				enqueue(r.org)
+			} else if redo[r.org] {
+				enqueue(r.org)
+			}
+			delete(redo, r.org)
+		case <-e.cfg.Clock.After(d):
+		}
+	}
+}
+
+// listen forwards store notifications, resubscribing with backoff.
+func (e *Engine) listen(ctx context.Context, out chan<- string) {
+	failures := 0
+	for ctx.Err() == nil {
+		ch, err := e.store.Notifications(ctx)
+		if err != nil {
+			failures++
+			d := e.backoff(failures)
+			if failures == 1 || failures%10 == 0 {
+				e.log.Warn("subscribing to notifications failed; polling meanwhile", "error", err.Error(), "retry", d.String())
+			}
+			if !e.sleep(ctx, d) {
+				return
+			}
+			continue
+		}
+		if failures > 0 {
+			e.log.Info("notifications resumed")
+		}
+		failures = 0
+		for org := range ch {
+			select {
+			case out <- org:
+			default: // the scheduler is saturated; the poll will catch up
+			}
+		}
+		if ctx.Err() == nil {
+			failures++
+			e.log.Warn("notification stream ended; resubscribing")
+			if !e.sleep(ctx, e.backoff(failures)) {
+				return
+			}
+		}
+	}
+}
+
+// SortDecisions orders decisions by item id, which stores use to lock rows
+// in a stable order.
+func SortDecisions(ds []Decision) {
+	sort.Slice(ds, func(i, j int) bool { return ds[i].ItemID < ds[j].ItemID })
+}

@@ -1,0 +1,379 @@
+// Package pgtest gives tests a real PostgreSQL. Unless ROUTEOPS_TEST_DSN
+// names a server, it starts a private one per test binary from the local
+// server binaries (initdb and postgres, found with pg_config --bindir or
+// under /usr/lib/postgresql/*/bin), in a temp dir, on 127.0.0.1 and a free
+// port, as the postgres user when running as root. Each test gets its own
+// database, cloned from a migrated template. When neither a DSN nor the
+// binaries are there, tests fail with a clear message; they are never
+// silently skipped.
+package pgtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/routeops/routeops/router/pgstore"
+)
+
+// EnvDSN names an existing server to use instead of a private one. Its
+// role needs CREATEDB; tests create and drop their own databases on it.
+const EnvDSN = "ROUTEOPS_TEST_DSN"
+
+// Server is a PostgreSQL server for tests.
+type Server struct {
+	// AdminDSN connects as a superuser (private server) or as the role of
+	// ROUTEOPS_TEST_DSN, to the maintenance database.
+	AdminDSN string
+	// Dir is the data directory of a private server ("" otherwise).
+	Dir     string
+	BinDir  string
+	Port    int
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	sockDir string
+	base    *url.URL
+	tmpl    string
+}
+
+var (
+	once    sync.Once
+	shared  *Server
+	initErr error
+	dbSeq   atomic.Int64
+)
+
+// Main runs the tests of a package and stops the private server afterwards.
+// Use it from TestMain: func TestMain(m *testing.M) { pgtest.Main(m) }.
+func Main(m *testing.M) {
+	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop stops the private server, if one was started.
+func Stop() {
+	if shared != nil {
+		shared.stop()
+	}
+}
+
+// Shared returns the test server, starting it on first use. A failure to
+// get one fails the test with what to install or set.
+func Shared(tb testing.TB) *Server {
+	tb.Helper()
+	once.Do(func() { shared, initErr = start() })
+	if initErr != nil {
+		tb.Fatalf("pgtest: no PostgreSQL for tests: %v\n"+
+			"Install the PostgreSQL server binaries (Debian: apt-get install postgresql) "+
+			"or set %s to a server whose role may CREATE DATABASE.", initErr, EnvDSN)
+	}
+	return shared
+}
+
+// NewDB creates a fresh migrated database for this test and returns its
+// DSN. It is dropped when the test ends.
+func NewDB(tb testing.TB) string {
+	tb.Helper()
+	s := Shared(tb)
+	name := fmt.Sprintf("t_%d_%d", os.Getpid(), dbSeq.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := s.exec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, s.tmpl)); err != nil {
+		tb.Fatalf("pgtest: create database: %v", err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.exec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name)); err != nil {
+			tb.Logf("pgtest: drop database %s: %v", name, err)
+		}
+	})
+	return s.DSN(name)
+}
+
+// NewEmptyDB creates a database without the schema (for migrate tests).
+func NewEmptyDB(tb testing.TB) string {
+	tb.Helper()
+	s := Shared(tb)
+	name := fmt.Sprintf("e_%d_%d", os.Getpid(), dbSeq.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := s.exec(ctx, fmt.Sprintf(`CREATE DATABASE %s`, name)); err != nil {
+		tb.Fatalf("pgtest: create database: %v", err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = s.exec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name))
+	})
+	return s.DSN(name)
+}
+
+// NewStore opens a pgstore on a fresh database.
+func NewStore(tb testing.TB) *pgstore.Store {
+	tb.Helper()
+	dsn := NewDB(tb)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := pgstore.Open(ctx, pgstore.Options{DSN: dsn, MaxConns: 16})
+	if err != nil {
+		tb.Fatalf("pgtest: open store: %v", err)
+	}
+	tb.Cleanup(st.Close)
+	return st
+}
+
+// DSN returns the DSN of a database on this server.
+func (s *Server) DSN(db string) string {
+	u := *s.base
+	u.Path = "/" + db
+	return u.String()
+}
+
+func (s *Server) exec(ctx context.Context, sql string) error {
+	conn, err := pgx.Connect(ctx, s.AdminDSN)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+func start() (*Server, error) {
+	if dsn := os.Getenv(EnvDSN); dsn != "" {
+		return external(dsn)
+	}
+	return private()
+}
+
+func external(dsn string) (*Server, error) {
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return nil, fmt.Errorf("%s must be a postgres:// URL", EnvDSN)
+	}
+	s := &Server{AdminDSN: dsn, base: u}
+	if err := s.makeTemplate(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// BinDir finds the PostgreSQL server binaries.
+func BinDir() (string, error) {
+	if d := os.Getenv("ROUTEOPS_PG_BINDIR"); d != "" {
+		return d, nil
+	}
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		d := strings.TrimSpace(string(out))
+		if _, err := os.Stat(filepath.Join(d, "postgres")); err == nil {
+			return d, nil
+		}
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
+	sort.Slice(matches, func(i, j int) bool { return versionOf(matches[i]) > versionOf(matches[j]) })
+	if len(matches) > 0 {
+		return filepath.Dir(matches[0]), nil
+	}
+	return "", errors.New("no PostgreSQL server binaries (pg_config --bindir has no postgres, and /usr/lib/postgresql/*/bin is empty)")
+}
+
+var verRe = regexp.MustCompile(`/postgresql/(\d+)/`)
+
+func versionOf(p string) int {
+	m := verRe.FindStringSubmatch(p)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// credential returns the postgres user's credential when running as root.
+func credential() (*syscall.Credential, int, int, error) {
+	if os.Geteuid() != 0 {
+		return nil, -1, -1, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, 0, 0, errors.New("running as root, and PostgreSQL refuses to run as root, but there is no postgres user to run it as (install the postgresql package, which creates it)")
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, uid, gid, nil
+}
+
+func private() (*Server, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return nil, err
+	}
+	cred, uid, gid, err := credential()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "routeops-pg-")
+	if err != nil {
+		return nil, err
+	}
+	// Unix socket paths are limited to ~107 bytes: keep the socket dir short.
+	sock, err := os.MkdirTemp("/tmp", "ropg")
+	if err != nil {
+		return nil, err
+	}
+	data := filepath.Join(dir, "data")
+	if cred != nil {
+		for _, d := range []string{dir, sock} {
+			if err := os.Chown(d, uid, gid); err != nil {
+				return nil, err
+			}
+		}
+	}
+	run := func(name string, args ...string) ([]byte, error) {
+		cmd := exec.Command(filepath.Join(bin, name), args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8", "LANG=C.UTF-8")
+		if cred != nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		}
+		return cmd.CombinedOutput()
+	}
+	if out, err := run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync",
+		"--locale=C.UTF-8", "--encoding=UTF8"); err != nil {
+		return nil, fmt.Errorf("initdb: %v: %s", err, bytes.TrimSpace(out))
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Dir: dir, BinDir: bin, Port: port, sockDir: sock, exited: make(chan struct{})}
+	args := []string{"-D", data, "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
+		"-c", "unix_socket_directories=" + sock,
+		// A throwaway test server: durability is not under test here.
+		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+		"-c", "max_connections=300", "-c", "shared_buffers=128MB",
+		"-c", "log_min_messages=warning", "-c", "logging_collector=off"}
+	logf, err := os.Create(filepath.Join(dir, "postgres.log"))
+	if err != nil {
+		return nil, err
+	}
+	if cred != nil {
+		_ = logf.Chown(uid, gid)
+	}
+	// The server must die with the test binary even if Stop is never
+	// called: Pdeathsig is tied to the thread that forks, so fork from a
+	// goroutine that keeps its thread for the life of the process.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
+		cmd.Dir = dir
+		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8", "LANG=C.UTF-8")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		s.cmd = cmd
+		started <- nil
+		_ = cmd.Wait()
+		close(s.exited)
+		select {} // keep the thread: its exit would signal the server
+	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("start postgres: %w", err)
+	}
+	s.base = &url.URL{Scheme: "postgres", User: url.User("postgres"), Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		RawQuery: "sslmode=disable"}
+	s.AdminDSN = s.DSN("postgres")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		conn, err := pgx.Connect(ctx, s.AdminDSN)
+		cancel()
+		if err == nil {
+			conn.Close(context.Background())
+			break
+		}
+		select {
+		case <-s.exited:
+			log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
+			return nil, fmt.Errorf("postgres exited during start: %s", bytes.TrimSpace(log))
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, fmt.Errorf("postgres did not accept connections within 60s: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := s.makeTemplate(); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// makeTemplate creates and migrates the template database once.
+func (s *Server) makeTemplate() error {
+	s.tmpl = fmt.Sprintf("routeops_tmpl_%d", os.Getpid())
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	_ = s.exec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s`, s.tmpl))
+	if err := s.exec(ctx, fmt.Sprintf(`CREATE DATABASE %s`, s.tmpl)); err != nil {
+		return fmt.Errorf("create template database: %w", err)
+	}
+	if _, err := pgstore.Migrate(ctx, pgstore.Options{DSN: s.DSN(s.tmpl)}); err != nil {
+		return fmt.Errorf("migrate template database: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
+	select {
+	case <-s.exited:
+	case <-time.After(20 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+	if s.Dir != "" {
+		_ = os.RemoveAll(s.Dir)
+	}
+	if s.sockDir != "" {
+		_ = os.RemoveAll(s.sockDir)
+	}
+}

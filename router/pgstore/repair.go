@@ -1,0 +1,257 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/routeops/routeops/router"
+)
+
+// RepairCandidates finds live items whose current revision is missing or
+// fails routeops_attributes_valid (the SQL mirror of ParseAttributes).
+func (s *Store) RepairCandidates(ctx context.Context, org string) ([]router.RepairCandidate, error) {
+	if org != "" {
+		if err := s.orgExists(ctx, org); err != nil {
+			return nil, err
+		}
+	}
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck
+	rows, err := tx.Query(ctx, `SELECT `+itemColsAs("w")+`, r.id IS NOT NULL, coalesce(r.attributes::text, '')
+		FROM work_items w
+		LEFT JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
+		WHERE w.state IN ('queued', 'quarantined', 'assigned') AND ($1 = '' OR w.org_id = $1)
+		  AND (r.id IS NULL OR NOT routeops_attributes_valid(r.attributes))
+		ORDER BY w.id`, org)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	var out []router.RepairCandidate
+	for rows.Next() {
+		ci, err := scanClaimed(rows)
+		if err != nil {
+			rows.Close()
+			return nil, s.wrap(err)
+		}
+		c := router.RepairCandidate{Item: ci.Item, RevisionFound: ci.RevisionFound}
+		if ci.RevisionFound {
+			c.CurrentAttributes = ci.Attributes
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap(err)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	// Earlier revisions, newest first, for all candidates in one query.
+	orgs := make([]string, len(out))
+	ids := make([]int64, len(out))
+	at := make(map[[2]any]int, len(out))
+	for i, c := range out {
+		orgs[i], ids[i] = c.Item.OrgID, c.Item.ID
+		at[[2]any{c.Item.OrgID, c.Item.ID}] = i
+	}
+	rows, err = tx.Query(ctx, `SELECT r.org_id, r.id, r.work_item_id, r.attributes::text, r.created_at, r.source
+		FROM unnest($1::text[], $2::bigint[]) AS c(org_id, id)
+		JOIN work_item_revisions r ON r.org_id = c.org_id AND r.work_item_id = c.id
+		JOIN work_items w ON w.org_id = c.org_id AND w.id = c.id
+		WHERE r.id <> w.current_revision_id
+		ORDER BY r.work_item_id, r.id DESC`, orgs, ids)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	for rows.Next() {
+		r, err := scanRevision(rows)
+		if err != nil {
+			rows.Close()
+			return nil, s.wrap(err)
+		}
+		if i, ok := at[[2]any{r.OrgID, r.WorkItemID}]; ok {
+			out[i].Earlier = append(out[i].Earlier, r)
+		}
+	}
+	return out, s.wrap(rows.Err())
+}
+
+// ApplyRepair re-checks every fix under the item's row lock, then writes
+// the new revisions, repoints the items and journals the repairs with set
+// statements in one transaction.
+func (s *Store) ApplyRepair(ctx context.Context, fixes []router.RepairFix, actor router.Actor, at time.Time) ([]router.RepairOutcome, error) {
+	now := at.UTC()
+	outcomes := make([]router.RepairOutcome, len(fixes))
+	err := s.withTx(ctx, true, func(tx pgx.Tx) error {
+		for i, f := range fixes {
+			outcomes[i] = router.RepairOutcome{ItemID: f.ItemID, OrgID: f.OrgID}
+		}
+		if len(fixes) == 0 {
+			return nil
+		}
+		orgs := make([]string, len(fixes))
+		ids := make([]int64, len(fixes))
+		for i, f := range fixes {
+			orgs[i], ids[i] = f.OrgID, f.ItemID
+		}
+		type cur struct {
+			state     string
+			queue     string
+			rev       int64
+			found     bool
+			attrs     string
+			valid     bool
+			skipped   bool
+			enqueued  time.Time
+			lockedNow bool
+		}
+		state := map[[2]any]*cur{}
+		// Lock in id order, the order every other writer uses.
+		rows, err := tx.Query(ctx, `SELECT w.org_id, w.id, w.state, w.queue_id, w.current_revision_id, w.skipped,
+				r.id IS NOT NULL, coalesce(r.attributes::text, ''), coalesce(routeops_attributes_valid(r.attributes), false)
+			FROM work_items w
+			LEFT JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
+			WHERE (w.org_id, w.id) IN (SELECT * FROM unnest($1::text[], $2::bigint[]))
+			ORDER BY w.org_id, w.id
+			FOR UPDATE OF w`, orgs, ids)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var org string
+			var id int64
+			c := &cur{}
+			if err := rows.Scan(&org, &id, &c.state, &c.queue, &c.rev, &c.skipped, &c.found, &c.attrs, &c.valid); err != nil {
+				rows.Close()
+				return err
+			}
+			state[[2]any{org, id}] = c
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var (
+			okIdx []int
+			seen  = map[[2]any]bool{}
+		)
+		for i, f := range fixes {
+			oc := &outcomes[i]
+			k := [2]any{f.OrgID, f.ItemID}
+			c := state[k]
+			switch {
+			case c == nil:
+				oc.Reason = fmt.Sprintf("item %d does not exist in org %s", f.ItemID, f.OrgID)
+			case seen[k]:
+				oc.Reason = "item listed twice in one repair"
+				oc.State = router.ItemState(c.state)
+			case c.state != "queued" && c.state != "quarantined" && c.state != "assigned":
+				oc.State = router.ItemState(c.state)
+				oc.Reason = fmt.Sprintf("item is %s; only queued, quarantined or assigned items are repaired", c.state)
+			case c.rev != f.ExpectRevisionID:
+				oc.State = router.ItemState(c.state)
+				oc.Reason = fmt.Sprintf("item now points at revision %d, not %d; plan again", c.rev, f.ExpectRevisionID)
+			case c.found && c.valid && router.ValidateAttributes([]byte(c.attrs)) == nil:
+				oc.State = router.ItemState(c.state)
+				oc.Reason = "current revision is valid now; nothing to repair"
+			default:
+				if err := router.ValidateAttributes(f.Attributes); err != nil {
+					oc.State = router.ItemState(c.state)
+					oc.Reason = "rebuilt attributes do not validate: " + err.Error()
+				} else {
+					okIdx = append(okIdx, i)
+				}
+			}
+			seen[k] = true
+		}
+		if len(okIdx) == 0 {
+			return nil
+		}
+		newIDs, err := reserve(ctx, tx, "work_item_revisions_id_seq", len(okIdx))
+		if err != nil {
+			return err
+		}
+		var (
+			rOrgs, rSources, rAttrs, rStates, rQueues, rDetails []string
+			rItems, rNew                                        []int64
+			rPrio                                               []int16
+		)
+		notify := map[string]bool{}
+		for j, i := range okIdx {
+			f := fixes[i]
+			c := state[[2]any{f.OrgID, f.ItemID}]
+			newState := c.state
+			released := false
+			if c.state == "quarantined" {
+				newState, released = "queued", true
+			}
+			if newState == "queued" {
+				notify[f.OrgID] = true
+			}
+			rOrgs = append(rOrgs, f.OrgID)
+			rItems = append(rItems, f.ItemID)
+			rNew = append(rNew, newIDs[j])
+			rSources = append(rSources, f.Source)
+			rAttrs = append(rAttrs, string(f.Attributes))
+			rStates = append(rStates, newState)
+			rQueues = append(rQueues, c.queue)
+			rPrio = append(rPrio, int16(router.PriorityOf(f.Attributes)))
+			rDetails = append(rDetails, string(router.Detail("old_revision_id", c.rev, "new_revision_id", newIDs[j],
+				"source", f.Source, "released", released)))
+			outcomes[i].Repaired = true
+			outcomes[i].NewRevisionID = newIDs[j]
+			outcomes[i].State = router.ItemState(newState)
+		}
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO work_item_revisions (org_id, id, work_item_id, attributes, created_at, source)
+			SELECT o, n, i, a::jsonb, $5, 'repair:' || src
+			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $6::text[]) AS u(o, n, i, a, src)`,
+			rOrgs, rNew, rItems, rAttrs, now, rSources)
+		// Take the KEY SHARE lock a foreign key check would take on the new
+		// revision, so cleanup's locking protocol holds even without the FK.
+		b.Queue(`UPDATE work_items w SET current_revision_id = u.n, journal_revision_id = u.n,
+				journal_attributes = u.a::jsonb, priority = u.p, fault_cause = '', skipped = false,
+				quarantine_reason = CASE WHEN u.st = 'queued' THEN '' ELSE w.quarantine_reason END,
+				state = u.st
+			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::smallint[], $6::text[]) AS u(o, i, n, a, p, st)
+			WHERE w.org_id = u.o AND w.id = u.i`, rOrgs, rItems, rNew, rAttrs, rPrio, rStates)
+		b.Queue(`INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
+			SELECT o, $4, 'revision_repaired', i, q, $5, $6, $7, d::jsonb
+			FROM unnest($1::text[], $2::bigint[], $3::text[], $8::text[]) AS u(o, i, q, d)`,
+			rOrgs, rItems, rQueues, now, actor.Name, actor.Origin, actor.OSUser, rDetails)
+		orgsToNotify := make([]string, 0, len(notify))
+		for o := range notify {
+			orgsToNotify = append(orgsToNotify, o)
+		}
+		sort.Strings(orgsToNotify)
+		if len(orgsToNotify) > 0 {
+			b.Queue(`SELECT pg_notify($1, o) FROM unnest($2::text[]) o`, NotifyChannel, orgsToNotify)
+		}
+		br := tx.SendBatch(ctx, b)
+		var berr error
+		for k := 0; k < b.Len(); k++ {
+			tag, err := br.Exec()
+			if err != nil {
+				berr = err
+				break
+			}
+			if k < 3 && int(tag.RowsAffected()) != len(okIdx) {
+				berr = fmt.Errorf("pgstore: repair wrote %d of %d rows in step %d; rolled back", tag.RowsAffected(), len(okIdx), k+1)
+				break
+			}
+		}
+		if cerr := br.Close(); berr == nil {
+			berr = cerr
+		}
+		return berr
+	})
+	if err != nil {
+		return nil, err
+	}
+	return outcomes, nil
+}

@@ -1,0 +1,521 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/routeops/routeops/router"
+)
+
+func (s *Store) ListOrgs(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM orgs ORDER BY id COLLATE "C"`)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return out, s.wrap(err)
+}
+
+// RoutableOrgs uses the trigger-kept counters, so it costs a few index
+// probes per org rather than a scan of queued items.
+func (s *Store) RoutableOrgs(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT o.id FROM orgs o
+		WHERE EXISTS (SELECT 1 FROM agents a
+		              WHERE a.org_id = o.id AND a.status = 'available' AND a.load < a.capacity)
+		  AND EXISTS (SELECT 1 FROM queue_counts c
+		              LEFT JOIN queues q ON q.org_id = c.org_id AND q.id = c.queue_id
+		              WHERE c.org_id = o.id AND c.bucket = 'queued' AND c.n > 0
+		                AND (q.id IS NULL OR NOT q.paused))
+		ORDER BY o.id COLLATE "C"`)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return out, s.wrap(err)
+}
+
+const claimSQL = `
+SELECT ` + "%s" + `, r.id IS NOT NULL, coalesce(r.attributes::text, '')
+FROM (SELECT id, priority FROM queues WHERE org_id = $1 AND NOT paused) q
+CROSS JOIN LATERAL (
+    SELECT * FROM work_items w
+    WHERE w.org_id = $1 AND w.queue_id = q.id AND w.state = 'queued' AND NOT w.skipped
+    ORDER BY w.priority DESC, w.enqueued_at, w.id
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED) w
+LEFT JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
+ORDER BY q.priority DESC, q.id, w.priority DESC, w.enqueued_at, w.id`
+
+// Orphans: queued items whose queue does not exist. The counters tell
+// which queue ids to look at, so this never scans a whole org.
+const orphanSQL = `
+SELECT ` + "%s" + `, r.id IS NOT NULL, coalesce(r.attributes::text, '')
+FROM (SELECT * FROM work_items w
+      WHERE w.org_id = $1 AND w.state = 'queued' AND NOT w.skipped
+        AND w.queue_id IN (SELECT c.queue_id FROM queue_counts c
+                           WHERE c.org_id = $1 AND c.bucket = 'queued' AND c.n > 0
+                             AND NOT EXISTS (SELECT 1 FROM queues q WHERE q.org_id = c.org_id AND q.id = c.queue_id))
+      ORDER BY w.queue_id, w.priority DESC, w.enqueued_at, w.id
+      LIMIT $2
+      FOR UPDATE SKIP LOCKED) w
+LEFT JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
+ORDER BY w.queue_id, w.priority DESC, w.enqueued_at, w.id`
+
+var (
+	claimQuery  = fmt.Sprintf(claimSQL, itemColsAs("w"))
+	orphanQuery = fmt.Sprintf(orphanSQL, itemColsAs("w"))
+)
+
+func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide router.DecideFunc) (router.RouteResult, error) {
+	var res router.RouteResult
+	limit := req.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return res, s.wrap(err)
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck
+
+	var got bool
+	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, hashtext($2))`, lockNSOrg, req.Org).Scan(&got); err != nil {
+		return res, s.wrap(err)
+	}
+	if !got {
+		return router.RouteResult{Busy: true}, nil
+	}
+
+	b := &router.Batch{Org: req.Org, Queues: map[string]router.Queue{}, Teams: map[string]router.Team{}}
+	batch := &pgx.Batch{}
+	batch.Queue(`SELECT a.id, a.team_id, a.skills, a.status, a.capacity, a.load, coalesce(t.status, 'paused')
+		FROM agents a LEFT JOIN teams t ON t.org_id = a.org_id AND t.id = a.team_id
+		WHERE a.org_id = $1 AND a.status = 'available' AND a.load < a.capacity
+		ORDER BY a.id FOR UPDATE OF a`, req.Org)
+	batch.Queue(`SELECT id, priority, paused FROM queues WHERE org_id = $1`, req.Org)
+	batch.Queue(`SELECT id, status FROM teams WHERE org_id = $1`, req.Org)
+	batch.Queue(claimQuery, req.Org, limit)
+	if req.IncludeOrphans {
+		batch.Queue(orphanQuery, req.Org, limit)
+	}
+	br := tx.SendBatch(ctx, batch)
+	err = func() error {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			a := router.Agent{OrgID: req.Org}
+			var st, ts string
+			if err := rows.Scan(&a.ID, &a.TeamID, &a.Skills, &st, &a.Capacity, &a.Load, &ts); err != nil {
+				return err
+			}
+			a.Status, a.TeamStatus = router.AgentStatus(st), router.TeamStatus(ts)
+			res.FreeCapacity += a.Free()
+			b.Agents = append(b.Agents, a)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, err = br.Query()
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			q := router.Queue{OrgID: req.Org}
+			if err := rows.Scan(&q.ID, &q.Priority, &q.Paused); err != nil {
+				return err
+			}
+			b.Queues[q.ID] = q
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, err = br.Query()
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			t := router.Team{OrgID: req.Org}
+			var st string
+			if err := rows.Scan(&t.ID, &st); err != nil {
+				return err
+			}
+			t.Status = router.TeamStatus(st)
+			b.Teams[t.ID] = t
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		perQueue := map[string]int{}
+		claims := 1
+		if req.IncludeOrphans {
+			claims = 2
+		}
+		for c := 0; c < claims; c++ {
+			rows, err = br.Query()
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				ci, err := scanClaimed(rows)
+				if err != nil {
+					return err
+				}
+				if c == 0 {
+					perQueue[ci.Item.QueueID]++
+				}
+				b.Items = append(b.Items, ci)
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		for _, n := range perQueue {
+			if n >= limit {
+				res.QueuesFull++
+			}
+		}
+		return nil
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return router.RouteResult{}, s.wrap(err)
+	}
+	res.Claimed = len(b.Items)
+	if len(b.Items) == 0 {
+		return res, s.wrap(tx.Commit(ctx))
+	}
+
+	decisions := decide(b)
+	if err := checkDecisions(b, decisions); err != nil {
+		return router.RouteResult{}, err
+	}
+	if len(decisions) == 0 {
+		return res, s.wrap(tx.Commit(ctx))
+	}
+	applied, err := s.apply(ctx, tx, req, b, decisions)
+	if err != nil {
+		return router.RouteResult{}, s.wrap(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return router.RouteResult{}, s.wrap(err)
+	}
+	res.Assigned = applied.Assigned
+	res.Quarantined = applied.Quarantined
+	res.Skipped = applied.Skipped
+	res.Blocked = applied.Blocked
+	res.Faults = applied.Faults
+	return res, nil
+}
+
+func scanClaimed(rows pgx.Rows) (router.ClaimedItem, error) {
+	var ci router.ClaimedItem
+	var it router.WorkItem
+	var state, cause string
+	var agent, journal *string
+	var prio int16
+	var attrs string
+	err := rows.Scan(&it.OrgID, &it.ID, &it.QueueID, &state, &it.CurrentRevisionID, &prio, &it.EnqueuedAt,
+		&agent, &it.AssignedAt, &it.CompletedAt, &it.Attempts, &it.LastError, &it.LastAttemptAt, &cause,
+		&it.Skipped, &it.QuarantineReason, &it.JournalRevisionID, &journal, &ci.RevisionFound, &attrs)
+	if err != nil {
+		return ci, err
+	}
+	it.State, it.FaultCause, it.Priority = router.ItemState(state), router.Cause(cause), int(prio)
+	if agent != nil {
+		it.AgentID = *agent
+	}
+	if journal != nil {
+		it.JournalAttributes = []byte(*journal)
+	}
+	it.EnqueuedAt = it.EnqueuedAt.UTC()
+	utcp(it.LastAttemptAt)
+	ci.Item = it
+	if ci.RevisionFound {
+		ci.Attributes = []byte(attrs)
+	}
+	return ci, nil
+}
+
+// checkDecisions refuses decisions that would break an invariant, before
+// anything is written: an item not claimed or decided twice, an agent not
+// offered, or more assignments than an agent's free capacity.
+func checkDecisions(b *router.Batch, ds []router.Decision) error {
+	claimed := make(map[int64]bool, len(b.Items))
+	for i := range b.Items {
+		claimed[b.Items[i].Item.ID] = true
+	}
+	free := make(map[string]int, len(b.Agents))
+	for _, a := range b.Agents {
+		free[a.ID] = a.Free()
+	}
+	seen := make(map[int64]bool, len(ds))
+	for _, d := range ds {
+		if !claimed[d.ItemID] || seen[d.ItemID] {
+			return fmt.Errorf("pgstore: decision for item %d that was not claimed or was decided twice", d.ItemID)
+		}
+		seen[d.ItemID] = true
+		switch d.Kind {
+		case router.DecideAssign:
+			f, ok := free[d.AgentID]
+			if !ok {
+				return fmt.Errorf("pgstore: assignment to agent %s, which is not available", d.AgentID)
+			}
+			if f <= 0 {
+				return fmt.Errorf("pgstore: assignment would take agent %s over capacity", d.AgentID)
+			}
+			free[d.AgentID] = f - 1
+		case router.DecideFault:
+			switch d.Action {
+			case router.PolicyQuarantine, router.PolicySkip, router.PolicyBlock:
+			default:
+				return fmt.Errorf("pgstore: fault decision for item %d has unknown action %q", d.ItemID, d.Action)
+			}
+		default:
+			return fmt.Errorf("pgstore: unknown decision kind %d", d.Kind)
+		}
+	}
+	return nil
+}
+
+type applied struct {
+	Assigned, Quarantined, Skipped, Blocked int
+	Faults                                  []router.Decision
+}
+
+// apply writes the decisions and their events in one pipelined round trip.
+func (s *Store) apply(ctx context.Context, tx pgx.Tx, req router.RouteRequest, b *router.Batch, ds []router.Decision) (applied, error) {
+	var out applied
+	now := req.Now.UTC()
+	var (
+		aIDs    []int64
+		aAgents []string
+		fIDs    []int64
+		fCauses []string
+		fErrs   []string
+		fActs   []string
+	)
+	loads := map[string]int32{}
+	perQueue := map[string]int32{}
+	for _, d := range ds {
+		switch d.Kind {
+		case router.DecideAssign:
+			aIDs = append(aIDs, d.ItemID)
+			aAgents = append(aAgents, d.AgentID)
+			loads[d.AgentID]++
+			perQueue[d.QueueID]++
+		case router.DecideFault:
+			fIDs = append(fIDs, d.ItemID)
+			fCauses = append(fCauses, string(d.Cause))
+			fErrs = append(fErrs, d.Error)
+			fActs = append(fActs, string(d.Action))
+			out.Faults = append(out.Faults, d)
+			switch d.Action {
+			case router.PolicyQuarantine:
+				out.Quarantined++
+			case router.PolicySkip:
+				out.Skipped++
+			default:
+				out.Blocked++
+			}
+		}
+	}
+	actor := req.Actor
+	batch := &pgx.Batch{}
+	var nAssignQ, nAgentsQ, nFaultQ int = -1, -1, -1
+	qi := 0
+	if len(aIDs) > 0 {
+		batch.Queue(`WITH a AS (
+				UPDATE work_items w SET state = 'assigned', agent_id = d.agent, assigned_at = $2,
+					attempts = w.attempts + 1, last_attempt_at = $2, fault_cause = ''
+				FROM unnest($3::bigint[], $4::text[]) AS d(id, agent)
+				WHERE w.org_id = $1 AND w.id = d.id AND w.state = 'queued'
+				RETURNING w.id, w.queue_id, w.agent_id)
+			INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
+			SELECT $1, $2, 'assigned', a.id, a.queue_id, $5, $6, $7,
+				jsonb_build_object('agent', a.agent_id, 'queue', a.queue_id)
+			FROM a ORDER BY a.id`,
+			req.Org, now, aIDs, aAgents, actor.Name, actor.Origin, actor.OSUser)
+		nAssignQ = qi
+		qi++
+		agents := make([]string, 0, len(loads))
+		for a := range loads {
+			agents = append(agents, a)
+		}
+		sort.Strings(agents)
+		ns := make([]int32, len(agents))
+		for i, a := range agents {
+			ns[i] = loads[a]
+		}
+		batch.Queue(`UPDATE agents a SET load = a.load + d.n
+			FROM unnest($2::text[], $3::int[]) AS d(id, n)
+			WHERE a.org_id = $1 AND a.id = d.id AND a.status = 'available' AND a.load + d.n <= a.capacity`,
+			req.Org, agents, ns)
+		nAgentsQ = qi
+		qi++
+		qids := make([]string, 0, len(perQueue))
+		for q := range perQueue {
+			qids = append(qids, q)
+		}
+		sort.Strings(qids)
+		qns := make([]int32, len(qids))
+		for i, q := range qids {
+			qns[i] = perQueue[q]
+		}
+		batch.Queue(`UPDATE queues q SET last_assigned_at = $2, assigned_total = q.assigned_total + d.n
+			FROM unnest($3::text[], $4::int[]) AS d(id, n)
+			WHERE q.org_id = $1 AND q.id = d.id`, req.Org, now, qids, qns)
+		qi++
+		batch.Queue(`INSERT INTO queue_throughput AS t (org_id, queue_id, bucket, n)
+			SELECT $1, d.id, $2, d.n FROM unnest($3::text[], $4::int[]) AS d(id, n) ORDER BY d.id
+			ON CONFLICT (org_id, queue_id, bucket) DO UPDATE SET n = t.n + EXCLUDED.n`,
+			req.Org, now.Truncate(10*time.Second), qids, qns)
+		qi++
+	}
+	if len(fIDs) > 0 {
+		batch.Queue(`WITH f AS (
+				UPDATE work_items w SET attempts = w.attempts + 1, last_attempt_at = $2,
+					last_error = d.err, fault_cause = d.cause,
+					state = CASE WHEN d.action = 'quarantine' THEN 'quarantined' ELSE w.state END,
+					skipped = CASE WHEN d.action = 'skip' THEN true WHEN d.action = 'quarantine' THEN false ELSE w.skipped END,
+					quarantine_reason = CASE WHEN d.action = 'quarantine' THEN d.cause || ': ' || d.err ELSE w.quarantine_reason END
+				FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[]) AS d(id, cause, err, action)
+				WHERE w.org_id = $1 AND w.id = d.id AND w.state = 'queued'
+				RETURNING w.id, w.queue_id, w.attempts, w.current_revision_id, d.cause, d.err, d.action, w.quarantine_reason)
+			INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
+			SELECT $1, $2, e.kind, e.id, e.queue_id, $7, $8, $9, e.detail FROM (
+				SELECT f.id, f.queue_id, 'item_fault' AS kind, 0 AS ord,
+					jsonb_build_object('cause', f.cause, 'error', f.err, 'action', f.action,
+						'attempts', f.attempts, 'revision_id', f.current_revision_id) AS detail
+				FROM f
+				UNION ALL
+				SELECT f.id, f.queue_id, 'quarantined', 1,
+					jsonb_build_object('cause', f.cause, 'reason', f.quarantine_reason)
+				FROM f WHERE f.action = 'quarantine') e
+			ORDER BY e.id, e.ord`,
+			req.Org, now, fIDs, fCauses, fErrs, fActs, actor.Name, actor.Origin, actor.OSUser)
+		nFaultQ = qi
+		qi++
+	}
+	if req.IncludeOrphans {
+		batch.Queue(`DELETE FROM queue_throughput WHERE org_id = $1 AND bucket < $2`, req.Org, now.Add(-15*time.Minute))
+		qi++
+	}
+	br := tx.SendBatch(ctx, batch)
+	var err error
+	for i := 0; i < qi; i++ {
+		tag, e := br.Exec()
+		if e != nil {
+			err = e
+			break
+		}
+		switch i {
+		case nAssignQ:
+			if int(tag.RowsAffected()) != len(aIDs) {
+				err = fmt.Errorf("pgstore: assigned %d of %d items; the batch was rolled back", tag.RowsAffected(), len(aIDs))
+			}
+		case nAgentsQ:
+			if int(tag.RowsAffected()) != len(loads) {
+				err = fmt.Errorf("pgstore: agent capacity check failed for %d of %d agents; the batch was rolled back",
+					len(loads)-int(tag.RowsAffected()), len(loads))
+			}
+		case nFaultQ:
+			want := len(fIDs) + out.Quarantined
+			if int(tag.RowsAffected()) != want {
+				err = fmt.Errorf("pgstore: recorded %d of %d fault events; the batch was rolled back", tag.RowsAffected(), want)
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return applied{}, err
+	}
+	out.Assigned = len(aIDs)
+	return out, nil
+}
+
+func (s *Store) Heartbeat(ctx context.Context, hb router.Heartbeat) error {
+	var started any
+	if !hb.StartedAt.IsZero() {
+		started = hb.StartedAt.UTC()
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO engine_heartbeats AS h
+			(engine_id, host, pid, policy, version, started_at, beat_at, stopped)
+		VALUES ($1, $2, $3, $4, $5, coalesce($6, $7), $7, $8)
+		ON CONFLICT (engine_id) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid,
+			policy = EXCLUDED.policy, version = EXCLUDED.version,
+			started_at = coalesce($6, h.started_at), beat_at = EXCLUDED.beat_at, stopped = EXCLUDED.stopped`,
+		hb.EngineID, hb.Host, hb.PID, string(hb.Policy), hb.Version, started, hb.BeatAt.UTC(), hb.Stopped)
+	return s.wrap(err)
+}
+
+const heartbeatSQL = `SELECT engine_id, host, pid, policy, version, started_at, beat_at, stopped
+	FROM engine_heartbeats ORDER BY beat_at DESC, engine_id`
+
+func (s *Store) Heartbeats(ctx context.Context) ([]router.Heartbeat, error) {
+	rows, err := s.pool.Query(ctx, heartbeatSQL)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	out, err := pgx.CollectRows(rows, scanHeartbeat)
+	return out, s.wrap(err)
+}
+
+func scanHeartbeat(row pgx.CollectableRow) (router.Heartbeat, error) {
+	var hb router.Heartbeat
+	var policy string
+	err := row.Scan(&hb.EngineID, &hb.Host, &hb.PID, &policy, &hb.Version, &hb.StartedAt, &hb.BeatAt, &hb.Stopped)
+	hb.Policy = router.FaultPolicy(policy)
+	hb.StartedAt, hb.BeatAt = hb.StartedAt.UTC(), hb.BeatAt.UTC()
+	return hb, err
+}
+
+// Notifications listens on a dedicated connection (not from the pool).
+// The channel closes when ctx ends or the connection fails; the engine
+// resubscribes and polls meanwhile.
+func (s *Store) Notifications(ctx context.Context) (<-chan string, error) {
+	cfg, err := ParseConfig(s.opts)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %s", explainConnErr(err, s.opts.DSN))
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
+		conn.Close(context.Background())
+		return nil, s.wrap(err)
+	}
+	ch := make(chan string, 1024)
+	go func() {
+		defer close(ch)
+		defer conn.Close(context.Background())
+		for {
+			n, err := conn.WaitForNotification(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.Warn("notification connection lost", "error", s.wrap(err).Error())
+				}
+				return
+			}
+			select {
+			case ch <- n.Payload:
+			default:
+			}
+		}
+	}()
+	return ch, nil
+}

@@ -1,0 +1,243 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/routeops/routeops/router"
+)
+
+// Verify runs the integrity scan in one repeatable-read snapshot, so that
+// findings never come from a half-applied change.
+func (s *Store) Verify(ctx context.Context, limit int) (router.VerifyReport, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rep := router.VerifyReport{Checked: map[string]int{}}
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return rep, s.wrap(err)
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck
+	var items, revs, events, agents int
+	if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM work_items), (SELECT count(*) FROM work_item_revisions),
+			(SELECT count(*) FROM events), (SELECT count(*) FROM agents)`).Scan(&items, &revs, &events, &agents); err != nil {
+		return rep, s.wrap(err)
+	}
+	rep.Checked["items"], rep.Checked["revisions"], rep.Checked["events"], rep.Checked["agents"] = items, revs, events, agents
+
+	add := func(f router.Finding) bool {
+		if len(rep.Findings) >= limit {
+			rep.Truncated = true
+			return false
+		}
+		rep.Findings = append(rep.Findings, f)
+		return true
+	}
+	type check struct {
+		sql  string
+		scan func(pgx.Rows) (router.Finding, error)
+	}
+	checks := []check{
+		{`SELECT w.org_id, w.id, w.current_revision_id, r.id IS NOT NULL, coalesce(r.id, 0), coalesce(r.attributes::text, '')
+			FROM work_items w
+			LEFT JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
+			WHERE w.state IN ('queued', 'quarantined', 'assigned')
+			  AND (r.id IS NULL OR NOT routeops_attributes_valid(r.attributes))
+			ORDER BY w.id LIMIT $1`,
+			func(r pgx.Rows) (router.Finding, error) {
+				var f router.Finding
+				var cur, rid int64
+				var found bool
+				var attrs string
+				if err := r.Scan(&f.OrgID, &f.ItemID, &cur, &found, &rid, &attrs); err != nil {
+					return f, err
+				}
+				if !found {
+					f.Kind, f.Detail = router.FindingDanglingRevision, fmt.Sprintf("current revision %d not found", cur)
+				} else {
+					f.Kind = router.FindingInvalidAttributes
+					if err := router.ValidateAttributes([]byte(attrs)); err != nil {
+						f.Detail = fmt.Sprintf("revision %d: %v", rid, err)
+					} else {
+						f.Detail = fmt.Sprintf("revision %d: rejected by routeops_attributes_valid", rid)
+					}
+				}
+				return f, nil
+			}},
+		{`SELECT org_id, id FROM work_items WHERE state = 'assigned' AND agent_id IS NULL ORDER BY id LIMIT $1`,
+			func(r pgx.Rows) (router.Finding, error) {
+				f := router.Finding{Kind: router.FindingAssignedNoAgent, Detail: "assigned item has no agent"}
+				return f, r.Scan(&f.OrgID, &f.ItemID)
+			}},
+		{`SELECT org_id, id, load, capacity FROM agents WHERE load > capacity ORDER BY org_id, id LIMIT $1`,
+			func(r pgx.Rows) (router.Finding, error) {
+				f := router.Finding{Kind: router.FindingAgentOverCapacity}
+				var load, c int
+				err := r.Scan(&f.OrgID, &f.Agent, &load, &c)
+				f.Detail = fmt.Sprintf("load %d over capacity %d", load, c)
+				return f, err
+			}},
+		{`SELECT a.org_id, a.id, a.load, coalesce(c.n, 0)
+			FROM agents a
+			LEFT JOIN (SELECT org_id, agent_id, count(*) AS n FROM work_items WHERE state = 'assigned' GROUP BY 1, 2) c
+			  ON c.org_id = a.org_id AND c.agent_id = a.id
+			WHERE a.load <> coalesce(c.n, 0)
+			ORDER BY a.org_id, a.id LIMIT $1`,
+			func(r pgx.Rows) (router.Finding, error) {
+				f := router.Finding{Kind: router.FindingLoadMismatch}
+				var load, n int
+				err := r.Scan(&f.OrgID, &f.Agent, &load, &n)
+				f.Detail = fmt.Sprintf("stored load %d but %d assigned items", load, n)
+				return f, err
+			}},
+		{`WITH ev AS (
+				SELECT work_item_id, count(*) AS n FROM events
+				WHERE kind = 'assigned' AND work_item_id IS NOT NULL GROUP BY 1)
+			SELECT w.org_id, w.id, w.state, coalesce(ev.n, 0)
+			FROM work_items w LEFT JOIN ev ON ev.work_item_id = w.id
+			WHERE (w.state IN ('assigned', 'completed') AND coalesce(ev.n, 0) <> 1)
+			   OR (w.state NOT IN ('assigned', 'completed') AND coalesce(ev.n, 0) > 0)
+			ORDER BY w.id LIMIT $1`,
+			func(r pgx.Rows) (router.Finding, error) {
+				var f router.Finding
+				var st string
+				var n int
+				if err := r.Scan(&f.OrgID, &f.ItemID, &st, &n); err != nil {
+					return f, err
+				}
+				switch {
+				case st == "assigned" || st == "completed":
+					f.Kind, f.Detail = router.FindingEventMismatch, fmt.Sprintf("item is %s with %d assigned events (want exactly 1)", st, n)
+				case st == "quarantined":
+					f.Kind, f.Detail = router.FindingBothStates, fmt.Sprintf("quarantined item has %d assigned events", n)
+				default:
+					f.Kind, f.Detail = router.FindingEventMismatch, fmt.Sprintf("item is %s but has %d assigned events", st, n)
+				}
+				return f, nil
+			}},
+	}
+	for _, c := range checks {
+		rows, err := tx.Query(ctx, c.sql, limit+1)
+		if err != nil {
+			return rep, s.wrap(err)
+		}
+		for rows.Next() {
+			f, err := c.scan(rows)
+			if err != nil {
+				rows.Close()
+				return rep, s.wrap(err)
+			}
+			if !add(f) {
+				break
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return rep, s.wrap(err)
+		}
+	}
+	return rep, nil
+}
+
+// ---- drills ----
+
+const drillTargetsSQL = `
+SELECT w.id, w.current_revision_id FROM queues q
+CROSS JOIN LATERAL (
+    SELECT w.id, w.current_revision_id, w.priority, w.enqueued_at FROM work_items w
+    JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
+    WHERE w.org_id = q.org_id AND w.queue_id = q.id AND w.state = 'queued' AND NOT w.skipped
+    ORDER BY w.priority DESC, w.enqueued_at, w.id
+    LIMIT $2) w
+WHERE q.org_id = $1
+ORDER BY q.priority DESC, q.id COLLATE "C", w.priority DESC, w.enqueued_at, w.id
+LIMIT $2`
+
+// DrillDeleteRevisions deletes revisions the way the incident's cleanup
+// did: with session_replication_role = replica, which skips the foreign
+// key. It needs a superuser (or, on PostgreSQL 15, a role granted SET on
+// session_replication_role).
+func (s *Store) DrillDeleteRevisions(ctx context.Context, org string, count int, actor router.Actor, at time.Time) ([]int64, error) {
+	if err := s.orgExists(ctx, org); err != nil {
+		return nil, err
+	}
+	var ids []int64
+	err := s.withTx(ctx, true, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
+			return fmt.Errorf("drill needs to bypass the foreign key (session_replication_role = replica), which this role may not do: %w", err)
+		}
+		rows, err := tx.Query(ctx, drillTargetsSQL, org, count)
+		if err != nil {
+			return err
+		}
+		var revs []int64
+		for rows.Next() {
+			var id, rev int64
+			if err := rows.Scan(&id, &rev); err != nil {
+				rows.Close()
+				return err
+			}
+			ids, revs = append(ids, id), append(revs, rev)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM work_item_revisions WHERE org_id = $1 AND id = ANY($2)`, org, revs); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = origin`); err != nil {
+			return err
+		}
+		if err := insertEvent(ctx, tx, router.Event{OrgID: org, At: at, Kind: router.EventDrillInjected,
+			Detail: router.Detail("drill", "missing-revisions", "items", ids)}, actor); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, org)
+		return err
+	})
+	return ids, err
+}
+
+// DrillCorruptRevisions overwrites current revisions' attributes with JSON
+// that is not valid attributes. Revisions are otherwise never edited.
+func (s *Store) DrillCorruptRevisions(ctx context.Context, org string, count int, actor router.Actor, at time.Time) ([]int64, error) {
+	if err := s.orgExists(ctx, org); err != nil {
+		return nil, err
+	}
+	var ids []int64
+	err := s.withTx(ctx, true, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, drillTargetsSQL, org, count)
+		if err != nil {
+			return err
+		}
+		var revs []int64
+		var vals []string
+		for rows.Next() {
+			var id, rev int64
+			if err := rows.Scan(&id, &rev); err != nil {
+				rows.Close()
+				return err
+			}
+			vals = append(vals, string(router.CorruptAttributes(len(ids))))
+			ids, revs = append(ids, id), append(revs, rev)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE work_item_revisions r SET attributes = u.a::jsonb
+			FROM unnest($2::bigint[], $3::text[]) AS u(id, a) WHERE r.org_id = $1 AND r.id = u.id`, org, revs, vals); err != nil {
+			return err
+		}
+		if err := insertEvent(ctx, tx, router.Event{OrgID: org, At: at, Kind: router.EventDrillInjected,
+			Detail: router.Detail("drill", "corrupt-revisions", "items", ids)}, actor); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, org)
+		return err
+	})
+	return ids, err
+}

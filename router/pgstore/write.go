@@ -1,0 +1,387 @@
+package pgstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/routeops/routeops/router"
+)
+
+func (s *Store) UpsertOrg(ctx context.Context, o router.Org) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO orgs (id, name) VALUES ($1, $2)
+		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name`, o.ID, o.Name)
+	return s.wrap(err)
+}
+
+func (s *Store) UpsertQueue(ctx context.Context, q router.Queue) error {
+	_, err := s.pool.Exec(ctx, `WITH up AS (
+			INSERT INTO queues (org_id, id, priority, paused) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (org_id, id) DO UPDATE SET priority = EXCLUDED.priority, paused = EXCLUDED.paused
+			RETURNING org_id)
+		SELECT pg_notify($5, org_id) FROM up`, q.OrgID, q.ID, q.Priority, q.Paused, NotifyChannel)
+	return s.wrapFK(err, "org %s does not exist", q.OrgID)
+}
+
+func (s *Store) UpsertTeam(ctx context.Context, t router.Team) error {
+	st := t.Status
+	if st == "" {
+		st = router.TeamActive
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO teams (org_id, id, status) VALUES ($1, $2, $3)
+		ON CONFLICT (org_id, id) DO UPDATE SET status = EXCLUDED.status`, t.OrgID, t.ID, string(st))
+	return s.wrapFK(err, "org %s does not exist", t.OrgID)
+}
+
+func sortedSkills(sk []string) []string {
+	out := slices.Clone(sk)
+	if out == nil {
+		out = []string{}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (s *Store) UpsertAgent(ctx context.Context, a router.Agent) error {
+	if a.Capacity < 0 {
+		return fmt.Errorf("agent capacity must not be negative")
+	}
+	st := a.Status
+	if st == "" {
+		st = router.AgentAvailable
+	}
+	_, err := s.pool.Exec(ctx, `WITH up AS (
+			INSERT INTO agents (org_id, id, team_id, skills, status, capacity) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (org_id, id) DO UPDATE SET team_id = EXCLUDED.team_id, skills = EXCLUDED.skills,
+				status = EXCLUDED.status, capacity = EXCLUDED.capacity
+			RETURNING org_id)
+		SELECT pg_notify($7, org_id) FROM up`,
+		a.OrgID, a.ID, a.TeamID, sortedSkills(a.Skills), string(st), a.Capacity, NotifyChannel)
+	return s.wrapFK(err, "team %s/%s does not exist", a.OrgID, a.TeamID)
+}
+
+// wrapFK reports a foreign-key violation as ErrNotFound.
+func (s *Store) wrapFK(err error, format string, args ...any) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23503" {
+		return router.NotFoundf(format, args...)
+	}
+	return s.wrap(err)
+}
+
+func (s *Store) SetAgentStatus(ctx context.Context, org, agent string, st router.AgentStatus, at time.Time) error {
+	tag, err := s.pool.Exec(ctx, `WITH up AS (
+			UPDATE agents SET status = $3 WHERE org_id = $1 AND id = $2 RETURNING org_id, status)
+		SELECT pg_notify($4, org_id) FROM up WHERE status = 'available'`, org, agent, string(st), NotifyChannel)
+	if err != nil {
+		return s.wrap(err)
+	}
+	_ = tag
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM agents WHERE org_id = $1 AND id = $2`, org, agent).Scan(&n); err != nil {
+		return s.wrap(err)
+	}
+	if n == 0 {
+		return router.NotFoundf("agent %s/%s does not exist", org, agent)
+	}
+	return nil
+}
+
+func (s *Store) SetTeamStatus(ctx context.Context, org, team string, st router.TeamStatus, at time.Time) error {
+	var found bool
+	err := s.pool.QueryRow(ctx, `WITH up AS (
+			UPDATE teams SET status = $3 WHERE org_id = $1 AND id = $2 RETURNING org_id, status),
+		n AS (SELECT pg_notify($4, org_id) FROM up WHERE status = 'active')
+		SELECT EXISTS (SELECT 1 FROM up), (SELECT count(*) FROM n)`, org, team, string(st), NotifyChannel).Scan(&found, new(int))
+	if err != nil {
+		return s.wrap(err)
+	}
+	if !found {
+		return router.NotFoundf("team %s/%s does not exist", org, team)
+	}
+	return nil
+}
+
+// attrText validates that attribute bytes are JSON before they reach the
+// jsonb column, so the caller gets ErrInvalidJSON rather than a SQL error.
+func attrText(b []byte) (string, error) {
+	if !json.Valid(b) {
+		return "", router.ErrInvalidJSON
+	}
+	return string(b), nil
+}
+
+func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.WorkItem, error) {
+	attrs, err := attrText(req.Attributes)
+	if err != nil {
+		return router.WorkItem{}, err
+	}
+	at := req.EnqueuedAt.UTC()
+	var it router.WorkItem
+	err = s.withTx(ctx, false, func(tx pgx.Tx) error {
+		var qok bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM queues WHERE org_id = $1 AND id = $2)`,
+			req.OrgID, req.QueueID).Scan(&qok); err != nil {
+			return err
+		}
+		if !qok {
+			return router.NotFoundf("queue %s/%s does not exist", req.OrgID, req.QueueID)
+		}
+		row := tx.QueryRow(ctx, `WITH ids AS (
+				SELECT nextval('work_items_id_seq') AS item, nextval('work_item_revisions_id_seq') AS rev),
+			r AS (
+				INSERT INTO work_item_revisions (org_id, id, work_item_id, attributes, created_at, source)
+				SELECT $1, rev, item, $3::jsonb, $4, 'platform' FROM ids
+				RETURNING id, work_item_id, attributes)
+			INSERT INTO work_items (org_id, id, queue_id, state, current_revision_id, priority, enqueued_at,
+				journal_revision_id, journal_attributes)
+			SELECT $1, r.work_item_id, $2, 'queued', r.id,
+				CASE WHEN routeops_attributes_valid(r.attributes) THEN (r.attributes ->> 'priority')::smallint ELSE 0 END,
+				$4, r.id, r.attributes
+			FROM r
+			RETURNING `+itemCols, req.OrgID, req.QueueID, attrs, at)
+		var err error
+		it, err = scanItem(row)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, req.OrgID)
+		return err
+	})
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "22P02" {
+			return router.WorkItem{}, fmt.Errorf("%w: %s", router.ErrInvalidJSON, pe.Message)
+		}
+		return router.WorkItem{}, err
+	}
+	return it, nil
+}
+
+func (s *Store) AddRevision(ctx context.Context, org string, item int64, attrs []byte, at time.Time) (router.Revision, error) {
+	text, err := attrText(attrs)
+	if err != nil {
+		return router.Revision{}, err
+	}
+	var rev router.Revision
+	err = s.withTx(ctx, false, func(tx pgx.Tx) error {
+		var state string
+		err := tx.QueryRow(ctx, `SELECT state FROM work_items WHERE org_id = $1 AND id = $2 FOR UPDATE`, org, item).Scan(&state)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return router.NotFoundf("item %d does not exist in org %s", item, org)
+		}
+		if err != nil {
+			return err
+		}
+		row := tx.QueryRow(ctx, `INSERT INTO work_item_revisions (org_id, work_item_id, attributes, created_at, source)
+			VALUES ($1, $2, $3::jsonb, $4, 'platform') RETURNING `+revCols, org, item, text, at.UTC())
+		rev, err = scanRevision(row)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE work_items SET current_revision_id = $3, journal_revision_id = $3,
+				journal_attributes = $4::jsonb,
+				priority = CASE WHEN routeops_attributes_valid($4::jsonb) THEN ($4::jsonb ->> 'priority')::smallint ELSE 0 END
+			WHERE org_id = $1 AND id = $2`, org, item, rev.ID, text); err != nil {
+			return err
+		}
+		if state == string(router.StateQueued) {
+			_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, org)
+		}
+		return err
+	})
+	return rev, err
+}
+
+func (s *Store) Complete(ctx context.Context, org string, item int64, at time.Time) error {
+	return s.withTx(ctx, false, func(tx pgx.Tx) error {
+		var state string
+		var agent *string
+		// Read without locking first to learn the agent, then lock the agent
+		// before the item (the lock order of the routing transaction).
+		err := tx.QueryRow(ctx, `SELECT state, agent_id FROM work_items WHERE org_id = $1 AND id = $2`, org, item).Scan(&state, &agent)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return router.NotFoundf("item %d does not exist in org %s", item, org)
+		}
+		if err != nil {
+			return err
+		}
+		if state != string(router.StateAssigned) || agent == nil {
+			return router.Conflictf("item %d is %s; only an assigned item can be completed", item, state)
+		}
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM agents WHERE org_id = $1 AND id = $2 FOR UPDATE`, org, *agent); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE work_items SET state = 'completed', completed_at = $3
+			WHERE org_id = $1 AND id = $2 AND state = 'assigned' AND agent_id = $4`, org, item, at.UTC(), *agent)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return router.Conflictf("item %d changed state while completing; only an assigned item can be completed", item)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE agents SET load = greatest(load - 1, 0) WHERE org_id = $1 AND id = $2`, org, *agent); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, org)
+		return err
+	})
+}
+
+// BulkLoad writes reference data with upserts and items with COPY. Item
+// and revision ids are reserved from their sequences up front, so that
+// revisions and items can be copied without a round trip per row.
+func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.BulkResult, error) {
+	var res router.BulkResult
+	nrev := 0
+	for i := range data.Items {
+		bi := &data.Items[i]
+		if len(bi.Revisions) == 0 {
+			return res, fmt.Errorf("bulk item %d has no revisions", i)
+		}
+		for _, r := range bi.Revisions {
+			if !json.Valid(r.Attributes) {
+				return res, fmt.Errorf("bulk item %d: %w", i, router.ErrInvalidJSON)
+			}
+		}
+		switch bi.State {
+		case "", router.StateQueued, router.StateCancelled:
+		default:
+			return res, fmt.Errorf("bulk item %d: state %s cannot be loaded", i, bi.State)
+		}
+		nrev += len(bi.Revisions)
+	}
+	err := s.withTx(ctx, false, func(tx pgx.Tx) error {
+		if err := bulkReference(ctx, tx, data); err != nil {
+			return err
+		}
+		if len(data.Items) == 0 {
+			return nil
+		}
+		itemIDs, err := reserve(ctx, tx, "work_items_id_seq", len(data.Items))
+		if err != nil {
+			return err
+		}
+		revIDs, err := reserve(ctx, tx, "work_item_revisions_id_seq", nrev)
+		if err != nil {
+			return err
+		}
+		revRows := make([][]any, 0, nrev)
+		itemRows := make([][]any, 0, len(data.Items))
+		ri := 0
+		for i := range data.Items {
+			bi := &data.Items[i]
+			iid := itemIDs[i]
+			var last []byte
+			var lastID int64
+			for _, r := range bi.Revisions {
+				rid := revIDs[ri]
+				ri++
+				revRows = append(revRows, []any{bi.OrgID, rid, iid, string(r.Attributes), r.CreatedAt.UTC(), "seed"})
+				last, lastID = r.Attributes, rid
+			}
+			st := bi.State
+			if st == "" {
+				st = router.StateQueued
+			}
+			itemRows = append(itemRows, []any{bi.OrgID, iid, bi.QueueID, string(st), lastID,
+				int16(router.PriorityOf(last)), bi.EnqueuedAt.UTC(), lastID, string(last)})
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"work_item_revisions"},
+			[]string{"org_id", "id", "work_item_id", "attributes", "created_at", "source"},
+			pgx.CopyFromRows(revRows)); err != nil {
+			return fmt.Errorf("copy revisions: %w", err)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"work_items"},
+			[]string{"org_id", "id", "queue_id", "state", "current_revision_id", "priority", "enqueued_at",
+				"journal_revision_id", "journal_attributes"},
+			pgx.CopyFromRows(itemRows)); err != nil {
+			return fmt.Errorf("copy items: %w", err)
+		}
+		res = router.BulkResult{Items: len(data.Items), Revisions: nrev, FirstItemID: slices.Min(itemIDs),
+			LastItemID: slices.Max(itemIDs)}
+		return nil
+	})
+	if err != nil {
+		return router.BulkResult{}, err
+	}
+	return res, nil
+}
+
+func bulkReference(ctx context.Context, tx pgx.Tx, data *router.BulkData) error {
+	if len(data.Orgs) > 0 {
+		ids, names := make([]string, len(data.Orgs)), make([]string, len(data.Orgs))
+		for i, o := range data.Orgs {
+			ids[i], names[i] = o.ID, o.Name
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO orgs (id, name) SELECT * FROM unnest($1::text[], $2::text[])
+			ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name`, ids, names); err != nil {
+			return err
+		}
+	}
+	if len(data.Queues) > 0 {
+		var orgs, ids []string
+		var prios []int32
+		var paused []bool
+		for _, q := range data.Queues {
+			orgs, ids, prios, paused = append(orgs, q.OrgID), append(ids, q.ID), append(prios, int32(q.Priority)), append(paused, q.Paused)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO queues (org_id, id, priority, paused)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bool[])
+			ON CONFLICT (org_id, id) DO UPDATE SET priority = EXCLUDED.priority, paused = EXCLUDED.paused`,
+			orgs, ids, prios, paused); err != nil {
+			return err
+		}
+	}
+	if len(data.Teams) > 0 {
+		var orgs, ids, sts []string
+		for _, t := range data.Teams {
+			st := t.Status
+			if st == "" {
+				st = router.TeamActive
+			}
+			orgs, ids, sts = append(orgs, t.OrgID), append(ids, t.ID), append(sts, string(st))
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO teams (org_id, id, status)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+			ON CONFLICT (org_id, id) DO UPDATE SET status = EXCLUDED.status`, orgs, ids, sts); err != nil {
+			return err
+		}
+	}
+	if len(data.Agents) > 0 {
+		var orgs, ids, teams, sts, skills []string
+		var caps []int32
+		for _, a := range data.Agents {
+			st := a.Status
+			if st == "" {
+				st = router.AgentAvailable
+			}
+			sk, _ := json.Marshal(sortedSkills(a.Skills))
+			orgs, ids, teams, sts = append(orgs, a.OrgID), append(ids, a.ID), append(teams, a.TeamID), append(sts, string(st))
+			skills, caps = append(skills, string(sk)), append(caps, int32(a.Capacity))
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO agents (org_id, id, team_id, skills, status, capacity)
+			SELECT o, i, t, ARRAY(SELECT jsonb_array_elements_text(sk::jsonb)), st, c
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[]) AS u(o, i, t, sk, st, c)
+			ON CONFLICT (org_id, id) DO UPDATE SET team_id = EXCLUDED.team_id, skills = EXCLUDED.skills,
+				status = EXCLUDED.status, capacity = EXCLUDED.capacity`,
+			orgs, ids, teams, skills, sts, caps); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reserve takes n values from a sequence (not necessarily consecutive,
+// since other writers may call nextval at the same time).
+func reserve(ctx context.Context, tx pgx.Tx, seq string, n int) ([]int64, error) {
+	var ids []int64
+	err := tx.QueryRow(ctx, `SELECT array_agg(nextval($1::regclass) ORDER BY g) FROM generate_series(1, $2) g`, seq, n).Scan(&ids)
+	return ids, err
+}

@@ -1,0 +1,507 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Store is the seam between routing logic and storage. pgstore implements
+// it on PostgreSQL, memstore in process; router/storetest holds the one
+// conformance suite that both must pass.
+//
+// Rules every implementation keeps:
+//   - Each mutation and the events that record it commit together, or not
+//     at all.
+//   - Times are taken from the caller (the At/Now fields), never from the
+//     store's own clock, so tests control time for both stores alike.
+//   - Errors for a missing thing wrap ErrNotFound; a refused state change
+//     wraps ErrConflict. Anything else is an infrastructure error, which
+//     the engine treats as transient.
+type Store interface {
+	// Close releases the store's resources.
+	Close()
+	// Describe says what the store is, for headers and logs; it never
+	// contains a password.
+	Describe() string
+	// Ping checks that the store can serve requests.
+	Ping(ctx context.Context) error
+
+	// ---- setup and writers (the platform, the seeder, the simulator) ----
+
+	// UpsertOrg, UpsertQueue, UpsertTeam and UpsertAgent create or replace
+	// reference data. UpsertAgent keeps the stored load of an existing
+	// agent; load only changes through assignment and completion.
+	UpsertOrg(ctx context.Context, o Org) error
+	UpsertQueue(ctx context.Context, q Queue) error
+	UpsertTeam(ctx context.Context, t Team) error
+	UpsertAgent(ctx context.Context, a Agent) error
+	// SetAgentStatus changes an agent's presence.
+	SetAgentStatus(ctx context.Context, org, agent string, st AgentStatus, at time.Time) error
+	// SetTeamStatus pauses or activates a team.
+	SetTeamStatus(ctx context.Context, org, team string, st TeamStatus, at time.Time) error
+
+	// Enqueue creates a queued item and its first revision, and keeps the
+	// attributes journal on the item. Attributes must be JSON (the column is
+	// jsonb; anything else fails with an error wrapping ErrInvalidJSON) but
+	// are otherwise stored as given, even when they are not valid
+	// attributes: a platform can write bad data, and the engine copes.
+	Enqueue(ctx context.Context, req EnqueueRequest) (WorkItem, error)
+	// AddRevision writes a new revision of an item and points the item at
+	// it, keeping the journal copy. It returns the new revision.
+	AddRevision(ctx context.Context, org string, item int64, attrs []byte, at time.Time) (Revision, error)
+	// Complete finishes an assigned item and frees its agent's capacity.
+	// It fails with ErrConflict unless the item is assigned.
+	Complete(ctx context.Context, org string, item int64, at time.Time) error
+	// BulkLoad writes a whole data set quickly (COPY on PostgreSQL). Items
+	// must carry their revisions; ids are assigned by the store.
+	BulkLoad(ctx context.Context, data *BulkData) (BulkResult, error)
+
+	// ---- engine ----
+
+	// ListOrgs returns every org id, sorted.
+	ListOrgs(ctx context.Context) ([]string, error)
+	// RoutableOrgs returns the orgs that have queued, unskipped items and
+	// at least one available agent with free capacity, sorted. The engine
+	// polls these instead of every org, so idle tenants cost nothing.
+	RoutableOrgs(ctx context.Context) ([]string, error)
+	// RouteOrg runs one routing transaction for one org: it takes the
+	// org's routing lock without waiting (Busy when another engine holds
+	// it), loads the eligible agents, claims up to Limit head items per
+	// unpaused queue in routing order, skipping rows locked by others,
+	// calls decide, and applies the decisions with their events in the
+	// same transaction. Items decide leaves out are released untouched.
+	RouteOrg(ctx context.Context, req RouteRequest, decide DecideFunc) (RouteResult, error)
+	// Heartbeat records an engine's liveness.
+	Heartbeat(ctx context.Context, hb Heartbeat) error
+	// Heartbeats returns every engine heartbeat, newest first.
+	Heartbeats(ctx context.Context) ([]Heartbeat, error)
+	// Notifications delivers org ids that may have new routable work
+	// (enqueue, release, repair, resume, freed capacity). The channel is
+	// closed when ctx ends. Delivery is best-effort: engines still poll.
+	Notifications(ctx context.Context) (<-chan string, error)
+
+	// ---- monitor ----
+
+	// Snapshot returns the aggregate state of every queue from set-based
+	// queries; it never loads every item. Filter may name one org.
+	Snapshot(ctx context.Context, req SnapshotRequest) (*StoreSnapshot, error)
+	// MarkStall records a stall transition for one queue exactly once
+	// across all monitors: detected (cause non-empty) sets the queue's
+	// stall state if it was clear, cleared (cause empty) clears it if it
+	// was set; each real transition appends its event. It reports whether
+	// this call made the transition.
+	MarkStall(ctx context.Context, org, queue string, cause Cause, detail []byte, actor Actor, at time.Time) (bool, error)
+
+	// ---- items and operator actions ----
+
+	GetItem(ctx context.Context, id int64) (WorkItem, error)
+	ListItems(ctx context.Context, f ItemFilter) ([]WorkItem, error)
+	// ItemRevisions returns an item's revisions, oldest first.
+	ItemRevisions(ctx context.Context, org string, item int64) ([]Revision, error)
+	// Events returns journal entries matching f, oldest first.
+	Events(ctx context.Context, f EventFilter) ([]Event, error)
+	// Quarantine moves a queued item to quarantined with the reason. An
+	// item already quarantined is left as is (Changed false). Any other
+	// state is ErrConflict. It waits for a routing transaction holding the
+	// item, so it never races an assignment into both states.
+	Quarantine(ctx context.Context, org string, item int64, reason string, actor Actor, at time.Time) (ActionResult, error)
+	// Release returns a quarantined item to queued with its original
+	// enqueued_at, clearing the skip flag. A queued item is left as is.
+	Release(ctx context.Context, org string, item int64, actor Actor, at time.Time) (ActionResult, error)
+	// SetQueuePaused pauses or resumes a queue; repeating is harmless.
+	SetQueuePaused(ctx context.Context, org, queue string, paused bool, actor Actor, at time.Time) (ActionResult, error)
+	// ListQueues and ListAgents return an org's reference data.
+	ListQueues(ctx context.Context, org string) ([]Queue, error)
+	ListAgents(ctx context.Context, org string) ([]Agent, error)
+	ListTeams(ctx context.Context, org string) ([]Team, error)
+
+	// ---- repair ----
+
+	// RepairCandidates returns every item in state queued or quarantined
+	// whose current revision is missing or has invalid attributes, with
+	// everything a repair plan needs.
+	RepairCandidates(ctx context.Context, org string) ([]RepairCandidate, error)
+	// ApplyRepair writes a new revision with the given attributes for each
+	// item and repoints the item to it, in one transaction per call. Inside
+	// the transaction it checks again that the item still points at
+	// ExpectRevisionID, that this revision is still missing or invalid,
+	// and that the new attributes validate; an item failing a check is
+	// reported and left untouched. Repaired quarantined items return to
+	// queued with their original enqueued_at. Existing revisions are never
+	// changed or deleted. One revision_repaired event per repaired item.
+	ApplyRepair(ctx context.Context, fixes []RepairFix, actor Actor, at time.Time) ([]RepairOutcome, error)
+
+	// ---- cleanup ----
+
+	// CleanupPlan counts revisions eligible for deletion: created before
+	// OlderThan, not the current revision of any item, and not the newest
+	// revision of their item.
+	CleanupPlan(ctx context.Context, olderThan time.Time) (CleanupStats, error)
+	// CleanupBatch examines, in id order, up to limit revisions with id
+	// greater than after that were created before olderThan, and deletes
+	// those that are eligible (see CleanupPlan). The reference check is part
+	// of the deleting statement, and the revisions are locked first, so a
+	// concurrent repoint either commits before (and the revision survives)
+	// or fails after. It never deletes a referenced revision, even when the
+	// foreign key has been dropped. It appends one revisions_cleaned event
+	// per org touched. Callers loop with After = Next until Done.
+	CleanupBatch(ctx context.Context, req CleanupBatchRequest, actor Actor, at time.Time) (CleanupBatchResult, error)
+
+	// ---- integrity ----
+
+	// Verify scans for integrity problems (see Finding).
+	Verify(ctx context.Context, limit int) (VerifyReport, error)
+
+	// ---- drills ----
+
+	// DrillDeleteRevisions reproduces the incident: it deletes the current
+	// revisions of up to count queued items of org, bypassing the foreign
+	// key, and returns the affected item ids. Callers gate it (drill.allow).
+	DrillDeleteRevisions(ctx context.Context, org string, count int, actor Actor, at time.Time) ([]int64, error)
+	// DrillCorruptRevisions overwrites the attributes of the current
+	// revisions of up to count queued items with invalid JSON values.
+	DrillCorruptRevisions(ctx context.Context, org string, count int, actor Actor, at time.Time) ([]int64, error)
+}
+
+// Sentinel errors.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+	// ErrInvalidJSON refuses attribute bytes that are not JSON at all.
+	ErrInvalidJSON = errors.New("attributes are not valid JSON")
+	// ErrReadOnly is returned by ops when a mutation is refused.
+	ErrReadOnly = errors.New("read-only")
+)
+
+// NotFoundf wraps ErrNotFound with a message.
+func NotFoundf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrNotFound, fmt.Sprintf(format, args...))
+}
+
+// Conflictf wraps ErrConflict with a message.
+func Conflictf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrConflict, fmt.Sprintf(format, args...))
+}
+
+// EnqueueRequest creates one item.
+type EnqueueRequest struct {
+	OrgID      string
+	QueueID    string
+	Attributes []byte
+	EnqueuedAt time.Time
+}
+
+// BulkData is a data set for BulkLoad.
+type BulkData struct {
+	Orgs   []Org
+	Queues []Queue
+	Teams  []Team
+	Agents []Agent
+	Items  []BulkItem
+}
+
+// BulkItem is an item with its revision history, oldest first; the last
+// revision becomes current.
+type BulkItem struct {
+	OrgID      string
+	QueueID    string
+	State      ItemState // queued (default) or cancelled
+	EnqueuedAt time.Time
+	Revisions  []BulkRevision
+}
+
+// BulkRevision is one revision of a BulkItem.
+type BulkRevision struct {
+	Attributes []byte
+	CreatedAt  time.Time
+}
+
+// BulkResult counts what BulkLoad wrote.
+type BulkResult struct {
+	Items, Revisions int
+	FirstItemID      int64
+	LastItemID       int64
+}
+
+// RouteRequest parameterises one RouteOrg call.
+type RouteRequest struct {
+	Org string
+	// Limit is the most items claimed per queue.
+	Limit int
+	// IncludeOrphans also claims queued items whose queue does not exist.
+	IncludeOrphans bool
+	Actor          Actor
+	Now            time.Time
+}
+
+// DecideFunc is called inside the routing transaction with the claimed
+// batch and returns one decision per item it acts on.
+type DecideFunc func(b *Batch) []Decision
+
+// Batch is what RouteOrg hands to decide.
+type Batch struct {
+	Org string
+	// Queues are all of the org's queues, keyed by id.
+	Queues map[string]Queue
+	// Teams are all of the org's teams, keyed by id.
+	Teams map[string]Team
+	// Agents are the org's available agents with free capacity, locked for
+	// the transaction, with TeamStatus filled in, sorted by id.
+	Agents []Agent
+	// Items are the claimed items in routing order: queue priority desc,
+	// queue id, item priority desc, enqueued_at, id. Orphans (unknown
+	// queue) come last.
+	Items []ClaimedItem
+}
+
+// ClaimedItem is one claimed item with its current revision, if found.
+type ClaimedItem struct {
+	Item          WorkItem
+	RevisionFound bool
+	Attributes    []byte
+}
+
+// DecisionKind is what the engine decided for one item.
+type DecisionKind int
+
+const (
+	DecideAssign DecisionKind = iota + 1
+	DecideFault
+)
+
+// Decision is the engine's verdict on one claimed item.
+type Decision struct {
+	Kind    DecisionKind
+	ItemID  int64
+	QueueID string
+	// Assign
+	AgentID string
+	// Fault
+	Cause  Cause
+	Error  string
+	Action FaultPolicy
+}
+
+// RouteResult reports what one RouteOrg call did.
+type RouteResult struct {
+	// Busy means another engine held the org's routing lock; nothing ran.
+	Busy        bool
+	Claimed     int
+	Assigned    int
+	Quarantined int
+	Skipped     int
+	Blocked     int
+	// Faults lists the faults applied, for metrics and logs.
+	Faults []Decision
+	// FreeCapacity is the org's free capacity before this call.
+	FreeCapacity int
+	// QueuesFull lists queues where Limit items were claimed, so more may
+	// be waiting.
+	QueuesFull int
+}
+
+// Progress reports whether the call assigned or moved anything out of the
+// way; a pass where no org progresses is idle.
+func (r RouteResult) Progress() bool {
+	return r.Assigned > 0 || r.Quarantined > 0 || r.Skipped > 0
+}
+
+// ActionResult reports an operator action.
+type ActionResult struct {
+	Changed bool      // false when the item already was in the target state
+	State   ItemState // the state after the action
+	Message string
+}
+
+// ItemFilter selects items for ListItems, paginated by id.
+type ItemFilter struct {
+	Org     string
+	Queue   string
+	State   ItemState
+	AfterID int64 // keyset pagination: ids greater than this
+	Limit   int
+}
+
+// EventFilter selects journal entries.
+type EventFilter struct {
+	Org      string
+	Since    time.Time
+	Until    time.Time // zero: no upper bound
+	Kinds    []string
+	ItemID   int64
+	AfterID  int64
+	Limit    int
+	NewestOf bool // when set with Limit, return the newest Limit (still oldest first)
+}
+
+// SnapshotRequest parameterises Snapshot.
+type SnapshotRequest struct {
+	Org string // empty: every org
+	Now time.Time
+}
+
+// StoreSnapshot is the raw aggregate state the monitor turns into health.
+type StoreSnapshot struct {
+	Now        time.Time
+	Orgs       []OrgStats
+	Heartbeats []Heartbeat
+}
+
+// OrgStats aggregates one org.
+type OrgStats struct {
+	Org         string
+	Queued      int
+	Assigned    int
+	Quarantined int
+	// Orphans are queued items whose queue does not exist.
+	Orphans int
+	Queues  []QueueStats
+	Teams   []Team
+	// AgentGroups aggregate the org's agents by team, team status, skills
+	// and status, so that the monitor can compute the capacity that could
+	// take a queue's head without loading every agent.
+	AgentGroups []AgentGroup
+}
+
+// AgentGroup is a set of agents that look alike to routing.
+type AgentGroup struct {
+	TeamID     string
+	TeamStatus TeamStatus
+	Skills     []string
+	Status     AgentStatus
+	Agents     int
+	Capacity   int
+	Load       int
+	// Free is the sum of free capacity (capacity minus load, floored at 0).
+	Free int
+}
+
+// QueueStats aggregates one queue.
+type QueueStats struct {
+	Org      string
+	Queue    string
+	Priority int
+	Paused   bool
+	// Depth counts queued items, including skipped ones.
+	Depth int
+	// Skipped counts queued items flagged by the skip policy.
+	Skipped     int
+	Quarantined int
+	// OldestEnqueuedAt is the oldest enqueued_at among queued items.
+	OldestEnqueuedAt *time.Time
+	// Head is the first item the engine would claim next (queued, not
+	// skipped, in routing order), with its current revision.
+	Head           *HeadItem
+	LastAssignedAt *time.Time
+	// Assigned1m and Assigned5m count assignments in the last minute and
+	// five minutes before Now. Stores may count in 10-second buckets, so a
+	// window can include up to 10 s more; tests keep clear of the edges.
+	Assigned1m int
+	Assigned5m int
+	// StalledSince and StallCause are the persisted stall state.
+	StalledSince *time.Time
+	StallCause   Cause
+}
+
+// HeadItem is the head of a queue.
+type HeadItem struct {
+	ID                int64
+	EnqueuedAt        time.Time
+	Attempts          int
+	LastError         string
+	LastAttemptAt     *time.Time
+	FaultCause        Cause
+	CurrentRevisionID int64
+	RevisionFound     bool
+	Attributes        []byte
+}
+
+// RepairCandidate is an item that needs its current revision rebuilt.
+type RepairCandidate struct {
+	Item WorkItem
+	// RevisionFound is false when the current revision row is missing;
+	// otherwise CurrentAttributes holds its invalid attributes.
+	RevisionFound     bool
+	CurrentAttributes []byte
+	// Earlier holds the item's other revisions, newest first.
+	Earlier []Revision
+}
+
+// RepairFix is one repair to apply.
+type RepairFix struct {
+	OrgID            string
+	ItemID           int64
+	ExpectRevisionID int64
+	Attributes       []byte
+	Source           string
+}
+
+// RepairOutcome reports one repair.
+type RepairOutcome struct {
+	ItemID        int64
+	OrgID         string
+	Repaired      bool
+	NewRevisionID int64
+	State         ItemState
+	Reason        string // why it was not repaired
+}
+
+// CleanupStats describes what cleanup could delete.
+type CleanupStats struct {
+	Eligible int `json:"eligible"`
+	// Referenced counts old revisions kept because an item points at them.
+	Referenced int `json:"referenced_kept"`
+	// Newest counts old revisions kept because they are their item's newest.
+	Newest int `json:"newest_kept"`
+	// Total counts every revision.
+	Total int            `json:"total_revisions"`
+	ByOrg map[string]int `json:"by_org,omitempty"`
+}
+
+// CleanupBatchRequest is one batch of cleanup.
+type CleanupBatchRequest struct {
+	OlderThan time.Time
+	After     int64 // keyset cursor: revision ids greater than this
+	Limit     int   // most revisions examined
+}
+
+// CleanupBatchResult reports one batch.
+type CleanupBatchResult struct {
+	Examined int
+	Deleted  int
+	Next     int64 // the last revision id examined; pass as After
+	Done     bool  // fewer than Limit were examined: nothing older is left
+}
+
+// Finding kinds reported by Verify.
+const (
+	FindingDanglingRevision  = "dangling_current_revision"
+	FindingInvalidAttributes = "invalid_attributes"
+	FindingAssignedNoAgent   = "assigned_without_agent"
+	FindingAgentOverCapacity = "agent_over_capacity"
+	FindingLoadMismatch      = "agent_load_mismatch"
+	FindingEventMismatch     = "event_state_mismatch"
+	FindingBothStates        = "item_assigned_and_quarantined"
+)
+
+// Finding is one integrity problem.
+type Finding struct {
+	Kind   string `json:"kind"`
+	OrgID  string `json:"org"`
+	ItemID int64  `json:"item,omitempty"`
+	Agent  string `json:"agent,omitempty"`
+	Detail string `json:"detail"`
+}
+
+// VerifyReport lists what Verify found.
+type VerifyReport struct {
+	Checked  map[string]int `json:"checked"`
+	Findings []Finding      `json:"findings"`
+	// Truncated is set when more findings existed than the limit.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// Clean reports whether nothing was found.
+func (r VerifyReport) Clean() bool { return len(r.Findings) == 0 }
