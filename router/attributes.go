@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -159,13 +160,51 @@ func ValidateAttributes(b []byte) error {
 	return err
 }
 
-// Marshal renders attributes canonically (the order of Attributes' fields).
+// Marshal renders attributes the way PostgreSQL prints a jsonb value (keys
+// ordered by length then bytewise, one space after ':' and ','), so that
+// what routeops writes reads back byte for byte from either store.
 func (a Attributes) Marshal() []byte {
-	b, err := json.Marshal(a)
-	if err != nil {
-		panic(err) // cannot happen: only strings and ints
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	str := func(s string) {
+		_ = enc.Encode(s) // cannot fail for a string
+		b.Truncate(b.Len() - 1)
 	}
-	return b
+	b.WriteByte('{')
+	sep := func() {
+		if b.Len() > 1 {
+			b.WriteString(", ")
+		}
+	}
+	if a.Team != "" {
+		sep()
+		b.WriteString(`"team": `)
+		str(a.Team)
+	}
+	if a.Tier != "" {
+		sep()
+		b.WriteString(`"tier": `)
+		str(a.Tier)
+	}
+	if len(a.Skills) > 0 {
+		sep()
+		b.WriteString(`"skills": [`)
+		for i, s := range a.Skills {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			str(s)
+		}
+		b.WriteByte(']')
+	}
+	sep()
+	b.WriteString(`"channel": `)
+	str(a.Channel)
+	b.WriteString(`, "priority": `)
+	b.WriteString(strconv.Itoa(a.Priority))
+	b.WriteByte('}')
+	return b.Bytes()
 }
 
 // ClassifyRevision turns the result of loading an item's current revision
@@ -214,6 +253,11 @@ func jsonString(r json.RawMessage) (string, bool) {
 	}
 	var s string
 	if json.Unmarshal(r, &s) != nil {
+		return "", false
+	}
+	// PostgreSQL cannot store NUL in text or jsonb; refusing it here keeps
+	// both stores agreeing on what is valid.
+	if strings.ContainsRune(s, 0) {
 		return "", false
 	}
 	return s, true

@@ -1,0 +1,553 @@
+// Package ops holds every operator-facing operation: the health monitor,
+// quarantine and release, repair, cleanup, verify, drills, the timeline and
+// metrics. The console and the CLI are two faces of these same calls; ops
+// never writes SQL (that lives in router/pgstore).
+package ops
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/routeops/routeops/router"
+)
+
+// Health is a severity word. Its JSON form is part of the contract.
+type Health string
+
+const (
+	HealthOK       Health = "ok"
+	HealthWarning  Health = "warning"
+	HealthCritical Health = "critical"
+)
+
+func (h Health) rank() int {
+	switch h {
+	case HealthCritical:
+		return 2
+	case HealthWarning:
+		return 1
+	}
+	return 0
+}
+
+// Worst returns the more severe of two health values.
+func Worst(a, b Health) Health {
+	if b.rank() > a.rank() {
+		return b
+	}
+	return a
+}
+
+// ExitCode maps health to the monitoring convention (0 ok, 1 warning, 2
+// critical).
+func (h Health) ExitCode() int { return h.rank() }
+
+// Settings are the monitor's thresholds (health.* in the config).
+type Settings struct {
+	// StallAfter: a queue with dispatchable work and free capacity that
+	// made no progress for this long, while its head waited this long, is
+	// stalled.
+	StallAfter time.Duration
+	// WarnHeadAge: a starved queue whose head waited this long is a warning.
+	WarnHeadAge time.Duration
+	// HeartbeatTimeout: no engine heartbeat for this long means engine_down.
+	HeartbeatTimeout time.Duration
+	// QuarantineWarn: this many quarantined items make a queue a warning (0
+	// disables).
+	QuarantineWarn int
+}
+
+// DefaultSettings are the config defaults.
+func DefaultSettings() Settings {
+	return Settings{StallAfter: 60 * time.Second, WarnHeadAge: 5 * time.Minute,
+		HeartbeatTimeout: 15 * time.Second, QuarantineWarn: 1}
+}
+
+// Snapshot is the one picture of the fleet that the console, the CLI
+// (status -o json) and the metrics endpoint all render. The fields named
+// in DESIGN.md must not change; others may be added.
+type Snapshot struct {
+	GeneratedAt time.Time   `json:"generated_at"`
+	Store       string      `json:"store,omitempty"`
+	Engine      EngineState `json:"engine"`
+	Settings    struct {
+		StallAfterSeconds float64 `json:"stall_after_seconds"`
+	} `json:"settings"`
+	Summary Summary     `json:"summary"`
+	Orgs    []OrgHealth `json:"orgs"`
+}
+
+// Summary totals the fleet.
+type Summary struct {
+	Orgs          int    `json:"orgs"`
+	Queued        int    `json:"queued"`
+	Assigned      int    `json:"assigned"`
+	Quarantined   int    `json:"quarantined"`
+	StalledQueues int    `json:"stalled_queues"`
+	Health        Health `json:"health"`
+	StarvedQueues int    `json:"starved_queues"`
+	WarningOrgs   int    `json:"warning_orgs"`
+	CriticalOrgs  int    `json:"critical_orgs"`
+	Assigned1m    int    `json:"assigned_1m"`
+	Assigned5m    int    `json:"assigned_5m"`
+}
+
+// EngineState summarises the engines' heartbeats.
+type EngineState struct {
+	// State is "running", "down" (heartbeats stopped without a clean
+	// stop), "stopped" (all engines said goodbye) or "none" (never ran).
+	State         string  `json:"state"`
+	Engines       int     `json:"engines"`
+	Policy        string  `json:"policy,omitempty"`
+	LastBeatAge   float64 `json:"last_beat_age_seconds"`
+	LastBeatEpoch float64 `json:"last_beat_unix"`
+}
+
+// Up reports whether some engine is alive.
+func (e EngineState) Up() bool { return e.State == "running" }
+
+// OrgHealth is one org.
+type OrgHealth struct {
+	Org    string        `json:"org"`
+	Health Health        `json:"health"`
+	Queues []QueueHealth `json:"queues"`
+
+	Queued            int     `json:"queued"`
+	Assigned          int     `json:"assigned"`
+	Quarantined       int     `json:"quarantined"`
+	Orphans           int     `json:"orphans"`
+	StalledQueues     int     `json:"stalled_queues"`
+	OldestAgeSeconds  float64 `json:"oldest_age_seconds"`
+	HeadAgeSeconds    float64 `json:"head_age_seconds"`
+	Assigned1m        int     `json:"assigned_1m"`
+	Assigned5m        int     `json:"assigned_5m"`
+	AgentsAvailable   int     `json:"agents_available"`
+	AgentsTotal       int     `json:"agents_total"`
+	Capacity          int     `json:"capacity"`
+	AvailableCapacity int     `json:"available_capacity"`
+	Reason            string  `json:"reason,omitempty"`
+}
+
+// QueueHealth is one queue.
+type QueueHealth struct {
+	Queue             string       `json:"queue"`
+	Depth             int          `json:"depth"`
+	OldestAgeSeconds  float64      `json:"oldest_age_seconds"`
+	AvailableCapacity int          `json:"available_capacity"`
+	Quarantined       int          `json:"quarantined"`
+	Stalled           bool         `json:"stalled"`
+	Cause             router.Cause `json:"cause"`
+	Head              *HeadHealth  `json:"head"`
+
+	Health       Health     `json:"health"`
+	Starved      bool       `json:"starved"`
+	Paused       bool       `json:"paused"`
+	Priority     int        `json:"priority"`
+	Skipped      int        `json:"skipped"`
+	Assigned1m   int        `json:"assigned_1m"`
+	Assigned5m   int        `json:"assigned_5m"`
+	StalledSince *time.Time `json:"stalled_since,omitempty"`
+	// LastProgressSeconds is the time since the last assignment, -1 when
+	// the queue never assigned anything.
+	LastProgressSeconds float64 `json:"last_progress_seconds"`
+	// Reason says in words why the queue has its health.
+	Reason string `json:"reason,omitempty"`
+}
+
+// HeadHealth is a queue's head item.
+type HeadHealth struct {
+	Item       string  `json:"item"`
+	AgeSeconds float64 `json:"age_seconds"`
+	Attempts   int     `json:"attempts"`
+	LastError  string  `json:"last_error"`
+
+	RevisionID int64 `json:"revision_id"`
+	// Revision is "ok", "missing" or "corrupt".
+	Revision   string       `json:"revision"`
+	FaultCause router.Cause `json:"fault_cause,omitempty"`
+}
+
+// Evaluate turns the store's raw aggregates into health. It is a pure
+// function of its inputs.
+func Evaluate(raw *router.StoreSnapshot, s Settings) *Snapshot {
+	now := raw.Now
+	snap := &Snapshot{GeneratedAt: now.UTC().Truncate(time.Millisecond), Engine: engineState(raw.Heartbeats, now, s.HeartbeatTimeout)}
+	snap.Settings.StallAfterSeconds = s.StallAfter.Seconds()
+	snap.Summary.Health = HealthOK
+	snap.Orgs = make([]OrgHealth, 0, len(raw.Orgs))
+	for i := range raw.Orgs {
+		oh := evaluateOrg(&raw.Orgs[i], now, s, snap.Engine)
+		snap.Orgs = append(snap.Orgs, oh)
+		sm := &snap.Summary
+		sm.Orgs++
+		sm.Queued += oh.Queued
+		sm.Assigned += oh.Assigned
+		sm.Quarantined += oh.Quarantined
+		sm.StalledQueues += oh.StalledQueues
+		sm.Assigned1m += oh.Assigned1m
+		sm.Assigned5m += oh.Assigned5m
+		for _, q := range oh.Queues {
+			if q.Starved {
+				sm.StarvedQueues++
+			}
+		}
+		switch oh.Health {
+		case HealthWarning:
+			sm.WarningOrgs++
+		case HealthCritical:
+			sm.CriticalOrgs++
+		}
+		sm.Health = Worst(sm.Health, oh.Health)
+	}
+	SortOrgs(snap.Orgs)
+	return snap
+}
+
+// SortOrgs orders orgs by severity, then by oldest wait, so stuck orgs
+// come first.
+func SortOrgs(orgs []OrgHealth) {
+	sort.SliceStable(orgs, func(i, j int) bool {
+		a, b := &orgs[i], &orgs[j]
+		if a.Health.rank() != b.Health.rank() {
+			return a.Health.rank() > b.Health.rank()
+		}
+		if a.StalledQueues != b.StalledQueues {
+			return a.StalledQueues > b.StalledQueues
+		}
+		if a.OldestAgeSeconds != b.OldestAgeSeconds {
+			return a.OldestAgeSeconds > b.OldestAgeSeconds
+		}
+		return a.Org < b.Org
+	})
+}
+
+func engineState(hbs []router.Heartbeat, now time.Time, timeout time.Duration) EngineState {
+	es := EngineState{State: "none", LastBeatAge: -1}
+	var newest *router.Heartbeat
+	allStopped := true
+	for i := range hbs {
+		hb := &hbs[i]
+		if newest == nil || hb.BeatAt.After(newest.BeatAt) {
+			newest = hb
+		}
+		if now.Sub(hb.BeatAt) <= timeout && !hb.Stopped {
+			es.Engines++
+			if es.Policy == "" {
+				es.Policy = string(hb.Policy)
+			}
+		}
+		if !hb.Stopped {
+			allStopped = false
+		}
+	}
+	if newest == nil {
+		return es
+	}
+	es.LastBeatAge = round1(now.Sub(newest.BeatAt).Seconds())
+	es.LastBeatEpoch = float64(newest.BeatAt.UnixMilli()) / 1000
+	switch {
+	case es.Engines > 0:
+		es.State = "running"
+	case allStopped:
+		es.State = "stopped"
+	default:
+		es.State = "down"
+	}
+	if es.Policy == "" {
+		es.Policy = string(newest.Policy)
+	}
+	return es
+}
+
+func round1(f float64) float64 {
+	if f < 0 {
+		return f
+	}
+	return float64(int64(f*10+0.5)) / 10
+}
+
+func evaluateOrg(o *router.OrgStats, now time.Time, s Settings, eng EngineState) OrgHealth {
+	oh := OrgHealth{Org: o.Org, Health: HealthOK, Queued: o.Queued, Assigned: o.Assigned,
+		Quarantined: o.Quarantined, Orphans: o.Orphans, Queues: make([]QueueHealth, 0, len(o.Queues))}
+	teamStatus := map[string]router.TeamStatus{}
+	for _, t := range o.Teams {
+		teamStatus[t.ID] = t.Status
+	}
+	for _, g := range o.AgentGroups {
+		oh.AgentsTotal += g.Agents
+		oh.Capacity += g.Capacity
+		if g.Status == router.AgentAvailable && g.TeamStatus == router.TeamActive {
+			oh.AgentsAvailable += g.Agents
+			oh.AvailableCapacity += g.Free
+		}
+	}
+	for i := range o.Queues {
+		qh := evaluateQueue(&o.Queues[i], o, teamStatus, now, s, eng)
+		oh.Queues = append(oh.Queues, qh)
+		if qh.Stalled {
+			oh.StalledQueues++
+		}
+		oh.Assigned1m += qh.Assigned1m
+		oh.Assigned5m += qh.Assigned5m
+		if qh.OldestAgeSeconds > oh.OldestAgeSeconds {
+			oh.OldestAgeSeconds = qh.OldestAgeSeconds
+		}
+		if qh.Head != nil && qh.Head.AgeSeconds > oh.HeadAgeSeconds {
+			oh.HeadAgeSeconds = qh.Head.AgeSeconds
+		}
+		if qh.Health.rank() > oh.Health.rank() {
+			oh.Health, oh.Reason = qh.Health, qh.Queue+": "+qh.Reason
+		}
+	}
+	if o.Orphans > 0 && oh.Health == HealthOK {
+		oh.Health = HealthWarning
+		oh.Reason = fmt.Sprintf("%d queued items name a queue that does not exist", o.Orphans)
+	}
+	return oh
+}
+
+func age(now, t time.Time) float64 {
+	d := now.Sub(t).Seconds()
+	if d < 0 {
+		d = 0
+	}
+	return round1(d)
+}
+
+func evaluateQueue(q *router.QueueStats, o *router.OrgStats, teams map[string]router.TeamStatus, now time.Time, s Settings, eng EngineState) QueueHealth {
+	qh := QueueHealth{Queue: q.Queue, Depth: q.Depth, Quarantined: q.Quarantined, Health: HealthOK,
+		Paused: q.Paused, Priority: q.Priority, Skipped: q.Skipped, Assigned1m: q.Assigned1m,
+		Assigned5m: q.Assigned5m, StalledSince: q.StalledSince, LastProgressSeconds: -1}
+	if q.OldestEnqueuedAt != nil {
+		qh.OldestAgeSeconds = age(now, *q.OldestEnqueuedAt)
+	}
+	if q.LastAssignedAt != nil {
+		qh.LastProgressSeconds = age(now, *q.LastAssignedAt)
+	}
+	noProgress := q.LastAssignedAt == nil || now.Sub(*q.LastAssignedAt) >= s.StallAfter
+
+	// The head, and what could take it.
+	var attrs *router.Attributes
+	var revCause router.Cause
+	var revErr string
+	if h := q.Head; h != nil {
+		hh := &HeadHealth{Item: router.FormatItemID(h.ID), AgeSeconds: age(now, h.EnqueuedAt), Attempts: h.Attempts,
+			LastError: h.LastError, RevisionID: h.CurrentRevisionID, Revision: "ok", FaultCause: h.FaultCause}
+		a, cause, err := router.ClassifyRevision(h.RevisionFound, h.CurrentRevisionID, h.Attributes)
+		switch cause {
+		case router.CauseMissingRevision:
+			hh.Revision = "missing"
+		case router.CauseCorruptRevision:
+			hh.Revision = "corrupt"
+		default:
+			attrs = &a
+		}
+		if cause != router.CauseNone {
+			revCause, revErr = cause, err.Error()
+			if hh.LastError == "" {
+				hh.LastError = revErr
+			}
+		}
+		qh.Head = hh
+	}
+	qh.AvailableCapacity = router.GroupFree(o.AgentGroups, attrs)
+	orgFree := router.GroupFree(o.AgentGroups, nil)
+
+	warn := func(reason string) {
+		if qh.Health == HealthOK {
+			qh.Health, qh.Reason = HealthWarning, reason
+		}
+	}
+	if qh.Head != nil {
+		headAge := now.Sub(q.Head.EnqueuedAt)
+		waiting := headAge >= s.StallAfter
+		teamPaused := attrs != nil && attrs.Team != "" && teams[attrs.Team] == router.TeamPaused
+		stall := func(c router.Cause, reason string) {
+			qh.Stalled, qh.Cause, qh.Reason = true, c, reason
+			qh.Health = HealthCritical
+			if c == router.CauseQueuePaused {
+				// A deliberate pause is visible, but it pages no one.
+				qh.Health = HealthWarning
+			}
+		}
+		switch {
+		case q.Paused:
+			if waiting {
+				stall(router.CauseQueuePaused, fmt.Sprintf("queue is paused with %d waiting", q.Depth))
+			} else {
+				warn("queue is paused")
+			}
+		case !eng.Up() && orgFree > 0:
+			if waiting && noProgress {
+				stall(router.CauseEngineDown, "no routing engine is running ("+eng.State+")")
+			} else {
+				warn("no routing engine is running (" + eng.State + ")")
+			}
+		case teamPaused:
+			if waiting && noProgress {
+				stall(router.CauseTeamPaused, fmt.Sprintf("head needs team %s, which is paused", attrs.Team))
+			} else {
+				warn(fmt.Sprintf("head needs team %s, which is paused", attrs.Team))
+			}
+		case qh.AvailableCapacity == 0:
+			qh.Starved, qh.Cause = true, router.CauseNoCapacity
+			if headAge >= s.WarnHeadAge {
+				warn(fmt.Sprintf("starved: no free capacity for the head, which waited %s", shortDur(headAge)))
+			} else {
+				qh.Reason = "starved: no free capacity for the head"
+			}
+		case waiting && noProgress:
+			switch {
+			case revCause != router.CauseNone:
+				stall(revCause, "head item "+qh.Head.Item+": "+revErr)
+			case q.Head.FaultCause != router.CauseNone:
+				stall(q.Head.FaultCause, "head item "+qh.Head.Item+": "+q.Head.LastError)
+			default:
+				stall(router.CauseUnknown, fmt.Sprintf("no assignment for %s with %d free capacity", shortDur(headAge), qh.AvailableCapacity))
+			}
+		case revCause != router.CauseNone:
+			warn("head item " + qh.Head.Item + ": " + revErr)
+		}
+	}
+	if s.QuarantineWarn > 0 && q.Quarantined >= s.QuarantineWarn {
+		warn(fmt.Sprintf("%d quarantined", q.Quarantined))
+	}
+	if q.Skipped > 0 {
+		warn(fmt.Sprintf("%d skipped by the skip policy", q.Skipped))
+	}
+	return qh
+}
+
+func shortDur(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	default:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+}
+
+// Monitor builds snapshots and, when it records, writes stall detected and
+// cleared events once per transition.
+type Monitor struct {
+	store    router.Store
+	clock    router.Clock
+	settings Settings
+	actor    router.Actor
+	log      *slog.Logger
+	desc     string
+
+	mu   sync.Mutex
+	last *Snapshot
+}
+
+// NewMonitor builds a monitor.
+func NewMonitor(store router.Store, clock router.Clock, s Settings, actor router.Actor, log *slog.Logger) *Monitor {
+	if clock == nil {
+		clock = router.RealClock{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Monitor{store: store, clock: clock, settings: s, actor: actor, log: log, desc: store.Describe()}
+}
+
+// Settings returns the thresholds.
+func (m *Monitor) Settings() Settings { return m.settings }
+
+// Snapshot builds a snapshot (org "" for all) without writing anything.
+func (m *Monitor) Snapshot(ctx context.Context, org string) (*Snapshot, error) {
+	raw, err := m.store.Snapshot(ctx, router.SnapshotRequest{Org: org, Now: m.clock.Now()})
+	if err != nil {
+		return nil, err
+	}
+	snap := Evaluate(raw, m.settings)
+	snap.Store = m.desc
+	if org == "" {
+		m.mu.Lock()
+		m.last = snap
+		m.mu.Unlock()
+	}
+	return snap, nil
+}
+
+// Last returns the most recent full snapshot, or nil.
+func (m *Monitor) Last() *Snapshot {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.last
+}
+
+// Observe builds a full snapshot and records stall transitions.
+func (m *Monitor) Observe(ctx context.Context) (*Snapshot, error) {
+	raw, err := m.store.Snapshot(ctx, router.SnapshotRequest{Now: m.clock.Now()})
+	if err != nil {
+		return nil, err
+	}
+	snap := Evaluate(raw, m.settings)
+	snap.Store = m.desc
+	m.recordTransitions(ctx, raw, snap)
+	m.mu.Lock()
+	m.last = snap
+	m.mu.Unlock()
+	return snap, nil
+}
+
+func (m *Monitor) recordTransitions(ctx context.Context, raw *router.StoreSnapshot, snap *Snapshot) {
+	persisted := map[[2]string]*time.Time{}
+	for _, o := range raw.Orgs {
+		for _, q := range o.Queues {
+			persisted[[2]string{o.Org, q.Queue}] = q.StalledSince
+		}
+	}
+	now := m.clock.Now()
+	for _, o := range snap.Orgs {
+		for _, q := range o.Queues {
+			was := persisted[[2]string{o.Org, q.Queue}] != nil
+			switch {
+			case q.Stalled && !was:
+				detail := router.Detail("cause", q.Cause, "reason", q.Reason, "depth", q.Depth,
+					"available_capacity", q.AvailableCapacity, "head", q.Head)
+				changed, err := m.store.MarkStall(ctx, o.Org, q.Queue, q.Cause, detail, m.actor, now)
+				if err != nil {
+					m.log.Warn("recording stall failed", "org", o.Org, "queue", q.Queue, "error", err.Error())
+				} else if changed {
+					m.log.Warn("queue stalled", "org", o.Org, "queue", q.Queue, "cause", string(q.Cause), "reason", q.Reason)
+				}
+			case !q.Stalled && was:
+				detail := router.Detail("depth", q.Depth, "reason", "progress resumed")
+				changed, err := m.store.MarkStall(ctx, o.Org, q.Queue, router.CauseNone, detail, m.actor, now)
+				if err != nil {
+					m.log.Warn("recording stall cleared failed", "org", o.Org, "queue", q.Queue, "error", err.Error())
+				} else if changed {
+					m.log.Info("queue stall cleared", "org", o.Org, "queue", q.Queue)
+				}
+			}
+		}
+	}
+}
+
+// Run observes every interval until ctx ends, calling onSnap with each
+// snapshot (or error). Store errors are reported and retried.
+func (m *Monitor) Run(ctx context.Context, interval time.Duration, onSnap func(*Snapshot, error)) {
+	for {
+		snap, err := m.Observe(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if onSnap != nil {
+			onSnap(snap, err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.clock.After(interval):
+		}
+	}
+}

@@ -1,0 +1,189 @@
+package ops
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/routeops/routeops/router"
+)
+
+// rawJSON marshals stored attribute bytes as JSON when they are JSON, and
+// as a string otherwise, so output never breaks on bad data.
+type rawJSON []byte
+
+func asRaw(b []byte) rawJSON { return rawJSON(bytes.Clone(b)) }
+
+func (r rawJSON) MarshalJSON() ([]byte, error) {
+	if len(r) == 0 {
+		return []byte("null"), nil
+	}
+	if json.Valid(r) {
+		return []byte(r), nil
+	}
+	return json.Marshal(string(r))
+}
+
+// Repair sources, in order of preference.
+const (
+	SourceJournal = "journal"
+	SourceEarlier = "earlier_revision"
+	SourceDefault = "defaults"
+	SourceNone    = "none"
+)
+
+// PlanItem is one item of a repair plan. item, org, cause, source, valid
+// and attributes are part of the JSON contract.
+type PlanItem struct {
+	Item       string       `json:"item"`
+	Org        string       `json:"org"`
+	Cause      router.Cause `json:"cause"`
+	Source     string       `json:"source"`
+	Valid      bool         `json:"valid"`
+	Attributes rawJSON      `json:"attributes"`
+
+	Queue      string `json:"queue"`
+	State      string `json:"state"`
+	RevisionID int64  `json:"revision_id"`
+	// SourceRevisionID names the earlier revision used, for that source.
+	SourceRevisionID int64 `json:"source_revision_id,omitempty"`
+	// Fallback flags a source that is not an exact copy of the lost
+	// attributes (an earlier revision or defaults).
+	Fallback bool   `json:"fallback"`
+	Error    string `json:"error,omitempty"`
+
+	itemID int64
+}
+
+// RepairPlan lists what repair would do.
+type RepairPlan struct {
+	Items []PlanItem `json:"items"`
+	// Repairable counts items with a valid rebuild.
+	Repairable int  `json:"repairable"`
+	Fallbacks  int  `json:"fallbacks"`
+	Unfixable  int  `json:"unfixable"`
+	DryRun     bool `json:"dry_run"`
+}
+
+// PlanRepair finds every live item whose current revision is missing or
+// invalid and decides how to rebuild it: the exact attributes from the
+// journal first; an earlier revision only as a flagged fallback; defaults
+// only when allowDefaults is set. It changes nothing.
+func (o *Ops) PlanRepair(ctx context.Context, org string, allowDefaults bool) (*RepairPlan, error) {
+	cands, err := o.Store.RepairCandidates(ctx, org)
+	if err != nil {
+		return nil, err
+	}
+	plan := &RepairPlan{Items: make([]PlanItem, 0, len(cands)), DryRun: true}
+	for _, c := range cands {
+		it := c.Item
+		p := PlanItem{Item: router.FormatItemID(it.ID), Org: it.OrgID, Queue: it.QueueID, State: string(it.State),
+			RevisionID: it.CurrentRevisionID, Cause: router.CauseCorruptRevision, Source: SourceNone, itemID: it.ID}
+		if !c.RevisionFound {
+			p.Cause = router.CauseMissingRevision
+		}
+		var attrs []byte
+		switch {
+		case it.JournalRevisionID == it.CurrentRevisionID && len(it.JournalAttributes) > 0 &&
+			router.ValidateAttributes(it.JournalAttributes) == nil:
+			attrs, p.Source = it.JournalAttributes, SourceJournal
+		default:
+			for _, r := range c.Earlier {
+				if router.ValidateAttributes(r.Attributes) == nil {
+					attrs, p.Source, p.SourceRevisionID, p.Fallback = r.Attributes, SourceEarlier, r.ID, true
+					break
+				}
+			}
+			if attrs == nil && allowDefaults {
+				a := router.Attributes{Priority: o.Repair.DefaultPriority, Channel: o.Repair.DefaultChannel}
+				attrs, p.Source, p.Fallback = a.Marshal(), SourceDefault, true
+			}
+		}
+		if attrs == nil {
+			p.Error = "no surviving copy of the attributes (no journal entry, no valid earlier revision); rerun with --allow-defaults to use defaults"
+			plan.Unfixable++
+		} else if err := router.ValidateAttributes(attrs); err != nil {
+			p.Error = "rebuilt attributes do not validate: " + err.Error()
+			p.Attributes = asRaw(attrs)
+			plan.Unfixable++
+		} else {
+			p.Valid = true
+			p.Attributes = asRaw(attrs)
+			plan.Repairable++
+			if p.Fallback {
+				plan.Fallbacks++
+			}
+		}
+		plan.Items = append(plan.Items, p)
+	}
+	return plan, nil
+}
+
+// RepairReport says what apply did.
+type RepairReport struct {
+	Repaired int                    `json:"repaired"`
+	Released int                    `json:"released"`
+	Skipped  int                    `json:"skipped"`
+	Outcomes []router.RepairOutcome `json:"outcomes"`
+	Verify   *router.VerifyReport   `json:"verify,omitempty"`
+	VerifyOK bool                   `json:"verify_clean"`
+}
+
+// ApplyRepair applies the valid items of a plan, in chunks, each validated
+// again inside its transaction, then runs verify and reports. Items that
+// cannot be repaired are reported and left untouched. Running it again
+// finds nothing to do.
+func (o *Ops) ApplyRepair(ctx context.Context, plan *RepairPlan) (*RepairReport, error) {
+	if err := o.guard("repair"); err != nil {
+		return nil, err
+	}
+	rep := &RepairReport{Outcomes: []router.RepairOutcome{}}
+	var fixes []router.RepairFix
+	for _, p := range plan.Items {
+		if !p.Valid {
+			rep.Skipped++
+			rep.Outcomes = append(rep.Outcomes, router.RepairOutcome{ItemID: p.itemID, OrgID: p.Org,
+				State: router.ItemState(p.State), Reason: p.Error})
+			continue
+		}
+		fixes = append(fixes, router.RepairFix{OrgID: p.Org, ItemID: p.itemID, ExpectRevisionID: p.RevisionID,
+			Attributes: []byte(p.Attributes), Source: p.Source})
+	}
+	const chunk = 1000
+	for start := 0; start < len(fixes); start += chunk {
+		end := min(start+chunk, len(fixes))
+		outs, err := o.Store.ApplyRepair(ctx, fixes[start:end], o.Actor, o.Clock.Now())
+		if err != nil {
+			return rep, fmt.Errorf("repair stopped after %d items: %w", rep.Repaired, err)
+		}
+		for _, oc := range outs {
+			if oc.Repaired {
+				rep.Repaired++
+			} else {
+				rep.Skipped++
+			}
+			rep.Outcomes = append(rep.Outcomes, oc)
+		}
+	}
+	for i, p := range plan.Items {
+		_ = i
+		if p.Valid && p.State == string(router.StateQuarantined) {
+			for _, oc := range rep.Outcomes {
+				if oc.ItemID == p.itemID && oc.Repaired && oc.State == router.StateQueued {
+					rep.Released++
+					break
+				}
+			}
+		}
+	}
+	v, err := o.Store.Verify(ctx, 1000)
+	if err != nil {
+		return rep, fmt.Errorf("repair done (%d repaired), but verify failed: %w", rep.Repaired, err)
+	}
+	if v.Findings == nil {
+		v.Findings = []router.Finding{}
+	}
+	rep.Verify, rep.VerifyOK = &v, v.Clean()
+	return rep, nil
+}
