@@ -454,10 +454,10 @@ func (s *Store) Heartbeat(ctx context.Context, hb router.Heartbeat) error {
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO engine_heartbeats AS h
 			(engine_id, host, pid, policy, version, started_at, beat_at, stopped)
-		VALUES ($1, $2, $3, $4, $5, coalesce($6, $7), $7, $8)
+		VALUES ($1, $2, $3, $4, $5, coalesce($6::timestamptz, $7::timestamptz), $7, $8)
 		ON CONFLICT (engine_id) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid,
 			policy = EXCLUDED.policy, version = EXCLUDED.version,
-			started_at = coalesce($6, h.started_at), beat_at = EXCLUDED.beat_at, stopped = EXCLUDED.stopped`,
+			started_at = coalesce($6::timestamptz, h.started_at), beat_at = EXCLUDED.beat_at, stopped = EXCLUDED.stopped`,
 		hb.EngineID, hb.Host, hb.PID, string(hb.Policy), hb.Version, started, hb.BeatAt.UTC(), hb.Stopped)
 	return s.wrap(err)
 }

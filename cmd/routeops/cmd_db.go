@@ -1,0 +1,143 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/routeops/routeops/config"
+	"github.com/routeops/routeops/router/pgstore"
+	"github.com/routeops/routeops/router/sim"
+)
+
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (a *app) versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the routeops version and the schema version it needs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.flags.output == "json" {
+				return a.printJSON(map[string]any{"version": buildVersion(), "schema_version": pgstore.LatestVersion()})
+			}
+			fmt.Fprintf(a.stdout, "routeops %s (schema version %d)\n", buildVersion(), pgstore.LatestVersion())
+			return nil
+		},
+	}
+}
+
+func (a *app) configCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "config",
+		Short: "Print the effective configuration and where each value came from (the DSN redacted)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			vals := a.cfg.Redacted()
+			if a.output("table") == "json" {
+				return a.printJSON(vals)
+			}
+			tw := newTable(a.stdout, "KEY", "VALUE", "FROM")
+			for _, k := range config.Keys() {
+				tw.row(k, fmt.Sprint(vals[k]), a.cfg.Source(k))
+			}
+			if a.cfg.File != "" {
+				tw.note("config file: " + a.cfg.File)
+			}
+			return tw.flush()
+		},
+	}
+}
+
+func (a *app) migrateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Create or upgrade the database schema (idempotent, under an advisory lock)",
+		Long: `migrate applies routeops's embedded SQL migrations under an advisory lock, so two
+at once are safe and a second run changes nothing. It refuses a database whose
+schema is newer than this binary.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.cfg.DSN == "" {
+				return usageErr("migrate needs a database: set --dsn or ROUTEOPS_DSN")
+			}
+			if a.cfg.Console.ReadOnly {
+				return failed(errors.New("read-only mode: migrate refused; nothing was changed"))
+			}
+			res, err := pgstore.Migrate(cmd.Context(), a.pgOptions())
+			if err != nil {
+				return failed(errors.New(a.redact(err.Error())))
+			}
+			if a.output("table") == "json" {
+				return a.printJSON(map[string]any{"from": res.From, "to": res.To, "changed": res.From != res.To})
+			}
+			if res.From == res.To {
+				fmt.Fprintf(a.stdout, "schema already at version %d; nothing to do\n", res.To)
+			} else {
+				fmt.Fprintf(a.stdout, "schema migrated from version %d to %d\n", res.From, res.To)
+			}
+			return nil
+		},
+	}
+}
+
+func (a *app) seedCmd() *cobra.Command {
+	var spec sim.SeedSpec
+	cmd := &cobra.Command{
+		Use:   "seed",
+		Short: "Write realistic synthetic orgs, teams, agents, queues and items (with revision histories)",
+		Long: `seed writes a deterministic data set with COPY: each item has one to three
+revisions, so it has a history. Org ids are org-0001, org-0002, ... (shifted by
+--org-offset). Requirements always match some agent of the org, so with
+capacity >= items everything can be routed.`,
+		Example: `  routeops seed --orgs 20 --queues-per-org 2 --agents-per-org 10 --capacity 5 --items-per-org 40`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.cfg.Console.ReadOnly {
+				return failed(errors.New("read-only mode: seed refused; nothing was changed"))
+			}
+			spec.Now = time.Now().UTC().Truncate(time.Microsecond)
+			if err := spec.Validate(); err != nil {
+				return usageErr("%v", err)
+			}
+			st, err := a.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			start := time.Now()
+			res, err := sim.Seed(cmd.Context(), st, spec)
+			if err != nil {
+				return failed(fmt.Errorf("seed: %s", a.redact(err.Error())))
+			}
+			secs := time.Since(start).Seconds()
+			out := map[string]any{"orgs": spec.Orgs, "items": res.Items, "revisions": res.Revisions,
+				"seconds": round2(secs), "items_per_second": round2(float64(res.Items) / secs)}
+			if a.output("table") == "json" {
+				return a.printJSON(out)
+			}
+			fmt.Fprintf(a.stdout, "seeded %d orgs, %d items, %d revisions in %.2fs (%.0f items/s)\n",
+				spec.Orgs, res.Items, res.Revisions, secs, float64(res.Items)/secs)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&spec.Orgs, "orgs", 20, "number of orgs")
+	f.IntVar(&spec.QueuesPerOrg, "queues-per-org", 2, "queues per org")
+	f.IntVar(&spec.TeamsPerOrg, "teams-per-org", 0, "teams per org (0: up to 3)")
+	f.IntVar(&spec.AgentsPerOrg, "agents-per-org", 10, "agents per org")
+	f.IntVar(&spec.Capacity, "capacity", 5, "capacity of each agent")
+	f.IntVar(&spec.ItemsPerOrg, "items-per-org", 40, "queued items per org")
+	f.Int64Var(&spec.Seed, "seed", 1, "random seed (same seed, same data)")
+	f.IntVar(&spec.OrgOffset, "org-offset", 0, "number the orgs after this one (to add orgs to a seeded database)")
+	return cmd
+}
+
+func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }

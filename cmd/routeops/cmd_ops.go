@@ -1,0 +1,347 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/router"
+)
+
+func (a *app) repairCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "repair",
+		Short: "Rebuild missing or corrupt current revisions: plan (dry run), then apply",
+		Long: `repair finds every live item whose current revision is missing or invalid and
+rebuilds it: the exact attributes from the journal first (the copy kept on the
+item when the revision was written); an earlier revision only as a flagged
+fallback; defaults only with --allow-defaults. apply writes new revision rows
+(history is never edited), repoints the items, returns repaired quarantined items
+to their queue in their original place, journals each repair with your name,
+and runs verify. It is idempotent.`,
+	}
+	var org string
+	var allowDefaults bool
+	plan := &cobra.Command{
+		Use:   "plan",
+		Short: "Show what repair would do (changes nothing)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			p, err := a.newOps(st, false).PlanRepair(cmd.Context(), org, allowDefaults)
+			if err != nil {
+				return failed(errors.New(explainErr(err)))
+			}
+			if a.output("table") == "json" {
+				return a.printJSON(p)
+			}
+			return a.printPlan(p)
+		},
+	}
+	apply := &cobra.Command{
+		Use:   "apply",
+		Short: "Apply the repair plan (needs --yes without a terminal), then verify",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			o := a.newOps(st, false)
+			p, err := o.PlanRepair(cmd.Context(), org, allowDefaults)
+			if err != nil {
+				return failed(errors.New(explainErr(err)))
+			}
+			if len(p.Items) == 0 {
+				if a.output("table") == "json" {
+					return a.printJSON(&ops.RepairReport{Outcomes: []router.RepairOutcome{}, VerifyOK: true})
+				}
+				fmt.Fprintln(a.stdout, "nothing to repair")
+				return nil
+			}
+			if a.tty && !a.flags.yes && a.output("table") != "json" {
+				_ = a.printPlan(p)
+			}
+			if err := a.confirm("repair", fmt.Sprintf("Repair %d item(s) (%d fallbacks, %d cannot be repaired and will be left untouched).",
+				p.Repairable, p.Fallbacks, p.Unfixable)); err != nil {
+				return err
+			}
+			rep, err := o.ApplyRepair(cmd.Context(), p)
+			if err != nil {
+				return failed(err)
+			}
+			if a.output("table") == "json" {
+				if err := a.printJSON(rep); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(a.stdout, "repaired %d item(s), %d back in their queues; %d left untouched\n", rep.Repaired, rep.Released, rep.Skipped)
+				for _, oc := range rep.Outcomes {
+					if !oc.Repaired {
+						fmt.Fprintf(a.stdout, "  item %d: not repaired: %s\n", oc.ItemID, oc.Reason)
+					}
+				}
+				if rep.VerifyOK {
+					fmt.Fprintln(a.stdout, "verify: clean")
+				} else {
+					fmt.Fprintf(a.stdout, "verify: %d finding(s); run `routeops verify` for details\n", len(rep.Verify.Findings))
+				}
+			}
+			if rep.Skipped > 0 || !rep.VerifyOK {
+				return silent(exitFailed)
+			}
+			return nil
+		},
+	}
+	for _, c := range []*cobra.Command{plan, apply} {
+		c.Flags().StringVar(&org, "org", "", "only this org")
+		c.Flags().BoolVar(&allowDefaults, "allow-defaults", false, "rebuild from repair.default_* when no copy survives")
+	}
+	cmd.AddCommand(plan, apply)
+	return cmd
+}
+
+func (a *app) printPlan(p *ops.RepairPlan) error {
+	if len(p.Items) == 0 {
+		fmt.Fprintln(a.stdout, "nothing to repair: every live item's current revision is present and valid")
+		return nil
+	}
+	t := newTable(a.stdout, "ITEM", "ORG", "QUEUE", "STATE", "CAUSE", "SOURCE", "VALID", "ATTRIBUTES")
+	for _, it := range p.Items {
+		src := it.Source
+		if it.Fallback {
+			src += " (FALLBACK)"
+		}
+		valid := "yes"
+		if !it.Valid {
+			valid = "no: " + it.Error
+		}
+		t.row(it.Item, it.Org, it.Queue, it.State, string(it.Cause), src, valid, string(it.Attributes))
+	}
+	t.note(fmt.Sprintf("\n%d item(s): %d repairable (%d fallbacks), %d cannot be repaired. Dry run: nothing changed; `routeops repair apply` applies it.",
+		len(p.Items), p.Repairable, p.Fallbacks, p.Unfixable))
+	return t.flush()
+}
+
+func (a *app) cleanupCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cleanup",
+		Short: "Retention for revisions nothing references: plan, then apply in batches",
+		Long: `cleanup is the safe version of the script behind the incident. A revision is
+eligible when no item points at it, it is older than --older-than, and it is not
+the newest revision of its item. The reference check sits inside the deleting
+statement, so a revision that becomes referenced between the plan and the delete
+survives, even when the foreign key has been dropped.`,
+	}
+	var older time.Duration
+	plan := &cobra.Command{
+		Use:   "plan",
+		Short: "Count the eligible revisions (changes nothing)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if older <= 0 {
+				return usageErr("cleanup plan needs --older-than, such as 720h")
+			}
+			st, err := a.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			p, err := a.newOps(st, false).PlanCleanup(cmd.Context(), older)
+			if err != nil {
+				return failed(err)
+			}
+			if a.output("table") == "json" {
+				return a.printJSON(p)
+			}
+			fmt.Fprintf(a.stdout, "%d of %d revisions are eligible (older than %s, unreferenced, superseded)\n", p.Eligible, p.Total, fmtTime(p.OlderThan))
+			fmt.Fprintf(a.stdout, "kept: %d still referenced by an item, %d newest of their item\n", p.Referenced, p.Newest)
+			return nil
+		},
+	}
+	var maxRows, batch int
+	var pause time.Duration
+	apply := &cobra.Command{
+		Use:   "apply",
+		Short: "Delete eligible revisions in batches, pausing between them, up to --max-rows",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if older <= 0 {
+				return usageErr("cleanup apply needs --older-than, such as 720h")
+			}
+			if err := a.confirm("cleanup", fmt.Sprintf("Delete up to %d unreferenced revisions older than %s, in batches of %d.",
+				a.cfg.Cleanup.MaxRows, older, a.cfg.Cleanup.BatchSize)); err != nil {
+				return err
+			}
+			st, err := a.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			res, err := a.newOps(st, false).ApplyCleanup(cmd.Context(), ops.CleanupOptions{Retention: older,
+				BatchSize: a.cfg.Cleanup.BatchSize, MaxRows: a.cfg.Cleanup.MaxRows, Pause: a.cfg.Cleanup.Pause,
+				Progress: func(r ops.CleanupResult) {
+					a.log.Debug("cleanup batch", "deleted", r.Deleted, "examined", r.Examined, "batches", r.Batches)
+				}})
+			if err != nil {
+				return failed(err)
+			}
+			if a.output("table") == "json" {
+				return a.printJSON(res)
+			}
+			fmt.Fprintf(a.stdout, "deleted %d revisions in %d batches (%s) in %.2fs\n", res.Deleted, res.Batches, res.Stopped, res.Seconds)
+			return nil
+		},
+	}
+	for _, c := range []*cobra.Command{plan, apply} {
+		c.Flags().DurationVar(&older, "older-than", 0, "retention: only revisions older than this, such as 720h")
+	}
+	apply.Flags().IntVar(&maxRows, "max-rows", 0, "stop after deleting this many (cleanup.max_rows)")
+	apply.Flags().IntVar(&batch, "batch", 0, "revisions per batch (cleanup.batch_size)")
+	apply.Flags().DurationVar(&pause, "pause", 0, "pause between batches (cleanup.pause)")
+	cmd.AddCommand(plan, apply)
+	return cmd
+}
+
+func (a *app) verifyCmd() *cobra.Command {
+	var limit int
+	return &cobra.Command{
+		Use:   "verify",
+		Short: "Integrity scan: exit 0 when clean, 2 with findings",
+		Long: `verify scans for dangling current revisions, invalid attributes, assigned items
+without an agent, agents over capacity, stored loads that differ from the count
+of assigned items, and journal entries that disagree with states.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rep, err := a.newOps(st, false).Verify(cmd.Context(), limit)
+			if err != nil {
+				return failed(err)
+			}
+			if a.output("table") == "json" {
+				if err := a.printJSON(map[string]any{"clean": rep.Clean(), "checked": rep.Checked, "findings": rep.Findings,
+					"truncated": rep.Truncated}); err != nil {
+					return err
+				}
+			} else if rep.Clean() {
+				fmt.Fprintf(a.stdout, "clean: %d items, %d revisions, %d agents, %d events checked\n",
+					rep.Checked["items"], rep.Checked["revisions"], rep.Checked["agents"], rep.Checked["events"])
+			} else {
+				t := newTable(a.stdout, "FINDING", "ORG", "ITEM", "AGENT", "DETAIL")
+				for _, f := range rep.Findings {
+					item := ""
+					if f.ItemID != 0 {
+						item = fmt.Sprint(f.ItemID)
+					}
+					t.row(f.Kind, f.OrgID, item, f.Agent, f.Detail)
+				}
+				if rep.Truncated {
+					t.note("(more findings not shown)")
+				}
+				if err := t.flush(); err != nil {
+					return err
+				}
+			}
+			if !rep.Clean() {
+				return silent(exitFailed)
+			}
+			return nil
+		},
+	}
+}
+
+func (a *app) drillCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "drill",
+		Short: "Rehearse the incident (embedded demo, or a database with drill.allow: true)",
+	}
+	var org string
+	var count int
+	inject := &cobra.Command{
+		Use:   "inject missing-revisions|corrupt-revisions",
+		Short: "Delete (or corrupt) the current revisions of queued items, bypassing the constraints",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind := args[0]
+			if kind != ops.DrillMissingRevisions && kind != ops.DrillCorruptRevisions {
+				return usageErr("unknown drill %q (allowed: %s, %s)", kind, ops.DrillMissingRevisions, ops.DrillCorruptRevisions)
+			}
+			if org == "" {
+				return usageErr("drill needs --org")
+			}
+			if count < 1 {
+				return usageErr("--count must be at least 1")
+			}
+			if a.cfg.DSN != "" && !a.cfg.Drill.Allow {
+				return failed(&ops.DrillRefusedError{Store: "this database"})
+			}
+			if err := a.confirm("drill", fmt.Sprintf("DRILL: %s on %d queued items of %s.", kind, count, org)); err != nil {
+				return err
+			}
+			st, err := a.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ids, err := a.newOps(st, false).Drill(cmd.Context(), kind, org, count)
+			if err != nil {
+				return failed(errors.New(explainErr(err)))
+			}
+			if a.output("table") == "json" {
+				return a.printJSON(map[string]any{"drill": kind, "org": org, "items": ids})
+			}
+			fmt.Fprintf(a.stdout, "drill %s injected into %d items of %s: %v\n", kind, len(ids), org, ids)
+			return nil
+		},
+	}
+	inject.Flags().StringVar(&org, "org", "", "the org to hit")
+	inject.Flags().IntVar(&count, "count", 3, "how many queued items")
+	cmd.AddCommand(inject)
+	return cmd
+}
+
+func (a *app) timelineCmd() *cobra.Command {
+	var opt ops.TimelineOptions
+	cmd := &cobra.Command{
+		Use:   "timeline",
+		Short: "The journal as an incident timeline: faults, stalls, quarantines, repairs, cleanups, who did what",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			t, err := a.newOps(st, false).Timeline(cmd.Context(), opt)
+			if err != nil {
+				return failed(err)
+			}
+			switch a.output("markdown") {
+			case "json":
+				return a.printJSON(t)
+			case "markdown":
+				fmt.Fprint(a.stdout, t.Markdown())
+				return nil
+			default:
+				return usageErr("timeline prints -o markdown or -o json")
+			}
+		},
+	}
+	cmd.Flags().DurationVar(&opt.Since, "since", time.Hour, "how far back")
+	cmd.Flags().StringVar(&opt.Org, "org", "", "only this org")
+	cmd.Flags().BoolVar(&opt.All, "all", false, "include every assignment and completion")
+	cmd.Flags().IntVar(&opt.Limit, "limit", 5000, "most events")
+	return cmd
+}

@@ -1,0 +1,411 @@
+// Command routeops is a terminal operations console and in-process routing
+// engine for multi-tenant customer-support queues on PostgreSQL. This
+// package is wiring only: config -> store -> engine and monitor -> console
+// or command.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/charmbracelet/x/term"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/routeops/routeops/config"
+	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/router"
+	"github.com/routeops/routeops/router/memstore"
+	"github.com/routeops/routeops/router/pgstore"
+)
+
+// version is set with -ldflags "-X main.version=..."; otherwise the module
+// build info is used.
+var version = ""
+
+// Exit codes: 0 success; 1 usage or configuration error; 2 a refused or
+// failed operation. check uses 0 ok, 1 warning, 2 critical, 3 unknown.
+const (
+	exitOK      = 0
+	exitUsage   = 1
+	exitFailed  = 2
+	exitUnknown = 3
+)
+
+// exitError carries an exit code with an error.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+func failed(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	return &exitError{code: exitFailed, err: err}
+}
+
+// silent exits with a code without printing anything more.
+func silent(code int) error { return &exitError{code: code} }
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// app holds what every command shares.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	cfg            *config.Config
+	log            *slog.Logger
+	logClose       func()
+	flags          globalFlags
+	// tty is true when both stdin and stdout are terminals.
+	tty bool
+	// env is injectable for tests.
+	env func(string) (string, bool)
+}
+
+type globalFlags struct {
+	dsn, configFile, output, operator, logFile, logLevel, color string
+	readOnly, yes                                                bool
+}
+
+// run executes routeops with args and returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, env: os.LookupEnv, logClose: func() {}}
+	a.tty = isTerminal(stdin) && isTerminal(stdout)
+	defer func() {
+		// A crash message must never carry a secret either.
+		if r := recover(); r != nil {
+			msg := fmt.Sprintf("routeops crashed: %v\n%s", r, debug.Stack())
+			if a.cfg != nil {
+				msg = config.Redact(msg, a.cfg.DSN)
+			}
+			fmt.Fprintln(stderr, msg)
+			code = exitFailed
+		}
+	}()
+	defer func() { a.logClose() }()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, "routeops: "+a.redact(ee.err.Error()))
+		}
+		return ee.code
+	}
+	// cobra's own errors: unknown commands and flags, bad arguments.
+	fmt.Fprintln(stderr, "routeops: "+a.redact(err.Error()))
+	fmt.Fprintln(stderr, "Run 'routeops --help' for usage.")
+	return exitUsage
+}
+
+func isTerminal(f any) bool {
+	if fd, ok := f.(interface{ Fd() uintptr }); ok {
+		return term.IsTerminal(fd.Fd())
+	}
+	return false
+}
+
+// redact removes the DSN password from any text.
+func (a *app) redact(s string) string {
+	if a.cfg != nil {
+		s = config.Redact(s, a.cfg.DSN)
+	}
+	if v, ok := a.env("ROUTEOPS_DSN"); ok {
+		s = config.Redact(s, v)
+	}
+	if a.flags.dsn != "" {
+		s = config.Redact(s, a.flags.dsn)
+	}
+	return s
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "routeops",
+		Short: "Operations console and routing engine for multi-tenant support queues on PostgreSQL",
+		Long: `routeops shows every organisation's queues live, finds a queue whose head item is
+stuck and says why, and lets you quarantine the bad item or repair the records it
+references. It runs its routing engine in process, and as scripts and monitors
+without a terminal.
+
+With no DSN configured it runs on the embedded demo store.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// Bare routeops: the console on a terminal, status otherwise.
+			if a.tty {
+				return a.runConsole(cmd, consoleOpts{})
+			}
+			return a.runStatus(cmd, statusOpts{output: a.flags.output})
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.flags.dsn, "dsn", "", "PostgreSQL DSN (also ROUTEOPS_DSN); empty: the embedded demo")
+	pf.StringVar(&a.flags.configFile, "config", "", "config file (YAML, TOML or JSON); default ./routeops.yaml or ~/.config/routeops/config.yaml")
+	pf.StringVarP(&a.flags.output, "output", "o", "", "output format: table or json (some commands: markdown)")
+	pf.StringVar(&a.flags.operator, "operator", "", "your name, recorded with every change (default SUDO_USER or USER)")
+	pf.BoolVar(&a.flags.readOnly, "read-only", false, "refuse every change (also console.read_only)")
+	pf.BoolVarP(&a.flags.yes, "yes", "y", false, "do it without asking (needed for changes without a terminal)")
+	pf.StringVar(&a.flags.logFile, "log-file", "", "write logs to this file instead of standard error")
+	pf.StringVar(&a.flags.logLevel, "log-level", "", "log level: debug, info, warn, error")
+	pf.StringVar(&a.flags.color, "color", "", "console colour: auto, always, never (NO_COLOR is honoured)")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if cmd.Name() == "version" || cmd.Name() == "help" {
+			return nil
+		}
+		return a.loadConfig(cmd)
+	}
+	root.AddCommand(
+		a.versionCmd(), a.configCmd(), a.migrateCmd(), a.seedCmd(), a.serveCmd(), a.statusCmd(), a.checkCmd(),
+		a.demoCmd(), a.consoleCmd(), a.itemsCmd(), a.quarantineCmd(), a.releaseCmd(), a.pauseCmd(true),
+		a.pauseCmd(false), a.repairCmd(), a.cleanupCmd(), a.verifyCmd(), a.drillCmd(), a.timelineCmd(),
+	)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr("%v", err) })
+	return root
+}
+
+// flagKeys maps flags to config keys; commands add their own.
+var flagKeys = map[string]string{
+	"dsn": "dsn", "operator": "operator", "on-item-fault": "routing.on_item_fault",
+	"read-only": "console.read_only", "stall-after": "health.stall_after", "metrics-addr": "metrics.addr",
+	"log-file": "log.file", "log-level": "log.level", "color": "console.color",
+	"workers": "routing.workers", "batch-size": "routing.batch_size", "refresh": "console.refresh",
+	"max-rows": "cleanup.max_rows", "batch": "cleanup.batch_size", "pause": "cleanup.pause",
+	"allow-drill": "drill.allow",
+}
+
+// loadConfig builds the configuration once flags are parsed. A bad value
+// or a broken file exits 1 with a message that names the key.
+func (a *app) loadConfig(cmd *cobra.Command) error {
+	fs := pflag.NewFlagSet("all", pflag.ContinueOnError)
+	fs.AddFlagSet(cmd.Flags())
+	fs.AddFlagSet(cmd.InheritedFlags())
+	keys := map[string]string{}
+	for f, k := range flagKeys {
+		if fs.Lookup(f) != nil {
+			keys[f] = k
+		}
+	}
+	cfg, warnings, err := config.Load(config.LoadOptions{File: a.flags.configFile, Env: a.env, Flags: fs, FlagKeys: keys})
+	for _, w := range warnings {
+		fmt.Fprintln(a.stderr, "routeops: warning: "+w)
+	}
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	a.cfg = cfg
+	if a.flags.output != "" {
+		switch a.flags.output {
+		case "table", "json", "markdown", "md":
+		default:
+			return usageErr("-o %q is not a known output format (allowed: table, json; timeline also markdown)", a.flags.output)
+		}
+	}
+	return a.setupLog(cmd)
+}
+
+// setupLog sends logs to log.file or standard error, as text or JSON,
+// scrubbing the DSN's password from every record.
+func (a *app) setupLog(cmd *cobra.Command) error {
+	var lvl slog.Level
+	switch a.cfg.Log.Level {
+	case "debug":
+		lvl = slog.LevelDebug
+	case "warn":
+		lvl = slog.LevelWarn
+	case "error":
+		lvl = slog.LevelError
+	default:
+		lvl = slog.LevelInfo
+	}
+	var w io.Writer = a.stderr
+	if a.cfg.Log.File != "" {
+		f, err := os.OpenFile(a.cfg.Log.File, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+		if err != nil {
+			return usageErr("log.file: cannot open %s: %v", a.cfg.Log.File, err)
+		}
+		w = f
+		a.logClose = func() { _ = f.Close() }
+	}
+	w = &redactWriter{w: w, dsn: a.cfg.DSN}
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler
+	if a.cfg.Log.Format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	} else {
+		h = slog.NewTextHandler(w, opts)
+	}
+	a.log = slog.New(h)
+	return nil
+}
+
+// redactWriter scrubs the DSN's password from log output.
+type redactWriter struct {
+	w   io.Writer
+	dsn string
+}
+
+func (r *redactWriter) Write(p []byte) (int, error) {
+	if r.dsn == "" {
+		return r.w.Write(p)
+	}
+	s := config.Redact(string(p), r.dsn)
+	if _, err := io.WriteString(r.w, s); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// discardLog is for the console when no log file is configured: logs must
+// never reach the screen.
+func (a *app) quietLog() {
+	if a.cfg.Log.File == "" {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// output returns the requested output format, or def.
+func (a *app) output(def string) string {
+	if a.flags.output != "" {
+		if a.flags.output == "md" {
+			return "markdown"
+		}
+		return a.flags.output
+	}
+	return def
+}
+
+// openStore opens the configured PostgreSQL store. Commands that need a
+// database call it; without a DSN they explain how to get one.
+func (a *app) openStore(ctx context.Context) (*pgstore.Store, error) {
+	if a.cfg.DSN == "" {
+		return nil, &exitError{code: exitUsage, err: errors.New(
+			"no database configured: set --dsn or ROUTEOPS_DSN (or dsn in the config file); `routeops demo` runs without one")}
+	}
+	st, err := pgstore.Open(ctx, a.pgOptions())
+	if err != nil {
+		return nil, failed(errors.New(a.redact(err.Error())))
+	}
+	return st, nil
+}
+
+func (a *app) pgOptions() pgstore.Options {
+	return pgstore.Options{
+		DSN: a.cfg.DSN, MaxConns: int32(a.cfg.DB.MaxConns), ConnectTimeout: a.cfg.DB.ConnectTimeout,
+		StatementTimeout: a.cfg.DB.StatementTimeout, LockTimeout: a.cfg.DB.LockTimeout, Logger: a.log,
+	}
+}
+
+func (a *app) settings() ops.Settings {
+	return ops.Settings{StallAfter: a.cfg.Health.StallAfter, WarnHeadAge: a.cfg.Health.WarnHeadAge,
+		HeartbeatTimeout: a.cfg.Health.HeartbeatTimeout, QuarantineWarn: a.cfg.Health.QuarantineWarn}
+}
+
+func (a *app) actor() router.Actor {
+	env := func(k string) string { v, _ := a.env(k); return v }
+	return ops.ResolveActor(a.cfg.Operator, env)
+}
+
+// newOps builds the operator API on a store.
+func (a *app) newOps(st router.Store, embedded bool) *ops.Ops {
+	o := ops.New(st, router.RealClock{}, a.actor(), a.settings())
+	o.ReadOnly = a.cfg.Console.ReadOnly
+	o.Embedded = embedded
+	o.DrillAllowed = a.cfg.Drill.Allow
+	o.Log = a.log
+	o.Monitor = ops.NewMonitor(st, router.RealClock{}, a.settings(), a.monitorActor(), a.log)
+	o.Repair = ops.RepairSettings{DefaultPriority: a.cfg.Repair.DefaultPriority, DefaultChannel: a.cfg.Repair.DefaultChannel}
+	o.Cleanup = ops.CleanupSettings{BatchSize: a.cfg.Cleanup.BatchSize, Pause: a.cfg.Cleanup.Pause, MaxRows: a.cfg.Cleanup.MaxRows}
+	return o
+}
+
+func (a *app) monitorActor() router.Actor {
+	host, _ := os.Hostname()
+	act := a.actor()
+	return router.Actor{Name: fmt.Sprintf("monitor:%s:%d", host, os.Getpid()), OSUser: act.OSUser, Origin: act.Origin}
+}
+
+func newMemstore() *memstore.Store { return memstore.New() }
+
+// confirm guards a mutation: read-only refuses it; without a terminal it
+// needs --yes; with a terminal and no --yes it shows what will happen and
+// asks.
+func (a *app) confirm(action, what string) error {
+	if a.cfg.Console.ReadOnly {
+		return failed(fmt.Errorf("read-only mode: %s refused (started with --read-only or console.read_only: true); nothing was changed", action))
+	}
+	if a.flags.yes {
+		return nil
+	}
+	if !a.tty {
+		return failed(fmt.Errorf("%s needs --yes when there is no terminal to confirm on; nothing was changed", action))
+	}
+	fmt.Fprintf(a.stdout, "%s\nProceed? [y/N] ", what)
+	line, _ := bufio.NewReader(a.stdin).ReadString('\n')
+	if ans := strings.ToLower(strings.TrimSpace(line)); ans != "y" && ans != "yes" {
+		return failed(fmt.Errorf("%s cancelled; nothing was changed", action))
+	}
+	return nil
+}
+
+// since parses a duration flag for messages.
+func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v := bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+		if v != "" {
+			return v
+		}
+	}
+	return "dev"
+}
