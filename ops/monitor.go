@@ -355,7 +355,6 @@ func evaluateQueue(q *router.QueueStats, o *router.OrgStats, teams map[string]ro
 		qh.Head = hh
 	}
 	qh.AvailableCapacity = router.GroupFree(o.AgentGroups, attrs)
-	orgFree := router.GroupFree(o.AgentGroups, nil)
 
 	warn := func(reason string) {
 		if qh.Health == HealthOK {
@@ -376,12 +375,16 @@ func evaluateQueue(q *router.QueueStats, o *router.OrgStats, teams map[string]ro
 		}
 		switch {
 		case q.Paused:
-			if waiting {
+			// Stalled by the pause only under the stall rule: the head
+			// waited, capacity could take it, and nothing was assigned.
+			if waiting && noProgress && qh.AvailableCapacity > 0 {
 				stall(router.CauseQueuePaused, fmt.Sprintf("queue is paused with %d waiting", q.Depth))
 			} else {
 				warn("queue is paused")
 			}
-		case !eng.Up() && orgFree > 0:
+		case !eng.Up() && qh.AvailableCapacity > 0:
+			// Only when capacity could take the head: a starved queue
+			// waits for capacity, not for the engine.
 			if waiting && noProgress {
 				stall(router.CauseEngineDown, "no routing engine is running ("+eng.State+")")
 			} else {

@@ -94,7 +94,7 @@ type app struct {
 
 type globalFlags struct {
 	dsn, configFile, output, operator, logFile, logLevel, color string
-	readOnly, yes                                                bool
+	readOnly, yes                                               bool
 }
 
 // run executes routeops with args and returns the exit code.

@@ -641,7 +641,13 @@ func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide ro
 				router.Detail("agent", d.AgentID, "queue", it.QueueID)))
 			if q := o.queues[it.QueueID]; q != nil {
 				q.lastAssigned = &t
-				q.assignedAt = append(q.assignedAt, now)
+				keep := q.assignedAt[:0]
+				for _, at := range q.assignedAt {
+					if now.Sub(at) <= 5*time.Minute {
+						keep = append(keep, at)
+					}
+				}
+				q.assignedAt = append(keep, now)
 			}
 			res.Assigned++
 		case router.DecideFault:

@@ -99,16 +99,12 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 				t := *q.lastAssigned
 				qs.LastAssignedAt = &t
 			}
-			keep := q.assignedAt[:0]
-			for _, t := range q.assignedAt {
-				if now.Sub(t) <= 5*time.Minute {
-					keep = append(keep, t)
-				}
-			}
-			q.assignedAt = keep
+			// A snapshot is a pure read: pruning here, relative to req.Now,
+			// would lose assignments that a snapshot at an earlier Now must
+			// still count. RouteOrg prunes as it appends.
 			for _, t := range q.assignedAt {
 				age := now.Sub(t)
-				if age < 0 {
+				if age < 0 || age > 5*time.Minute {
 					continue
 				}
 				if age <= time.Minute {
@@ -354,6 +350,7 @@ func (s *Store) Quarantine(ctx context.Context, org string, item int64, reason s
 	o.removeQueued(it)
 	it.State = router.StateQuarantined
 	it.QuarantineReason = reason
+	it.Skipped = false // only a queued item can be skipped (pgstore's CHECK work_items_skipped_is_queued)
 	s.appendEvent(actorEvent(it.OrgID, router.EventQuarantined, it.ID, it.QueueID, actor, at.UTC(),
 		router.Detail("cause", router.CauseOperator, "reason", reason)))
 	return router.ActionResult{Changed: true, State: it.State, Message: fmt.Sprintf("item %d quarantined", item)}, nil
@@ -499,7 +496,8 @@ func (s *Store) RepairCandidates(ctx context.Context, org string) ([]router.Repa
 	}
 	var out []router.RepairCandidate
 	for _, it := range s.items {
-		if (org != "" && it.OrgID != org) || !repairable(it.State) {
+		// The contract: items in state queued or quarantined.
+		if (org != "" && it.OrgID != org) || (it.State != router.StateQueued && it.State != router.StateQuarantined) {
 			continue
 		}
 		bad, r := s.needsRepair(it)
