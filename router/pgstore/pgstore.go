@@ -102,6 +102,14 @@ func ParseConfig(opts Options) (*pgxpool.Config, error) {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = app
+	// Every session gets the timeouts, so no statement runs forever and no
+	// one waits forever behind a lock. Migrations lift them.
+	if opts.StatementTimeout > 0 {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(opts.StatementTimeout.Milliseconds(), 10)
+	}
+	if opts.LockTimeout > 0 {
+		cfg.ConnConfig.RuntimeParams["lock_timeout"] = strconv.FormatInt(opts.LockTimeout.Milliseconds(), 10)
+	}
 	cfg.HealthCheckPeriod = 5 * time.Second
 	return cfg, nil
 }
@@ -232,6 +240,7 @@ type MigrateResult struct {
 // idempotent, and refuses a database whose schema is newer than this
 // binary.
 func Migrate(ctx context.Context, opts Options) (MigrateResult, error) {
+	opts.StatementTimeout, opts.LockTimeout = 0, 0
 	cfg, err := ParseConfig(opts)
 	if err != nil {
 		return MigrateResult{}, err
