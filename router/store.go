@@ -107,8 +107,9 @@ type Store interface {
 	// state is ErrConflict. It waits for a routing transaction holding the
 	// item, so it never races an assignment into both states.
 	Quarantine(ctx context.Context, org string, item int64, reason string, actor Actor, at time.Time) (ActionResult, error)
-	// Release returns a quarantined item to queued with its original
-	// enqueued_at, clearing the skip flag. A queued item is left as is.
+	// Release returns a quarantined item, or a queued item flagged by the
+	// skip policy, to queued with its original enqueued_at, clearing the
+	// skip flag. A queued, unflagged item is left as is (Changed false).
 	Release(ctx context.Context, org string, item int64, actor Actor, at time.Time) (ActionResult, error)
 	// SetQueuePaused pauses or resumes a queue; repeating is harmless.
 	SetQueuePaused(ctx context.Context, org, queue string, paused bool, actor Actor, at time.Time) (ActionResult, error)
@@ -119,9 +120,11 @@ type Store interface {
 
 	// ---- repair ----
 
-	// RepairCandidates returns every item in state queued or quarantined
-	// whose current revision is missing or has invalid attributes, with
-	// everything a repair plan needs.
+	// RepairCandidates returns every live item (queued, quarantined or
+	// assigned) whose current revision is missing or has invalid
+	// attributes, with everything a repair plan needs; org "" means every
+	// org. Completed and cancelled items are history and are left alone
+	// (Verify checks live items only, the same set).
 	RepairCandidates(ctx context.Context, org string) ([]RepairCandidate, error)
 	// ApplyRepair writes a new revision with the given attributes for each
 	// item and repoints the item to it, in one transaction per call. Inside
@@ -237,7 +240,8 @@ type RouteRequest struct {
 }
 
 // DecideFunc is called inside the routing transaction with the claimed
-// batch and returns one decision per item it acts on.
+// batch and returns one decision per item it acts on. It must not call the
+// store (memstore holds its lock while it runs).
 type DecideFunc func(b *Batch) []Decision
 
 // Batch is what RouteOrg hands to decide.
@@ -327,8 +331,8 @@ type ItemFilter struct {
 // EventFilter selects journal entries.
 type EventFilter struct {
 	Org      string
-	Since    time.Time
-	Until    time.Time // zero: no upper bound
+	Since    time.Time // inclusive
+	Until    time.Time // exclusive; zero: no upper bound
 	Kinds    []string
 	ItemID   int64
 	AfterID  int64
@@ -472,7 +476,7 @@ type CleanupBatchResult struct {
 	Examined int
 	Deleted  int
 	Next     int64 // the last revision id examined; pass as After
-	Done     bool  // fewer than Limit were examined: nothing older is left
+	Done     bool  // nothing older is left after Next (a store may also say so when exactly Limit were examined)
 }
 
 // Finding kinds reported by Verify.

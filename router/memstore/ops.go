@@ -496,8 +496,7 @@ func (s *Store) RepairCandidates(ctx context.Context, org string) ([]router.Repa
 	}
 	var out []router.RepairCandidate
 	for _, it := range s.items {
-		// The contract: items in state queued or quarantined.
-		if (org != "" && it.OrgID != org) || (it.State != router.StateQueued && it.State != router.StateQuarantined) {
+		if (org != "" && it.OrgID != org) || !repairable(it.State) {
 			continue
 		}
 		bad, r := s.needsRepair(it)

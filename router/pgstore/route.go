@@ -334,10 +334,16 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, req router.RouteRequest, b
 	qi := 0
 	if len(aIDs) > 0 {
 		batch.Queue(`WITH a AS (
-				UPDATE work_items w SET state = 'assigned', agent_id = d.agent, assigned_at = $2,
-					attempts = w.attempts + 1, last_attempt_at = $2, fault_cause = ''
+				UPDATE work_items w SET agent_id = d.agent, assigned_at = $2,
+					attempts = w.attempts + 1, last_attempt_at = $2, fault_cause = '',
+					-- The rows are locked by this transaction's claim, so they are
+					-- still queued; the guard sits in SET, not WHERE, so that the
+					-- planner always uses the primary key (a state predicate can
+					-- draw it onto a partial index scan of the whole org when
+					-- statistics are stale). A wrong state fails the CHECK.
+					state = CASE WHEN w.state = 'queued' THEN 'assigned' ELSE 'invalid:' || w.state END
 				FROM unnest($3::bigint[], $4::text[]) AS d(id, agent)
-				WHERE w.org_id = $1 AND w.id = d.id AND w.state = 'queued'
+				WHERE w.org_id = $1 AND w.id = d.id
 				RETURNING w.id, w.queue_id, w.agent_id)
 			INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
 			SELECT $1, $2, 'assigned', a.id, a.queue_id, $5, $6, $7,
@@ -384,11 +390,12 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, req router.RouteRequest, b
 		batch.Queue(`WITH f AS (
 				UPDATE work_items w SET attempts = w.attempts + 1, last_attempt_at = $2,
 					last_error = d.err, fault_cause = d.cause,
-					state = CASE WHEN d.action = 'quarantine' THEN 'quarantined' ELSE w.state END,
+					state = CASE WHEN w.state <> 'queued' THEN 'invalid:' || w.state
+						WHEN d.action = 'quarantine' THEN 'quarantined' ELSE w.state END,
 					skipped = CASE WHEN d.action = 'skip' THEN true WHEN d.action = 'quarantine' THEN false ELSE w.skipped END,
 					quarantine_reason = CASE WHEN d.action = 'quarantine' THEN d.cause || ': ' || d.err ELSE w.quarantine_reason END
 				FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[]) AS d(id, cause, err, action)
-				WHERE w.org_id = $1 AND w.id = d.id AND w.state = 'queued'
+				WHERE w.org_id = $1 AND w.id = d.id
 				RETURNING w.id, w.queue_id, w.attempts, w.current_revision_id, d.cause, d.err, d.action, w.quarantine_reason)
 			INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
 			SELECT $1, $2, e.kind, e.id, e.queue_id, $7, $8, $9, e.detail FROM (

@@ -311,6 +311,12 @@ func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.Bul
 	if err != nil {
 		return router.BulkResult{}, err
 	}
+	// A bulk load changes the tables' shape at once; refresh the planner's
+	// statistics rather than wait for autovacuum, so the first routing
+	// transactions get index plans.
+	if _, err := s.pool.Exec(ctx, `ANALYZE work_items, work_item_revisions, agents, queues`); err != nil {
+		s.log.Warn("analyze after bulk load failed", "error", s.wrap(err).Error())
+	}
 	return res, nil
 }
 
