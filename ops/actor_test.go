@@ -1,6 +1,7 @@
 package ops_test
 
 import (
+	"os/user"
 	"testing"
 
 	"github.com/routeops/routeops/ops"
@@ -27,8 +28,9 @@ func TestResolveActor(t *testing.T) {
 			router.Actor{Name: "alice", OSUser: "alice", Origin: "local"}, "alice"},
 		{"LOGNAME when USER is unset", "", map[string]string{"LOGNAME": "dave"},
 			router.Actor{Name: "dave", OSUser: "dave", Origin: "local"}, "dave"},
-		{"nobody at all", "", map[string]string{},
-			router.Actor{Name: "unknown", Origin: "local"}, "unknown"},
+		// With no USER or LOGNAME, the OS account running the process.
+		{"no USER: the OS account", "", map[string]string{},
+			router.Actor{Name: osAccount(), OSUser: osAccount(), Origin: "local"}, osAccount()},
 		{"origin from SSH_CONNECTION", "", map[string]string{"USER": "alice", "SSH_CONNECTION": "198.51.100.4 52311 10.0.0.5 22"},
 			router.Actor{Name: "alice", OSUser: "alice", Origin: "198.51.100.4"}, "alice@198.51.100.4"},
 		{"IPv6 origin", "carol", map[string]string{"USER": "alice", "SSH_CONNECTION": "2001:db8::7 52311 2001:db8::1 22"},
@@ -44,4 +46,12 @@ func TestResolveActor(t *testing.T) {
 			}
 		})
 	}
+}
+
+func osAccount() string {
+	u, err := user.Current()
+	if err != nil {
+		return "unknown"
+	}
+	return u.Username
 }

@@ -398,12 +398,16 @@ func evaluateQueue(q *router.QueueStats, o *router.OrgStats, teams map[string]ro
 			}
 		case qh.AvailableCapacity == 0:
 			qh.Starved, qh.Cause = true, router.CauseNoCapacity
-			if headAge >= s.WarnHeadAge {
+			if revCause != router.CauseNone {
+				warn("starved, and head item " + qh.Head.Item + " is broken: " + revErr)
+			} else if headAge >= s.WarnHeadAge {
 				warn(fmt.Sprintf("starved: no free capacity for the head, which waited %s", shortDur(headAge)))
 			} else {
 				qh.Reason = "starved: no free capacity for the head"
 			}
-		case waiting && noProgress:
+		case waiting && (noProgress || (revCause != router.CauseNone && q.Head.Attempts > 0)):
+			// A head the engine keeps failing on (the block policy) stalls
+			// its queue even while higher-priority arrivals still flow past.
 			switch {
 			case revCause != router.CauseNone:
 				stall(revCause, "head item "+qh.Head.Item+": "+revErr)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/user"
 	"strings"
 	"time"
 
@@ -91,6 +92,13 @@ func ResolveActor(operator string, env func(string) string) router.Actor {
 	name := strings.TrimSpace(operator)
 	if name == "" {
 		name = env("SUDO_USER")
+	}
+	if osUser == "" {
+		// USER is not always set (cron, some containers, su without -l):
+		// ask the OS who owns the process.
+		if u, err := user.Current(); err == nil {
+			osUser = u.Username
+		}
 	}
 	if name == "" {
 		name = osUser
@@ -346,4 +354,55 @@ func (o *Ops) Drill(ctx context.Context, kind, org string, count int) ([]int64, 
 		return o.Store.DrillCorruptRevisions(ctx, org, count, o.Actor, o.Clock.Now())
 	}
 	return nil, fmt.Errorf("unknown drill %q (allowed: %s, %s)", kind, DrillMissingRevisions, DrillCorruptRevisions)
+}
+
+// InjectIncident reproduces the incident where it shows: at the head of
+// the org's highest-priority queue. When routing keeps queues empty (as on
+// the demo, where agents take work at once) there is nothing queued to
+// break, so it first enqueues count conversations at top priority, with no
+// team or skill requirement (so free capacity could take them and a stuck
+// head is a real stall, not starvation), then breaks their current
+// revisions. The queue is paused for the few milliseconds this takes, so
+// that a running engine cannot route the victims first; the pause and
+// resume are journalled like any other action.
+func (o *Ops) InjectIncident(ctx context.Context, kind, org string, count int) ([]int64, error) {
+	if err := o.guard("drill"); err != nil {
+		return nil, err
+	}
+	if !o.Embedded && !o.DrillAllowed {
+		return nil, &DrillRefusedError{Store: o.Store.Describe()}
+	}
+	if count <= 0 {
+		count = 1
+	}
+	qs, err := o.Store.ListQueues(ctx, org)
+	if err != nil {
+		return nil, err
+	}
+	var top *router.Queue
+	for i := range qs {
+		if !qs[i].Paused {
+			top = &qs[i]
+			break
+		}
+	}
+	if top == nil {
+		return nil, fmt.Errorf("org %s has no unpaused queue to break", org)
+	}
+	if _, err := o.Store.SetQueuePaused(ctx, org, top.ID, true, o.Actor, o.Clock.Now()); err != nil {
+		return nil, err
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_, _ = o.Store.SetQueuePaused(rctx, org, top.ID, false, o.Actor, o.Clock.Now())
+	}()
+	victim := router.Attributes{Priority: 100, Channel: "chat", Tier: "gold"}
+	for i := 0; i < count; i++ {
+		if _, err := o.Store.Enqueue(ctx, router.EnqueueRequest{OrgID: org, QueueID: top.ID,
+			Attributes: victim.Marshal(), EnqueuedAt: o.Clock.Now()}); err != nil {
+			return nil, err
+		}
+	}
+	return o.Drill(ctx, kind, org, count)
 }

@@ -122,14 +122,13 @@ type EngineStats struct {
 // NewEngine builds an engine on a store.
 func NewEngine(store Store, cfg EngineConfig) *Engine {
 	cfg.setDefaults()
-	host, _ := os.Hostname()
 	osUser := os.Getenv("USER")
 	return &Engine{
 		store:     store,
 		cfg:       cfg,
 		log:       cfg.Logger.With("engine", cfg.ID),
 		startedAt: cfg.Clock.Now(),
-		actor:     Actor{Name: "engine:" + cfg.ID, OSUser: osUser, Origin: host},
+		actor:     Actor{Name: "engine:" + cfg.ID, OSUser: osUser, Origin: "local"},
 		orgs:      map[string]*orgState{},
 	}
 }

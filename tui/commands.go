@@ -308,7 +308,7 @@ func (m *Model) incidentCmd(plan IncidentPlan) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, actionTimeout)
 		defer cancel()
-		ids, err := o.Drill(ctx, plan.Kind, plan.Org, plan.Count)
+		ids, err := o.InjectIncident(ctx, plan.Kind, plan.Org, plan.Count)
 		return incidentMsg{plan: plan, ids: ids, err: err}
 	}
 }

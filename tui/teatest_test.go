@@ -1,7 +1,9 @@
 package tui
 
 import (
+	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -72,14 +74,29 @@ func TestGolden(t *testing.T) {
 // routing move only when the test says so (manual clock, engine.Pass).
 func TestEndToEndQuarantineUnblocksQueue(t *testing.T) {
 	w, ids := incidentWorld(t, worldConfig{policy: router.PolicyBlock, stallAfter: 3 * time.Second})
-	head := fmt.Sprint(ids[0])
 	opts := w.options()
 	opts.Incident = &IncidentPlan{Org: incidentOrg, Count: 1, Kind: ops.DrillMissingRevisions}
 	tm, p := startProgram(t, opts, 80, 24)
 
+	// The incident enqueues its victim at the head of the org's top queue
+	// (ops.InjectIncident) and deletes its revision; read its id off the
+	// status line.
+	var head string
+	re := regexp.MustCompile(`incident: drill missing-revisions injected on ` + incidentOrg + `: 1 items \((\d+)\)`)
 	p.waitFrame(t, "the incident", func(f string) bool {
-		return strings.Contains(f, "incident: drill missing-revisions injected on "+incidentOrg+": 1 items ("+head+")")
+		if m := re.FindStringSubmatch(f); m != nil {
+			head = m[1]
+			return true
+		}
+		return false
 	})
+	victim, _ := router.ParseItemID(head)
+	vi, err := w.store.GetItem(context.Background(), victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := vi.QueueID
+	ids = append([]int64{victim}, ids...)
 	// The engine fails on the head, again and again, past stall_after.
 	w.stall(t)
 	tm.Type("r")
@@ -90,12 +107,12 @@ func TestEndToEndQuarantineUnblocksQueue(t *testing.T) {
 
 	tm.Send(press("enter"))
 	p.waitFrame(t, "the org view on the stalled queue's head", func(f string) bool {
-		return strings.Contains(f, "> escalations     5") && strings.Contains(f, "STALLED "+head) &&
+		return strings.Contains(f, "> "+queue) && strings.Contains(f, "STALLED "+head) &&
 			strings.Contains(f, "HEAD · missing_revision")
 	})
 	tm.Type("x")
 	p.waitFrame(t, "the question", func(f string) bool {
-		return strings.Contains(f, "Quarantine item "+head+" (head of "+incidentOrg+"/escalations") && strings.Contains(f, "y/N")
+		return strings.Contains(f, "Quarantine item "+head+" (head of "+incidentOrg+"/"+queue) && strings.Contains(f, "y/N")
 	})
 	tm.Type("y")
 	p.waitFrame(t, "the result", func(f string) bool { return strings.Contains(f, "item "+head+" quarantined") })
@@ -109,7 +126,7 @@ func TestEndToEndQuarantineUnblocksQueue(t *testing.T) {
 	tm.Type("r")
 	frame := p.waitFrame(t, "the queue flowing", func(f string) bool {
 		for _, l := range lines(f) {
-			if strings.HasPrefix(l, "> escalations") {
+			if strings.HasPrefix(l, "> "+queue) {
 				return strings.Contains(l, "flowing") && !strings.Contains(l, "STALLED") && !strings.Contains(l, head)
 			}
 		}
@@ -126,8 +143,8 @@ func TestEndToEndQuarantineUnblocksQueue(t *testing.T) {
 
 	tm.Type("t")
 	p.waitFrame(t, "the timeline with the operator's action", func(f string) bool {
-		return strings.Contains(f, "alice quarantined item "+head) && strings.Contains(f, "queue escalations STALLED") &&
-			strings.Contains(f, "queue escalations flowing again")
+		return strings.Contains(f, "alice quarantined item "+head) && strings.Contains(f, "queue "+queue+" STALLED") &&
+			strings.Contains(f, "queue "+queue+" flowing again")
 	})
 	tm.Type("q")
 	tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))

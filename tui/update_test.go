@@ -519,7 +519,13 @@ func TestIncidentPlan(t *testing.T) {
 	opts.Incident = &IncidentPlan{Org: incidentOrg}
 	d := newDriver(t, opts, 80, 24)
 	d.send(incidentDueMsg{})
-	d.wantStatus(fmt.Sprintf("incident: drill missing-revisions injected on %s: 1 items (%d)", incidentOrg, ids[0]))
+	// The incident enqueues its own victim at the head of the top queue
+	// (ops.InjectIncident), so the broken item is a new one.
+	d.wantStatus(fmt.Sprintf("incident: drill missing-revisions injected on %s: 1 items (", incidentOrg))
+	plan, err := w.ops.PlanRepair(context.Background(), incidentOrg, false)
+	if err != nil || len(plan.Items) != 1 || plan.Items[0].Item == fmt.Sprint(ids[0]) || plan.Items[0].Cause != router.CauseMissingRevision {
+		t.Fatalf("incident broke %+v (%v); want one new item with a missing revision", plan.Items, err)
+	}
 	// No org named: the busiest org of the first snapshot.
 	opts.Incident = &IncidentPlan{Count: 2}
 	d2 := &driver{t: t, m: New(opts)}
@@ -528,16 +534,11 @@ func TestIncidentPlan(t *testing.T) {
 	d2.wantStatus("waiting for the first snapshot")
 	d2.run(d2.m.fetchSnapshot())
 	d2.wantStatus("injected on " + incidentOrg + ": 2 items")
-	// An org with nothing queued: it retries after each snapshot.
+	// An org with nothing queued still gets its incident: the victims are
+	// enqueued first.
 	opts.Incident = &IncidentPlan{Org: "org-0001"}
 	d3 := newDriver(t, opts, 80, 24)
 	d3.send(incidentDueMsg{})
-	d3.wantStatus("incident: no queued items in org-0001 yet; retrying")
-	if _, err := w.store.Enqueue(context.Background(), router.EnqueueRequest{OrgID: "org-0001", QueueID: "default",
-		Attributes: []byte(`{"priority":1,"channel":"sms"}`), EnqueuedAt: w.clk.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	d3.keys("r")
 	d3.wantStatus("incident: drill missing-revisions injected on org-0001: 1 items")
 }
 

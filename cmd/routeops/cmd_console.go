@@ -1,9 +1,16 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/router"
+	"github.com/routeops/routeops/tui"
 )
 
 // consoleOpts are the console's and the demo's options.
@@ -34,5 +41,54 @@ func (a *app) consoleCmd() *cobra.Command {
 }
 
 func (a *app) runConsole(cmd *cobra.Command, o consoleOpts) error {
-	return usageErr("the console is not built yet")
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	// Logs never reach the screen: to log.file, or nowhere.
+	a.quietLog()
+	var (
+		opsAPI  *ops.Ops
+		eng     *router.Engine
+		storeID string
+		wg      sync.WaitGroup
+	)
+	if o.demo || a.cfg.DSN == "" {
+		d, err := a.newDemo(ctx, !o.noEngine)
+		if err != nil {
+			return err
+		}
+		defer d.store.Close()
+		d.start(ctx, &wg)
+		opsAPI, eng, storeID = d.ops, d.engine, "embedded demo"
+		o.demo = true
+	} else {
+		st, err := a.openStore(ctx)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		opsAPI, storeID = a.newOps(st, false), st.Describe()
+		if !o.noEngine {
+			eng = router.NewEngine(st, a.engineConfig(nil))
+			wg.Go(func() { _ = eng.Run(ctx) })
+		}
+	}
+	defer wg.Wait()
+	defer cancel()
+	info := tui.EngineInfo{Running: eng != nil, Policy: a.cfg.Routing.OnItemFault}
+	if eng != nil {
+		info.Stats = eng.Stats
+	}
+	opts := tui.Options{
+		Ops: opsAPI, Refresh: a.cfg.ConsoleRefresh(), Store: storeID, Engine: info,
+		Operator: opsAPI.Actor.String(), ReadOnly: a.cfg.Console.ReadOnly, Color: a.cfg.Console.Color,
+		Demo: o.demo, Record: !a.cfg.Console.ReadOnly,
+		Input: a.stdin, Output: a.stdout,
+	}
+	if o.incident {
+		opts.Incident = &tui.IncidentPlan{Count: o.incidentCount, Kind: ops.DrillMissingRevisions, Delay: o.incidentAfter}
+	}
+	if err := tui.Run(ctx, opts); err != nil {
+		return failed(fmt.Errorf("console: %s", a.redact(err.Error())))
+	}
+	return nil
 }

@@ -240,12 +240,13 @@ func (d *demoRuntime) start(ctx context.Context, wg *sync.WaitGroup) {
 	}
 }
 
-// incidentOrg picks the org with the deepest queue, where a drill hurts.
+// incidentOrg picks the org with the most free capacity: there a stuck
+// head is a stall (work and capacity, no progress), not starvation.
 func incidentOrg(snap *ops.Snapshot) string {
-	best, depth := "", -1
+	best, free := "", -1
 	for _, o := range snap.Orgs {
-		if o.Queued > depth {
-			best, depth = o.Org, o.Queued
+		if o.AvailableCapacity > free {
+			best, free = o.Org, o.AvailableCapacity
 		}
 	}
 	return best
@@ -316,7 +317,7 @@ func (a *app) runDemoHeadless(ctx context.Context, o consoleOpts, duration time.
 				return
 			}
 			org := incidentOrg(snap)
-			ids, err := d.ops.Drill(ctx, ops.DrillMissingRevisions, org, o.incidentCount)
+			ids, err := d.ops.InjectIncident(ctx, ops.DrillMissingRevisions, org, o.incidentCount)
 			if err != nil {
 				a.log.Warn("incident drill failed", "error", err.Error())
 				return
