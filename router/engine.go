@@ -166,14 +166,19 @@ func (e *Engine) state(org string) *orgState {
 	return st
 }
 
-// RouteOnce runs one routing transaction for an org.
+// RouteOnce runs one routing transaction for an org, from the head of
+// every queue.
 func (e *Engine) RouteOnce(ctx context.Context, org string) (RouteResult, error) {
+	return e.routeOnce(ctx, org, nil)
+}
+
+func (e *Engine) routeOnce(ctx context.Context, org string, cursors map[string]QueueCursor) (RouteResult, error) {
 	now := e.cfg.Clock.Now()
 	st := e.state(org)
 	e.mu.Lock()
 	sweep := now.Sub(st.lastSweep) >= e.cfg.OrphanSweepInterval
 	e.mu.Unlock()
-	req := RouteRequest{Org: org, Limit: e.cfg.BatchSize, IncludeOrphans: sweep, Actor: e.actor, Now: now}
+	req := RouteRequest{Org: org, Limit: e.cfg.BatchSize, IncludeOrphans: sweep, Cursors: cursors, Actor: e.actor, Now: now}
 	policy := e.cfg.Policy
 	start := time.Now()
 	res, err := e.store.RouteOrg(ctx, req, func(b *Batch) []Decision { return Decide(policy, b) })
@@ -224,26 +229,59 @@ func (t *OrgTurn) add(r RouteResult) {
 	t.Busy = t.Busy || r.Busy
 }
 
-// RouteTurn drains an org: it repeats RouteOnce while batches fill up and
-// make progress, up to MaxBatchesPerTurn.
+// RouteTurn drains an org, up to MaxBatchesPerTurn transactions. While a
+// queue's batch comes back full, the next batch pages past what was seen
+// (a cursor), so items that no agent can take now (say, for a paused or
+// busy team) do not hide the routable items behind them; the depth looked
+// at per turn is BatchSize × MaxBatchesPerTurn. A queue stopped by a
+// block-policy fault is not paged past: that is the legacy behaviour.
 func (e *Engine) RouteTurn(ctx context.Context, org string) (OrgTurn, error) {
 	var turn OrgTurn
+	var cursors map[string]QueueCursor
 	for i := 0; i < e.cfg.MaxBatchesPerTurn; i++ {
-		r, err := e.RouteOnce(ctx, org)
+		r, err := e.routeOnce(ctx, org, cursors)
 		if err != nil {
 			e.noteFailure(org, err)
 			return turn, err
 		}
 		e.noteSuccess(org)
 		turn.add(r)
-		if r.Busy || !r.Progress() || r.QueuesFull == 0 {
+		if r.Busy || r.QueuesFull == 0 {
 			return turn, nil
 		}
+		next := make(map[string]QueueCursor, len(r.Queues))
+		full := false
+		for q, c := range r.Queues {
+			switch {
+			case c.Blocked || !c.Full:
+				next[q] = QueueCursor{Skip: true}
+			default:
+				full = true
+				if r.Progress() {
+					// Items were assigned or moved: look again from the
+					// head of this queue, where more may now fit.
+					continue
+				}
+				next[q] = c.Last
+			}
+		}
+		for q, c := range cursors {
+			if _, seen := r.Queues[q]; !seen {
+				next[q] = c
+			}
+		}
+		if !full {
+			return turn, nil
+		}
+		cursors = next
 		if ctx.Err() != nil {
 			return turn, ctx.Err()
 		}
 	}
-	turn.More = true
+	// A turn that ran out of batches while still assigning may have more
+	// to do; one that only paged past unroutable items has looked deep
+	// enough and is not a reason to keep an idle pass from ending.
+	turn.More = turn.Progress()
 	return turn, nil
 }
 

@@ -235,8 +235,77 @@ type RouteRequest struct {
 	Limit int
 	// IncludeOrphans also claims queued items whose queue does not exist.
 	IncludeOrphans bool
-	Actor          Actor
-	Now            time.Time
+	// Cursors page deeper into queues within one engine turn: a queue with
+	// a cursor is claimed only after it in routing order, and a queue whose
+	// cursor has Skip is not claimed at all. Queues without a cursor are
+	// claimed from the head.
+	Cursors map[string]QueueCursor
+	Actor   Actor
+	Now     time.Time
+}
+
+// QueueCursor is a position in a queue's routing order (priority desc,
+// enqueued_at, id).
+type QueueCursor struct {
+	Skip       bool
+	Priority   int
+	EnqueuedAt time.Time
+	ID         int64
+}
+
+// After reports whether an item comes after the cursor in routing order.
+func (c QueueCursor) After(it *WorkItem) bool {
+	if c.Skip {
+		return false
+	}
+	if it.Priority != c.Priority {
+		return it.Priority < c.Priority
+	}
+	if !it.EnqueuedAt.Equal(c.EnqueuedAt) {
+		return it.EnqueuedAt.After(c.EnqueuedAt)
+	}
+	return it.ID > c.ID
+}
+
+// CursorOf is the cursor just at an item.
+func CursorOf(it *WorkItem) QueueCursor {
+	return QueueCursor{Priority: it.Priority, EnqueuedAt: it.EnqueuedAt, ID: it.ID}
+}
+
+// QueueClaim says what one RouteOrg call claimed from one queue.
+type QueueClaim struct {
+	Claimed int
+	// Full is set when Limit items were claimed, so more may be waiting.
+	Full bool
+	// Last is the last claimed item's position.
+	Last QueueCursor
+	// Blocked is set when a block-policy fault stopped the queue.
+	Blocked bool
+}
+
+// ClaimSummary fills a RouteResult's per-queue claims from a batch and the
+// decisions applied to it. Stores call it.
+func ClaimSummary(b *Batch, ds []Decision, limit int) map[string]QueueClaim {
+	out := map[string]QueueClaim{}
+	for i := range b.Items {
+		it := &b.Items[i].Item
+		if _, known := b.Queues[it.QueueID]; !known {
+			continue
+		}
+		c := out[it.QueueID]
+		c.Claimed++
+		c.Last = CursorOf(it)
+		c.Full = c.Claimed >= limit
+		out[it.QueueID] = c
+	}
+	for _, d := range ds {
+		if d.Kind == DecideFault && d.Action == PolicyBlock {
+			c := out[d.QueueID]
+			c.Blocked = true
+			out[d.QueueID] = c
+		}
+	}
+	return out
 }
 
 // DecideFunc is called inside the routing transaction with the claimed
@@ -301,9 +370,11 @@ type RouteResult struct {
 	Faults []Decision
 	// FreeCapacity is the org's free capacity before this call.
 	FreeCapacity int
-	// QueuesFull lists queues where Limit items were claimed, so more may
+	// QueuesFull counts queues where Limit items were claimed, so more may
 	// be waiting.
 	QueuesFull int
+	// Queues reports what was claimed per queue (orphans excluded).
+	Queues map[string]QueueClaim
 }
 
 // Progress reports whether the call assigned or moved anything out of the

@@ -566,6 +566,15 @@ func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide ro
 			continue
 		}
 		items := s.ordered(o, q.q.ID, false)
+		if cur, ok := req.Cursors[q.q.ID]; ok {
+			after := items[:0:0]
+			for _, it := range items {
+				if cur.After(it) {
+					after = append(after, it)
+				}
+			}
+			items = after
+		}
 		if len(items) >= limit {
 			items = items[:limit]
 			res.QueuesFull++
@@ -597,6 +606,7 @@ func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide ro
 		return res, nil
 	}
 	decisions := decide(b)
+	res.Queues = router.ClaimSummary(b, decisions, limit)
 
 	// Validate every decision before changing anything, so that the
 	// transaction is all or nothing.

@@ -41,10 +41,16 @@ func (s *Store) RoutableOrgs(ctx context.Context) ([]string, error) {
 
 const claimSQL = `
 SELECT ` + "%s" + `, r.id IS NOT NULL, coalesce(r.attributes::text, '')
-FROM (SELECT id, priority FROM queues WHERE org_id = $1 AND NOT paused) q
+FROM (SELECT q.id, q.priority, c.p, c.e, c.i
+      FROM queues q
+      LEFT JOIN unnest($3::text[], $4::bool[], $5::int[], $6::timestamptz[], $7::bigint[]) AS c(qid, skip, p, e, i)
+        ON c.qid = q.id
+      WHERE q.org_id = $1 AND NOT q.paused AND c.skip IS NOT TRUE) q
 CROSS JOIN LATERAL (
     SELECT * FROM work_items w
     WHERE w.org_id = $1 AND w.queue_id = q.id AND w.state = 'queued' AND NOT w.skipped
+      -- a cursor pages past items already seen in this engine turn
+      AND (q.p IS NULL OR w.priority < q.p OR (w.priority = q.p AND (w.enqueued_at, w.id) > (q.e, q.i)))
     ORDER BY w.priority DESC, w.enqueued_at, w.id
     LIMIT $2
     FOR UPDATE SKIP LOCKED) w
@@ -99,7 +105,15 @@ func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide ro
 		ORDER BY a.id FOR UPDATE OF a`, req.Org)
 	batch.Queue(`SELECT id, priority, paused FROM queues WHERE org_id = $1`, req.Org)
 	batch.Queue(`SELECT id, status FROM teams WHERE org_id = $1`, req.Org)
-	batch.Queue(claimQuery, req.Org, limit)
+	var cq []string
+	var cs []bool
+	var cp []int32
+	var ce []time.Time
+	var ci []int64
+	for q, c := range req.Cursors {
+		cq, cs, cp, ce, ci = append(cq, q), append(cs, c.Skip), append(cp, int32(c.Priority)), append(ce, c.EnqueuedAt.UTC()), append(ci, c.ID)
+	}
+	batch.Queue(claimQuery, req.Org, limit, cq, cs, cp, ce, ci)
 	if req.IncludeOrphans {
 		batch.Queue(orphanQuery, req.Org, limit)
 	}
@@ -198,6 +212,7 @@ func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide ro
 	if err := checkDecisions(b, decisions); err != nil {
 		return router.RouteResult{}, err
 	}
+	res.Queues = router.ClaimSummary(b, decisions, limit)
 	if len(decisions) == 0 {
 		return res, s.wrap(tx.Commit(ctx))
 	}

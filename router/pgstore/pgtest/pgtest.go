@@ -48,11 +48,18 @@ type Server struct {
 	Dir     string
 	BinDir  string
 	Port    int
-	cmd     *exec.Cmd
-	exited  chan struct{}
 	sockDir string
 	base    *url.URL
 	tmpl    string
+
+	// A private server's process, restartable with the same arguments.
+	args []string
+	cred *syscall.Credential
+	logf *os.File
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	// exited is closed when cmd has exited.
+	exited chan struct{}
 }
 
 var (
@@ -232,7 +239,115 @@ func credential() (*syscall.Credential, int, int, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, uid, gid, nil
 }
 
-func private() (*Server, error) {
+func private() (*Server, error) { return newPrivate(PrivateOptions{}) }
+
+// PrivateOptions configure a private server of StartPrivate.
+type PrivateOptions struct {
+	// PasswordAuth makes every role except the postgres superuser
+	// authenticate with a password (scram-sha-256) over TCP; the superuser
+	// (AdminDSN) still gets in without one. Tests create login roles with
+	// CREATE ROLE ... LOGIN PASSWORD '...' and connect with them.
+	PasswordAuth bool
+}
+
+// StartPrivate starts a PostgreSQL server for this test alone, even when
+// ROUTEOPS_TEST_DSN is set, so that the test may stop and start it
+// (Stop, Start, Restart) or change its authentication. It keeps its data
+// directory and port across restarts and is removed when the test ends.
+// NewDBOn creates databases on it.
+func StartPrivate(tb testing.TB, opts PrivateOptions) *Server {
+	tb.Helper()
+	s, err := newPrivate(opts)
+	if err != nil {
+		tb.Fatalf("pgtest: no private PostgreSQL for this test: %v\n"+
+			"Install the PostgreSQL server binaries (Debian: apt-get install postgresql).", err)
+	}
+	tb.Cleanup(s.stop)
+	return s
+}
+
+// NewDBOn creates a fresh migrated database on srv for this test and
+// returns its DSN (as the superuser). It is dropped when the test ends.
+func NewDBOn(tb testing.TB, srv *Server) string {
+	tb.Helper()
+	name := fmt.Sprintf("t_%d_%d", os.Getpid(), dbSeq.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := srv.exec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, srv.tmpl)); err != nil {
+		tb.Fatalf("pgtest: create database: %v", err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := srv.exec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name)); err != nil {
+			tb.Logf("pgtest: drop database %s: %v", name, err)
+		}
+	})
+	return srv.DSN(name)
+}
+
+// Exec runs SQL as the admin role on the maintenance database (roles are
+// cluster-wide, so this is where tests create them).
+func (s *Server) Exec(ctx context.Context, sql string) error { return s.exec(ctx, sql) }
+
+// DSNAs returns the DSN of database db on this server for another role,
+// with a password ("" for none).
+func (s *Server) DSNAs(db, user, password string) string {
+	u := *s.base
+	u.Path = "/" + db
+	if password != "" {
+		u.User = url.UserPassword(user, password)
+	} else {
+		u.User = url.User(user)
+	}
+	return u.String()
+}
+
+// Stop shuts a private server down (a fast shutdown: sessions are
+// terminated, as in pg_ctl stop -m fast) and keeps its data directory, so
+// that Start brings the same data back on the same port.
+func (s *Server) Stop() error {
+	if s.Dir == "" {
+		return errors.New("pgtest: only a private server can be stopped")
+	}
+	s.halt()
+	return nil
+}
+
+// Start starts a stopped private server again and waits until it accepts
+// connections.
+func (s *Server) Start() error {
+	if s.Dir == "" {
+		return errors.New("pgtest: only a private server can be started")
+	}
+	s.mu.Lock()
+	running := s.cmd != nil
+	s.mu.Unlock()
+	if running {
+		return errors.New("pgtest: the server is running")
+	}
+	return s.launch()
+}
+
+// Restart stops and starts a private server, failing the test on error.
+func (s *Server) Restart(tb testing.TB) {
+	tb.Helper()
+	if err := s.Stop(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		tb.Fatalf("pgtest: restart: %v", err)
+	}
+}
+
+// Running reports whether a private server's process is up.
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
+}
+
+func newPrivate(opts PrivateOptions) (*Server, error) {
 	bin, err := BinDir()
 	if err != nil {
 		return nil, err
@@ -271,51 +386,79 @@ func private() (*Server, error) {
 		"--locale=C.UTF-8", "--encoding=UTF8"); err != nil {
 		return nil, fmt.Errorf("initdb: %v: %s", err, bytes.TrimSpace(out))
 	}
+	if opts.PasswordAuth {
+		// First match wins: the superuser keeps trust, everyone else needs
+		// a password over TCP.
+		hba := "local all all trust\n" +
+			"host all postgres 127.0.0.1/32 trust\n" +
+			"host all all 127.0.0.1/32 scram-sha-256\n"
+		if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
+			return nil, err
+		}
+	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Dir: dir, BinDir: bin, Port: port, sockDir: sock, exited: make(chan struct{})}
-	args := []string{"-D", data, "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
+	s := &Server{Dir: dir, BinDir: bin, Port: port, sockDir: sock, cred: cred}
+	s.args = []string{"-D", data, "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
 		"-c", "unix_socket_directories=" + sock,
 		// A throwaway test server: durability is not under test here.
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=300", "-c", "shared_buffers=128MB",
 		"-c", "log_min_messages=warning", "-c", "logging_collector=off"}
-	logf, err := os.Create(filepath.Join(dir, "postgres.log"))
+	s.logf, err = os.Create(filepath.Join(dir, "postgres.log"))
 	if err != nil {
 		return nil, err
 	}
 	if cred != nil {
-		_ = logf.Chown(uid, gid)
-	}
-	// The server must die with the test binary even if Stop is never
-	// called: Pdeathsig is tied to the thread that forks, so fork from a
-	// goroutine that keeps its thread for the life of the process.
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
-		cmd.Dir = dir
-		cmd.Stdout, cmd.Stderr = logf, logf
-		cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8", "LANG=C.UTF-8")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		s.cmd = cmd
-		started <- nil
-		_ = cmd.Wait()
-		close(s.exited)
-		select {} // keep the thread: its exit would signal the server
-	}()
-	if err := <-started; err != nil {
-		return nil, fmt.Errorf("start postgres: %w", err)
+		_ = s.logf.Chown(uid, gid)
 	}
 	s.base = &url.URL{Scheme: "postgres", User: url.User("postgres"), Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		RawQuery: "sslmode=disable"}
 	s.AdminDSN = s.DSN("postgres")
+	if err := s.launch(); err != nil {
+		s.stop()
+		return nil, err
+	}
+	if err := s.makeTemplate(); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// launch starts the postgres process and waits until it accepts
+// connections.
+func (s *Server) launch() error {
+	// The server must die with the test binary even if Stop is never
+	// called: Pdeathsig is tied to the thread that forks, so fork from a
+	// goroutine that keeps its thread for as long as the server runs.
+	started := make(chan error, 1)
+	exited := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		cmd := exec.Command(filepath.Join(s.BinDir, "postgres"), s.args...)
+		cmd.Dir = s.Dir
+		cmd.Stdout, cmd.Stderr = s.logf, s.logf
+		cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8", "LANG=C.UTF-8")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGQUIT}
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		s.mu.Lock()
+		s.cmd, s.exited = cmd, exited
+		s.mu.Unlock()
+		started <- nil
+		_ = cmd.Wait()
+		close(exited)
+		// The server is gone, so this thread may end now (it stays locked,
+		// so the runtime retires it rather than reuse it).
+	}()
+	if err := <-started; err != nil {
+		return fmt.Errorf("start postgres: %w", err)
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -323,25 +466,23 @@ func private() (*Server, error) {
 		cancel()
 		if err == nil {
 			conn.Close(context.Background())
-			break
+			return nil
 		}
 		select {
-		case <-s.exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
-			return nil, fmt.Errorf("postgres exited during start: %s", bytes.TrimSpace(log))
+		case <-exited:
+			s.mu.Lock()
+			s.cmd = nil
+			s.mu.Unlock()
+			log, _ := os.ReadFile(filepath.Join(s.Dir, "postgres.log"))
+			return fmt.Errorf("postgres exited during start: %s", bytes.TrimSpace(log))
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.stop()
-			return nil, fmt.Errorf("postgres did not accept connections within 60s: %v", err)
+			s.halt()
+			return fmt.Errorf("postgres did not accept connections within 60s: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := s.makeTemplate(); err != nil {
-		s.stop()
-		return nil, err
-	}
-	return s, nil
 }
 
 // makeTemplate creates and migrates the template database once.
@@ -359,16 +500,31 @@ func (s *Server) makeTemplate() error {
 	return nil
 }
 
-func (s *Server) stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
+// halt stops the server process, if it runs, and waits for it to exit.
+func (s *Server) halt() {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
+	_ = cmd.Process.Signal(syscall.SIGINT) // fast shutdown
 	select {
-	case <-s.exited:
+	case <-exited:
 	case <-time.After(20 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	s.mu.Lock()
+	s.cmd = nil
+	s.mu.Unlock()
+}
+
+// stop halts the server and removes its directories.
+func (s *Server) stop() {
+	s.halt()
+	if s.logf != nil {
+		_ = s.logf.Close()
 	}
 	if s.Dir != "" {
 		_ = os.RemoveAll(s.Dir)
