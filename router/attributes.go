@@ -71,25 +71,61 @@ func ParseAttributes(b []byte) (Attributes, error) {
 	if !utf8.Valid(b) {
 		return a, attrErr("not valid UTF-8")
 	}
+	if fa, ok := parseFast(b); ok {
+		return fa, nil
+	}
+	return parseStrict(b)
+}
+
+// parseStrict is the complete decoder, with precise error messages.
+func parseStrict(b []byte) (Attributes, error) {
+	var a Attributes
+	if len(b) == 0 {
+		return a, attrErr("empty")
+	}
+	if len(b) > MaxAttributesBytes {
+		return a, attrErr("too large (%d bytes, limit %d)", len(b), MaxAttributesBytes)
+	}
+	if !utf8.Valid(b) {
+		return a, attrErr("not valid UTF-8")
+	}
 	trimmed := bytes.TrimLeft(b, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return a, attrErr("not a JSON object")
 	}
-	var raw rawAttributes
+	// Decode into a map so that keys match exactly (encoding/json matches
+	// struct fields case-insensitively, even under Unicode folding); the
+	// last of duplicate keys wins, as in PostgreSQL's jsonb.
+	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&raw); err != nil {
-		msg := err.Error()
-		if k, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-			return a, attrErr("unknown key %s", k)
+	if err := dec.Decode(&fields); err != nil {
+		return a, attrErr("does not decode: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if rest := bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		return a, attrErr("trailing data after the object")
+	}
+	var raw rawAttributes
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v := fields[k]
+		switch k {
+		case "priority":
+			raw.Priority = v
+		case "channel":
+			raw.Channel = v
+		case "team":
+			raw.Team = v
+		case "skills":
+			raw.Skills = v
+		case "tier":
+			raw.Tier = v
+		default:
+			return a, attrErr("unknown key %s", strconv.Quote(k))
 		}
-		return a, attrErr("does not decode: %s", strings.TrimPrefix(msg, "json: "))
-	}
-	if dec.More() {
-		return a, attrErr("trailing data after the object")
-	}
-	if _, err := dec.Token(); err == nil {
-		return a, attrErr("trailing data after the object")
 	}
 
 	// priority
@@ -277,13 +313,18 @@ func optionalString(key string, r json.RawMessage, max int) (string, error) {
 	return s, nil
 }
 
-// clip shortens a raw value for an error message.
+// clip shortens a raw value for an error message, on a rune boundary, and
+// keeps the message valid UTF-8.
 func clip(r []byte) string {
 	const max = 40
 	if len(r) <= max {
-		return string(r)
+		return strings.ToValidUTF8(string(r), "\uFFFD")
 	}
-	return string(r[:max]) + "…"
+	cut := max
+	for cut > 0 && !utf8.RuneStart(r[cut]) {
+		cut--
+	}
+	return strings.ToValidUTF8(string(r[:cut]), "\uFFFD") + "…"
 }
 
 // IsAttributeError reports whether err is a corrupt-attributes error.
@@ -303,8 +344,5 @@ func CorruptAttributes(i int) []byte {
 		`{"priority": 500, "channel": "email"}`,
 		`[1, 2, 3]`,
 	}
-	if i < 0 {
-		i = -i
-	}
-	return []byte(vals[i%len(vals)])
+	return []byte(vals[uint(i)%uint(len(vals))])
 }

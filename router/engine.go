@@ -257,11 +257,13 @@ func (e *Engine) RouteTurn(ctx context.Context, org string) (OrgTurn, error) {
 				next[q] = QueueCursor{Skip: true}
 			default:
 				full = true
-				if r.Progress() {
-					// Items were assigned or moved: look again from the
-					// head of this queue, where more may now fit.
+				if c.Moved > 0 {
+					// This queue assigned or moved items: look again from
+					// its head, where more may now fit.
 					continue
 				}
+				// Nothing in this batch of the queue could be routed:
+				// page past it, whatever other queues did.
 				next[q] = c.Last
 			}
 		}

@@ -281,6 +281,8 @@ type QueueClaim struct {
 	Last QueueCursor
 	// Blocked is set when a block-policy fault stopped the queue.
 	Blocked bool
+	// Moved counts the claimed items assigned, quarantined or skipped.
+	Moved int
 }
 
 // ClaimSummary fills a RouteResult's per-queue claims from a batch and the
@@ -299,11 +301,16 @@ func ClaimSummary(b *Batch, ds []Decision, limit int) map[string]QueueClaim {
 		out[it.QueueID] = c
 	}
 	for _, d := range ds {
-		if d.Kind == DecideFault && d.Action == PolicyBlock {
-			c := out[d.QueueID]
-			c.Blocked = true
-			out[d.QueueID] = c
+		c, ok := out[d.QueueID]
+		if !ok {
+			continue
 		}
+		if d.Kind == DecideFault && d.Action == PolicyBlock {
+			c.Blocked = true
+		} else {
+			c.Moved++
+		}
+		out[d.QueueID] = c
 	}
 	return out
 }

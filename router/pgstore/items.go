@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -89,6 +90,11 @@ func (s *Store) Events(ctx context.Context, f router.EventFilter) ([]router.Even
 	}
 	if len(f.Kinds) > 0 {
 		add("kind = ANY($%d)", f.Kinds)
+		if !slices.Contains(f.Kinds, router.EventAssigned) && !slices.Contains(f.Kinds, router.EventCompleted) {
+			// Stated literally so the planner can use the events_incident
+			// partial index (it cannot prove it from the array parameter).
+			where = append(where, "kind NOT IN ('assigned', 'completed')")
+		}
 	}
 	q := `SELECT ` + eventCols + ` FROM events`
 	if len(where) > 0 {

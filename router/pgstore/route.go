@@ -39,13 +39,14 @@ func (s *Store) RoutableOrgs(ctx context.Context) ([]string, error) {
 	return out, s.wrap(err)
 }
 
-const claimSQL = `
+var claimSQL = `
 SELECT ` + "%s" + `, r.id IS NOT NULL, coalesce(r.attributes::text, '')
 FROM (SELECT q.id, q.priority, c.p, c.e, c.i
       FROM queues q
       LEFT JOIN unnest($3::text[], $4::bool[], $5::int[], $6::timestamptz[], $7::bigint[]) AS c(qid, skip, p, e, i)
         ON c.qid = q.id
-      WHERE q.org_id = $1 AND NOT q.paused AND c.skip IS NOT TRUE) q
+      WHERE q.org_id = $1 AND NOT q.paused AND c.skip IS NOT TRUE
+        AND (SELECT pg_try_advisory_xact_lock(` + orgLockNS + `, hashtext($1)))) q
 CROSS JOIN LATERAL (
     SELECT * FROM work_items w
     WHERE w.org_id = $1 AND w.queue_id = q.id AND w.state = 'queued' AND NOT w.skipped
@@ -59,10 +60,11 @@ ORDER BY q.priority DESC, q.id, w.priority DESC, w.enqueued_at, w.id`
 
 // Orphans: queued items whose queue does not exist. The counters tell
 // which queue ids to look at, so this never scans a whole org.
-const orphanSQL = `
+var orphanSQL = `
 SELECT ` + "%s" + `, r.id IS NOT NULL, coalesce(r.attributes::text, '')
 FROM (SELECT * FROM work_items w
       WHERE w.org_id = $1 AND w.state = 'queued' AND NOT w.skipped
+        AND (SELECT pg_try_advisory_xact_lock(` + orgLockNS + `, hashtext($1)))
         AND w.queue_id IN (SELECT c.queue_id FROM queue_counts c
                            WHERE c.org_id = $1 AND c.bucket = 'queued' AND c.n > 0
                              AND NOT EXISTS (SELECT 1 FROM queues q WHERE q.org_id = c.org_id AND q.id = c.queue_id))
@@ -72,36 +74,63 @@ FROM (SELECT * FROM work_items w
 LEFT JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
 ORDER BY w.queue_id, w.priority DESC, w.enqueued_at, w.id`
 
+// orgLockNS is lockNSOrg as SQL text, for statements that re-check the
+// org's routing lock (pg_try_advisory_xact_lock is re-entrant).
+var orgLockNS = fmt.Sprint(lockNSOrg)
+
 var (
 	claimQuery  = fmt.Sprintf(claimSQL, itemColsAs("w"))
 	orphanQuery = fmt.Sprintf(orphanSQL, itemColsAs("w"))
 )
 
+// RouteOrg runs one routing transaction in two round trips: the first
+// pipelines BEGIN, the org's routing lock, the agents, queues, teams and
+// the claim (each statement re-checks the lock, so a busy org locks
+// nothing); the second pipelines every write and COMMIT, with the checks
+// in SQL (routeops_assert) so that a failed check aborts the transaction
+// before COMMIT can run.
 func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide router.DecideFunc) (router.RouteResult, error) {
 	var res router.RouteResult
 	limit := req.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	tx, err := s.pool.Begin(ctx)
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return res, s.wrap(err)
 	}
-	defer tx.Rollback(context.Background()) //nolint:errcheck
-
-	var got bool
-	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, hashtext($2))`, lockNSOrg, req.Org).Scan(&got); err != nil {
-		return res, s.wrap(err)
+	defer conn.Release()
+	open := false
+	rollback := func() {
+		if !open {
+			return
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(rctx, "ROLLBACK"); err != nil {
+			// A connection in an unknown state is not returned to the pool.
+			_ = conn.Conn().Close(rctx)
+		}
+		open = false
 	}
-	if !got {
-		return router.RouteResult{Busy: true}, nil
+	finish := func(stmt string) error {
+		_, err := conn.Exec(ctx, stmt)
+		if err != nil {
+			rollback()
+			return s.wrap(err)
+		}
+		open = false
+		return nil
 	}
 
 	b := &router.Batch{Org: req.Org, Queues: map[string]router.Queue{}, Teams: map[string]router.Team{}}
 	batch := &pgx.Batch{}
+	batch.Queue(`BEGIN`)
+	batch.Queue(`SELECT pg_try_advisory_xact_lock($1, hashtext($2))`, lockNSOrg, req.Org)
 	batch.Queue(`SELECT a.id, a.team_id, a.skills, a.status, a.capacity, a.load, coalesce(t.status, 'paused')
 		FROM agents a LEFT JOIN teams t ON t.org_id = a.org_id AND t.id = a.team_id
 		WHERE a.org_id = $1 AND a.status = 'available' AND a.load < a.capacity
+		  AND (SELECT pg_try_advisory_xact_lock(`+orgLockNS+`, hashtext($1)))
 		ORDER BY a.id FOR UPDATE OF a`, req.Org)
 	batch.Queue(`SELECT id, priority, paused FROM queues WHERE org_id = $1`, req.Org)
 	batch.Queue(`SELECT id, status FROM teams WHERE org_id = $1`, req.Org)
@@ -117,8 +146,16 @@ func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide ro
 	if req.IncludeOrphans {
 		batch.Queue(orphanQuery, req.Org, limit)
 	}
-	br := tx.SendBatch(ctx, batch)
+	open = true
+	var got bool
+	br := conn.SendBatch(ctx, batch)
 	err = func() error {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		if err := br.QueryRow().Scan(&got); err != nil {
+			return err
+		}
 		rows, err := br.Query()
 		if err != nil {
 			return err
@@ -201,28 +238,35 @@ func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide ro
 		err = cerr
 	}
 	if err != nil {
+		rollback()
 		return router.RouteResult{}, s.wrap(err)
+	}
+	if !got {
+		if err := finish("ROLLBACK"); err != nil {
+			return router.RouteResult{}, err
+		}
+		return router.RouteResult{Busy: true}, nil
 	}
 	res.Claimed = len(b.Items)
 	if len(b.Items) == 0 {
-		return res, s.wrap(tx.Commit(ctx))
+		return res, finish("COMMIT")
 	}
 
 	decisions := decide(b)
 	if err := checkDecisions(b, decisions); err != nil {
+		rollback()
 		return router.RouteResult{}, err
 	}
 	res.Queues = router.ClaimSummary(b, decisions, limit)
 	if len(decisions) == 0 {
-		return res, s.wrap(tx.Commit(ctx))
+		return res, finish("COMMIT")
 	}
-	applied, err := s.apply(ctx, tx, req, b, decisions)
+	applied, err := s.apply(ctx, conn.Conn(), req, decisions)
 	if err != nil {
+		rollback()
 		return router.RouteResult{}, s.wrap(err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return router.RouteResult{}, s.wrap(err)
-	}
+	open = false
 	res.Assigned = applied.Assigned
 	res.Quarantined = applied.Quarantined
 	res.Skipped = applied.Skipped
@@ -306,8 +350,10 @@ type applied struct {
 	Faults                                  []router.Decision
 }
 
-// apply writes the decisions and their events in one pipelined round trip.
-func (s *Store) apply(ctx context.Context, tx pgx.Tx, req router.RouteRequest, b *router.Batch, ds []router.Decision) (applied, error) {
+// apply writes the decisions and their events, and commits, in one
+// pipelined round trip. Every check is an SQL assertion: if one fails, the
+// transaction aborts and the COMMIT at the end of the pipeline never runs.
+func (s *Store) apply(ctx context.Context, conn *pgx.Conn, req router.RouteRequest, ds []router.Decision) (applied, error) {
 	var out applied
 	now := req.Now.UTC()
 	var (
@@ -345,8 +391,6 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, req router.RouteRequest, b
 	}
 	actor := req.Actor
 	batch := &pgx.Batch{}
-	var nAssignQ, nAgentsQ, nFaultQ int = -1, -1, -1
-	qi := 0
 	if len(aIDs) > 0 {
 		batch.Queue(`WITH a AS (
 				UPDATE work_items w SET agent_id = d.agent, assigned_at = $2,
@@ -359,14 +403,16 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, req router.RouteRequest, b
 					state = CASE WHEN w.state = 'queued' THEN 'assigned' ELSE 'invalid:' || w.state END
 				FROM unnest($3::bigint[], $4::text[]) AS d(id, agent)
 				WHERE w.org_id = $1 AND w.id = d.id
-				RETURNING w.id, w.queue_id, w.agent_id)
-			INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
-			SELECT $1, $2, 'assigned', a.id, a.queue_id, $5, $6, $7,
-				jsonb_build_object('agent', a.agent_id, 'queue', a.queue_id)
-			FROM a ORDER BY a.id`,
-			req.Org, now, aIDs, aAgents, actor.Name, actor.Origin, actor.OSUser)
-		nAssignQ = qi
-		qi++
+				RETURNING w.id, w.queue_id, w.agent_id),
+			e AS (
+				INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
+				SELECT $1, $2, 'assigned', a.id, a.queue_id, $5, $6, $7,
+					jsonb_build_object('agent', a.agent_id, 'queue', a.queue_id)
+				FROM a ORDER BY a.id
+				RETURNING 1)
+			SELECT routeops_assert((SELECT count(*) FROM e) = $8,
+				format('assigned %s of %s items; the batch was rolled back', (SELECT count(*) FROM e), $8))`,
+			req.Org, now, aIDs, aAgents, actor.Name, actor.Origin, actor.OSUser, len(aIDs))
 		agents := make([]string, 0, len(loads))
 		for a := range loads {
 			agents = append(agents, a)
@@ -376,12 +422,14 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, req router.RouteRequest, b
 		for i, a := range agents {
 			ns[i] = loads[a]
 		}
-		batch.Queue(`UPDATE agents a SET load = a.load + d.n
-			FROM unnest($2::text[], $3::int[]) AS d(id, n)
-			WHERE a.org_id = $1 AND a.id = d.id AND a.status = 'available' AND a.load + d.n <= a.capacity`,
-			req.Org, agents, ns)
-		nAgentsQ = qi
-		qi++
+		batch.Queue(`WITH u AS (
+				UPDATE agents a SET load = a.load + d.n
+				FROM unnest($2::text[], $3::int[]) AS d(id, n)
+				WHERE a.org_id = $1 AND a.id = d.id AND a.status = 'available' AND a.load + d.n <= a.capacity
+				RETURNING 1)
+			SELECT routeops_assert((SELECT count(*) FROM u) = $4,
+				format('agent capacity check failed for %s of %s agents; the batch was rolled back', $4 - (SELECT count(*) FROM u), $4))`,
+			req.Org, agents, ns, len(agents))
 		qids := make([]string, 0, len(perQueue))
 		for q := range perQueue {
 			qids = append(qids, q)
@@ -394,12 +442,10 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, req router.RouteRequest, b
 		batch.Queue(`UPDATE queues q SET last_assigned_at = $2, assigned_total = q.assigned_total + d.n
 			FROM unnest($3::text[], $4::int[]) AS d(id, n)
 			WHERE q.org_id = $1 AND q.id = d.id`, req.Org, now, qids, qns)
-		qi++
 		batch.Queue(`INSERT INTO queue_throughput AS t (org_id, queue_id, bucket, n)
 			SELECT $1, d.id, $2, d.n FROM unnest($3::text[], $4::int[]) AS d(id, n) ORDER BY d.id
 			ON CONFLICT (org_id, queue_id, bucket) DO UPDATE SET n = t.n + EXCLUDED.n`,
 			req.Org, now.Truncate(10*time.Second), qids, qns)
-		qi++
 	}
 	if len(fIDs) > 0 {
 		batch.Queue(`WITH f AS (
@@ -411,52 +457,39 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, req router.RouteRequest, b
 					quarantine_reason = CASE WHEN d.action = 'quarantine' THEN d.cause || ': ' || d.err ELSE w.quarantine_reason END
 				FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[]) AS d(id, cause, err, action)
 				WHERE w.org_id = $1 AND w.id = d.id
-				RETURNING w.id, w.queue_id, w.attempts, w.current_revision_id, d.cause, d.err, d.action, w.quarantine_reason)
-			INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
-			SELECT $1, $2, e.kind, e.id, e.queue_id, $7, $8, $9, e.detail FROM (
-				SELECT f.id, f.queue_id, 'item_fault' AS kind, 0 AS ord,
-					jsonb_build_object('cause', f.cause, 'error', f.err, 'action', f.action,
-						'attempts', f.attempts, 'revision_id', f.current_revision_id) AS detail
-				FROM f
-				UNION ALL
-				SELECT f.id, f.queue_id, 'quarantined', 1,
-					jsonb_build_object('cause', f.cause, 'reason', f.quarantine_reason)
-				FROM f WHERE f.action = 'quarantine') e
-			ORDER BY e.id, e.ord`,
-			req.Org, now, fIDs, fCauses, fErrs, fActs, actor.Name, actor.Origin, actor.OSUser)
-		nFaultQ = qi
-		qi++
+				RETURNING w.id, w.queue_id, w.attempts, w.current_revision_id, d.cause, d.err, d.action, w.quarantine_reason),
+			e AS (
+				INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
+				SELECT $1, $2, x.kind, x.id, x.queue_id, $7, $8, $9, x.detail FROM (
+					SELECT f.id, f.queue_id, 'item_fault' AS kind, 0 AS ord,
+						jsonb_build_object('cause', f.cause, 'error', f.err, 'action', f.action,
+							'attempts', f.attempts, 'revision_id', f.current_revision_id) AS detail
+					FROM f
+					UNION ALL
+					SELECT f.id, f.queue_id, 'quarantined', 1,
+						jsonb_build_object('cause', f.cause, 'reason', f.quarantine_reason)
+					FROM f WHERE f.action = 'quarantine') x
+				ORDER BY x.id, x.ord
+				RETURNING 1)
+			SELECT routeops_assert((SELECT count(*) FROM e) = $10,
+				format('recorded %s of %s fault events; the batch was rolled back', (SELECT count(*) FROM e), $10))`,
+			req.Org, now, fIDs, fCauses, fErrs, fActs, actor.Name, actor.Origin, actor.OSUser, len(fIDs)+out.Quarantined)
 	}
 	if req.IncludeOrphans {
 		batch.Queue(`DELETE FROM queue_throughput WHERE org_id = $1 AND bucket < $2`, req.Org, now.Add(-15*time.Minute))
-		qi++
 	}
-	br := tx.SendBatch(ctx, batch)
+	batch.Queue(`COMMIT`)
+	n := batch.Len()
+	br := conn.SendBatch(ctx, batch)
 	var err error
-	for i := 0; i < qi; i++ {
+	for i := 0; i < n; i++ {
 		tag, e := br.Exec()
 		if e != nil {
 			err = e
 			break
 		}
-		switch i {
-		case nAssignQ:
-			if int(tag.RowsAffected()) != len(aIDs) {
-				err = fmt.Errorf("pgstore: assigned %d of %d items; the batch was rolled back", tag.RowsAffected(), len(aIDs))
-			}
-		case nAgentsQ:
-			if int(tag.RowsAffected()) != len(loads) {
-				err = fmt.Errorf("pgstore: agent capacity check failed for %d of %d agents; the batch was rolled back",
-					len(loads)-int(tag.RowsAffected()), len(loads))
-			}
-		case nFaultQ:
-			want := len(fIDs) + out.Quarantined
-			if int(tag.RowsAffected()) != want {
-				err = fmt.Errorf("pgstore: recorded %d of %d fault events; the batch was rolled back", tag.RowsAffected(), want)
-			}
-		}
-		if err != nil {
-			break
+		if i == n-1 && tag.String() != "COMMIT" {
+			err = fmt.Errorf("pgstore: the routing transaction did not commit (%s)", tag.String())
 		}
 	}
 	if cerr := br.Close(); err == nil {

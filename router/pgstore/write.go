@@ -311,13 +311,19 @@ func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.Bul
 	if err != nil {
 		return router.BulkResult{}, err
 	}
-	// A bulk load changes the tables' shape at once; refresh the planner's
-	// statistics rather than wait for autovacuum, so the first routing
-	// transactions get index plans.
-	if _, err := s.pool.Exec(ctx, `ANALYZE work_items, work_item_revisions, agents, queues`); err != nil {
-		s.log.Warn("analyze after bulk load failed", "error", s.wrap(err).Error())
-	}
 	return res, nil
+}
+
+// BulkLoadParallelism tells loaders (sim.Seed) how many BulkLoad calls may
+// run at once: COPY and index maintenance are server-side work.
+func (s *Store) BulkLoadParallelism() int { return 2 }
+
+// Analyze refreshes the planner's statistics after a bulk load, rather
+// than waiting for autovacuum, so that the first routing transactions get
+// index plans. Loaders call it once at the end.
+func (s *Store) Analyze(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, `ANALYZE work_items, work_item_revisions, agents, queues, teams`)
+	return s.wrap(err)
 }
 
 func bulkReference(ctx context.Context, tx pgx.Tx, data *router.BulkData) error {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/routeops/routeops/router"
@@ -300,25 +301,53 @@ func Seed(ctx context.Context, st router.Store, spec SeedSpec) (router.BulkResul
 			}
 		})
 	}()
-	var loadErr error
-	for d := range chunks {
-		if loadErr != nil {
-			continue // drain so the generator can finish
-		}
-		r, err := st.BulkLoad(ctx, d)
-		if err != nil {
-			loadErr = fmt.Errorf("seed: loading %d orgs and %d items after %d items written: %w",
-				len(d.Orgs), len(d.Items), total.Items, err)
-			cancel()
-			continue
-		}
-		total.Items += r.Items
-		total.Revisions += r.Revisions
-		if r.Items > 0 {
-			if total.FirstItemID == 0 {
-				total.FirstItemID = r.FirstItemID
+	// A store may load chunks on several connections at once (pgstore: its
+	// COPY work is server-side and parallel); memstore serialises anyway.
+	loaders := 1
+	if p, ok := st.(interface{ BulkLoadParallelism() int }); ok && p.BulkLoadParallelism() > 1 {
+		loaders = p.BulkLoadParallelism()
+	}
+	var (
+		mu      sync.Mutex
+		loadErr error
+		wg      sync.WaitGroup
+	)
+	for range loaders {
+		wg.Go(func() {
+			for d := range chunks {
+				mu.Lock()
+				failed := loadErr != nil
+				mu.Unlock()
+				if failed {
+					continue // drain so the generator can finish
+				}
+				r, err := st.BulkLoad(ctx, d)
+				mu.Lock()
+				if err != nil {
+					if loadErr == nil {
+						loadErr = fmt.Errorf("seed: loading %d orgs and %d items after %d items written: %w",
+							len(d.Orgs), len(d.Items), total.Items, err)
+						cancel()
+					}
+				} else {
+					total.Items += r.Items
+					total.Revisions += r.Revisions
+					if r.Items > 0 {
+						if total.FirstItemID == 0 || r.FirstItemID < total.FirstItemID {
+							total.FirstItemID = r.FirstItemID
+						}
+						total.LastItemID = max(total.LastItemID, r.LastItemID)
+					}
+				}
+				mu.Unlock()
 			}
-			total.LastItemID = r.LastItemID
+		})
+	}
+	wg.Wait()
+	// One statistics refresh for the whole load, not one per chunk.
+	if a, ok := st.(interface{ Analyze(context.Context) error }); ok && loadErr == nil {
+		if err := a.Analyze(ctx); err != nil {
+			loadErr = fmt.Errorf("seed: analyze after loading: %w", err)
 		}
 	}
 	if err := <-genErr; loadErr == nil && err != nil {
