@@ -2,6 +2,8 @@ package pgstore
 
 import (
 	"context"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,6 +14,19 @@ import (
 // The snapshot reads trigger-kept counters and probes indexes once per
 // queue (oldest waiting item, head item); it never scans queued items.
 const snapshotQueuesSQL = `
+WITH c AS (
+    SELECT org_id, queue_id,
+           sum(n) FILTER (WHERE bucket = 'queued') AS queued,
+           sum(n) FILTER (WHERE bucket = 'skipped') AS skipped,
+           sum(n) FILTER (WHERE bucket = 'quarantined') AS quarantined
+    FROM queue_counts
+    WHERE ($1 = '' OR org_id = $1) AND bucket IN ('queued', 'skipped', 'quarantined')
+    GROUP BY org_id, queue_id),
+t AS (
+    SELECT org_id, queue_id, sum(n) FILTER (WHERE bucket > $2) AS a1, sum(n) AS a5
+    FROM queue_throughput
+    WHERE ($1 = '' OR org_id = $1) AND bucket > $3 AND bucket <= $4
+    GROUP BY org_id, queue_id)
 SELECT q.org_id, q.id, q.priority, q.paused, q.last_assigned_at, q.stalled_since, q.stall_cause,
        coalesce(c.queued, 0), coalesce(c.skipped, 0), coalesce(c.quarantined, 0),
        o.oldest,
@@ -19,11 +34,10 @@ SELECT q.org_id, q.id, q.priority, q.paused, q.last_assigned_at, q.stalled_since
        r.id IS NOT NULL, coalesce(r.attributes::text, ''),
        coalesce(t.a1, 0), coalesce(t.a5, 0)
 FROM queues q
-LEFT JOIN LATERAL (
-    SELECT sum(n) FILTER (WHERE bucket = 'queued') AS queued,
-           sum(n) FILTER (WHERE bucket = 'skipped') AS skipped,
-           sum(n) FILTER (WHERE bucket = 'quarantined') AS quarantined
-    FROM queue_counts c WHERE c.org_id = q.org_id AND c.queue_id = q.id) c ON true
+LEFT JOIN c ON c.org_id = q.org_id AND c.queue_id = q.id
+LEFT JOIN t ON t.org_id = q.org_id AND t.queue_id = q.id
+-- one index probe each for the oldest waiting item and the head, and only
+-- for queues that the counters say are not empty
 LEFT JOIN LATERAL (
     SELECT w.enqueued_at AS oldest FROM work_items w
     WHERE coalesce(c.queued, 0) + coalesce(c.skipped, 0) > 0
@@ -36,12 +50,7 @@ LEFT JOIN LATERAL (
       AND w.org_id = q.org_id AND w.queue_id = q.id AND w.state = 'queued' AND NOT w.skipped
     ORDER BY w.priority DESC, w.enqueued_at, w.id LIMIT 1) h ON true
 LEFT JOIN work_item_revisions r ON r.org_id = h.org_id AND r.id = h.current_revision_id
-LEFT JOIN LATERAL (
-    SELECT sum(n) FILTER (WHERE bucket > $2) AS a1, sum(n) AS a5
-    FROM queue_throughput t
-    WHERE t.org_id = q.org_id AND t.queue_id = q.id AND t.bucket > $3 AND t.bucket <= $4) t ON true
-WHERE ($1 = '' OR q.org_id = $1)
-ORDER BY q.org_id COLLATE "C", q.priority DESC, q.id COLLATE "C"`
+WHERE ($1 = '' OR q.org_id = $1) AND ($5 < 0 OR (hashtext(q.org_id) & 1) = $5)`
 
 const snapshotOrgsSQL = `
 SELECT o.id,
@@ -85,15 +94,30 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 			return nil, router.NotFoundf("org %s does not exist", req.Org)
 		}
 	}
+	// The per-queue probes dominate a full snapshot, so the fleet's queues
+	// are read in two halves on two connections at once; the second
+	// transaction imports the first one's snapshot, so both halves see
+	// the same instant.
+	part := -1
+	var other chan queueRowsResult
+	if req.Org == "" {
+		var snapID string
+		if err := tx.QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&snapID); err != nil {
+			return nil, s.wrap(err)
+		}
+		part = 0
+		other = make(chan queueRowsResult, 1)
+		go func() { other <- s.queuePartition(ctx, snapID, now, 1) }()
+	}
 	b := &pgx.Batch{}
 	b.Queue(snapshotOrgsSQL, req.Org)
-	b.Queue(snapshotQueuesSQL, req.Org, now.Add(-70*time.Second), now.Add(-310*time.Second), now)
+	b.Queue(snapshotQueuesSQL, req.Org, now.Add(-70*time.Second), now.Add(-310*time.Second), now, part)
 	b.Queue(snapshotAgentsSQL, req.Org)
 	b.Queue(snapshotTeamsSQL, req.Org)
 	b.Queue(heartbeatSQL)
 	br := tx.SendBatch(ctx, b)
+	index := map[string]int{}
 	err = func() error {
-		index := map[string]int{}
 		rows, err := br.Query()
 		if err != nil {
 			return err
@@ -116,45 +140,14 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var qs router.QueueStats
-			var cause string
-			var queued, skipped, quar int64
-			var hID, hRev *int64
-			var hEnq *time.Time
-			var hAttempts *int
-			var hErr, hCause *string
-			var hLast *time.Time
-			var found bool
-			var attrs string
-			if err := rows.Scan(&qs.Org, &qs.Queue, &qs.Priority, &qs.Paused, &qs.LastAssignedAt, &qs.StalledSince, &cause,
-				&queued, &skipped, &quar, &qs.OldestEnqueuedAt,
-				&hID, &hEnq, &hAttempts, &hErr, &hLast, &hCause, &hRev, &found, &attrs,
-				&qs.Assigned1m, &qs.Assigned5m); err != nil {
-				return err
-			}
-			qs.StallCause = router.Cause(cause)
-			qs.Depth = int(queued + skipped)
-			qs.Skipped = int(skipped)
-			qs.Quarantined = int(quar)
-			utcp(qs.LastAssignedAt)
-			utcp(qs.StalledSince)
-			utcp(qs.OldestEnqueuedAt)
-			if hID != nil {
-				h := &router.HeadItem{ID: *hID, EnqueuedAt: hEnq.UTC(), Attempts: *hAttempts, LastError: *hErr,
-					LastAttemptAt: hLast, FaultCause: router.Cause(*hCause), CurrentRevisionID: *hRev, RevisionFound: found}
-				utcp(h.LastAttemptAt)
-				if found {
-					h.Attributes = []byte(attrs)
-				}
-				qs.Head = h
-			}
-			if i, ok := index[qs.Org]; ok {
-				snap.Orgs[i].Queues = append(snap.Orgs[i].Queues, qs)
-			}
-		}
-		if err := rows.Err(); err != nil {
+		qs, err := scanQueueRows(rows)
+		if err != nil {
 			return err
+		}
+		for _, q := range qs {
+			if i, ok := index[q.Org]; ok {
+				snap.Orgs[i].Queues = append(snap.Orgs[i].Queues, q)
+			}
 		}
 
 		rows, err = br.Query()
@@ -207,8 +200,32 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
+	if other != nil {
+		// Always wait, so the second transaction is done before ours ends.
+		res := <-other
+		if err == nil && res.err != nil {
+			err = res.err
+		}
+		if err == nil {
+			for _, q := range res.queues {
+				if i, ok := index[q.Org]; ok {
+					snap.Orgs[i].Queues = append(snap.Orgs[i].Queues, q)
+				}
+			}
+		}
+	}
 	if err != nil {
 		return nil, s.wrap(err)
+	}
+	// Queue order within an org: priority desc, then id (bytewise).
+	for i := range snap.Orgs {
+		qs := snap.Orgs[i].Queues
+		sort.Slice(qs, func(a, b int) bool {
+			if qs[a].Priority != qs[b].Priority {
+				return qs[a].Priority > qs[b].Priority
+			}
+			return qs[a].Queue < qs[b].Queue
+		})
 	}
 	return snap, nil
 }
@@ -265,4 +282,69 @@ func insertEvent(ctx context.Context, tx pgx.Tx, e router.Event, actor router.Ac
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)`,
 		e.OrgID, e.At.UTC(), e.Kind, item, queue, actor.Name, actor.Origin, actor.OSUser, string(detail))
 	return err
+}
+
+type queueRowsResult struct {
+	queues []router.QueueStats
+	err    error
+}
+
+// queuePartition reads one half of the fleet's queues in a transaction
+// that imports snapshot snapID.
+func (s *Store) queuePartition(ctx context.Context, snapID string, now time.Time, part int) queueRowsResult {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return queueRowsResult{err: err}
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck
+	if _, err := tx.Exec(ctx, `SET TRANSACTION SNAPSHOT '`+strings.ReplaceAll(snapID, "'", "")+`'`); err != nil {
+		return queueRowsResult{err: err}
+	}
+	rows, err := tx.Query(ctx, snapshotQueuesSQL, "", now.Add(-70*time.Second), now.Add(-310*time.Second), now, part)
+	if err != nil {
+		return queueRowsResult{err: err}
+	}
+	qs, err := scanQueueRows(rows)
+	return queueRowsResult{queues: qs, err: err}
+}
+
+func scanQueueRows(rows pgx.Rows) ([]router.QueueStats, error) {
+	defer rows.Close()
+	var out []router.QueueStats
+	for rows.Next() {
+		var qs router.QueueStats
+		var cause string
+		var queued, skipped, quar int64
+		var hID, hRev *int64
+		var hEnq *time.Time
+		var hAttempts *int
+		var hErr, hCause *string
+		var hLast *time.Time
+		var found bool
+		var attrs string
+		if err := rows.Scan(&qs.Org, &qs.Queue, &qs.Priority, &qs.Paused, &qs.LastAssignedAt, &qs.StalledSince, &cause,
+			&queued, &skipped, &quar, &qs.OldestEnqueuedAt,
+			&hID, &hEnq, &hAttempts, &hErr, &hLast, &hCause, &hRev, &found, &attrs,
+			&qs.Assigned1m, &qs.Assigned5m); err != nil {
+			return nil, err
+		}
+		qs.StallCause = router.Cause(cause)
+		qs.Depth = int(queued + skipped)
+		qs.Skipped = int(skipped)
+		qs.Quarantined = int(quar)
+		utcp(qs.LastAssignedAt)
+		utcp(qs.StalledSince)
+		utcp(qs.OldestEnqueuedAt)
+		if hID != nil {
+			h := &router.HeadItem{ID: *hID, EnqueuedAt: hEnq.UTC(), Attempts: *hAttempts, LastError: *hErr,
+				LastAttemptAt: hLast, FaultCause: router.Cause(*hCause), CurrentRevisionID: *hRev, RevisionFound: found}
+			utcp(h.LastAttemptAt)
+			if found {
+				h.Attributes = []byte(attrs)
+			}
+			qs.Head = h
+		}
+		out = append(out, qs)
+	}
+	return out, rows.Err()
 }

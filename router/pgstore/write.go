@@ -322,7 +322,9 @@ func (s *Store) BulkLoadParallelism() int { return 2 }
 // than waiting for autovacuum, so that the first routing transactions get
 // index plans. Loaders call it once at the end.
 func (s *Store) Analyze(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, `ANALYZE work_items, work_item_revisions, agents, queues, teams`)
+	// VACUUM also sets the visibility map, so that the monitor's per-queue
+	// probes of the oldest waiting item can be index-only scans.
+	_, err := s.pool.Exec(ctx, `VACUUM (ANALYZE) work_items, work_item_revisions, agents, queues, teams, queue_counts`)
 	return s.wrap(err)
 }
 
