@@ -14,6 +14,7 @@ import (
 
 	"github.com/routeops/routeops/ops"
 	"github.com/routeops/routeops/router"
+	"github.com/routeops/routeops/router/memstore"
 	"github.com/routeops/routeops/router/sim"
 )
 
@@ -210,7 +211,7 @@ func (a *app) progressLoop(ctx context.Context, eng *router.Engine) {
 
 // demoRuntime is the embedded demo: memstore, simulator, engine, monitor.
 type demoRuntime struct {
-	store   interface{ Close() }
+	store   *memstore.Store
 	ops     *ops.Ops
 	engine  *router.Engine
 	sim     *sim.Simulator
@@ -232,9 +233,25 @@ func (a *app) newDemo(ctx context.Context, withEngine bool) (*demoRuntime, error
 	return d, nil
 }
 
-// start runs the simulator and the engine until ctx ends.
+// demoRetention is how long the demo remembers finished conversations.
+const demoRetention = 15 * time.Minute
+
+// start runs the simulator and the engine until ctx ends, and compacts
+// finished conversations so a long-running demo stays small.
 func (d *demoRuntime) start(ctx context.Context, wg *sync.WaitGroup) {
 	wg.Go(func() { _ = d.sim.Run(ctx, sim.DefaultTick) })
+	wg.Go(func() {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				d.store.Compact(time.Now().Add(-demoRetention))
+			}
+		}
+	})
 	if d.engine != nil {
 		wg.Go(func() { _ = d.engine.Run(ctx) })
 	}

@@ -774,3 +774,44 @@ func cloneRevision(r *router.Revision) router.Revision {
 	c.Attributes = bytes.Clone(r.Attributes)
 	return c
 }
+
+// Compact forgets completed and cancelled items that finished before
+// cutoff, with their revisions and the journal entries about them, so that
+// a long-running demo keeps a bounded footprint. Journal entries about no
+// item (stalls, cleanups, drills, pauses) are kept. It returns how many
+// items it removed. PostgreSQL keeps everything; this is memstore only.
+func (s *Store) Compact(cutoff time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	gone := map[int64]bool{}
+	for id, it := range s.items {
+		done := it.CompletedAt
+		if it.State == router.StateCancelled && done == nil {
+			done = &it.EnqueuedAt
+		}
+		if (it.State == router.StateCompleted || it.State == router.StateCancelled) && done != nil && done.Before(cutoff) {
+			gone[id] = true
+		}
+	}
+	if len(gone) == 0 {
+		return 0
+	}
+	for id := range gone {
+		for _, rid := range s.itemRevs[id] {
+			delete(s.revisions, rid)
+		}
+		delete(s.itemRevs, id)
+		delete(s.items, id)
+	}
+	keep := s.events[:0]
+	for _, e := range s.events {
+		if e.WorkItemID != 0 && gone[e.WorkItemID] {
+			continue
+		}
+		keep = append(keep, e)
+	}
+	// Let the dropped tail be collected.
+	clear(s.events[len(keep):])
+	s.events = keep
+	return len(gone)
+}
