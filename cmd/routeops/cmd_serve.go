@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"errors"
 	"fmt"
 	"net"
@@ -362,12 +363,14 @@ func (a *app) demoSnapshot(ctx context.Context) (*ops.Snapshot, error) {
 	st := newMemstore()
 	defer st.Close()
 	clk := router.NewManualClock(time.Now().UTC().Truncate(time.Microsecond))
-	s := sim.New(st, sim.Config{Orgs: a.cfg.Demo.Orgs, Seed: a.cfg.Demo.Seed, Rate: a.cfg.Demo.Rate, Clock: clk, Logger: a.log})
+	quiet := slog.New(slog.DiscardHandler)
+	s := sim.New(st, sim.Config{Orgs: a.cfg.Demo.Orgs, Seed: a.cfg.Demo.Seed, Rate: a.cfg.Demo.Rate, Clock: clk, Logger: quiet})
 	if err := s.Setup(ctx); err != nil {
 		return nil, failed(err)
 	}
 	cfg := a.engineConfig(nil)
 	cfg.Clock = clk
+	cfg.Logger = quiet
 	eng := router.NewEngine(st, cfg)
 	for i := 0; i < 20; i++ {
 		step := 500 * time.Millisecond

@@ -149,7 +149,9 @@ func (a *app) printStatus(s *ops.Snapshot, all bool) error {
 	sm := s.Summary
 	fmt.Fprintf(w, "%s  orgs %d  queued %d  assigned %d  quarantined %d  stalled queues %d  starved queues %d  assigned/5m %d\n\n",
 		strings.ToUpper(string(sm.Health)), sm.Orgs, sm.Queued, sm.Assigned, sm.Quarantined, sm.StalledQueues, sm.StarvedQueues, sm.Assigned5m)
-	t := newTable(w, "ORG", "QUEUE", "HEALTH", "DEPTH", "OLDEST", "HEAD", "HEAD AGE", "ATTEMPTS", "FREE CAP", "QUAR", "STATUS")
+	t := newTable(w)
+	t.row("ORG", "QUEUE", "HEALTH", "DEPTH", "OLDEST", "HEAD", "HEAD AGE", "ATTEMPTS", "FREE CAP", "QUAR", "STATUS")
+	rows := 0
 	okOrgs := 0
 	for _, org := range s.Orgs {
 		if org.Health == ops.HealthOK && !all {
@@ -178,11 +180,18 @@ func (a *app) printStatus(s *ops.Snapshot, all bool) error {
 			}
 			t.row(org.Org, q.Queue, healthWord(q.Health), fmt.Sprint(q.Depth), ageStr(q.OldestAgeSeconds), head, hage, att,
 				fmt.Sprint(q.AvailableCapacity), fmt.Sprint(q.Quarantined), status)
+			rows++
 		}
 		if org.Orphans > 0 {
 			t.row(org.Org, "(unknown)", healthWord(ops.HealthWarning), fmt.Sprint(org.Orphans), "-", "-", "-", "-", "-", "-",
 				"items name a queue that does not exist")
 		}
+	}
+	if rows == 0 {
+		if okOrgs > 0 {
+			fmt.Fprintf(w, "all %d orgs are ok (--all lists every queue)\n", okOrgs)
+		}
+		return nil
 	}
 	if okOrgs > 0 {
 		t.note(fmt.Sprintf("\n%d orgs are ok (--all lists every queue)", okOrgs))
