@@ -100,11 +100,13 @@ type Summary struct {
 type EngineState struct {
 	// State is "running", "down" (heartbeats stopped without a clean
 	// stop), "stopped" (all engines said goodbye) or "none" (never ran).
-	State         string  `json:"state"`
-	Engines       int     `json:"engines"`
-	Policy        string  `json:"policy,omitempty"`
-	LastBeatAge   float64 `json:"last_beat_age_seconds"`
-	LastBeatEpoch float64 `json:"last_beat_unix"`
+	State   string `json:"state"`
+	Engines int    `json:"engines"`
+	// RunningSince is when the longest-running live engine started.
+	RunningSince  *time.Time `json:"running_since,omitempty"`
+	Policy        string     `json:"policy,omitempty"`
+	LastBeatAge   float64    `json:"last_beat_age_seconds"`
+	LastBeatEpoch float64    `json:"last_beat_unix"`
 }
 
 // Up reports whether some engine is alive.
@@ -239,6 +241,9 @@ func engineState(hbs []router.Heartbeat, now time.Time, timeout time.Duration) E
 			if es.Policy == "" {
 				es.Policy = string(hb.Policy)
 			}
+			if st := hb.StartedAt; !st.IsZero() && (es.RunningSince == nil || st.Before(*es.RunningSince)) {
+				es.RunningSince = &st
+			}
 		}
 		if !hb.Stopped {
 			allStopped = false
@@ -328,7 +333,17 @@ func evaluateQueue(q *router.QueueStats, o *router.OrgStats, teams map[string]ro
 	if q.LastAssignedAt != nil {
 		qh.LastProgressSeconds = age(now, *q.LastAssignedAt)
 	}
-	noProgress := q.LastAssignedAt == nil || now.Sub(*q.LastAssignedAt) >= s.StallAfter
+	// Progress is measured from the last assignment, or from when the
+	// running engine started if that is later: an engine that has just
+	// started on a backlog has not yet had stall_after to make progress.
+	var progressRef *time.Time
+	if q.LastAssignedAt != nil {
+		progressRef = q.LastAssignedAt
+	}
+	if eng.Up() && eng.RunningSince != nil && (progressRef == nil || eng.RunningSince.After(*progressRef)) {
+		progressRef = eng.RunningSince
+	}
+	noProgress := progressRef == nil || now.Sub(*progressRef) >= s.StallAfter
 
 	// The head, and what could take it.
 	var attrs *router.Attributes

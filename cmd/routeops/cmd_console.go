@@ -57,6 +57,9 @@ func (a *app) runConsole(cmd *cobra.Command, o consoleOpts) error {
 			return err
 		}
 		defer d.store.Close()
+		if d.engine != nil {
+			_ = d.engine.Beat(ctx, false)
+		}
 		d.start(ctx, &wg)
 		opsAPI, eng, storeID = d.ops, d.engine, "embedded demo"
 		o.demo = true
@@ -69,6 +72,9 @@ func (a *app) runConsole(cmd *cobra.Command, o consoleOpts) error {
 		opsAPI, storeID = a.newOps(st, false), st.Describe()
 		if !o.noEngine {
 			eng = router.NewEngine(st, a.engineConfig(nil))
+			// Beat before the first snapshot, so the console does not open
+			// on an engine_down picture that this engine is about to clear.
+			_ = eng.Beat(ctx, false)
 			wg.Go(func() { _ = eng.Run(ctx) })
 		}
 	}

@@ -50,6 +50,9 @@ and runs verify. It is idempotent.`,
 		Short: "Apply the repair plan (needs --yes without a terminal), then verify",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.cfg.Console.ReadOnly {
+				return failed(errors.New("read-only mode: repair refused (started with --read-only or console.read_only: true); nothing was changed"))
+			}
 			st, err := a.openStore(cmd.Context())
 			if err != nil {
 				return err
@@ -283,6 +286,9 @@ func (a *app) drillCmd() *cobra.Command {
 			}
 			if count < 1 {
 				return usageErr("--count must be at least 1")
+			}
+			if a.cfg.Console.ReadOnly {
+				return failed(errors.New("read-only mode: drill refused (started with --read-only or console.read_only: true); nothing was changed"))
 			}
 			if a.cfg.DSN != "" && !a.cfg.Drill.Allow {
 				return failed(&ops.DrillRefusedError{Store: "this database"})

@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -318,10 +318,18 @@ func (a *app) runDemoHeadless(ctx context.Context, o consoleOpts, duration time.
 		return err
 	}
 	defer d.store.Close()
+	// The engine and the simulator get their own context, so that the
+	// final snapshot is taken while they still run (a stopped engine would
+	// turn every stall's cause into engine_down).
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
 	ctx, cancel := context.WithTimeout(ctx, duration)
 	defer cancel()
 	var wg sync.WaitGroup
-	d.start(ctx, &wg)
+	if d.engine != nil {
+		_ = d.engine.Beat(runCtx, false)
+	}
+	d.start(runCtx, &wg)
 	a.monitorLoop(ctx, d.ops.Monitor, &wg)
 	if o.incident {
 		wg.Go(func() {
@@ -344,10 +352,11 @@ func (a *app) runDemoHeadless(ctx context.Context, o consoleOpts, duration time.
 		})
 	}
 	<-ctx.Done()
-	wg.Wait()
 	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer fcancel()
 	snap, err := d.ops.Monitor.Observe(fctx)
+	stopRun()
+	wg.Wait()
 	if err != nil {
 		return failed(err)
 	}
