@@ -201,12 +201,7 @@ func ValidateAttributes(b []byte) error {
 // what routeops writes reads back byte for byte from either store.
 func (a Attributes) Marshal() []byte {
 	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	str := func(s string) {
-		_ = enc.Encode(s) // cannot fail for a string
-		b.Truncate(b.Len() - 1)
-	}
+	str := func(s string) { writeJSONBString(&b, s) }
 	b.WriteByte('{')
 	sep := func() {
 		if b.Len() > 1 {
@@ -287,6 +282,11 @@ func jsonString(r json.RawMessage) (string, bool) {
 	if len(r) == 0 || r[0] != '"' {
 		return "", false
 	}
+	// encoding/json turns an unpaired UTF-16 surrogate escape into U+FFFD;
+	// PostgreSQL refuses it. Refuse it too, so both stores agree.
+	if loneSurrogate(r) {
+		return "", false
+	}
 	var s string
 	if json.Unmarshal(r, &s) != nil {
 		return "", false
@@ -345,4 +345,89 @@ func CorruptAttributes(i int) []byte {
 		`[1, 2, 3]`,
 	}
 	return []byte(vals[uint(i)%uint(len(vals))])
+}
+
+// writeJSONBString writes s as a JSON string the way PostgreSQL prints one
+// in jsonb output: '"' and '\\' escaped, \b \f \n \r \t, other control
+// characters as \u00xx, everything else (including U+2028 and U+2029,
+// which encoding/json escapes) as raw UTF-8.
+func writeJSONBString(b *bytes.Buffer, s string) {
+	const hex = "0123456789abcdef"
+	b.WriteByte('"')
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		switch {
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\b':
+			b.WriteString(`\b`)
+		case r == '\f':
+			b.WriteString(`\f`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20:
+			b.WriteString(`\u00`)
+			b.WriteByte(hex[r>>4])
+			b.WriteByte(hex[r&0xf])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+}
+
+// loneSurrogate reports whether a raw JSON string holds a \uD800-\uDFFF
+// escape that is not part of a high-low pair.
+func loneSurrogate(r []byte) bool {
+	hex4 := func(i int) (int, bool) {
+		if i+4 > len(r) {
+			return 0, false
+		}
+		n := 0
+		for _, c := range r[i : i+4] {
+			switch {
+			case c >= '0' && c <= '9':
+				n = n*16 + int(c-'0')
+			case c >= 'a' && c <= 'f':
+				n = n*16 + int(c-'a'+10)
+			case c >= 'A' && c <= 'F':
+				n = n*16 + int(c-'A'+10)
+			default:
+				return 0, false
+			}
+		}
+		return n, true
+	}
+	for i := 0; i < len(r); i++ {
+		if r[i] != '\\' || i+1 >= len(r) {
+			continue
+		}
+		if r[i+1] != 'u' {
+			i++ // skip the escaped character
+			continue
+		}
+		u, ok := hex4(i + 2)
+		if !ok {
+			return false // not valid JSON; the decoder says so
+		}
+		switch {
+		case u >= 0xD800 && u <= 0xDBFF:
+			if i+7 < len(r) && r[i+6] == '\\' && r[i+7] == 'u' {
+				if lo, ok := hex4(i + 8); ok && lo >= 0xDC00 && lo <= 0xDFFF {
+					i += 11
+					continue
+				}
+			}
+			return true
+		case u >= 0xDC00 && u <= 0xDFFF:
+			return true
+		}
+		i += 5
+	}
+	return false
 }

@@ -357,7 +357,10 @@ type PassResult struct {
 	Faults      int
 	Busy        int
 	Errors      int
-	LastError   error
+	// Deferred counts orgs skipped because they are backing off after a
+	// transient error.
+	Deferred  int
+	LastError error
 }
 
 // Progress reports whether the pass assigned or moved anything.
@@ -400,7 +403,14 @@ func (e *Engine) Pass(ctx context.Context) (PassResult, error) {
 			}
 		})
 	}
+	now := e.cfg.Clock.Now()
 	for _, org := range orgs {
+		if e.retryAt(org).After(now) {
+			// Backing off: its turn comes when the backoff ends, and the
+			// other orgs do not wait for it.
+			res.Deferred++
+			continue
+		}
 		select {
 		case ch <- org:
 		case <-ctx.Done():
@@ -445,25 +455,41 @@ func (e *Engine) RunUntilIdle(ctx context.Context) (PassResult, error) {
 			continue
 		}
 		e.log.Info("pass", "orgs", p.Orgs, "assigned", p.Assigned, "quarantined", p.Quarantined,
-			"skipped", p.Skipped, "faults", p.Faults, "busy", p.Busy, "errors", p.Errors)
-		if p.Errors == 0 && p.Busy == 0 && !p.Progress() {
+			"skipped", p.Skipped, "faults", p.Faults, "busy", p.Busy, "errors", p.Errors, "backing_off", p.Deferred)
+		failures = 0
+		if p.Errors == 0 && p.Busy == 0 && p.Deferred == 0 && !p.Progress() {
 			return total, nil
 		}
-		if p.Errors > 0 {
-			failures++
-			if !e.sleep(ctx, e.backoff(failures)) {
-				return total, ctx.Err()
-			}
+		if p.Progress() {
+			// Work got done: go again at once; orgs that are backing off are
+			// skipped until their backoff ends, so they slow no one.
 			continue
 		}
-		failures = 0
-		if p.Busy > 0 && !p.Progress() {
-			// Another engine holds some orgs; give it a moment.
-			if !e.sleep(ctx, 50*time.Millisecond) {
-				return total, ctx.Err()
+		// Nothing moved, but some org is busy elsewhere or backing off:
+		// wait for the earliest retry (or a moment for a busy org).
+		d := 50 * time.Millisecond
+		if next, ok := e.nextRetry(); ok {
+			if w := next.Sub(e.cfg.Clock.Now()); w > d {
+				d = w
 			}
 		}
+		if !e.sleep(ctx, d) {
+			return total, ctx.Err()
+		}
 	}
+}
+
+// nextRetry is the earliest time an org backing off may be tried again.
+func (e *Engine) nextRetry() (time.Time, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var next time.Time
+	for _, st := range e.orgs {
+		if !st.retryAt.IsZero() && (next.IsZero() || st.retryAt.Before(next)) {
+			next = st.retryAt
+		}
+	}
+	return next, !next.IsZero()
 }
 
 func (e *Engine) sleep(ctx context.Context, d time.Duration) bool {
