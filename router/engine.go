@@ -361,7 +361,13 @@ type PassResult struct {
 	// transient error.
 	Deferred  int
 	LastError error
+	// Fatal is set when a store error cannot be cured by retrying (a
+	// missing privilege); the engine stops with it.
+	Fatal error
 }
+
+// permanent reports whether a store error will not go away by retrying.
+func permanent(err error) bool { return errors.Is(err, ErrPermission) }
 
 // Progress reports whether the pass assigned or moved anything.
 func (p PassResult) Progress() bool { return p.Assigned+p.Quarantined+p.Skipped > 0 }
@@ -398,6 +404,9 @@ func (e *Engine) Pass(ctx context.Context) (PassResult, error) {
 				if err != nil {
 					res.Errors++
 					res.LastError = err
+					if permanent(err) && res.Fatal == nil {
+						res.Fatal = err
+					}
 				}
 				mu.Unlock()
 			}
@@ -442,6 +451,14 @@ func (e *Engine) RunUntilIdle(ctx context.Context) (PassResult, error) {
 		total.Errors += p.Errors
 		if ctx.Err() != nil {
 			return total, ctx.Err()
+		}
+		if p.Fatal != nil {
+			e.log.Error("routing refused; stopping", "error", p.Fatal.Error())
+			return total, p.Fatal
+		}
+		if err != nil && permanent(err) {
+			e.log.Error("listing orgs refused; stopping", "error", err.Error())
+			return total, err
 		}
 		if err != nil {
 			failures++
@@ -612,6 +629,10 @@ func (e *Engine) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return nil
 				}
+				if permanent(err) {
+					e.log.Error("listing orgs refused; stopping", "error", err.Error())
+					return err
+				}
 				listFails++
 				d := e.backoff(listFails)
 				if listFails == 1 || listFails%10 == 0 {
@@ -667,6 +688,10 @@ func (e *Engine) Run(ctx context.Context) error {
 			enqueue(org)
 		case r := <-done:
 			delete(inflight, r.org)
+			if r.err != nil && permanent(r.err) {
+				e.log.Error("routing refused; stopping", "org", r.org, "error", r.err.Error())
+				return r.err
+			}
 			if r.err == nil && (r.turn.More || redo[r.org]) {
 				enqueue(r.org)
 			} else if redo[r.org] {

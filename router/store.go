@@ -174,6 +174,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrInvalidJSON refuses attribute bytes that are not JSON at all.
 	ErrInvalidJSON = errors.New("attributes are not valid JSON")
+	// ErrPermission means the store refused for lack of a privilege. It is
+	// permanent: the engine stops on it rather than retrying.
+	ErrPermission = errors.New("permission denied")
 	// ErrReadOnly is returned by ops when a mutation is refused.
 	ErrReadOnly = errors.New("read-only")
 )

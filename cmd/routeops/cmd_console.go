@@ -70,7 +70,8 @@ func (a *app) runConsole(cmd *cobra.Command, o consoleOpts) error {
 		}
 		defer st.Close()
 		opsAPI, storeID = a.newOps(st, false), st.Describe()
-		if !o.noEngine {
+		// A read-only console on a database only watches: routing writes.
+		if !o.noEngine && !a.cfg.Console.ReadOnly {
 			eng = router.NewEngine(st, a.engineConfig(nil))
 			// Beat before the first snapshot, so the console does not open
 			// on an engine_down picture that this engine is about to clear.

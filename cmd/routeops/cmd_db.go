@@ -57,12 +57,23 @@ func (a *app) configCmd() *cobra.Command {
 }
 
 func (a *app) migrateCmd() *cobra.Command {
-	return &cobra.Command{
+	var roles bool
+	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Create or upgrade the database schema (idempotent, under an advisory lock)",
 		Long: `migrate applies routeops's embedded SQL migrations under an advisory lock, so two
 at once are safe and a second run changes nothing. It refuses a database whose
-schema is newer than this binary.`,
+schema is newer than this binary.
+
+With --roles it also creates (or brings up to date) two NOLOGIN group roles and
+their grants, whatever the migrations did: routeops_viewer (read every routeops
+table: status, check, timeline, items, verify, the read-only console) and
+routeops_operator (a viewer that may also quarantine, release, repair, pause,
+resume and clean up). Neither may UPDATE or DELETE the journal. Run it as a
+superuser, or as the owner of the tables with CREATEROLE; then grant people's
+login roles membership in one of them (GRANT routeops_viewer TO alice).`,
+		Example: `  routeops migrate
+  routeops migrate --roles`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.cfg.DSN == "" {
@@ -75,17 +86,32 @@ schema is newer than this binary.`,
 			if err != nil {
 				return failed(errors.New(a.redact(err.Error())))
 			}
+			if roles {
+				if err := pgstore.CreateRoles(cmd.Context(), a.pgOptions()); err != nil {
+					return failed(errors.New(a.redact(err.Error())))
+				}
+			}
 			if a.output("table") == "json" {
-				return a.printJSON(map[string]any{"from": res.From, "to": res.To, "changed": res.From != res.To})
+				out := map[string]any{"from": res.From, "to": res.To, "changed": res.From != res.To}
+				if roles {
+					out["roles"] = []string{pgstore.RoleViewer, pgstore.RoleOperator}
+				}
+				return a.printJSON(out)
 			}
 			if res.From == res.To {
 				fmt.Fprintf(a.stdout, "schema already at version %d; nothing to do\n", res.To)
 			} else {
 				fmt.Fprintf(a.stdout, "schema migrated from version %d to %d\n", res.From, res.To)
 			}
+			if roles {
+				fmt.Fprintf(a.stdout, "roles %s and %s are up to date; grant login roles membership, such as: GRANT %s TO alice\n",
+					pgstore.RoleViewer, pgstore.RoleOperator, pgstore.RoleViewer)
+			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&roles, "roles", false, "also create or update the group roles routeops_viewer and routeops_operator and their grants")
+	return cmd
 }
 
 func (a *app) seedCmd() *cobra.Command {

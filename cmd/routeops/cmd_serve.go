@@ -143,6 +143,7 @@ It also runs the health monitor, which records stall detected/cleared events.`,
 			wg.Go(func() { a.progressLoop(ctx, eng) })
 			start := time.Now()
 			sum := serveSummary{Stopped: "signal"}
+			var runErr error
 			if untilIdle {
 				_, err := eng.RunUntilIdle(ctx)
 				switch {
@@ -150,12 +151,21 @@ It also runs the health monitor, which records stall detected/cleared events.`,
 					sum.Stopped = "idle"
 				case errors.Is(ctx.Err(), context.DeadlineExceeded):
 					sum.Stopped = "duration"
+				case ctx.Err() == nil:
+					runErr = err
 				}
 			} else {
-				_ = eng.Run(ctx)
+				if err := eng.Run(ctx); err != nil && ctx.Err() == nil {
+					runErr = err
+				}
 				if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 					sum.Stopped = "duration"
 				}
+			}
+			if runErr != nil {
+				stop()
+				wg.Wait()
+				return failed(fmt.Errorf("serve stopped: %s", a.redact(runErr.Error())))
 			}
 			stop()
 			wg.Wait()

@@ -204,6 +204,9 @@ func (s *Store) UpsertAgent(ctx context.Context, a router.Agent) error {
 		return fmt.Errorf("agent capacity must not be negative")
 	}
 	ac := a
+	if ac.Status == "" {
+		ac.Status = router.AgentAvailable
+	}
 	ac.Skills = slices.Clone(a.Skills)
 	ac.TeamStatus = ""
 	if old := o.agents[a.ID]; old != nil {

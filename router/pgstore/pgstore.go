@@ -368,13 +368,17 @@ func (s *Store) wrap(err error) error {
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case "42501":
-			return fmt.Errorf("permission denied: the database role cannot do this (%s); use a role with more rights, such as routeops_operator", pe.Message)
+			return fmt.Errorf("%w: the database role lacks a privilege this needs (%s); operator actions need a member of routeops_operator, and the engine (serve, or a console with its engine) needs the schema owner's rights", router.ErrPermission, pe.Message)
 		case "55P03":
 			return fmt.Errorf("gave up waiting for a lock after the lock timeout (%s); try again", pe.Message)
 		case "57014":
 			return fmt.Errorf("the statement timed out (%s)", pe.Message)
 		case "42P01":
 			return fmt.Errorf("%s: %w", pe.Message, ErrNoSchema)
+		case "22P02", "22P05", "22021", "54001":
+			// PostgreSQL refused the attributes as jsonb (bad escapes, \u0000,
+			// bad encoding, too deep).
+			return fmt.Errorf("%w: %s", router.ErrInvalidJSON, pe.Message)
 		}
 	}
 	if s != nil {

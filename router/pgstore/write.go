@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -111,6 +112,9 @@ func (s *Store) SetTeamStatus(ctx context.Context, org, team string, st router.T
 // attrText validates that attribute bytes are JSON before they reach the
 // jsonb column, so the caller gets ErrInvalidJSON rather than a SQL error.
 func attrText(b []byte) (string, error) {
+	if !utf8.Valid(b) {
+		return "", fmt.Errorf("%w: not valid UTF-8", router.ErrInvalidJSON)
+	}
 	if !json.Valid(b) {
 		return "", router.ErrInvalidJSON
 	}
@@ -155,10 +159,6 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 		return err
 	})
 	if err != nil {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "22P02" {
-			return router.WorkItem{}, fmt.Errorf("%w: %s", router.ErrInvalidJSON, pe.Message)
-		}
 		return router.WorkItem{}, err
 	}
 	return it, nil

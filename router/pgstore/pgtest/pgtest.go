@@ -6,6 +6,10 @@
 // database, cloned from a migrated template. When neither a DSN nor the
 // binaries are there, tests fail with a clear message; they are never
 // silently skipped.
+//
+// A test that needs a server of its own, to stop and start it under load
+// or to require passwords, starts one with StartPrivate (or NewPrivate for
+// one shared by a package) and creates databases on it with NewDBOn.
 package pgtest
 
 import (
@@ -121,19 +125,24 @@ func NewDB(tb testing.TB) string {
 // NewEmptyDB creates a database without the schema (for migrate tests).
 func NewEmptyDB(tb testing.TB) string {
 	tb.Helper()
-	s := Shared(tb)
+	return NewEmptyDBOn(tb, Shared(tb))
+}
+
+// NewEmptyDBOn creates a database without the schema on srv.
+func NewEmptyDBOn(tb testing.TB, srv *Server) string {
+	tb.Helper()
 	name := fmt.Sprintf("e_%d_%d", os.Getpid(), dbSeq.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := s.exec(ctx, fmt.Sprintf(`CREATE DATABASE %s`, name)); err != nil {
+	if err := srv.exec(ctx, fmt.Sprintf(`CREATE DATABASE %s`, name)); err != nil {
 		tb.Fatalf("pgtest: create database: %v", err)
 	}
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_ = s.exec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name))
+		_ = srv.exec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name))
 	})
-	return s.DSN(name)
+	return srv.DSN(name)
 }
 
 // NewStore opens a pgstore on a fresh database.
@@ -265,6 +274,14 @@ func StartPrivate(tb testing.TB, opts PrivateOptions) *Server {
 	tb.Cleanup(s.stop)
 	return s
 }
+
+// NewPrivate starts a private server like StartPrivate, for a server that
+// several tests of a package share; the caller stops it with Close (in
+// TestMain, after m.Run).
+func NewPrivate(opts PrivateOptions) (*Server, error) { return newPrivate(opts) }
+
+// Close stops a private server and removes its data directory.
+func (s *Server) Close() { s.stop() }
 
 // NewDBOn creates a fresh migrated database on srv for this test and
 // returns its DSN (as the superuser). It is dropped when the test ends.
