@@ -420,12 +420,13 @@ func TestOperatorActionLockTimeout(t *testing.T) {
 	}
 
 	// Even a read waits at most lock_timeout: the session setting is on
-	// every pool connection, not only on actions.
+	// every pool connection, not only on actions. (status reads queues and
+	// the trigger-kept counters, not work_items, so lock a table it reads.)
 	tx, err = holder.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(ctx, `LOCK TABLE work_items IN ACCESS EXCLUSIVE MODE`); err != nil {
+	if _, err := tx.Exec(ctx, `LOCK TABLE queues IN ACCESS EXCLUSIVE MODE`); err != nil {
 		t.Fatal(err)
 	}
 	r = h.run([]string{"ROUTEOPS_DB_LOCK_TIMEOUT=1s"}, "status", "-o", "json")

@@ -26,7 +26,7 @@ const (
 // tables to itself. A test checks that the list matches the migrations.
 var Tables = []string{
 	"orgs", "queues", "teams", "agents", "work_items", "work_item_revisions", "events",
-	"engine_heartbeats", "queue_throughput", "queue_counts", VersionTable,
+	"engine_heartbeats", "queue_throughput", "queue_counts", "queue_heads", VersionTable,
 }
 
 // Sequences lists the sequences of the routeops schema.
@@ -44,8 +44,8 @@ var Sequences = []string{"work_items_id_seq", "work_item_revisions_id_seq", "eve
 //     journal is append-only (a trigger refuses them even to the owner).
 //   - queues UPDATE: pause and resume, and the console's monitor recording
 //     stall transitions.
-//   - queue_counts INSERT, UPDATE: the counters' triggers run as the user
-//     whose statement changed work_items.
+//   - queue_counts, queue_heads INSERT, UPDATE: the triggers that keep them
+//     run as the user whose statement changed work_items or a revision.
 var operatorGrants = []struct{ privs, table string }{
 	{"UPDATE", "work_items"},
 	{"INSERT, DELETE", "work_item_revisions"},
@@ -53,6 +53,7 @@ var operatorGrants = []struct{ privs, table string }{
 	{"INSERT", "events"},
 	{"UPDATE", "queues"},
 	{"INSERT, UPDATE", "queue_counts"},
+	{"INSERT, UPDATE", "queue_heads"},
 }
 
 // CreateRoles creates, or brings up to date, the group roles

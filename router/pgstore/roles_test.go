@@ -94,6 +94,7 @@ func TestCreateRoles(t *testing.T) {
 		"events":              {"INSERT"},
 		"queues":              {"UPDATE"},
 		"queue_counts":        {"INSERT", "UPDATE"},
+		"queue_heads":         {"INSERT", "UPDATE"},
 	}
 	for _, table := range pgstore.Tables {
 		for _, p := range []string{"INSERT", "UPDATE", "DELETE", "TRUNCATE"} {

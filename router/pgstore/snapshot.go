@@ -13,69 +13,30 @@ import (
 
 // The snapshot reads trigger-kept counters and probes indexes once per
 // queue (oldest waiting item, head item); it never scans queued items.
-const snapshotQueuesSQL = `
-WITH c AS (
-    SELECT org_id, queue_id,
-           sum(n) FILTER (WHERE bucket = 'queued') AS queued,
-           sum(n) FILTER (WHERE bucket = 'skipped') AS skipped,
-           sum(n) FILTER (WHERE bucket = 'quarantined') AS quarantined
-    FROM queue_counts
-    WHERE ($1 = '' OR org_id = $1) AND bucket IN ('queued', 'skipped', 'quarantined')
-    GROUP BY org_id, queue_id),
-t AS (
+// The snapshot is plain reads of small tables (and of the trigger-kept
+// queue_counts and queue_heads), split across two connections that share
+// one exported snapshot; grouping and totals are done in Go. No statement
+// probes an index per queue or aggregates per agent.
+const (
+	snapshotQueuesSQL = `
+SELECT q.org_id, q.id, q.priority, q.paused, q.last_assigned_at, q.stalled_since, q.stall_cause,
+       h.oldest_enqueued_at,
+       h.head_id, h.head_enqueued_at, h.head_attempts, h.head_last_error, h.head_last_attempt_at, h.head_fault_cause,
+       h.head_revision_id, coalesce(h.head_revision_found, false), coalesce(h.head_attributes::text, ''),
+       coalesce(t.a1, 0), coalesce(t.a5, 0)
+FROM queues q
+LEFT JOIN queue_heads h ON h.org_id = q.org_id AND h.queue_id = q.id
+LEFT JOIN (
     SELECT org_id, queue_id, sum(n) FILTER (WHERE bucket > $2) AS a1, sum(n) AS a5
     FROM queue_throughput
     WHERE ($1 = '' OR org_id = $1) AND bucket > $3 AND bucket <= $4
-    GROUP BY org_id, queue_id)
-SELECT q.org_id, q.id, q.priority, q.paused, q.last_assigned_at, q.stalled_since, q.stall_cause,
-       coalesce(c.queued, 0), coalesce(c.skipped, 0), coalesce(c.quarantined, 0),
-       o.oldest,
-       h.id, h.enqueued_at, h.attempts, h.last_error, h.last_attempt_at, h.fault_cause, h.current_revision_id,
-       r.id IS NOT NULL, coalesce(r.attributes::text, ''),
-       coalesce(t.a1, 0), coalesce(t.a5, 0)
-FROM queues q
-LEFT JOIN c ON c.org_id = q.org_id AND c.queue_id = q.id
-LEFT JOIN t ON t.org_id = q.org_id AND t.queue_id = q.id
--- one index probe each for the oldest waiting item and the head, and only
--- for queues that the counters say are not empty
-LEFT JOIN LATERAL (
-    SELECT w.enqueued_at AS oldest FROM work_items w
-    WHERE coalesce(c.queued, 0) + coalesce(c.skipped, 0) > 0
-      AND w.org_id = q.org_id AND w.queue_id = q.id AND w.state = 'queued'
-    ORDER BY w.enqueued_at LIMIT 1) o ON true
-LEFT JOIN LATERAL (
-    SELECT w.org_id, w.id, w.enqueued_at, w.attempts, w.last_error, w.last_attempt_at, w.fault_cause, w.current_revision_id
-    FROM work_items w
-    WHERE coalesce(c.queued, 0) > 0
-      AND w.org_id = q.org_id AND w.queue_id = q.id AND w.state = 'queued' AND NOT w.skipped
-    ORDER BY w.priority DESC, w.enqueued_at, w.id LIMIT 1) h ON true
-LEFT JOIN work_item_revisions r ON r.org_id = h.org_id AND r.id = h.current_revision_id
-WHERE ($1 = '' OR q.org_id = $1) AND ($5 < 0 OR (hashtext(q.org_id) & 1) = $5)`
-
-const snapshotOrgsSQL = `
-SELECT o.id,
-       coalesce(sum(c.n) FILTER (WHERE c.bucket IN ('queued', 'skipped')), 0),
-       coalesce(sum(c.n) FILTER (WHERE c.bucket = 'assigned'), 0),
-       coalesce(sum(c.n) FILTER (WHERE c.bucket = 'quarantined'), 0),
-       coalesce(sum(c.n) FILTER (WHERE c.bucket IN ('queued', 'skipped') AND q.id IS NULL), 0)
-FROM orgs o
-LEFT JOIN queue_counts c ON c.org_id = o.id
-LEFT JOIN queues q ON q.org_id = c.org_id AND q.id = c.queue_id
-WHERE ($1 = '' OR o.id = $1)
-GROUP BY o.id
-ORDER BY o.id COLLATE "C"`
-
-const snapshotAgentsSQL = `
-SELECT a.org_id, a.team_id, coalesce(t.status, 'paused'), a.skills, a.status,
-       count(*), sum(a.capacity), sum(a.load), sum(greatest(a.capacity - a.load, 0))
-FROM agents a
-LEFT JOIN teams t ON t.org_id = a.org_id AND t.id = a.team_id
-WHERE ($1 = '' OR a.org_id = $1)
-GROUP BY 1, 2, 3, 4, 5
-ORDER BY a.org_id COLLATE "C", a.team_id COLLATE "C", a.status COLLATE "C", coalesce(t.status, 'paused') COLLATE "C", a.skills`
-
-const snapshotTeamsSQL = `
-SELECT org_id, id, status FROM teams WHERE ($1 = '' OR org_id = $1) ORDER BY org_id COLLATE "C", id COLLATE "C"`
+    GROUP BY org_id, queue_id) t ON t.org_id = q.org_id AND t.queue_id = q.id
+WHERE ($1 = '' OR q.org_id = $1)`
+	snapshotCountsSQL = `SELECT org_id, queue_id, bucket, n FROM queue_counts WHERE ($1 = '' OR org_id = $1) AND n <> 0`
+	snapshotOrgsSQL   = `SELECT id FROM orgs WHERE ($1 = '' OR id = $1)`
+	snapshotAgentsSQL = `SELECT org_id, team_id, skills, status, capacity, load FROM agents WHERE ($1 = '' OR org_id = $1)`
+	snapshotTeamsSQL  = `SELECT org_id, id, status FROM teams WHERE ($1 = '' OR org_id = $1)`
+)
 
 func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*router.StoreSnapshot, error) {
 	now := req.Now.UTC()
@@ -94,129 +55,150 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 			return nil, router.NotFoundf("org %s does not exist", req.Org)
 		}
 	}
-	// The per-queue probes dominate a full snapshot, so the fleet's queues
-	// are read in two halves on two connections at once; the second
-	// transaction imports the first one's snapshot, so both halves see
-	// the same instant.
-	part := -1
-	var other chan queueRowsResult
-	if req.Org == "" {
-		var snapID string
-		if err := tx.QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&snapID); err != nil {
-			return nil, s.wrap(err)
-		}
-		part = 0
-		other = make(chan queueRowsResult, 1)
-		go func() { other <- s.queuePartition(ctx, snapID, now, 1) }()
+	var snapID string
+	if err := tx.QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&snapID); err != nil {
+		return nil, s.wrap(err)
 	}
+	// The other half runs on a second connection in the same snapshot.
+	other := make(chan snapshotB, 1)
+	go func() { other <- s.snapshotOther(ctx, snapID, req.Org) }()
+
 	b := &pgx.Batch{}
-	b.Queue(snapshotOrgsSQL, req.Org)
-	b.Queue(snapshotQueuesSQL, req.Org, now.Add(-70*time.Second), now.Add(-310*time.Second), now, part)
-	b.Queue(snapshotAgentsSQL, req.Org)
+	b.Queue(snapshotQueuesSQL, req.Org, now.Add(-70*time.Second), now.Add(-310*time.Second), now)
 	b.Queue(snapshotTeamsSQL, req.Org)
-	b.Queue(heartbeatSQL)
 	br := tx.SendBatch(ctx, b)
-	index := map[string]int{}
+	var queues []router.QueueStats
+	var teams []router.Team
 	err = func() error {
 		rows, err := br.Query()
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var o router.OrgStats
-			var q, a, qu, orph int64
-			if err := rows.Scan(&o.Org, &q, &a, &qu, &orph); err != nil {
-				return err
-			}
-			o.Queued, o.Assigned, o.Quarantined, o.Orphans = int(q), int(a), int(qu), int(orph)
-			index[o.Org] = len(snap.Orgs)
-			snap.Orgs = append(snap.Orgs, o)
-		}
-		if err := rows.Err(); err != nil {
+		if queues, err = scanQueueRows(rows); err != nil {
 			return err
 		}
-
 		rows, err = br.Query()
 		if err != nil {
 			return err
 		}
-		qs, err := scanQueueRows(rows)
-		if err != nil {
-			return err
-		}
-		for _, q := range qs {
-			if i, ok := index[q.Org]; ok {
-				snap.Orgs[i].Queues = append(snap.Orgs[i].Queues, q)
-			}
-		}
-
-		rows, err = br.Query()
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var org, ts, st string
-			var g router.AgentGroup
-			var n, capSum, load, free int64
-			if err := rows.Scan(&org, &g.TeamID, &ts, &g.Skills, &st, &n, &capSum, &load, &free); err != nil {
-				return err
-			}
-			g.TeamStatus, g.Status = router.TeamStatus(ts), router.AgentStatus(st)
-			g.Agents, g.Capacity, g.Load, g.Free = int(n), int(capSum), int(load), int(free)
-			if i, ok := index[org]; ok {
-				snap.Orgs[i].AgentGroups = append(snap.Orgs[i].AgentGroups, g)
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-
-		rows, err = br.Query()
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
+		teams, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (router.Team, error) {
 			var t router.Team
 			var st string
-			if err := rows.Scan(&t.OrgID, &t.ID, &st); err != nil {
-				return err
-			}
+			err := r.Scan(&t.OrgID, &t.ID, &st)
 			t.Status = router.TeamStatus(st)
-			if i, ok := index[t.OrgID]; ok {
-				snap.Orgs[i].Teams = append(snap.Orgs[i].Teams, t)
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-
-		rows, err = br.Query()
-		if err != nil {
-			return err
-		}
-		snap.Heartbeats, err = pgx.CollectRows(rows, scanHeartbeat)
+			return t, err
+		})
 		return err
 	}()
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	if other != nil {
-		// Always wait, so the second transaction is done before ours ends.
-		res := <-other
-		if err == nil && res.err != nil {
-			err = res.err
-		}
-		if err == nil {
-			for _, q := range res.queues {
-				if i, ok := index[q.Org]; ok {
-					snap.Orgs[i].Queues = append(snap.Orgs[i].Queues, q)
-				}
-			}
-		}
+	ob := <-other
+	if err == nil {
+		err = ob.err
 	}
 	if err != nil {
 		return nil, s.wrap(err)
 	}
+
+	// Assemble.
+	index := make(map[string]int, len(ob.orgs))
+	sort.Strings(ob.orgs)
+	snap.Orgs = make([]router.OrgStats, len(ob.orgs))
+	for i, id := range ob.orgs {
+		snap.Orgs[i].Org = id
+		index[id] = i
+	}
+	type qkey struct{ org, queue string }
+	known := make(map[qkey]int, len(queues))
+	for i := range queues {
+		known[qkey{queues[i].Org, queues[i].Queue}] = i
+	}
+	for _, c := range ob.counts {
+		oi, ok := index[c.org]
+		if !ok {
+			continue
+		}
+		o := &snap.Orgs[oi]
+		qi, isQueue := known[qkey{c.org, c.queue}]
+		switch c.bucket {
+		case "queued", "skipped":
+			o.Queued += int(c.n)
+			if !isQueue {
+				o.Orphans += int(c.n)
+			} else {
+				queues[qi].Depth += int(c.n)
+				if c.bucket == "skipped" {
+					queues[qi].Skipped += int(c.n)
+				}
+			}
+		case "assigned":
+			o.Assigned += int(c.n)
+		case "quarantined":
+			o.Quarantined += int(c.n)
+			if isQueue {
+				queues[qi].Quarantined += int(c.n)
+			}
+		}
+	}
+	for _, q := range queues {
+		if i, ok := index[q.Org]; ok {
+			snap.Orgs[i].Queues = append(snap.Orgs[i].Queues, q)
+		}
+	}
+	teamStatus := make(map[qkey]router.TeamStatus, len(teams))
+	sort.Slice(teams, func(i, j int) bool {
+		if teams[i].OrgID != teams[j].OrgID {
+			return teams[i].OrgID < teams[j].OrgID
+		}
+		return teams[i].ID < teams[j].ID
+	})
+	for _, t := range teams {
+		teamStatus[qkey{t.OrgID, t.ID}] = t.Status
+		if i, ok := index[t.OrgID]; ok {
+			snap.Orgs[i].Teams = append(snap.Orgs[i].Teams, t)
+		}
+	}
+	type gkey struct{ org, team, ts, skills, st string }
+	groups := map[gkey]*router.AgentGroup{}
+	var gkeys []gkey
+	for _, a := range ob.agents {
+		ts, ok := teamStatus[qkey{a.OrgID, a.TeamID}]
+		if !ok {
+			ts = router.TeamPaused
+		}
+		k := gkey{a.OrgID, a.TeamID, string(ts), strings.Join(a.Skills, "\x00"), string(a.Status)}
+		g := groups[k]
+		if g == nil {
+			g = &router.AgentGroup{TeamID: a.TeamID, TeamStatus: ts, Skills: a.Skills, Status: a.Status}
+			groups[k] = g
+			gkeys = append(gkeys, k)
+		}
+		g.Agents++
+		g.Capacity += a.Capacity
+		g.Load += a.Load
+		g.Free += a.Free()
+	}
+	sort.Slice(gkeys, func(i, j int) bool {
+		a, b := gkeys[i], gkeys[j]
+		switch {
+		case a.org != b.org:
+			return a.org < b.org
+		case a.team != b.team:
+			return a.team < b.team
+		case a.st != b.st:
+			return a.st < b.st
+		case a.ts != b.ts:
+			return a.ts < b.ts
+		}
+		return a.skills < b.skills
+	})
+	for _, k := range gkeys {
+		if i, ok := index[k.org]; ok {
+			snap.Orgs[i].AgentGroups = append(snap.Orgs[i].AgentGroups, *groups[k])
+		}
+	}
+	snap.Heartbeats = ob.heartbeats
 	// Queue order within an org: priority desc, then id (bytewise).
 	for i := range snap.Orgs {
 		qs := snap.Orgs[i].Queues
@@ -228,6 +210,89 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 		})
 	}
 	return snap, nil
+}
+
+type countRow struct {
+	org, queue, bucket string
+	n                  int64
+}
+
+type snapshotB struct {
+	orgs       []string
+	counts     []countRow
+	agents     []router.Agent
+	heartbeats []router.Heartbeat
+	err        error
+}
+
+// snapshotOther reads orgs, counters, agents and heartbeats in a
+// transaction that imports snapshot snapID.
+func (s *Store) snapshotOther(ctx context.Context, snapID, org string) (out snapshotB) {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return snapshotB{err: err}
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck
+	if _, err := tx.Exec(ctx, `SET TRANSACTION SNAPSHOT '`+strings.ReplaceAll(snapID, "'", "")+`'`); err != nil {
+		return snapshotB{err: err}
+	}
+	b := &pgx.Batch{}
+	b.Queue(snapshotOrgsSQL, org)
+	b.Queue(snapshotCountsSQL, org)
+	b.Queue(snapshotAgentsSQL, org)
+	b.Queue(heartbeatSQL)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	rows, err := br.Query()
+	if err != nil {
+		return snapshotB{err: err}
+	}
+	if out.orgs, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		return snapshotB{err: err}
+	}
+	rows, err = br.Query()
+	if err != nil {
+		return snapshotB{err: err}
+	}
+	for rows.Next() {
+		var c countRow
+		if err := rows.Scan(&c.org, &c.queue, &c.bucket, &c.n); err != nil {
+			rows.Close()
+			return snapshotB{err: err}
+		}
+		out.counts = append(out.counts, c)
+	}
+	if err := rows.Err(); err != nil {
+		return snapshotB{err: err}
+	}
+	rows, err = br.Query()
+	if err != nil {
+		return snapshotB{err: err}
+	}
+	for rows.Next() {
+		var a router.Agent
+		var st string
+		if err := rows.Scan(&a.OrgID, &a.TeamID, &a.Skills, &st, &a.Capacity, &a.Load); err != nil {
+			rows.Close()
+			return snapshotB{err: err}
+		}
+		a.Status = router.AgentStatus(st)
+		if a.Skills == nil {
+			a.Skills = []string{}
+		}
+		out.agents = append(out.agents, a)
+	}
+	if err := rows.Err(); err != nil {
+		return snapshotB{err: err}
+	}
+	rows, err = br.Query()
+	if err != nil {
+		return snapshotB{err: err}
+	}
+	if out.heartbeats, err = pgx.CollectRows(rows, scanHeartbeat); err != nil {
+		return snapshotB{err: err}
+	}
+	return out
 }
 
 func (s *Store) MarkStall(ctx context.Context, org, queue string, cause router.Cause, detail []byte, actor router.Actor, at time.Time) (bool, error) {
@@ -284,37 +349,12 @@ func insertEvent(ctx context.Context, tx pgx.Tx, e router.Event, actor router.Ac
 	return err
 }
 
-type queueRowsResult struct {
-	queues []router.QueueStats
-	err    error
-}
-
-// queuePartition reads one half of the fleet's queues in a transaction
-// that imports snapshot snapID.
-func (s *Store) queuePartition(ctx context.Context, snapID string, now time.Time, part int) queueRowsResult {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return queueRowsResult{err: err}
-	}
-	defer tx.Rollback(context.Background()) //nolint:errcheck
-	if _, err := tx.Exec(ctx, `SET TRANSACTION SNAPSHOT '`+strings.ReplaceAll(snapID, "'", "")+`'`); err != nil {
-		return queueRowsResult{err: err}
-	}
-	rows, err := tx.Query(ctx, snapshotQueuesSQL, "", now.Add(-70*time.Second), now.Add(-310*time.Second), now, part)
-	if err != nil {
-		return queueRowsResult{err: err}
-	}
-	qs, err := scanQueueRows(rows)
-	return queueRowsResult{queues: qs, err: err}
-}
-
 func scanQueueRows(rows pgx.Rows) ([]router.QueueStats, error) {
 	defer rows.Close()
 	var out []router.QueueStats
 	for rows.Next() {
 		var qs router.QueueStats
 		var cause string
-		var queued, skipped, quar int64
 		var hID, hRev *int64
 		var hEnq *time.Time
 		var hAttempts *int
@@ -323,15 +363,12 @@ func scanQueueRows(rows pgx.Rows) ([]router.QueueStats, error) {
 		var found bool
 		var attrs string
 		if err := rows.Scan(&qs.Org, &qs.Queue, &qs.Priority, &qs.Paused, &qs.LastAssignedAt, &qs.StalledSince, &cause,
-			&queued, &skipped, &quar, &qs.OldestEnqueuedAt,
+			&qs.OldestEnqueuedAt,
 			&hID, &hEnq, &hAttempts, &hErr, &hLast, &hCause, &hRev, &found, &attrs,
 			&qs.Assigned1m, &qs.Assigned5m); err != nil {
 			return nil, err
 		}
 		qs.StallCause = router.Cause(cause)
-		qs.Depth = int(queued + skipped)
-		qs.Skipped = int(skipped)
-		qs.Quarantined = int(quar)
 		utcp(qs.LastAssignedAt)
 		utcp(qs.StalledSince)
 		utcp(qs.OldestEnqueuedAt)

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/routeops/routeops/bench"
+)
+
+func (a *app) benchCmd() *cobra.Command {
+	var (
+		scenario    string
+		opts        bench.Options
+		printScript bool
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure routing, detection and operations speed on a PostgreSQL server (issue 5's scenarios)",
+		Long: `bench creates its own data in a fresh database per scenario on the server that --dsn
+names (routeops_bench_<scenario>_<pid>, migrated, dropped afterwards unless --keep),
+and prints one JSON object per scenario (-o json, one per line) or a table.
+Progress goes to standard error. The role needs CREATEDB; poison and repair also
+need superuser (they delete revisions with session_replication_role = replica, as
+the drill does). Measure on a durable server: scripts/benchpg.sh starts one.
+
+Scenarios (--scenario, a comma-separated list, or all):
+  seed        1M items with the seeder: seed_seconds, items_per_second
+  throughput  100 orgs x 2,000 items drained: items_per_second, and issue 5's
+              pgbench yardstick on a copy of the same data: pgbench_items_per_second,
+              ratio_vs_pgbench
+  poison      the same with 1% of current revisions deleted: items_per_second,
+              ratio_vs_clean, stalled_queues
+  latency     200 items/s enqueued one at a time for 10s while the engine runs:
+              p50_ms, p99_ms, max_ms (enqueue to assigned)
+  snapshot    5,000 orgs and 1M queued items: status_ms (full monitor snapshot)
+  repair      10,000 items with missing revisions among 100k: plan_seconds,
+              apply_seconds
+  cleanup     1M unreferenced old revisions deleted while the engine routes:
+              deleted_per_second, ratio_during_cleanup
+
+--scale shrinks every scenario for a quick run; targets are judged at full size only.`,
+		Example: `  scripts/benchpg.sh start
+  routeops bench --dsn "$(scripts/benchpg.sh dsn)" --scenario all -o json
+  routeops bench --dsn "$(scripts/benchpg.sh dsn)" --scenario throughput --cpuprofile cpu.out --statements 10`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if printScript {
+				// The yardstick, for measuring outside routeops (scripts/bench_sidebyside.sh).
+				_, err := io.WriteString(a.stdout, bench.PgbenchScript(max(opts.Orgs, 1)))
+				return err
+			}
+			if a.cfg.DSN == "" {
+				return usageErr("bench needs a PostgreSQL server: set --dsn or ROUTEOPS_DSN (scripts/benchpg.sh start prints one)")
+			}
+			if a.cfg.Console.ReadOnly {
+				return failed(errors.New("read-only mode: bench refused (it creates and drops databases); nothing was changed"))
+			}
+			names, err := bench.Expand(scenario)
+			if err != nil {
+				return usageErr("--scenario: %v", err)
+			}
+			if opts.Scale <= 0 || opts.Scale > 100 {
+				return usageErr("--scale must be in (0, 100], got %g", opts.Scale)
+			}
+			if opts.Orgs < 0 || opts.ItemsPerOrg < 0 || opts.BatchSize < 1 || opts.Workers < 1 {
+				return usageErr("--orgs and --items-per-org must not be negative; --batch-size and --workers must be at least 1")
+			}
+			opts.DSN = a.cfg.DSN
+			opts.Log = a.log
+			format := a.output("table")
+			err = bench.Run(cmd.Context(), opts, names, func(r *bench.Result) error {
+				if format == "json" {
+					return bench.WriteJSON(a.stdout, r)
+				}
+				return bench.WriteTable(a.stdout, r)
+			})
+			if err != nil {
+				return failed(errors.New(a.redact(err.Error())))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&scenario, "scenario", "all", "scenario to run: "+joinScenarios()+", a comma-separated list, or all")
+	f.Float64Var(&opts.Scale, "scale", 1, "multiply every scenario's size by this (e.g. 0.1 for a quick run)")
+	f.IntVar(&opts.Orgs, "orgs", 0, "override the org count of throughput, poison, latency, snapshot, repair, cleanup and seed")
+	f.IntVar(&opts.ItemsPerOrg, "items-per-org", 0, "override the items per org of those scenarios")
+	f.IntVar(&opts.BatchSize, "batch-size", 200, "engine batch size (items claimed per queue per transaction)")
+	f.IntVar(&opts.Workers, "workers", 4, "engine workers (orgs routed at once)")
+	f.BoolVar(&opts.Keep, "keep", false, "keep the bench databases instead of dropping them")
+	f.StringVar(&opts.Pgbench, "pgbench", "", "pgbench binary for the throughput yardstick (default: PATH, then pg_config --bindir)")
+	f.IntVar(&opts.PgbenchClients, "pgbench-clients", 4, "pgbench clients for the yardstick")
+	f.Float64Var(&opts.LatencyRate, "latency-rate", 200, "items enqueued per second in the latency scenario")
+	f.DurationVar(&opts.LatencyDuration, "latency-duration", 10*time.Second, "how long the latency scenario enqueues (scaled by --scale, at least 1s)")
+	f.IntVar(&opts.SnapshotRuns, "snapshot-runs", 5, "timed snapshots after the warm-up (the median is reported)")
+	f.IntVar(&opts.CleanupBatch, "cleanup-batch", 1000, "cleanup batch size")
+	f.DurationVar(&opts.CleanupPause, "cleanup-pause", 100*time.Millisecond, "cleanup pause between batches (the product default, cleanup.pause)")
+	f.IntVar(&opts.Statements, "statements", 0, "report the server's top N statements of each measured phase (pg_stat_statements must be preloaded)")
+	f.BoolVar(&printScript, "print-pgbench-script", false, "print the pgbench yardstick script for --orgs orgs and exit")
+	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile of each scenario's measured phase to this file (FILE-<scenario>.EXT for several)")
+	return cmd
+}
+
+func joinScenarios() string {
+	s := ""
+	for i, n := range bench.Scenarios {
+		if i > 0 {
+			s += ", "
+		}
+		s += n
+	}
+	return s
+}

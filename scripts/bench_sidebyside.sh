@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# bench_sidebyside.sh: issue 5's side-by-side check, measured outside
+# `routeops bench`: `routeops serve --until-idle` drains 200k seeded items,
+# and pgbench runs the yardstick claim on a copy of the same data, on the
+# same server, in the same run.
+#
+#   scripts/bench_sidebyside.sh [SERVER_DSN]   # default: scripts/benchpg.sh dsn
+#
+# Environment: ROUTEOPS (the binary; default: go build into a temp dir),
+# ORGS (100), ITEMS (2000 per org), BATCH (200), WORKERS (4), CLIENTS (4).
+# Prints one JSON line. Needs psql and pgbench; the role needs CREATEDB and
+# CHECKPOINT rights (superuser on the bench server).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SERVER=${1:-$(scripts/benchpg.sh dsn)}
+ORGS=${ORGS:-100}
+ITEMS=${ITEMS:-2000}
+BATCH=${BATCH:-200}
+WORKERS=${WORKERS:-4}
+CLIENTS=${CLIENTS:-4}
+DB=routeops_sbs_$$
+TMP=$(mktemp -d)
+trap 'psql -X -q "$SERVER" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "DROP DATABASE IF EXISTS ${DB}_pgbench WITH (FORCE)" >/dev/null 2>&1 || true; rm -rf "$TMP"' EXIT
+
+if [ -z "${ROUTEOPS:-}" ]; then
+	ROUTEOPS="$TMP/routeops"
+	go build -o "$ROUTEOPS" ./cmd/routeops
+fi
+
+# dsn_for DB: the server DSN pointed at another database (URL DSNs).
+dsn_for() {
+	python3 - "$SERVER" "$1" <<'EOF'
+import sys, urllib.parse as u
+p = u.urlsplit(sys.argv[1])
+print(u.urlunsplit((p.scheme, p.netloc, "/" + sys.argv[2], p.query, p.fragment)))
+EOF
+}
+DBDSN=$(dsn_for "$DB")
+PGBDSN=$(dsn_for "${DB}_pgbench")
+psql_s() { psql -X -q -A -t "$SERVER" -c "$1"; }
+
+psql_s "CREATE DATABASE $DB" >/dev/null
+"$ROUTEOPS" migrate --dsn "$DBDSN" --log-level warn >&2
+"$ROUTEOPS" seed --dsn "$DBDSN" --yes --log-level warn --orgs "$ORGS" --queues-per-org 2 --agents-per-org 20 \
+	--capacity $(((2 * ITEMS + 19) / 20)) --items-per-org "$ITEMS" >&2
+psql_s "CREATE DATABASE ${DB}_pgbench TEMPLATE $DB" >/dev/null
+
+psql_s "CHECKPOINT" >/dev/null
+serve=$("$ROUTEOPS" serve --dsn "$DBDSN" --until-idle --batch-size "$BATCH" --workers "$WORKERS" --log-level warn -o json)
+echo "serve: $serve" >&2
+
+"$ROUTEOPS" bench --print-pgbench-script --orgs "$ORGS" >"$TMP/claim.sql"
+TX=$((ORGS * ITEMS / 50 / 2 / CLIENTS))
+psql_s "CHECKPOINT" >/dev/null
+pgb=$(pgbench --no-vacuum --protocol=prepared --client "$CLIENTS" --jobs "$CLIENTS" --transactions "$TX" \
+	--file "$TMP/claim.sql" "$PGBDSN" 2>&1)
+echo "$pgb" | grep -E "^(number of transactions actually|tps|latency average)" >&2
+tps=$(echo "$pgb" | sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p')
+done_tx=$(echo "$pgb" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
+claimed=$(psql -X -q -A -t "$PGBDSN" -c "SELECT count(*) FROM work_items WHERE state = 'assigned'")
+
+python3 - "$serve" "$tps" "$done_tx" "$claimed" <<'EOF'
+import json, sys
+serve = json.loads(sys.argv[1])
+tps, tx, claimed = float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+pg = claimed / (tx / tps)
+print(json.dumps({"serve_items_per_second": serve["items_per_second"], "serve_assigned": serve["assigned"],
+                  "serve_seconds": serve["seconds"], "pgbench_items_per_second": round(pg, 1),
+                  "pgbench_tps": tps, "pgbench_items": claimed,
+                  "ratio_vs_pgbench": round(serve["items_per_second"] / pg, 3)}))
+EOF
