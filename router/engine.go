@@ -534,6 +534,11 @@ func (e *Engine) startHeartbeats(ctx context.Context) func() {
 		defer close(done)
 		failing := false
 		for {
+			// Keep the store's read-side summaries compact while routing
+			// appends to them.
+			if err := e.store.Maintain(ctx); err != nil && ctx.Err() == nil {
+				e.log.Debug("store maintenance failed", "error", err.Error())
+			}
 			if err := e.Beat(ctx, false); err != nil {
 				if ctx.Err() != nil {
 					return

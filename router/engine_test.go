@@ -110,6 +110,9 @@ func (f *fakeStore) RouteOrg(ctx context.Context, req router.RouteRequest, decid
 	return res, err
 }
 
+// Maintain is called with every heartbeat; the fake has nothing to fold.
+func (f *fakeStore) Maintain(ctx context.Context) error { return nil }
+
 func (f *fakeStore) Heartbeat(ctx context.Context, hb router.Heartbeat) error {
 	if err := ctx.Err(); err != nil {
 		return err

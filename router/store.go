@@ -75,6 +75,11 @@ type Store interface {
 	RouteOrg(ctx context.Context, req RouteRequest, decide DecideFunc) (RouteResult, error)
 	// Heartbeat records an engine's liveness.
 	Heartbeat(ctx context.Context, hb Heartbeat) error
+	// Maintain folds what writers appended for readers into its compact
+	// form (pgstore: count deltas into counts, dirty queue heads
+	// refreshed). It changes no answer, only how much work answering takes;
+	// engines call it with their heartbeat. Safe to run concurrently.
+	Maintain(ctx context.Context) error
 	// Heartbeats returns every engine heartbeat, newest first.
 	Heartbeats(ctx context.Context) ([]Heartbeat, error)
 	// Notifications delivers org ids that may have new routable work

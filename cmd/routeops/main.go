@@ -75,7 +75,21 @@ func failed(err error) error {
 func silent(code int) error { return &exitError{code: code} }
 
 func main() {
+	tuneGC()
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// tuneGC: routeops keeps a small live heap but builds a whole-fleet
+// snapshot every second or two, so it collects less often than Go's
+// default, with a soft memory limit so that it stays small. GOGC and
+// GOMEMLIMIT still win when set.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(256 << 20)
+	}
 }
 
 // app holds what every command shares.

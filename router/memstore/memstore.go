@@ -715,6 +715,9 @@ func (s *Store) Heartbeat(ctx context.Context, hb router.Heartbeat) error {
 	return nil
 }
 
+// Maintain has nothing to fold: memstore computes every answer directly.
+func (s *Store) Maintain(ctx context.Context) error { return ctx.Err() }
+
 func (s *Store) Heartbeats(ctx context.Context) ([]router.Heartbeat, error) {
 	if err := s.lock(ctx); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -65,12 +66,85 @@ func headRows(t *testing.T, ctx context.Context, st *pgstore.Store, sql string) 
 	return out
 }
 
+// directCounts counts items per queue and state bucket straight from
+// work_items.
+const directCounts = `
+SELECT org_id, queue_id, CASE WHEN state = 'queued' AND skipped THEN 'skipped' ELSE state END, count(*)
+FROM work_items GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`
+
+// keptCounts is what readers see: the folded counts plus unfolded deltas.
+const keptCounts = `
+SELECT org_id, queue_id, bucket, sum(n)::bigint FROM (
+    SELECT org_id, queue_id, bucket, n FROM queue_counts
+    UNION ALL SELECT org_id, queue_id, bucket, n FROM queue_count_deltas) x
+GROUP BY 1, 2, 3 HAVING sum(n) <> 0 ORDER BY 1, 2, 3`
+
+// snapshotHeads renders the heads and oldest items that Snapshot reports
+// (queue_heads for clean queues, direct probes for dirty ones) in
+// directHeads' shape.
+func snapshotHeads(t *testing.T, ctx context.Context, st *pgstore.Store) []string {
+	t.Helper()
+	snap, err := st.Snapshot(ctx, router.SnapshotRequest{Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := func(p *time.Time) any {
+		if p == nil {
+			return nil
+		}
+		return p.UTC().Format(time.RFC3339Nano)
+	}
+	var out []string
+	for _, o := range snap.Orgs {
+		for _, q := range o.Queues {
+			if q.OldestEnqueuedAt == nil && q.Head == nil {
+				continue
+			}
+			vals := []any{o.Org, q.Queue, ts(q.OldestEnqueuedAt)}
+			if h := q.Head; h != nil {
+				var attrs any
+				if h.RevisionFound {
+					attrs = string(h.Attributes)
+				}
+				vals = append(vals, h.ID, h.EnqueuedAt.UTC().Format(time.RFC3339Nano), int32(h.Attempts), h.LastError,
+					ts(h.LastAttemptAt), string(h.FaultCause), h.CurrentRevisionID, h.RevisionFound, attrs)
+			} else {
+				vals = append(vals, nil, nil, nil, nil, nil, nil, nil, false, nil)
+			}
+			out = append(out, fmt.Sprintf("%v", vals))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 func checkHeads(t *testing.T, ctx context.Context, st *pgstore.Store, when string) {
 	t.Helper()
-	want := headRows(t, ctx, st, directHeads)
-	got := headRows(t, ctx, st, keptHeads)
-	if fmt.Sprint(want) != fmt.Sprint(got) {
-		t.Fatalf("queue_heads drifted %s:\n kept:   %v\n direct: %v", when, got, want)
+	direct := headRows(t, ctx, st, directHeads)
+	sort.Strings(direct)
+	// Before maintenance: what the snapshot reports is exact.
+	if got := snapshotHeads(t, ctx, st); fmt.Sprint(direct) != fmt.Sprint(got) {
+		t.Fatalf("snapshot heads differ from a direct computation %s:\n snapshot: %v\n direct:   %v", when, got, direct)
+	}
+	if want, got := headRows(t, ctx, st, directCounts), headRows(t, ctx, st, keptCounts); fmt.Sprint(want) != fmt.Sprint(got) {
+		t.Fatalf("counts drifted %s:\n kept:   %v\n direct: %v", when, got, want)
+	}
+	// After maintenance: the stored heads alone are exact, and every delta
+	// and marker was folded.
+	if err := st.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kept := headRows(t, ctx, st, keptHeads)
+	sort.Strings(kept)
+	if fmt.Sprint(direct) != fmt.Sprint(kept) {
+		t.Fatalf("queue_heads drifted %s:\n kept:   %v\n direct: %v", when, kept, direct)
+	}
+	var deltas, dirty int
+	if err := st.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM queue_count_deltas), (SELECT count(*) FROM queue_dirty)`).Scan(&deltas, &dirty); err != nil {
+		t.Fatal(err)
+	}
+	if deltas != 0 || dirty != 0 {
+		t.Fatalf("maintenance left %d deltas and %d dirty markers %s", deltas, dirty, when)
 	}
 }
 
@@ -206,8 +280,21 @@ func TestQueueHeadsNeverDrift(t *testing.T) {
 func TestQueueHeadsConcurrentWriters(t *testing.T) {
 	w := newHeadsWorld(t)
 	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	// Maintenance runs alongside the writers, as the engine runs it.
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = w.st.Maintain(w.ctx)
+		}
+	})
+	var writers sync.WaitGroup
 	for g := 0; g < 4; g++ {
-		wg.Go(func() {
+		writers.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(g), 11))
 			ww := &headsWorld{st: w.st, ctx: w.ctx, now: w.now, orgs: w.orgs}
 			for i := 0; i < 150; i++ {
@@ -215,6 +302,8 @@ func TestQueueHeadsConcurrentWriters(t *testing.T) {
 			}
 		})
 	}
+	writers.Wait()
+	close(stop)
 	wg.Wait()
 	checkHeads(t, w.ctx, w.st, "after four concurrent writers")
 }

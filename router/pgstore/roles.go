@@ -26,7 +26,8 @@ const (
 // tables to itself. A test checks that the list matches the migrations.
 var Tables = []string{
 	"orgs", "queues", "teams", "agents", "work_items", "work_item_revisions", "events",
-	"engine_heartbeats", "queue_throughput", "queue_counts", "queue_heads", VersionTable,
+	"engine_heartbeats", "queue_throughput", "queue_counts", "queue_heads", "queue_count_deltas", "queue_dirty",
+	VersionTable,
 }
 
 // Sequences lists the sequences of the routeops schema.
@@ -44,16 +45,18 @@ var Sequences = []string{"work_items_id_seq", "work_item_revisions_id_seq", "eve
 //     journal is append-only (a trigger refuses them even to the owner).
 //   - queues UPDATE: pause and resume, and the console's monitor recording
 //     stall transitions.
-//   - queue_counts, queue_heads INSERT, UPDATE: the triggers that keep them
-//     run as the user whose statement changed work_items or a revision.
+//   - queue_count_deltas, queue_dirty INSERT: the triggers that record a
+//     statement's changes for readers run as the user whose statement
+//     changed work_items or a revision. (Folding them, routeops_maintain,
+//     is the engine's job, with the schema owner's rights.)
 var operatorGrants = []struct{ privs, table string }{
 	{"UPDATE", "work_items"},
 	{"INSERT, DELETE", "work_item_revisions"},
 	{"UPDATE (source)", "work_item_revisions"},
 	{"INSERT", "events"},
 	{"UPDATE", "queues"},
-	{"INSERT, UPDATE", "queue_counts"},
-	{"INSERT, UPDATE", "queue_heads"},
+	{"INSERT", "queue_count_deltas"},
+	{"INSERT", "queue_dirty"},
 }
 
 // CreateRoles creates, or brings up to date, the group roles

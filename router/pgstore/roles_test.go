@@ -93,8 +93,8 @@ func TestCreateRoles(t *testing.T) {
 		"work_item_revisions": {"INSERT", "DELETE"},
 		"events":              {"INSERT"},
 		"queues":              {"UPDATE"},
-		"queue_counts":        {"INSERT", "UPDATE"},
-		"queue_heads":         {"INSERT", "UPDATE"},
+		"queue_count_deltas":  {"INSERT"},
+		"queue_dirty":         {"INSERT"},
 	}
 	for _, table := range pgstore.Tables {
 		for _, p := range []string{"INSERT", "UPDATE", "DELETE", "TRUNCATE"} {

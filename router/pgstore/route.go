@@ -25,13 +25,18 @@ func (s *Store) ListOrgs(ctx context.Context) ([]string, error) {
 // probes per org rather than a scan of queued items.
 func (s *Store) RoutableOrgs(ctx context.Context) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `
+		WITH waiting AS (
+			SELECT org_id, queue_id FROM (
+				SELECT org_id, queue_id, n FROM queue_counts WHERE bucket = 'queued'
+				UNION ALL
+				SELECT org_id, queue_id, n FROM queue_count_deltas WHERE bucket = 'queued') x
+			GROUP BY org_id, queue_id HAVING sum(n) > 0)
 		SELECT o.id FROM orgs o
 		WHERE EXISTS (SELECT 1 FROM agents a
 		              WHERE a.org_id = o.id AND a.status = 'available' AND a.load < a.capacity)
-		  AND EXISTS (SELECT 1 FROM queue_counts c
+		  AND EXISTS (SELECT 1 FROM waiting c
 		              LEFT JOIN queues q ON q.org_id = c.org_id AND q.id = c.queue_id
-		              WHERE c.org_id = o.id AND c.bucket = 'queued' AND c.n > 0
-		                AND (q.id IS NULL OR NOT q.paused))
+		              WHERE c.org_id = o.id AND (q.id IS NULL OR NOT q.paused))
 		ORDER BY o.id COLLATE "C"`)
 	if err != nil {
 		return nil, s.wrap(err)
@@ -66,9 +71,12 @@ SELECT ` + "%s" + `, r.id IS NOT NULL, coalesce(r.attributes::text, '')
 FROM (SELECT * FROM work_items w
       WHERE w.org_id = $1 AND w.state = 'queued' AND NOT w.skipped
         AND (SELECT pg_try_advisory_xact_lock(` + orgLockNS + `, hashtext($1)))
-        AND w.queue_id IN (SELECT c.queue_id FROM queue_counts c
-                           WHERE c.org_id = $1 AND c.bucket = 'queued' AND c.n > 0
-                             AND NOT EXISTS (SELECT 1 FROM queues q WHERE q.org_id = c.org_id AND q.id = c.queue_id))
+        AND w.queue_id IN (SELECT c.queue_id FROM (
+                               SELECT queue_id, n FROM queue_counts WHERE org_id = $1 AND bucket = 'queued'
+                               UNION ALL
+                               SELECT queue_id, n FROM queue_count_deltas WHERE org_id = $1 AND bucket = 'queued') c
+                           WHERE NOT EXISTS (SELECT 1 FROM queues q WHERE q.org_id = $1 AND q.id = c.queue_id)
+                           GROUP BY c.queue_id HAVING sum(c.n) > 0)
       ORDER BY w.queue_id, w.priority DESC, w.enqueued_at, w.id
       LIMIT $2
       FOR UPDATE SKIP LOCKED) w

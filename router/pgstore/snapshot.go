@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/routeops/routeops/router"
 )
@@ -18,12 +19,13 @@ import (
 // one exported snapshot; grouping and totals are done in Go. No statement
 // probes an index per queue or aggregates per agent.
 const (
+	// Every queue with its stored head: hash joins only.
 	snapshotQueuesSQL = `
 SELECT q.org_id, q.id, q.priority, q.paused, q.last_assigned_at, q.stalled_since, q.stall_cause,
-       h.oldest_enqueued_at,
-       h.head_id, h.head_enqueued_at, h.head_attempts, h.head_last_error, h.head_last_attempt_at, h.head_fault_cause,
-       h.head_revision_id, coalesce(h.head_revision_found, false), coalesce(h.head_attributes::text, ''),
-       coalesce(t.a1, 0), coalesce(t.a5, 0)
+       h.oldest_enqueued_at, h.head_id, h.head_enqueued_at, h.head_attempts, h.head_last_error,
+       h.head_last_attempt_at, h.head_fault_cause, h.head_revision_id,
+       coalesce(h.head_revision_found, false), coalesce(h.head_attributes::text, ''),
+       coalesce(t.a1, 0)::bigint, coalesce(t.a5, 0)::bigint
 FROM queues q
 LEFT JOIN queue_heads h ON h.org_id = q.org_id AND h.queue_id = q.id
 LEFT JOIN (
@@ -32,9 +34,37 @@ LEFT JOIN (
     WHERE ($1 = '' OR org_id = $1) AND bucket > $3 AND bucket <= $4
     GROUP BY org_id, queue_id) t ON t.org_id = q.org_id AND t.queue_id = q.id
 WHERE ($1 = '' OR q.org_id = $1)`
-	snapshotCountsSQL = `SELECT org_id, queue_id, bucket, n FROM queue_counts WHERE ($1 = '' OR org_id = $1) AND n <> 0`
-	snapshotOrgsSQL   = `SELECT id FROM orgs WHERE ($1 = '' OR id = $1)`
-	snapshotAgentsSQL = `SELECT org_id, team_id, skills, status, capacity, load FROM agents WHERE ($1 = '' OR org_id = $1)`
+	// The queues written since the last maintenance, probed directly; these
+	// rows replace the stored ones.
+	snapshotDirtySQL = `
+SELECT d.org_id, d.queue_id, o.oldest, x.id, x.enqueued_at, x.attempts, x.last_error, x.last_attempt_at,
+       x.fault_cause, x.current_revision_id, r.id IS NOT NULL, coalesce(r.attributes::text, '')
+FROM (SELECT DISTINCT org_id, queue_id FROM queue_dirty WHERE ($1 = '' OR org_id = $1)) d
+LEFT JOIN LATERAL (
+    SELECT w.enqueued_at AS oldest FROM work_items w
+    WHERE w.org_id = d.org_id AND w.queue_id = d.queue_id AND w.state = 'queued'
+    ORDER BY w.enqueued_at LIMIT 1) o ON true
+LEFT JOIN LATERAL (
+    SELECT w.org_id, w.id, w.enqueued_at, w.attempts, w.last_error, w.last_attempt_at, w.fault_cause, w.current_revision_id
+    FROM work_items w
+    WHERE w.org_id = d.org_id AND w.queue_id = d.queue_id AND w.state = 'queued' AND NOT w.skipped
+    ORDER BY w.priority DESC, w.enqueued_at, w.id LIMIT 1) x ON true
+LEFT JOIN work_item_revisions r ON r.org_id = x.org_id AND r.id = x.current_revision_id`
+	snapshotCountsSQL = `
+SELECT org_id, queue_id,
+       coalesce(sum(n) FILTER (WHERE bucket = 'queued'), 0)::bigint,
+       coalesce(sum(n) FILTER (WHERE bucket = 'skipped'), 0)::bigint,
+       coalesce(sum(n) FILTER (WHERE bucket = 'assigned'), 0)::bigint,
+       coalesce(sum(n) FILTER (WHERE bucket = 'quarantined'), 0)::bigint
+FROM (SELECT org_id, queue_id, bucket, n FROM queue_counts WHERE ($1 = '' OR org_id = $1) AND n <> 0
+      UNION ALL
+      SELECT org_id, queue_id, bucket, n FROM queue_count_deltas WHERE ($1 = '' OR org_id = $1)) x
+WHERE bucket IN ('queued', 'skipped', 'assigned', 'quarantined')
+GROUP BY org_id, queue_id`
+	snapshotOrgsSQL = `SELECT id FROM orgs WHERE ($1 = '' OR id = $1)`
+	// Skills travel as one string (they are stored sorted), which is also
+	// the grouping key: no array decoding per agent.
+	snapshotAgentsSQL = `SELECT org_id, team_id, array_to_string(skills, E'\x1f'), status, capacity, load FROM agents WHERE ($1 = '' OR org_id = $1)`
 	snapshotTeamsSQL  = `SELECT org_id, id, status FROM teams WHERE ($1 = '' OR org_id = $1)`
 )
 
@@ -65,6 +95,7 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 
 	b := &pgx.Batch{}
 	b.Queue(snapshotQueuesSQL, req.Org, now.Add(-70*time.Second), now.Add(-310*time.Second), now)
+	b.Queue(snapshotDirtySQL, req.Org)
 	b.Queue(snapshotTeamsSQL, req.Org)
 	br := tx.SendBatch(ctx, b)
 	var queues []router.QueueStats
@@ -75,6 +106,13 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 			return err
 		}
 		if queues, err = scanQueueRows(rows); err != nil {
+			return err
+		}
+		rows, err = br.Query()
+		if err != nil {
+			return err
+		}
+		if err := overlayDirty(rows, queues); err != nil {
 			return err
 		}
 		rows, err = br.Query()
@@ -120,25 +158,16 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 			continue
 		}
 		o := &snap.Orgs[oi]
-		qi, isQueue := known[qkey{c.org, c.queue}]
-		switch c.bucket {
-		case "queued", "skipped":
-			o.Queued += int(c.n)
-			if !isQueue {
-				o.Orphans += int(c.n)
-			} else {
-				queues[qi].Depth += int(c.n)
-				if c.bucket == "skipped" {
-					queues[qi].Skipped += int(c.n)
-				}
-			}
-		case "assigned":
-			o.Assigned += int(c.n)
-		case "quarantined":
-			o.Quarantined += int(c.n)
-			if isQueue {
-				queues[qi].Quarantined += int(c.n)
-			}
+		waiting := int(c.queued + c.skipped)
+		o.Queued += waiting
+		o.Assigned += int(c.assigned)
+		o.Quarantined += int(c.quarantined)
+		if qi, isQueue := known[qkey{c.org, c.queue}]; isQueue {
+			queues[qi].Depth += waiting
+			queues[qi].Skipped += int(c.skipped)
+			queues[qi].Quarantined += int(c.quarantined)
+		} else {
+			o.Orphans += waiting
 		}
 	}
 	for _, q := range queues {
@@ -163,21 +192,27 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 	groups := map[gkey]*router.AgentGroup{}
 	var gkeys []gkey
 	for _, a := range ob.agents {
-		ts, ok := teamStatus[qkey{a.OrgID, a.TeamID}]
+		ts, ok := teamStatus[qkey{a.org, a.team}]
 		if !ok {
 			ts = router.TeamPaused
 		}
-		k := gkey{a.OrgID, a.TeamID, string(ts), strings.Join(a.Skills, "\x00"), string(a.Status)}
+		k := gkey{a.org, a.team, string(ts), a.skills, a.status}
 		g := groups[k]
 		if g == nil {
-			g = &router.AgentGroup{TeamID: a.TeamID, TeamStatus: ts, Skills: a.Skills, Status: a.Status}
+			skills := []string{}
+			if a.skills != "" {
+				skills = strings.Split(a.skills, "\x1f")
+			}
+			g = &router.AgentGroup{TeamID: a.team, TeamStatus: ts, Skills: skills, Status: router.AgentStatus(a.status)}
 			groups[k] = g
 			gkeys = append(gkeys, k)
 		}
 		g.Agents++
-		g.Capacity += a.Capacity
-		g.Load += a.Load
-		g.Free += a.Free()
+		g.Capacity += a.capacity
+		g.Load += a.load
+		if a.load < a.capacity {
+			g.Free += a.capacity - a.load
+		}
 	}
 	sort.Slice(gkeys, func(i, j int) bool {
 		a, b := gkeys[i], gkeys[j]
@@ -213,14 +248,20 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 }
 
 type countRow struct {
-	org, queue, bucket string
-	n                  int64
+	org, queue                             string
+	queued, skipped, assigned, quarantined int64
+}
+
+// snapAgent is one agent as the snapshot reads it.
+type snapAgent struct {
+	org, team, skills, status string
+	capacity, load            int
 }
 
 type snapshotB struct {
 	orgs       []string
 	counts     []countRow
-	agents     []router.Agent
+	agents     []snapAgent
 	heartbeats []router.Heartbeat
 	err        error
 }
@@ -256,7 +297,7 @@ func (s *Store) snapshotOther(ctx context.Context, snapID, org string) (out snap
 	}
 	for rows.Next() {
 		var c countRow
-		if err := rows.Scan(&c.org, &c.queue, &c.bucket, &c.n); err != nil {
+		if err := rows.Scan(&c.org, &c.queue, &c.queued, &c.skipped, &c.assigned, &c.quarantined); err != nil {
 			rows.Close()
 			return snapshotB{err: err}
 		}
@@ -270,15 +311,10 @@ func (s *Store) snapshotOther(ctx context.Context, snapID, org string) (out snap
 		return snapshotB{err: err}
 	}
 	for rows.Next() {
-		var a router.Agent
-		var st string
-		if err := rows.Scan(&a.OrgID, &a.TeamID, &a.Skills, &st, &a.Capacity, &a.Load); err != nil {
+		var a snapAgent
+		if err := rows.Scan(&a.org, &a.team, &a.skills, &a.status, &a.capacity, &a.load); err != nil {
 			rows.Close()
 			return snapshotB{err: err}
-		}
-		a.Status = router.AgentStatus(st)
-		if a.Skills == nil {
-			a.Skills = []string{}
 		}
 		out.agents = append(out.agents, a)
 	}
@@ -352,30 +388,35 @@ func insertEvent(ctx context.Context, tx pgx.Tx, e router.Event, actor router.Ac
 func scanQueueRows(rows pgx.Rows) ([]router.QueueStats, error) {
 	defer rows.Close()
 	var out []router.QueueStats
+	var (
+		lastAssigned, stalledSince, oldest, hEnq, hLast pgtype.Timestamptz
+		hID, hRev                                       pgtype.Int8
+		hAttempts                                       pgtype.Int4
+		hErr, hCause                                    pgtype.Text
+		cause, attrs                                    string
+		found                                           bool
+		a1, a5                                          int64
+	)
+	tp := func(t pgtype.Timestamptz) *time.Time {
+		if !t.Valid {
+			return nil
+		}
+		u := t.Time.UTC()
+		return &u
+	}
 	for rows.Next() {
 		var qs router.QueueStats
-		var cause string
-		var hID, hRev *int64
-		var hEnq *time.Time
-		var hAttempts *int
-		var hErr, hCause *string
-		var hLast *time.Time
-		var found bool
-		var attrs string
-		if err := rows.Scan(&qs.Org, &qs.Queue, &qs.Priority, &qs.Paused, &qs.LastAssignedAt, &qs.StalledSince, &cause,
-			&qs.OldestEnqueuedAt,
-			&hID, &hEnq, &hAttempts, &hErr, &hLast, &hCause, &hRev, &found, &attrs,
-			&qs.Assigned1m, &qs.Assigned5m); err != nil {
+		if err := rows.Scan(&qs.Org, &qs.Queue, &qs.Priority, &qs.Paused, &lastAssigned, &stalledSince, &cause,
+			&oldest, &hID, &hEnq, &hAttempts, &hErr, &hLast, &hCause, &hRev, &found, &attrs, &a1, &a5); err != nil {
 			return nil, err
 		}
 		qs.StallCause = router.Cause(cause)
-		utcp(qs.LastAssignedAt)
-		utcp(qs.StalledSince)
-		utcp(qs.OldestEnqueuedAt)
-		if hID != nil {
-			h := &router.HeadItem{ID: *hID, EnqueuedAt: hEnq.UTC(), Attempts: *hAttempts, LastError: *hErr,
-				LastAttemptAt: hLast, FaultCause: router.Cause(*hCause), CurrentRevisionID: *hRev, RevisionFound: found}
-			utcp(h.LastAttemptAt)
+		qs.LastAssignedAt, qs.StalledSince, qs.OldestEnqueuedAt = tp(lastAssigned), tp(stalledSince), tp(oldest)
+		qs.Assigned1m, qs.Assigned5m = int(a1), int(a5)
+		if hID.Valid {
+			h := &router.HeadItem{ID: hID.Int64, EnqueuedAt: hEnq.Time.UTC(), Attempts: int(hAttempts.Int32),
+				LastError: hErr.String, LastAttemptAt: tp(hLast), FaultCause: router.Cause(hCause.String),
+				CurrentRevisionID: hRev.Int64, RevisionFound: found}
 			if found {
 				h.Attributes = []byte(attrs)
 			}
@@ -384,4 +425,54 @@ func scanQueueRows(rows pgx.Rows) ([]router.QueueStats, error) {
 		out = append(out, qs)
 	}
 	return out, rows.Err()
+}
+
+// overlayDirty replaces the stored head and oldest item of the queues
+// written since the last maintenance with what their indexes say now.
+func overlayDirty(rows pgx.Rows, queues []router.QueueStats) error {
+	defer rows.Close()
+	type key struct{ org, queue string }
+	at := make(map[key]int, len(queues))
+	for i := range queues {
+		at[key{queues[i].Org, queues[i].Queue}] = i
+	}
+	var (
+		org, queue          string
+		oldest, hEnq, hLast pgtype.Timestamptz
+		hID, hRev           pgtype.Int8
+		hAttempts           pgtype.Int4
+		hErr, hCause        pgtype.Text
+		found               bool
+		attrs               string
+	)
+	for rows.Next() {
+		if err := rows.Scan(&org, &queue, &oldest, &hID, &hEnq, &hAttempts, &hErr, &hLast, &hCause, &hRev, &found, &attrs); err != nil {
+			return err
+		}
+		i, ok := at[key{org, queue}]
+		if !ok {
+			continue // an orphan queue id: not in the snapshot's queues
+		}
+		q := &queues[i]
+		q.OldestEnqueuedAt = tsPtr(oldest)
+		q.Head = nil
+		if hID.Valid {
+			h := &router.HeadItem{ID: hID.Int64, EnqueuedAt: hEnq.Time.UTC(), Attempts: int(hAttempts.Int32),
+				LastError: hErr.String, LastAttemptAt: tsPtr(hLast), FaultCause: router.Cause(hCause.String),
+				CurrentRevisionID: hRev.Int64, RevisionFound: found}
+			if found {
+				h.Attributes = []byte(attrs)
+			}
+			q.Head = h
+		}
+	}
+	return rows.Err()
+}
+
+func tsPtr(t pgtype.Timestamptz) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.Time.UTC()
+	return &u
 }

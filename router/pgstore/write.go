@@ -121,45 +121,32 @@ func attrText(b []byte) (string, error) {
 	return string(b), nil
 }
 
+// Enqueue is one statement in autocommit, so one round trip: the item and
+// its first revision reference each other (the foreign key is deferred to
+// the statement's commit), an unknown queue fails the queue's foreign key,
+// and the insert trigger notifies the engines.
 func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.WorkItem, error) {
 	attrs, err := attrText(req.Attributes)
 	if err != nil {
 		return router.WorkItem{}, err
 	}
 	at := req.EnqueuedAt.UTC()
-	var it router.WorkItem
-	err = s.withTx(ctx, false, func(tx pgx.Tx) error {
-		var qok bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM queues WHERE org_id = $1 AND id = $2)`,
-			req.OrgID, req.QueueID).Scan(&qok); err != nil {
-			return err
-		}
-		if !qok {
-			return router.NotFoundf("queue %s/%s does not exist", req.OrgID, req.QueueID)
-		}
-		row := tx.QueryRow(ctx, `WITH ids AS (
-				SELECT nextval('work_items_id_seq') AS item, nextval('work_item_revisions_id_seq') AS rev),
-			r AS (
-				INSERT INTO work_item_revisions (org_id, id, work_item_id, attributes, created_at, source)
-				SELECT $1, rev, item, $3::jsonb, $4, 'platform' FROM ids
-				RETURNING id, work_item_id, attributes)
-			INSERT INTO work_items (org_id, id, queue_id, state, current_revision_id, priority, enqueued_at,
-				journal_revision_id, journal_attributes)
-			SELECT $1, r.work_item_id, $2, 'queued', r.id,
-				CASE WHEN routeops_attributes_valid(r.attributes) THEN (r.attributes ->> 'priority')::smallint ELSE 0 END,
-				$4, r.id, r.attributes
-			FROM r
-			RETURNING `+itemCols, req.OrgID, req.QueueID, attrs, at)
-		var err error
-		it, err = scanItem(row)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, req.OrgID)
-		return err
-	})
+	row := s.pool.QueryRow(ctx, `WITH ids AS (
+			SELECT nextval('work_items_id_seq') AS item, nextval('work_item_revisions_id_seq') AS rev),
+		r AS (
+			INSERT INTO work_item_revisions (org_id, id, work_item_id, attributes, created_at, source)
+			SELECT $1, rev, item, $3::jsonb, $4, 'platform' FROM ids
+			RETURNING id, work_item_id, attributes)
+		INSERT INTO work_items (org_id, id, queue_id, state, current_revision_id, priority, enqueued_at,
+			journal_revision_id, journal_attributes)
+		SELECT $1, r.work_item_id, $2, 'queued', r.id,
+			CASE WHEN routeops_attributes_valid(r.attributes) THEN (r.attributes ->> 'priority')::smallint ELSE 0 END,
+			$4, r.id, r.attributes
+		FROM r
+		RETURNING `+itemCols, req.OrgID, req.QueueID, attrs, at)
+	it, err := scanItem(row)
 	if err != nil {
-		return router.WorkItem{}, err
+		return router.WorkItem{}, s.wrapFK(err, "queue %s/%s does not exist", req.OrgID, req.QueueID)
 	}
 	return it, nil
 }
@@ -334,6 +321,9 @@ func (s *Store) BulkLoadParallelism() int { return 2 }
 // than waiting for autovacuum, so that the first routing transactions get
 // index plans. Loaders call it once at the end.
 func (s *Store) Analyze(ctx context.Context) error {
+	if err := s.Maintain(ctx); err != nil {
+		return err
+	}
 	_, err := s.pool.Exec(ctx, `ANALYZE work_items, work_item_revisions, agents, queues, teams, queue_counts, queue_heads`)
 	return s.wrap(err)
 }
@@ -408,4 +398,11 @@ func reserve(ctx context.Context, tx pgx.Tx, seq string, n int) ([]int64, error)
 	var ids []int64
 	err := tx.QueryRow(ctx, `SELECT array_agg(nextval($1::regclass) ORDER BY g) FROM generate_series(1, $2) g`, seq, n).Scan(&ids)
 	return ids, err
+}
+
+// Maintain folds count deltas into queue_counts and refreshes the heads of
+// queues marked dirty (routeops_maintain, migration 006).
+func (s *Store) Maintain(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, `SELECT routeops_maintain()`)
+	return s.wrap(err)
 }
