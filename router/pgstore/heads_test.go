@@ -146,6 +146,16 @@ func checkHeads(t *testing.T, ctx context.Context, st *pgstore.Store, when strin
 	if deltas != 0 || dirty != 0 {
 		t.Fatalf("maintenance left %d deltas and %d dirty markers %s", deltas, dirty, when)
 	}
+	// The id -> org lookup holds exactly the items.
+	var stray int
+	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM work_items w
+		FULL JOIN work_item_orgs o ON o.id = w.id AND o.org_id = w.org_id
+		WHERE o.id IS NULL OR w.id IS NULL`).Scan(&stray); err != nil {
+		t.Fatal(err)
+	}
+	if stray != 0 {
+		t.Fatalf("work_item_orgs disagrees with work_items on %d items %s", stray, when)
+	}
 }
 
 type headsWorld struct {
@@ -204,7 +214,7 @@ func (w *headsWorld) step(r *rand.Rand, op int) {
 		})
 	}
 	actor := router.Actor{Name: "test"}
-	switch op % 16 {
+	switch op % 17 {
 	case 0, 1, 2:
 		_, _ = st.Enqueue(ctx, router.EnqueueRequest{OrgID: org, QueueID: queue, Attributes: attrs(), EnqueuedAt: w.now.Add(-time.Duration(r.IntN(60)) * time.Second)})
 	case 3:
@@ -253,6 +263,10 @@ func (w *headsWorld) step(r *rand.Rand, op int) {
 		}
 	case 15:
 		_, _ = st.CleanupBatch(ctx, router.CleanupBatchRequest{OlderThan: w.now.Add(time.Hour), Limit: 5}, actor, w.now)
+	case 16:
+		if id, ok := anyItem(""); ok {
+			raw(`DELETE FROM work_items WHERE id = $1`, id)
+		}
 	}
 }
 

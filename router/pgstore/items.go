@@ -14,7 +14,10 @@ import (
 )
 
 func (s *Store) GetItem(ctx context.Context, id int64) (router.WorkItem, error) {
-	it, err := scanItem(s.pool.QueryRow(ctx, `SELECT `+itemCols+` FROM work_items WHERE id = $1`, id))
+	// work_item_orgs maps an id to its org, so that the lookup is the
+	// primary key of work_items (see migration 007).
+	it, err := scanItem(s.pool.QueryRow(ctx, `SELECT `+itemCols+` FROM work_items
+		WHERE org_id = (SELECT org_id FROM work_item_orgs WHERE id = $1) AND id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return it, router.NotFoundf("item %d does not exist", id)
 	}
@@ -26,23 +29,31 @@ func (s *Store) ListItems(ctx context.Context, f router.ItemFilter) ([]router.Wo
 	if limit <= 0 {
 		limit = 100
 	}
-	where := []string{"id > $1"}
+	// With an org, the primary key (org_id, id) pages in id order. Without
+	// one, work_item_orgs does (its primary key is id), and each row is
+	// fetched by the primary key of work_items.
+	from := `work_items w`
+	where := []string{"w.id > $1"}
+	order := "w.id"
 	args := []any{f.AfterID}
 	if f.Org != "" {
 		args = append(args, f.Org)
-		where = append(where, fmt.Sprintf("org_id = $%d", len(args)))
+		where = append(where, fmt.Sprintf("w.org_id = $%d", len(args)))
+	} else {
+		from = `work_item_orgs o JOIN work_items w ON w.org_id = o.org_id AND w.id = o.id`
+		where[0], order = "o.id > $1", "o.id"
 	}
 	if f.Queue != "" {
 		args = append(args, f.Queue)
-		where = append(where, fmt.Sprintf("queue_id = $%d", len(args)))
+		where = append(where, fmt.Sprintf("w.queue_id = $%d", len(args)))
 	}
 	if f.State != "" {
 		args = append(args, string(f.State))
-		where = append(where, fmt.Sprintf("state = $%d", len(args)))
+		where = append(where, fmt.Sprintf("w.state = $%d", len(args)))
 	}
 	args = append(args, limit)
-	rows, err := s.pool.Query(ctx, `SELECT `+itemCols+` FROM work_items WHERE `+strings.Join(where, " AND ")+
-		fmt.Sprintf(` ORDER BY id LIMIT $%d`, len(args)), args...)
+	rows, err := s.pool.Query(ctx, `SELECT `+itemColsAs("w")+` FROM `+from+` WHERE `+strings.Join(where, " AND ")+
+		fmt.Sprintf(` ORDER BY %s LIMIT $%d`, order, len(args)), args...)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -121,7 +132,8 @@ func (s *Store) Events(ctx context.Context, f router.EventFilter) ([]router.Even
 // locate finds an item's org, refusing an id given with another org.
 func locate(ctx context.Context, tx pgx.Tx, org string, id int64) (string, error) {
 	var got string
-	err := tx.QueryRow(ctx, `SELECT org_id FROM work_items WHERE id = $1`, id).Scan(&got)
+	err := tx.QueryRow(ctx, `SELECT w.org_id FROM work_item_orgs o
+		JOIN work_items w ON w.org_id = o.org_id AND w.id = o.id WHERE o.id = $1`, id).Scan(&got)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", router.NotFoundf("item %d does not exist", id)
 	}

@@ -24,7 +24,7 @@ func (s *Store) RepairCandidates(ctx context.Context, org string) ([]router.Repa
 		return nil, s.wrap(err)
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck
-	rows, err := tx.Query(ctx, `SELECT `+itemColsAs("w")+`, r.id IS NOT NULL, coalesce(r.attributes::text, '')
+	rows, err := tx.Query(ctx, `SELECT `+itemColsAs("w")+`, r.id IS NOT NULL, coalesce(r.attributes::text, ''), w.ctid
 		FROM work_items w
 		LEFT JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
 		WHERE w.state IN ('queued', 'quarantined', 'assigned') AND ($1 = '' OR w.org_id = $1)
@@ -35,7 +35,7 @@ func (s *Store) RepairCandidates(ctx context.Context, org string) ([]router.Repa
 	}
 	var out []router.RepairCandidate
 	for rows.Next() {
-		ci, err := scanClaimed(rows)
+		ci, _, err := scanClaimed(rows)
 		if err != nil {
 			rows.Close()
 			return nil, s.wrap(err)

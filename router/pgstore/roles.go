@@ -25,7 +25,7 @@ const (
 // of the schema, so a schema shared with other applications keeps its other
 // tables to itself. A test checks that the list matches the migrations.
 var Tables = []string{
-	"orgs", "queues", "teams", "agents", "work_items", "work_item_revisions", "events",
+	"orgs", "queues", "teams", "agents", "work_items", "work_item_orgs", "work_item_revisions", "events",
 	"engine_heartbeats", "queue_throughput", "queue_counts", "queue_heads", "queue_count_deltas", "queue_dirty",
 	VersionTable,
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/routeops/routeops/router"
 )
@@ -46,7 +47,7 @@ func (s *Store) RoutableOrgs(ctx context.Context) ([]string, error) {
 }
 
 var claimSQL = `
-SELECT ` + "%s" + `, r.id IS NOT NULL, coalesce(r.attributes::text, '')
+SELECT ` + "%s" + `, r.id IS NOT NULL, coalesce(r.attributes::text, ''), w.tid
 FROM (SELECT q.id, q.priority, c.p, c.e, c.i
       FROM queues q
       LEFT JOIN unnest($3::text[], $4::bool[], $5::int[], $6::timestamptz[], $7::bigint[]) AS c(qid, skip, p, e, i)
@@ -54,7 +55,7 @@ FROM (SELECT q.id, q.priority, c.p, c.e, c.i
       WHERE q.org_id = $1 AND NOT q.paused AND c.skip IS NOT TRUE
         AND (SELECT pg_try_advisory_xact_lock(` + orgLockNS + `, hashtext($1)))) q
 CROSS JOIN LATERAL (
-    SELECT * FROM work_items w
+    SELECT w.ctid AS tid, w.* FROM work_items w
     WHERE w.org_id = $1 AND w.queue_id = q.id AND w.state = 'queued' AND NOT w.skipped
       -- a cursor pages past items already seen in this engine turn
       AND (q.p IS NULL OR w.priority < q.p OR (w.priority = q.p AND (w.enqueued_at, w.id) > (q.e, q.i)))
@@ -67,8 +68,8 @@ ORDER BY q.priority DESC, q.id, w.priority DESC, w.enqueued_at, w.id`
 // Orphans: queued items whose queue does not exist. The counters tell
 // which queue ids to look at, so this never scans a whole org.
 var orphanSQL = `
-SELECT ` + "%s" + `, r.id IS NOT NULL, coalesce(r.attributes::text, '')
-FROM (SELECT * FROM work_items w
+SELECT ` + "%s" + `, r.id IS NOT NULL, coalesce(r.attributes::text, ''), w.tid
+FROM (SELECT w.ctid AS tid, w.* FROM work_items w
       WHERE w.org_id = $1 AND w.state = 'queued' AND NOT w.skipped
         AND (SELECT pg_try_advisory_xact_lock(` + orgLockNS + `, hashtext($1)))
         AND w.queue_id IN (SELECT c.queue_id FROM (
@@ -161,6 +162,11 @@ func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide ro
 	}
 	open = true
 	var got bool
+	// tids are the claimed rows' physical addresses. The claim holds their
+	// row locks until the transaction ends, so they cannot move, and the
+	// writes find each row by a TID scan instead of an index probe (the
+	// writes still check org and id, and assert the count).
+	var tids map[int64]pgtype.TID
 	br := conn.SendBatch(ctx, batch)
 	err = func() error {
 		if _, err := br.Exec(); err != nil {
@@ -216,6 +222,7 @@ func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide ro
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		tids = make(map[int64]pgtype.TID)
 		perQueue := map[string]int{}
 		claims := 1
 		if req.IncludeOrphans {
@@ -227,10 +234,11 @@ func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide ro
 				return err
 			}
 			for rows.Next() {
-				ci, err := scanClaimed(rows)
+				ci, tid, err := scanClaimed(rows)
 				if err != nil {
 					return err
 				}
+				tids[ci.Item.ID] = tid
 				if c == 0 {
 					perQueue[ci.Item.QueueID]++
 				}
@@ -274,7 +282,7 @@ func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide ro
 	if len(decisions) == 0 {
 		return res, finish("COMMIT")
 	}
-	applied, err := s.apply(ctx, conn.Conn(), req, decisions)
+	applied, err := s.apply(ctx, conn.Conn(), req, decisions, tids)
 	if err != nil {
 		rollback()
 		return router.RouteResult{}, s.wrap(err)
@@ -288,8 +296,9 @@ func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide ro
 	return res, nil
 }
 
-func scanClaimed(rows pgx.Rows) (router.ClaimedItem, error) {
+func scanClaimed(rows pgx.Rows) (router.ClaimedItem, pgtype.TID, error) {
 	var ci router.ClaimedItem
+	var tid pgtype.TID
 	var it router.WorkItem
 	var state, cause string
 	var agent, journal *string
@@ -297,9 +306,9 @@ func scanClaimed(rows pgx.Rows) (router.ClaimedItem, error) {
 	var attrs string
 	err := rows.Scan(&it.OrgID, &it.ID, &it.QueueID, &state, &it.CurrentRevisionID, &prio, &it.EnqueuedAt,
 		&agent, &it.AssignedAt, &it.CompletedAt, &it.Attempts, &it.LastError, &it.LastAttemptAt, &cause,
-		&it.Skipped, &it.QuarantineReason, &it.JournalRevisionID, &journal, &ci.RevisionFound, &attrs)
+		&it.Skipped, &it.QuarantineReason, &it.JournalRevisionID, &journal, &ci.RevisionFound, &attrs, &tid)
 	if err != nil {
-		return ci, err
+		return ci, tid, err
 	}
 	it.State, it.FaultCause, it.Priority = router.ItemState(state), router.Cause(cause), int(prio)
 	if agent != nil {
@@ -314,7 +323,7 @@ func scanClaimed(rows pgx.Rows) (router.ClaimedItem, error) {
 	if ci.RevisionFound {
 		ci.Attributes = []byte(attrs)
 	}
-	return ci, nil
+	return ci, tid, nil
 }
 
 // checkDecisions refuses decisions that would break an invariant, before
@@ -366,13 +375,15 @@ type applied struct {
 // apply writes the decisions and their events, and commits, in one
 // pipelined round trip. Every check is an SQL assertion: if one fails, the
 // transaction aborts and the COMMIT at the end of the pipeline never runs.
-func (s *Store) apply(ctx context.Context, conn *pgx.Conn, req router.RouteRequest, ds []router.Decision) (applied, error) {
+func (s *Store) apply(ctx context.Context, conn *pgx.Conn, req router.RouteRequest, ds []router.Decision, tids map[int64]pgtype.TID) (applied, error) {
 	var out applied
 	now := req.Now.UTC()
 	var (
 		aIDs    []int64
+		aTIDs   []pgtype.TID
 		aAgents []string
 		fIDs    []int64
+		fTIDs   []pgtype.TID
 		fCauses []string
 		fErrs   []string
 		fActs   []string
@@ -383,11 +394,13 @@ func (s *Store) apply(ctx context.Context, conn *pgx.Conn, req router.RouteReque
 		switch d.Kind {
 		case router.DecideAssign:
 			aIDs = append(aIDs, d.ItemID)
+			aTIDs = append(aTIDs, tids[d.ItemID])
 			aAgents = append(aAgents, d.AgentID)
 			loads[d.AgentID]++
 			perQueue[d.QueueID]++
 		case router.DecideFault:
 			fIDs = append(fIDs, d.ItemID)
+			fTIDs = append(fTIDs, tids[d.ItemID])
 			fCauses = append(fCauses, string(d.Cause))
 			fErrs = append(fErrs, d.Error)
 			fActs = append(fActs, string(d.Action))
@@ -409,13 +422,14 @@ func (s *Store) apply(ctx context.Context, conn *pgx.Conn, req router.RouteReque
 				UPDATE work_items w SET agent_id = d.agent, assigned_at = $2,
 					attempts = w.attempts + 1, last_attempt_at = $2, fault_cause = '',
 					-- The rows are locked by this transaction's claim, so they are
-					-- still queued; the guard sits in SET, not WHERE, so that the
-					-- planner always uses the primary key (a state predicate can
-					-- draw it onto a partial index scan of the whole org when
-					-- statistics are stale). A wrong state fails the CHECK.
+					-- still queued, and cannot move: each is found by its ctid
+					-- (a TID scan; org and id are checked as well). The state
+					-- guard sits in SET, not WHERE, so that no predicate can
+					-- draw the planner onto an index scan of the whole org. A
+					-- wrong state fails the CHECK.
 					state = CASE WHEN w.state = 'queued' THEN 'assigned' ELSE 'invalid:' || w.state END
-				FROM unnest($3::bigint[], $4::text[]) AS d(id, agent)
-				WHERE w.org_id = $1 AND w.id = d.id
+				FROM unnest($3::bigint[], $4::text[], $9::tid[]) AS d(id, agent, tid)
+				WHERE w.ctid = d.tid AND w.org_id = $1 AND w.id = d.id
 				RETURNING w.id, w.queue_id, w.agent_id),
 			e AS (
 				INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
@@ -425,7 +439,7 @@ func (s *Store) apply(ctx context.Context, conn *pgx.Conn, req router.RouteReque
 				RETURNING 1)
 			SELECT routeops_assert((SELECT count(*) FROM e) = $8,
 				format('assigned %s of %s items; the batch was rolled back', (SELECT count(*) FROM e), $8))`,
-			req.Org, now, aIDs, aAgents, actor.Name, actor.Origin, actor.OSUser, len(aIDs))
+			req.Org, now, aIDs, aAgents, actor.Name, actor.Origin, actor.OSUser, len(aIDs), aTIDs)
 		agents := make([]string, 0, len(loads))
 		for a := range loads {
 			agents = append(agents, a)
@@ -468,8 +482,8 @@ func (s *Store) apply(ctx context.Context, conn *pgx.Conn, req router.RouteReque
 						WHEN d.action = 'quarantine' THEN 'quarantined' ELSE w.state END,
 					skipped = CASE WHEN d.action = 'skip' THEN true WHEN d.action = 'quarantine' THEN false ELSE w.skipped END,
 					quarantine_reason = CASE WHEN d.action = 'quarantine' THEN d.cause || ': ' || d.err ELSE w.quarantine_reason END
-				FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[]) AS d(id, cause, err, action)
-				WHERE w.org_id = $1 AND w.id = d.id
+				FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $11::tid[]) AS d(id, cause, err, action, tid)
+				WHERE w.ctid = d.tid AND w.org_id = $1 AND w.id = d.id
 				RETURNING w.id, w.queue_id, w.attempts, w.current_revision_id, d.cause, d.err, d.action, w.quarantine_reason),
 			e AS (
 				INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
@@ -486,7 +500,7 @@ func (s *Store) apply(ctx context.Context, conn *pgx.Conn, req router.RouteReque
 				RETURNING 1)
 			SELECT routeops_assert((SELECT count(*) FROM e) = $10,
 				format('recorded %s of %s fault events; the batch was rolled back', (SELECT count(*) FROM e), $10))`,
-			req.Org, now, fIDs, fCauses, fErrs, fActs, actor.Name, actor.Origin, actor.OSUser, len(fIDs)+out.Quarantined)
+			req.Org, now, fIDs, fCauses, fErrs, fActs, actor.Name, actor.Origin, actor.OSUser, len(fIDs)+out.Quarantined, fTIDs)
 	}
 	if req.IncludeOrphans {
 		batch.Queue(`DELETE FROM queue_throughput WHERE org_id = $1 AND bucket < $2`, req.Org, now.Add(-15*time.Minute))
