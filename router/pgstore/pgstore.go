@@ -102,6 +102,10 @@ func ParseConfig(opts Options) (*pgxpool.Config, error) {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = app
+	// routeops's writers wake the engines after they commit (wake), so
+	// the insert trigger need not notify inside their transactions (see
+	// migration 008).
+	cfg.ConnConfig.RuntimeParams["routeops.notify"] = "after_commit"
 	// Every session gets the timeouts, so no statement runs forever and no
 	// one waits forever behind a lock. Migrations lift them.
 	if opts.StatementTimeout > 0 {
@@ -357,6 +361,22 @@ func (s *Store) withTx(ctx context.Context, action bool, fn func(tx pgx.Tx) erro
 		return s.wrap(err)
 	}
 	return nil
+}
+
+// wake tells the engines that orgs have new work, after the change that
+// made it has committed. The notification is a transaction of its own
+// with synchronous_commit off: PostgreSQL holds a database-wide lock from
+// a notifying transaction's commit until its WAL flush, and a notify in
+// every data transaction serialised their commits on it. A lost wake-up
+// costs one poll interval, so a failure here is not the caller's error.
+func (s *Store) wake(ctx context.Context, orgs ...string) {
+	if len(orgs) == 0 {
+		return
+	}
+	if _, err := s.pool.Exec(ctx, `SELECT set_config('synchronous_commit', 'off', true),
+			pg_notify($1, o) FROM (SELECT DISTINCT o FROM unnest($2::text[]) o) x`, NotifyChannel, orgs); err != nil {
+		slog.Debug("wake-up notification not sent; the engines will poll", "err", s.wrap(err))
+	}
 }
 
 // wrap turns well-known PostgreSQL errors into the operator's words.

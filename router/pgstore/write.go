@@ -148,6 +148,7 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 	if err != nil {
 		return router.WorkItem{}, s.wrapFK(err, "queue %s/%s does not exist", req.OrgID, req.QueueID)
 	}
+	s.wake(ctx, req.OrgID)
 	return it, nil
 }
 
@@ -157,6 +158,7 @@ func (s *Store) AddRevision(ctx context.Context, org string, item int64, attrs [
 		return router.Revision{}, err
 	}
 	var rev router.Revision
+	var queued bool
 	err = s.withTx(ctx, false, func(tx pgx.Tx) error {
 		var state string
 		err := tx.QueryRow(ctx, `SELECT state FROM work_items WHERE org_id = $1 AND id = $2 FOR UPDATE`, org, item).Scan(&state)
@@ -178,16 +180,17 @@ func (s *Store) AddRevision(ctx context.Context, org string, item int64, attrs [
 			WHERE org_id = $1 AND id = $2`, org, item, rev.ID, text); err != nil {
 			return err
 		}
-		if state == string(router.StateQueued) {
-			_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, org)
-		}
-		return err
+		queued = state == string(router.StateQueued)
+		return nil
 	})
+	if err == nil && queued {
+		s.wake(ctx, org)
+	}
 	return rev, err
 }
 
 func (s *Store) Complete(ctx context.Context, org string, item int64, at time.Time) error {
-	return s.withTx(ctx, false, func(tx pgx.Tx) error {
+	err := s.withTx(ctx, false, func(tx pgx.Tx) error {
 		var state string
 		var agent *string
 		// Read without locking first to learn the agent, then lock the agent
@@ -213,12 +216,13 @@ func (s *Store) Complete(ctx context.Context, org string, item int64, at time.Ti
 		if tag.RowsAffected() != 1 {
 			return router.Conflictf("item %d changed state while completing; only an assigned item can be completed", item)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE agents SET load = greatest(load - 1, 0) WHERE org_id = $1 AND id = $2`, org, *agent); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, org)
+		_, err = tx.Exec(ctx, `UPDATE agents SET load = greatest(load - 1, 0) WHERE org_id = $1 AND id = $2`, org, *agent)
 		return err
 	})
+	if err == nil {
+		s.wake(ctx, org) // capacity was freed
+	}
+	return err
 }
 
 // BulkLoad writes reference data with upserts and items with COPY. Item
@@ -310,6 +314,13 @@ func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.Bul
 	if err != nil {
 		return router.BulkResult{}, err
 	}
+	var orgs []string
+	for i := range data.Items {
+		if st := data.Items[i].State; st == "" || st == router.StateQueued {
+			orgs = append(orgs, data.Items[i].OrgID)
+		}
+	}
+	s.wake(ctx, orgs...)
 	return res, nil
 }
 

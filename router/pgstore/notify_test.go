@@ -1,0 +1,105 @@
+package pgstore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/routeops/routeops/router"
+	"github.com/routeops/routeops/router/pgstore"
+	"github.com/routeops/routeops/router/pgstore/pgtest"
+)
+
+// TestWakeUpsAfterCommit checks migration 008's split: routeops's own
+// sessions do not notify inside their data transactions (so notifying
+// commits do not serialise on PostgreSQL's notify lock) but wake the
+// engines after committing, while any other writer inserting work_items
+// with plain SQL still wakes them through the trigger.
+func TestWakeUpsAfterCommit(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dsn := pgtest.NewDB(t)
+	st, err := pgstore.Open(ctx, pgstore.Options{DSN: dsn, MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(st.UpsertOrg(ctx, router.Org{ID: "o1"}))
+	must(st.UpsertQueue(ctx, router.Queue{OrgID: "o1", ID: "q"}))
+	must(st.UpsertOrg(ctx, router.Org{ID: "o2"}))
+	must(st.UpsertQueue(ctx, router.Queue{OrgID: "o2", ID: "q"}))
+
+	var setting string
+	must(st.Pool().QueryRow(ctx, `SELECT current_setting('routeops.notify', true)`).Scan(&setting))
+	if setting != "after_commit" {
+		t.Fatalf("routeops sessions have routeops.notify = %q, want after_commit", setting)
+	}
+
+	listener, err := pgx.Connect(ctx, dsn)
+	must(err)
+	defer listener.Close(context.Background())
+	_, err = listener.Exec(ctx, "LISTEN "+pgstore.NotifyChannel)
+	must(err)
+	next := func(what string) string {
+		t.Helper()
+		wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer wcancel()
+		n, err := listener.WaitForNotification(wctx)
+		if err != nil {
+			t.Fatalf("%s: no notification: %v", what, err)
+		}
+		return n.Payload
+	}
+	none := func(what string) {
+		t.Helper()
+		wctx, wcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer wcancel()
+		if n, err := listener.WaitForNotification(wctx); err == nil {
+			t.Fatalf("%s: unexpected notification %q", what, n.Payload)
+		}
+	}
+
+	// routeops's Enqueue: exactly one wake-up, after the commit.
+	if _, err := st.Enqueue(ctx, router.EnqueueRequest{OrgID: "o1", QueueID: "q", Attributes: []byte(`{"priority": 1}`), EnqueuedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if got := next("Enqueue"); got != "o1" {
+		t.Fatalf("Enqueue woke %q, want o1", got)
+	}
+	none("after Enqueue's one wake-up")
+
+	// A routeops session inserting an item with plain SQL: the trigger
+	// stays silent (routeops's writers call wake after committing).
+	tx, err := st.Pool().Begin(ctx)
+	must(err)
+	_, err = tx.Exec(ctx, `INSERT INTO work_item_revisions (org_id, id, work_item_id, attributes, created_at, source)
+		VALUES ('o1', 900001, 900001, '{}', now(), 'platform')`)
+	must(err)
+	_, err = tx.Exec(ctx, `INSERT INTO work_items (org_id, id, queue_id, current_revision_id) VALUES ('o1', 900001, 'q', 900001)`)
+	must(err)
+	must(tx.Commit(ctx))
+	none("routeops session's own insert (it wakes after commit through wake, not the trigger)")
+
+	// Another writer (a plain session, as the platform's) is woken for by
+	// the trigger.
+	other, err := pgx.Connect(ctx, dsn)
+	must(err)
+	defer other.Close(context.Background())
+	_, err = other.Exec(ctx, `BEGIN;
+		INSERT INTO work_item_revisions (org_id, id, work_item_id, attributes, created_at, source)
+			VALUES ('o2', 900002, 900002, '{}', now(), 'platform');
+		INSERT INTO work_items (org_id, id, queue_id, current_revision_id) VALUES ('o2', 900002, 'q', 900002);
+		COMMIT`)
+	must(err)
+	if got := next("platform insert"); got != "o2" {
+		t.Fatalf("platform insert woke %q, want o2", got)
+	}
+}
