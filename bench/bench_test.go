@@ -127,8 +127,12 @@ func TestScenarios(t *testing.T) {
 	}
 
 	po := lines["poison"]
-	if num(po, "quarantined") != num(po, "expected_quarantined") || num(po, "expected_quarantined") != orgs {
-		t.Errorf("poison quarantined %v, expected %v (one per org)", po["quarantined"], po["expected_quarantined"])
+	// Two poisoned drains, each quarantining one item per org.
+	if num(po, "quarantined") != num(po, "expected_quarantined") || num(po, "expected_quarantined") != 2*orgs {
+		t.Errorf("poison quarantined %v, expected %v (one per org in each of two drains)", po["quarantined"], po["expected_quarantined"])
+	}
+	if runs, _ := po["poisoned_runs_per_second"].([]any); len(runs) != 2 {
+		t.Errorf("poison: want two poisoned drains, got %v", po["poisoned_runs_per_second"])
 	}
 	if num(po, "stalled_queues") != 0 || num(po, "left_queued") != 0 {
 		t.Errorf("poison left work behind: %v", po)

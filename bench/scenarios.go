@@ -15,6 +15,7 @@ import (
 
 	"github.com/routeops/routeops/ops"
 	"github.com/routeops/routeops/router"
+	"github.com/routeops/routeops/router/pgstore"
 	"github.com/routeops/routeops/router/sim"
 )
 
@@ -263,10 +264,6 @@ func (s *scenario) poison(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	clean, err := s.open(ctx, db, 0)
-	if err != nil {
-		return err
-	}
 	poisoned, err := s.open(ctx, pdb, 0)
 	if err != nil {
 		return err
@@ -283,59 +280,116 @@ func (s *scenario) poison(ctx context.Context) error {
 		deleted += len(ids)
 	}
 	s.log.Info("poisoned", "scenario", s.name, "items_without_revision", deleted)
+	s.closeStore(poisoned)
 
-	s.checkpoint(ctx)
-	cpass, csecs, err := s.drain(ctx, clean, "clean")
+	// Two drains of each, in the order clean, poisoned, poisoned, clean,
+	// so that a machine that speeds up or slows down during the scenario
+	// weighs on both sides alike: on a shared two-core machine one drain of
+	// each was often 10-20% apart on noise alone.
+	pdb2, err := s.copyDB(ctx, pdb, "poisoned2")
 	if err != nil {
 		return err
 	}
-	cleanRate := float64(cpass.Assigned+cpass.Quarantined) / csecs
-
-	s.settle(ctx, db)
-	s.startTimed(ctx, pdb)
-	ppass, psecs, err := s.drain(ctx, poisoned, "poisoned")
-	s.stopTimed(ctx, pdb)
+	cdb2, err := s.copyDB(ctx, db, "clean2")
 	if err != nil {
 		return err
 	}
-	handled := ppass.Assigned + ppass.Quarantined
-	rate := float64(handled) / psecs
+	type run struct {
+		db       database
+		poisoned bool
+		st       *pgstore.Store
+		pass     router.PassResult
+		rate     float64
+		secs     float64
+	}
+	runs := []*run{{db: db}, {db: pdb, poisoned: true}, {db: pdb2, poisoned: true}, {db: cdb2}}
+	for _, x := range runs {
+		if x.st, err = s.open(ctx, x.db, 0); err != nil {
+			return err
+		}
+	}
+	var cleanSum, poisonSum, poisonSecs float64
+	var cleanRates, poisonRates []float64
+	handled, assigned, quarantined := 0, 0, 0
+	for i, x := range runs {
+		what := "clean"
+		if x.poisoned {
+			what = "poisoned"
+		}
+		if i == 0 {
+			s.checkpoint(ctx)
+		} else {
+			s.settle(ctx, runs[i-1].db)
+		}
+		if x.poisoned {
+			s.startTimed(ctx, x.db)
+		}
+		x.pass, x.secs, err = s.drain(ctx, x.st, what)
+		if x.poisoned {
+			s.stopTimed(ctx, x.db)
+		}
+		if err != nil {
+			return err
+		}
+		n := x.pass.Assigned + x.pass.Quarantined
+		x.rate = float64(n) / x.secs
+		if x.poisoned {
+			poisonSum += x.rate
+			poisonRates = append(poisonRates, x.rate)
+			poisonSecs += x.secs
+			handled += n
+			assigned += x.pass.Assigned
+			quarantined += x.pass.Quarantined
+			if x.pass.Quarantined != deleted {
+				r.Note("a poisoned drain quarantined %d items, expected %d", x.pass.Quarantined, deleted)
+			}
+			if n != seeded.Items {
+				r.Note("a poisoned drain handled %d of %d items", n, seeded.Items)
+			}
+		} else {
+			cleanSum += x.rate
+			cleanRates = append(cleanRates, x.rate)
+		}
+	}
+	rate := poisonSum / float64(len(poisonRates))
 	r.Set("items_per_second", rate)
-	r.Set("ratio_vs_clean", rate/cleanRate)
+	r.Set("ratio_vs_clean", poisonSum/cleanSum)
 
 	// Anything left behind? A monitor with a short stall threshold, after
 	// the threshold has passed, finds any queue with work and capacity
-	// that the engine could not move.
+	// that the engine could not move, in either poisoned database.
 	mset := ops.Settings{StallAfter: 200 * time.Millisecond, WarnHeadAge: time.Second, HeartbeatTimeout: 15 * time.Second}
-	mon := ops.NewMonitor(poisoned, router.RealClock{}, mset, actor, nil)
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(2 * mset.StallAfter):
 	}
-	snap, err := mon.Snapshot(ctx, "")
-	if err != nil {
-		return err
+	stalled, left := 0, 0
+	for _, x := range runs {
+		if !x.poisoned {
+			continue
+		}
+		snap, err := ops.NewMonitor(x.st, router.RealClock{}, mset, actor, nil).Snapshot(ctx, "")
+		if err != nil {
+			return err
+		}
+		stalled += snap.Summary.StalledQueues
+		left += snap.Summary.Queued
 	}
-	r.Set("stalled_queues", snap.Summary.StalledQueues)
-	r.Set("clean_items_per_second", cleanRate)
-	r.Set("assigned", ppass.Assigned)
-	r.Set("quarantined", ppass.Quarantined)
-	r.Set("expected_quarantined", deleted)
-	r.Set("left_queued", snap.Summary.Queued)
+	r.Set("stalled_queues", stalled)
+	r.Set("clean_items_per_second", cleanSum/float64(len(cleanRates)))
+	r.Set("poisoned_runs_per_second", roundAll(poisonRates))
+	r.Set("clean_runs_per_second", roundAll(cleanRates))
+	r.Set("assigned", assigned)
+	r.Set("quarantined", quarantined)
+	r.Set("expected_quarantined", deleted*len(poisonRates))
+	r.Set("left_queued", left)
 	r.Set("orgs", orgs)
 	r.Set("items_per_org", per)
-	r.Items, r.Seconds = handled, psecs
-	if ppass.Quarantined != deleted {
-		r.Note("quarantined %d items, expected %d", ppass.Quarantined, deleted)
-	}
-	if handled != seeded.Items {
-		r.Note("handled %d of %d items", handled, seeded.Items)
-	}
+	r.Items, r.Seconds = handled, poisonSecs
+	r.Note("two drains of each database, in the order clean, poisoned, poisoned, clean; items_per_second and clean_items_per_second are their means, ratio_vs_clean the ratio of the sums; counts add up both poisoned drains")
 	return nil
 }
-
-// ---- latency ----
 
 func (s *scenario) latency(ctx context.Context) error {
 	r := s.res
@@ -407,6 +461,14 @@ func (s *scenario) latency(ctx context.Context) error {
 	}
 	for deadline := time.Now().Add(10 * time.Second); eng.Stats().Assigned < enqueuers && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
+	}
+	// The machine's floor for the same shape of work: one-row durable
+	// commits at the same rate, through the same pool, with nothing else
+	// in them. An enqueue-to-assignment time can be no better than this.
+	floorDur := min(dur, 5*time.Second)
+	floor, err := commitFloor(ctx, st, rate, floorDur, enqueuers)
+	if err != nil {
+		return fmt.Errorf("commit floor: %w", err)
 	}
 	base := eng.Stats().Assigned + eng.Stats().Quarantined
 
@@ -520,6 +582,9 @@ func (s *scenario) latency(ctx context.Context) error {
 	r.Set("enqueue_p50_ms", quantile(enqMS, 0.50))
 	r.Set("enqueue_p99_ms", quantile(enqMS, 0.99))
 	r.Set("pacer_late_max_ms", ms(lateMax))
+	r.Set("floor_commit_p50_ms", quantile(floor, 0.50))
+	r.Set("floor_commit_p99_ms", quantile(floor, 0.99))
+	r.Set("floor_commit_max_ms", floor[len(floor)-1])
 	r.Set("orgs", orgs)
 	r.Set("poll_interval_ms", ms(eng.Config().PollInterval))
 	r.Set("warmup_items", enqueuers)
@@ -531,6 +596,7 @@ func (s *scenario) latency(ctx context.Context) error {
 		r.Note("%d of %d items matched to the routing transaction that committed them", len(committed), len(lat))
 	}
 	r.Note("p*_ms is assigned_at - enqueued_at from the rows: enqueued_at is taken before Enqueue's transaction (so it includes the enqueue's commit), assigned_at is the engine's clock when its routing transaction starts; p*_committed_ms runs to the end of the routing transaction that assigned the item (its commit)")
+	r.Note("floor_commit_*_ms: one-row INSERT commits at the same rate through the same pool, just before the measured phase (up to 5 s): what the server and disk give the simplest durable write at that moment")
 	return nil
 }
 
@@ -889,23 +955,41 @@ func (s *scenario) cleanupScenario(ctx context.Context) error {
 		return fmt.Errorf("seed archive: %w", err)
 	}
 	eligible := arch * (archiveRevs - 1)
-	// Two identical routing sets: A is drained alone, B while cleanup runs.
-	// B's queues stay paused until then, so both drains pass over the same
-	// orgs.
+	// Three identical routing sets: A is drained alone before cleanup, B
+	// while cleanup runs, C alone after it (so that a machine speeding up
+	// or slowing down during the scenario weighs on both sides alike). B's
+	// and C's queues stay paused until their turn, so every drain passes
+	// over the same number of orgs.
 	specA := ampleSpec(orgs, per, 0)
 	if _, _, err := s.seedStore(ctx, st, specA); err != nil {
 		return err
 	}
-	specB := ampleSpec(orgs, per, orgs)
-	err = sim.Generate(specB, func(d *router.BulkData) error {
-		for i := range d.Queues {
-			d.Queues[i].Paused = true
+	for i, set := range []string{"B", "C"} {
+		err = sim.Generate(ampleSpec(orgs, per, (i+1)*orgs), func(d *router.BulkData) error {
+			for i := range d.Queues {
+				d.Queues[i].Paused = true
+			}
+			_, err := st.BulkLoad(ctx, d)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("seed set %s: %w", set, err)
 		}
-		_, err := st.BulkLoad(ctx, d)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("seed set B: %w", err)
+	}
+	unpause := func(from int) error {
+		for i := from + 1; i <= from+orgs; i++ {
+			org := sim.OrgID(i)
+			qs, err := st.ListQueues(ctx, org)
+			if err != nil {
+				return err
+			}
+			for _, q := range qs {
+				if _, err := st.SetQueuePaused(ctx, org, q.ID, false, actor, time.Now()); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	}
 
 	s.checkpoint(ctx)
@@ -913,19 +997,9 @@ func (s *scenario) cleanupScenario(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	aloneRate := float64(apass.Assigned) / asecs
-
-	for i := orgs + 1; i <= 2*orgs; i++ {
-		org := sim.OrgID(i)
-		qs, err := st.ListQueues(ctx, org)
-		if err != nil {
-			return err
-		}
-		for _, q := range qs {
-			if _, err := st.SetQueuePaused(ctx, org, q.ID, false, actor, time.Now()); err != nil {
-				return err
-			}
-		}
+	beforeRate := float64(apass.Assigned) / asecs
+	if err := unpause(orgs); err != nil {
+		return err
 	}
 
 	s.settle(ctx, db)
@@ -966,17 +1040,32 @@ func (s *scenario) cleanupScenario(ctx context.Context) error {
 		r.Set("overlap", "cleanup finished first: routing rate counted until cleanup ended")
 	}
 	csecs := cleanEnd.Sub(start).Seconds()
+
+	if err := unpause(2 * orgs); err != nil {
+		return err
+	}
+	s.settle(ctx, db)
+	cpass, csecsAfter, err := s.drain(ctx, st, "alone after cleanup")
+	if err != nil {
+		return err
+	}
+	afterRate := float64(cpass.Assigned) / csecsAfter
+	aloneRate := (beforeRate + afterRate) / 2
+
 	r.Set("deleted_per_second", float64(cres.Deleted)/csecs)
 	r.Set("ratio_during_cleanup", during/aloneRate)
 	r.Set("routing_alone_per_second", aloneRate)
 	r.Set("routing_during_cleanup_per_second", during)
+	r.Set("routing_alone_before_per_second", beforeRate)
+	r.Set("routing_alone_after_per_second", afterRate)
 	r.Set("deleted", cres.Deleted)
 	r.Set("eligible", eligible)
 	r.Set("cleanup_batches", cres.Batches)
 	r.Set("cleanup_batch", s.opts.CleanupBatch)
 	r.Set("cleanup_pause_ms", ms(s.opts.CleanupPause))
-	r.Set("routed_alone", apass.Assigned)
+	r.Set("routed_alone", apass.Assigned+cpass.Assigned)
 	r.Set("routed_during", bpass.Assigned)
+	r.Note("routing_alone_per_second is the mean of two drains of identical sets, one before the cleanup and one after it; ratio_during_cleanup divides the drain during the cleanup by it")
 	r.Items, r.Seconds = cres.Deleted, csecs
 	if cres.Deleted != eligible {
 		r.Note("deleted %d of %d eligible revisions (%s)", cres.Deleted, eligible, cres.Stopped)
@@ -1013,4 +1102,68 @@ func (s *scenario) seed(ctx context.Context) error {
 	r.Set("items_per_org", per)
 	r.Items, r.Seconds = res.Items, secs
 	return nil
+}
+
+// roundAll rounds rates for the report.
+func roundAll(xs []float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = round(x)
+	}
+	return out
+}
+
+// commitFloor times one-row INSERT commits into a scratch table, paced at
+// rate for d through workers goroutines: the latency floor of the server
+// and disk for a durable commit, measured in the same run as the figure
+// it puts in context. The durations come back sorted.
+func commitFloor(ctx context.Context, st *pgstore.Store, rate float64, d time.Duration, workers int) ([]float64, error) {
+	pool := st.Pool()
+	if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS bench_commit_floor (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return nil, err
+	}
+	n := max(1, int(rate*d.Seconds()))
+	jobs := make(chan struct{}, n)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		out  []float64
+		ferr error
+	)
+	for w := 0; w < workers; w++ {
+		wg.Go(func() {
+			for range jobs {
+				t0 := time.Now()
+				_, err := pool.Exec(ctx, `INSERT INTO bench_commit_floor DEFAULT VALUES`)
+				took := ms(time.Since(t0))
+				mu.Lock()
+				if err != nil && ferr == nil {
+					ferr = err
+				}
+				out = append(out, took)
+				mu.Unlock()
+			}
+		})
+	}
+	start := time.Now()
+	period := time.Duration(float64(time.Second) / rate)
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		if wait := time.Until(start.Add(time.Duration(i) * period)); wait > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+		}
+		jobs <- struct{}{}
+	}
+	close(jobs)
+	wg.Wait()
+	if ferr != nil {
+		return nil, ferr
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	slices.Sort(out)
+	return out, nil
 }
