@@ -642,3 +642,59 @@ func redact(err error, dsn string) string {
 	}
 	return msg
 }
+
+// quiesce waits, up to max, until the machine is quiet: less than a
+// quarter of its CPU time busy over two seconds (Linux /proc/stat; other
+// systems just wait two seconds). The latency scenario uses it so that
+// its tail measures routeops, not the page cache writing back or the
+// previous scenario's dropped databases. It returns the time waited and
+// the last busy fraction seen (-1 when unknown).
+func (s *scenario) quiesce(ctx context.Context, max time.Duration) (time.Duration, float64) {
+	start := time.Now()
+	busy := -1.0
+	for {
+		a, okA := cpuTimes()
+		select {
+		case <-ctx.Done():
+			return time.Since(start), busy
+		case <-time.After(2 * time.Second):
+		}
+		b, okB := cpuTimes()
+		if !okA || !okB {
+			return time.Since(start), -1
+		}
+		total, idle := b[0]-a[0], b[1]-a[1]
+		if total > 0 {
+			busy = 1 - float64(idle)/float64(total)
+		}
+		if busy < 0.25 || time.Since(start) >= max {
+			return time.Since(start), busy
+		}
+		s.log.Info("waiting for the machine to quieten", "scenario", s.name, "cpu_busy", round(busy))
+	}
+}
+
+// cpuTimes reads the total and idle (idle + iowait) jiffies of all CPUs.
+func cpuTimes() ([2]uint64, bool) {
+	var out [2]uint64
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return out, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return out, false
+	}
+	for i, x := range f[1:] {
+		n, err := strconv.ParseUint(x, 10, 64)
+		if err != nil {
+			return out, false
+		}
+		out[0] += n
+		if i == 3 || i == 4 { // idle, iowait
+			out[1] += n
+		}
+	}
+	return out, true
+}

@@ -435,6 +435,9 @@ func (s *scenario) latency(ctx context.Context) error {
 	attrs := router.Attributes{Priority: 50, Channel: "chat"}.Marshal()
 
 	s.checkpoint(ctx)
+	waited, busy := s.quiesce(ctx, 30*time.Second)
+	r.Set("quiesce_seconds", round(waited.Seconds()))
+	r.Set("cpu_busy_at_start", round(busy))
 	obs := &routeLog{}
 	eng := s.engineObserved(st, router.PolicyQuarantine, obs)
 	engCtx, stopEng := context.WithCancel(ctx)
@@ -596,6 +599,7 @@ func (s *scenario) latency(ctx context.Context) error {
 		r.Note("%d of %d items matched to the routing transaction that committed them", len(committed), len(lat))
 	}
 	r.Note("p*_ms is assigned_at - enqueued_at from the rows: enqueued_at is taken before Enqueue's transaction (so it includes the enqueue's commit), assigned_at is the engine's clock when its routing transaction starts; p*_committed_ms runs to the end of the routing transaction that assigned the item (its commit)")
+	r.Note("before its engine starts, the scenario waits (up to 30 s; quiesce_seconds) until the machine's CPU is less than 25%% busy over 2 s, so that the previous scenario's write-back does not land in this one's tail")
 	r.Note("floor_commit_*_ms: one-row INSERT commits at the same rate through the same pool, just before the measured phase (up to 5 s): what the server and disk give the simplest durable write at that moment")
 	return nil
 }

@@ -3,6 +3,9 @@ package main
 import (
 	"errors"
 	"io"
+	"math"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -51,6 +54,12 @@ Scenarios (--scenario, a comma-separated list, or all):
 				// The yardstick, for measuring outside routeops (scripts/bench_sidebyside.sh).
 				_, err := io.WriteString(a.stdout, bench.PgbenchScript(max(opts.Orgs, 1)))
 				return err
+			}
+			// The bench builds million-item data sets in memory; under the
+			// soft limit tuneGC sets for the console and serve it would
+			// collect continuously and measure its own GC.
+			if os.Getenv("GOMEMLIMIT") == "" {
+				debug.SetMemoryLimit(math.MaxInt64)
 			}
 			if a.cfg.DSN == "" {
 				return usageErr("bench needs a PostgreSQL server: set --dsn or ROUTEOPS_DSN (scripts/benchpg.sh start prints one)")
