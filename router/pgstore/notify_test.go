@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,5 +102,46 @@ func TestWakeUpsAfterCommit(t *testing.T) {
 	must(err)
 	if got := next("platform insert"); got != "o2" {
 		t.Fatalf("platform insert woke %q, want o2", got)
+	}
+}
+
+// TestEnqueueFailureLeavesConnectionUsable: Enqueue pipelines BEGIN, the
+// insert, COMMIT and the wake-up; a failure inside leaves the session's
+// transaction block aborted, which Enqueue must roll back before the
+// connection goes back to the pool. With a pool of one connection, the
+// next call would fail if it did not.
+func TestEnqueueFailureLeavesConnectionUsable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := pgstore.Open(ctx, pgstore.Options{DSN: pgtest.NewDB(t), MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.UpsertOrg(ctx, router.Org{ID: "o1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.UpsertQueue(ctx, router.Queue{OrgID: "o1", ID: "q"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		_, err := st.Enqueue(ctx, router.EnqueueRequest{OrgID: "o1", QueueID: "nope", Attributes: []byte(`{}`), EnqueuedAt: time.Now()})
+		if err == nil || !strings.Contains(err.Error(), "does not exist") {
+			t.Fatalf("enqueue to an unknown queue: %v, want a does-not-exist error", err)
+		}
+		it, err := st.Enqueue(ctx, router.EnqueueRequest{OrgID: "o1", QueueID: "q", Attributes: []byte(`{"channel": "chat", "priority": 3}`), EnqueuedAt: time.Now()})
+		if err != nil {
+			t.Fatalf("enqueue after a failed one: %v", err)
+		}
+		if it.ID == 0 || it.State != router.StateQueued || it.Priority != 3 {
+			t.Fatalf("enqueued item %+v", it)
+		}
+	}
+	var n int
+	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM work_items`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Fatalf("%d items stored, want 3", n)
 	}
 }

@@ -373,8 +373,7 @@ func (s *Store) wake(ctx context.Context, orgs ...string) {
 	if len(orgs) == 0 {
 		return
 	}
-	if _, err := s.pool.Exec(ctx, `SELECT set_config('synchronous_commit', 'off', true),
-			pg_notify($1, o) FROM (SELECT DISTINCT o FROM unnest($2::text[]) o) x`, NotifyChannel, orgs); err != nil {
+	if _, err := s.pool.Exec(ctx, wakeSQL, NotifyChannel, orgs); err != nil {
 		slog.Debug("wake-up notification not sent; the engines will poll", "err", s.wrap(err))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 	"unicode/utf8"
@@ -121,34 +122,87 @@ func attrText(b []byte) (string, error) {
 	return string(b), nil
 }
 
-// Enqueue is one statement in autocommit, so one round trip: the item and
-// its first revision reference each other (the foreign key is deferred to
-// the statement's commit), an unknown queue fails the queue's foreign key,
-// and the insert trigger notifies the engines.
+// enqueueSQL writes an item and its first revision in one statement: they
+// reference each other (the revision foreign key is deferred to the
+// commit), and an unknown queue fails the queue's foreign key.
+const enqueueSQL = `WITH ids AS (
+		SELECT nextval('work_items_id_seq') AS item, nextval('work_item_revisions_id_seq') AS rev),
+	r AS (
+		INSERT INTO work_item_revisions (org_id, id, work_item_id, attributes, created_at, source)
+		SELECT $1, rev, item, $3::jsonb, $4, 'platform' FROM ids
+		RETURNING id, work_item_id, attributes)
+	INSERT INTO work_items (org_id, id, queue_id, state, current_revision_id, priority, enqueued_at,
+		journal_revision_id, journal_attributes)
+	SELECT $1, r.work_item_id, $2, 'queued', r.id,
+		CASE WHEN routeops_attributes_valid(r.attributes) THEN (r.attributes ->> 'priority')::smallint ELSE 0 END,
+		$4, r.id, r.attributes
+	FROM r
+	RETURNING `
+
+// wakeSQL notifies in a transaction of its own without waiting for its
+// WAL flush (see wake).
+const wakeSQL = `SELECT set_config('synchronous_commit', 'off', true),
+	pg_notify($1, o) FROM (SELECT DISTINCT o FROM unnest($2::text[]) o) x`
+
+// Enqueue is one round trip: a pipeline of the item's transaction (BEGIN,
+// the insert, COMMIT) and, after it, the wake-up in a transaction of its
+// own (see wake), so the notify lock is never held across the item's
+// commit and the enqueuer waits for one round trip, not two.
 func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.WorkItem, error) {
 	attrs, err := attrText(req.Attributes)
 	if err != nil {
 		return router.WorkItem{}, err
 	}
-	at := req.EnqueuedAt.UTC()
-	row := s.pool.QueryRow(ctx, `WITH ids AS (
-			SELECT nextval('work_items_id_seq') AS item, nextval('work_item_revisions_id_seq') AS rev),
-		r AS (
-			INSERT INTO work_item_revisions (org_id, id, work_item_id, attributes, created_at, source)
-			SELECT $1, rev, item, $3::jsonb, $4, 'platform' FROM ids
-			RETURNING id, work_item_id, attributes)
-		INSERT INTO work_items (org_id, id, queue_id, state, current_revision_id, priority, enqueued_at,
-			journal_revision_id, journal_attributes)
-		SELECT $1, r.work_item_id, $2, 'queued', r.id,
-			CASE WHEN routeops_attributes_valid(r.attributes) THEN (r.attributes ->> 'priority')::smallint ELSE 0 END,
-			$4, r.id, r.attributes
-		FROM r
-		RETURNING `+itemCols, req.OrgID, req.QueueID, attrs, at)
-	it, err := scanItem(row)
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return router.WorkItem{}, s.wrap(err)
+	}
+	defer conn.Release()
+	batch := &pgx.Batch{}
+	batch.Queue(`BEGIN`)
+	batch.Queue(enqueueSQL+itemCols, req.OrgID, req.QueueID, attrs, req.EnqueuedAt.UTC())
+	batch.Queue(`COMMIT`)
+	batch.Queue(wakeSQL, NotifyChannel, []string{req.OrgID})
+	var it router.WorkItem
+	br := conn.SendBatch(ctx, batch)
+	err = func() error {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		var err error
+		if it, err = scanItem(br.QueryRow()); err != nil {
+			return err
+		}
+		tag, err := br.Exec()
+		if err != nil {
+			return err
+		}
+		if tag.String() != "COMMIT" {
+			return fmt.Errorf("pgstore: the enqueue did not commit (%s)", tag.String())
+		}
+		if _, err := br.Exec(); err != nil {
+			// The item is committed; a lost wake-up costs a poll interval.
+			slog.Debug("wake-up notification not sent; the engines will poll", "err", s.wrap(err))
+		}
+		return nil
+	}()
+	// Once COMMIT has been read the item is stored; an error closing the
+	// batch can then only be the wake-up's, which is not the caller's.
+	if cerr := br.Close(); err == nil && cerr != nil {
+		slog.Debug("wake-up notification not sent; the engines will poll", "err", s.wrap(cerr))
+	}
+	if st := conn.Conn().PgConn().TxStatus(); st != 'I' {
+		// A failed statement leaves the pipeline's transaction block open
+		// and aborted: roll it back, or drop the connection.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if _, rerr := conn.Exec(rctx, `ROLLBACK`); rerr != nil {
+			_ = conn.Conn().Close(rctx)
+		}
+		cancel()
+	}
 	if err != nil {
 		return router.WorkItem{}, s.wrapFK(err, "queue %s/%s does not exist", req.OrgID, req.QueueID)
 	}
-	s.wake(ctx, req.OrgID)
 	return it, nil
 }
 
