@@ -51,7 +51,7 @@ type Options struct {
 	// Orgs and ItemsPerOrg override the org count and items per org of
 	// throughput, poison, repair and seed (and of cleanup's routing sets).
 	Orgs, ItemsPerOrg int
-	// BatchSize and Workers configure the engine (default 200 and 4).
+	// BatchSize and Workers configure the engine (default routing.batch_size's default, router.DefaultBatchSize, and 4).
 	BatchSize, Workers int
 	// Keep leaves the databases in place.
 	Keep bool
@@ -93,7 +93,7 @@ func (o *Options) defaults() {
 		o.Scale = 1
 	}
 	if o.BatchSize <= 0 {
-		o.BatchSize = 200
+		o.BatchSize = router.DefaultBatchSize
 	}
 	if o.Workers <= 0 {
 		o.Workers = 4

@@ -100,7 +100,7 @@ func TestDefaults(t *testing.T) {
 	want := map[string]any{
 		"dsn": "", "operator": "", "log.level": "info", "log.format": "text", "log.file": "",
 		"db.connect_timeout": "10s", "db.statement_timeout": "30s", "db.lock_timeout": "5s", "db.max_conns": int64(8),
-		"routing.on_item_fault": "quarantine", "routing.batch_size": int64(100), "routing.workers": int64(4),
+		"routing.on_item_fault": "quarantine", "routing.batch_size": int64(500), "routing.workers": int64(4),
 		"routing.poll_interval": "1s", "routing.heartbeat_interval": "2s", "routing.backoff_min": "100ms",
 		"routing.backoff_max": "10s", "health.stall_after": "1m", "health.warn_head_age": "5m",
 		"health.heartbeat_timeout": "15s", "health.quarantine_warn": int64(1), "health.interval": "1s",

@@ -220,7 +220,7 @@ var keys = []keyDef{
 			}
 			return ""
 		}},
-	intKey("routing.batch_size", 100, 1, 10000, "Most items claimed per queue per transaction.",
+	intKey("routing.batch_size", router.DefaultBatchSize, 1, 10000, "Most items claimed per queue per transaction.",
 		func(c *Config) *int { return &c.Routing.BatchSize }),
 	intKey("routing.workers", 4, 1, 256, "How many orgs are routed at once.",
 		func(c *Config) *int { return &c.Routing.Workers }),

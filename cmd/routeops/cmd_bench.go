@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/routeops/routeops/bench"
+	"github.com/routeops/routeops/router"
 )
 
 func (a *app) benchCmd() *cobra.Command {
@@ -97,7 +98,7 @@ Scenarios (--scenario, a comma-separated list, or all):
 	f.Float64Var(&opts.Scale, "scale", 1, "multiply every scenario's size by this (e.g. 0.1 for a quick run)")
 	f.IntVar(&opts.Orgs, "orgs", 0, "override the org count of throughput, poison, latency, snapshot, repair, cleanup and seed")
 	f.IntVar(&opts.ItemsPerOrg, "items-per-org", 0, "override the items per org of those scenarios")
-	f.IntVar(&opts.BatchSize, "batch-size", 200, "engine batch size (items claimed per queue per transaction)")
+	f.IntVar(&opts.BatchSize, "batch-size", router.DefaultBatchSize, "engine batch size (items claimed per queue per transaction; default routing.batch_size's)")
 	f.IntVar(&opts.Workers, "workers", 4, "engine workers (orgs routed at once)")
 	f.BoolVar(&opts.Keep, "keep", false, "keep the bench databases instead of dropping them")
 	f.StringVar(&opts.Pgbench, "pgbench", "", "pgbench binary for the throughput yardstick (default: PATH, then pg_config --bindir)")
