@@ -574,6 +574,10 @@ const (
 	FindingLoadMismatch      = "agent_load_mismatch"
 	FindingEventMismatch     = "event_state_mismatch"
 	FindingBothStates        = "item_assigned_and_quarantined"
+	// FindingLookupMismatch: the id-to-org lookup a store keeps for
+	// operators who type an id alone disagrees with the items (pgstore's
+	// work_item_orgs, after raw SQL changed an item's org or id).
+	FindingLookupMismatch = "item_lookup_mismatch"
 )
 
 // Finding is one integrity problem.

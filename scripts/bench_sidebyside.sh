@@ -8,7 +8,7 @@
 #   scripts/bench_sidebyside.sh [SERVER_DSN]   # default: scripts/benchpg.sh dsn
 #
 # Environment: ROUTEOPS (the binary; default: go build into a temp dir),
-# ORGS (100), ITEMS (2000 per org), BATCH (200), WORKERS (4), CLIENTS (4).
+# ORGS (100), ITEMS (2000 per org), BATCH (default: routing.batch_size's), WORKERS (4), CLIENTS (4).
 # Prints one JSON line. Needs psql and pgbench; the role needs CREATEDB and
 # CHECKPOINT rights (superuser on the bench server).
 set -euo pipefail
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 SERVER=${1:-$(scripts/benchpg.sh dsn)}
 ORGS=${ORGS:-100}
 ITEMS=${ITEMS:-2000}
-BATCH=${BATCH:-200}
+BATCH=${BATCH:-}
 WORKERS=${WORKERS:-4}
 CLIENTS=${CLIENTS:-4}
 DB=routeops_sbs_$$
@@ -49,7 +49,7 @@ psql_s "CREATE DATABASE $DB" >/dev/null
 psql_s "CREATE DATABASE ${DB}_pgbench TEMPLATE $DB" >/dev/null
 
 psql_s "CHECKPOINT" >/dev/null
-serve=$("$ROUTEOPS" serve --dsn "$DBDSN" --until-idle --batch-size "$BATCH" --workers "$WORKERS" --log-level warn -o json)
+serve=$("$ROUTEOPS" serve --dsn "$DBDSN" --until-idle ${BATCH:+--batch-size "$BATCH"} --workers "$WORKERS" --log-level warn -o json)
 echo "serve: $serve" >&2
 
 "$ROUTEOPS" bench --print-pgbench-script --orgs "$ORGS" >"$TMP/claim.sql"

@@ -119,6 +119,26 @@ func (s *Store) Verify(ctx context.Context, limit int) (router.VerifyReport, err
 				}
 				return f, nil
 			}},
+		// work_item_orgs is written when an item is inserted or deleted;
+		// raw SQL changing an item's org or id would leave it stale, and
+		// lookups by id alone would then miss the item.
+		{`SELECT coalesce(w.org_id, o.org_id), coalesce(w.id, o.id), w.id IS NULL
+			FROM work_items w FULL JOIN work_item_orgs o ON o.id = w.id AND o.org_id = w.org_id
+			WHERE w.id IS NULL OR o.id IS NULL
+			ORDER BY 2 LIMIT $1`,
+			func(r pgx.Rows) (router.Finding, error) {
+				f := router.Finding{Kind: router.FindingLookupMismatch}
+				var stale bool
+				if err := r.Scan(&f.OrgID, &f.ItemID, &stale); err != nil {
+					return f, err
+				}
+				if stale {
+					f.Detail = "work_item_orgs names this item in this org, but it is not there"
+				} else {
+					f.Detail = "item is missing from work_item_orgs, so it cannot be found by id alone"
+				}
+				return f, nil
+			}},
 	}
 	for _, c := range checks {
 		rows, err := tx.Query(ctx, c.sql, limit+1)
