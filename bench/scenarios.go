@@ -271,13 +271,9 @@ func (s *scenario) poison(ctx context.Context) error {
 	// The incident: current revisions deleted with the foreign key
 	// bypassed, the drill's way, 1% of every org's items (the heads of its
 	// queues, where they hurt most).
-	deleted := 0
-	for i := 1; i <= orgs; i++ {
-		ids, err := poisoned.DrillDeleteRevisions(ctx, sim.OrgID(i), bad, actor, time.Now())
-		if err != nil {
-			return fmt.Errorf("delete revisions: %w", err)
-		}
-		deleted += len(ids)
+	deleted, err := deleteRevisions(ctx, poisoned, orgs, bad)
+	if err != nil {
+		return err
 	}
 	s.log.Info("poisoned", "scenario", s.name, "items_without_revision", deleted)
 	s.closeStore(poisoned)
@@ -483,59 +479,17 @@ func (s *scenario) latency(ctx context.Context) error {
 
 	s.startTimed(ctx, db)
 	s.log.Info("enqueueing", "scenario", s.name, "rate", rate, "seconds", dur.Seconds(), "items", n)
-	jobs := make(chan int, n)
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		enqMS    []float64
-		enqErr   error
-		lateMax  time.Duration
-		enqueued atomic.Int64
-	)
-	for w := 0; w < enqueuers; w++ {
-		wg.Go(func() {
-			for i := range jobs {
-				t := targets[i%len(targets)]
-				t0 := time.Now()
-				_, err := st.Enqueue(ctx, router.EnqueueRequest{OrgID: t.org, QueueID: t.queue, Attributes: attrs, EnqueuedAt: t0})
-				d := time.Since(t0)
-				mu.Lock()
-				if err != nil && enqErr == nil {
-					enqErr = err
-				}
-				enqMS = append(enqMS, ms(d))
-				mu.Unlock()
-				if err == nil {
-					enqueued.Add(1)
-				}
-			}
-		})
+	enq := paced(ctx, n, rate, enqueuers, func(i int) error {
+		t := targets[i%len(targets)]
+		_, err := st.Enqueue(ctx, router.EnqueueRequest{OrgID: t.org, QueueID: t.queue, Attributes: attrs, EnqueuedAt: time.Now()})
+		return err
+	})
+	if enq.err != nil {
+		return fmt.Errorf("enqueue: %w", enq.err)
 	}
-	start := time.Now()
-	period := time.Duration(float64(time.Second) / rate)
-	for i := 0; i < n; i++ {
-		at := start.Add(time.Duration(i) * period)
-		if d := time.Until(at); d > 0 {
-			select {
-			case <-ctx.Done():
-			case <-time.After(d):
-			}
-		} else if -d > lateMax {
-			lateMax = -d
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	enqSecs := secondsSince(start)
-	if enqErr != nil {
-		return fmt.Errorf("enqueue: %w", enqErr)
-	}
+	enqMS, lateMax, enqSecs := enq.took, enq.lateMax, enq.seconds
 	// Wait until the engine has assigned everything (or give up).
-	want := enqueued.Load()
+	want := enq.ok
 	deadline := time.Now().Add(30 * time.Second)
 	for eng.Stats().Assigned+eng.Stats().Quarantined-base < want && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
@@ -842,13 +796,9 @@ func (s *scenario) repair(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	deleted := 0
-	for i := 1; i <= orgs; i++ {
-		ids, err := st.DrillDeleteRevisions(ctx, sim.OrgID(i), bad, actor, time.Now())
-		if err != nil {
-			return fmt.Errorf("delete revisions: %w", err)
-		}
-		deleted += len(ids)
+	deleted, err := deleteRevisions(ctx, st, orgs, bad)
+	if err != nil {
+		return err
 	}
 	s.log.Info("revisions deleted", "scenario", s.name, "items", deleted)
 	o := ops.New(st, router.RealClock{}, actor, ops.DefaultSettings())
@@ -1132,48 +1082,90 @@ func commitFloor(ctx context.Context, st *pgstore.Store, rate float64, d time.Du
 	if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS bench_commit_floor (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		return nil, err
 	}
-	n := max(1, int(rate*d.Seconds()))
-	jobs := make(chan struct{}, n)
+	r := paced(ctx, max(1, int(rate*d.Seconds())), rate, workers, func(int) error {
+		_, err := pool.Exec(ctx, `INSERT INTO bench_commit_floor DEFAULT VALUES`)
+		return err
+	})
+	if r.err != nil {
+		return nil, r.err
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	slices.Sort(r.took)
+	return r.took, nil
+}
+
+// pacedRun is what paced measured.
+type pacedRun struct {
+	took    []float64     // each call's duration, ms, in completion order
+	ok      int64         // calls that succeeded
+	err     error         // the first error
+	lateMax time.Duration // how late the pacer was at worst
+	seconds float64       // from the first call's start to the last's end
+}
+
+// paced calls do(0..n-1) at rate calls per second, started on schedule by
+// a pacer and run by workers goroutines, so that a slow call delays no
+// later one's start (until every worker is busy).
+func paced(ctx context.Context, n int, rate float64, workers int, do func(i int) error) pacedRun {
 	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		out  []float64
-		ferr error
+		r   pacedRun
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		ok  atomic.Int64
+		job = make(chan int, n)
 	)
 	for w := 0; w < workers; w++ {
 		wg.Go(func() {
-			for range jobs {
+			for i := range job {
 				t0 := time.Now()
-				_, err := pool.Exec(ctx, `INSERT INTO bench_commit_floor DEFAULT VALUES`)
+				err := do(i)
 				took := ms(time.Since(t0))
 				mu.Lock()
-				if err != nil && ferr == nil {
-					ferr = err
+				if err != nil && r.err == nil {
+					r.err = err
 				}
-				out = append(out, took)
+				r.took = append(r.took, took)
 				mu.Unlock()
+				if err == nil {
+					ok.Add(1)
+				}
 			}
 		})
 	}
 	start := time.Now()
 	period := time.Duration(float64(time.Second) / rate)
 	for i := 0; i < n && ctx.Err() == nil; i++ {
-		if wait := time.Until(start.Add(time.Duration(i) * period)); wait > 0 {
+		if d := time.Until(start.Add(time.Duration(i) * period)); d > 0 {
 			select {
 			case <-ctx.Done():
-			case <-time.After(wait):
+			case <-time.After(d):
 			}
+		} else if -d > r.lateMax {
+			r.lateMax = -d
 		}
-		jobs <- struct{}{}
+		if ctx.Err() == nil {
+			job <- i
+		}
 	}
-	close(jobs)
+	close(job)
 	wg.Wait()
-	if ferr != nil {
-		return nil, ferr
+	r.ok, r.seconds = ok.Load(), secondsSince(start)
+	return r
+}
+
+// deleteRevisions deletes the current revisions of per queued items in each
+// of the first orgs orgs, the drill's way (foreign key bypassed, queue
+// heads first), and returns how many it deleted.
+func deleteRevisions(ctx context.Context, st router.Store, orgs, per int) (int, error) {
+	deleted := 0
+	for i := 1; i <= orgs; i++ {
+		ids, err := st.DrillDeleteRevisions(ctx, sim.OrgID(i), per, actor, time.Now())
+		if err != nil {
+			return deleted, fmt.Errorf("delete revisions: %w", err)
+		}
+		deleted += len(ids)
 	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	slices.Sort(out)
-	return out, nil
+	return deleted, nil
 }
