@@ -363,6 +363,18 @@ func (s *Store) withTx(ctx context.Context, action bool, fn func(tx pgx.Tx) erro
 	return nil
 }
 
+// rollbackOrDrop ends a connection's open (possibly aborted) transaction
+// block; if even that fails, it closes the connection, since one in an
+// unknown state must not go back to the pool. It runs when ctx may be
+// cancelled already.
+func rollbackOrDrop(ctx context.Context, conn *pgx.Conn) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := conn.Exec(rctx, "ROLLBACK"); err != nil {
+		_ = conn.Close(rctx)
+	}
+}
+
 // wake tells the engines that orgs have new work, after the change that
 // made it has committed. The notification is a transaction of its own
 // with synchronous_commit off: PostgreSQL holds a database-wide lock from

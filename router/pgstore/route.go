@@ -119,12 +119,7 @@ func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide ro
 		if !open {
 			return
 		}
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(rctx, "ROLLBACK"); err != nil {
-			// A connection in an unknown state is not returned to the pool.
-			_ = conn.Conn().Close(rctx)
-		}
+		rollbackOrDrop(ctx, conn.Conn())
 		open = false
 	}
 	finish := func(stmt string) error {

@@ -164,6 +164,8 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 	batch.Queue(`COMMIT`)
 	batch.Queue(wakeSQL, NotifyChannel, []string{req.OrgID})
 	var it router.WorkItem
+	var committed bool
+	var wakeErr error
 	br := conn.SendBatch(ctx, batch)
 	err = func() error {
 		if _, err := br.Exec(); err != nil {
@@ -180,30 +182,26 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 		if tag.String() != "COMMIT" {
 			return fmt.Errorf("pgstore: the enqueue did not commit (%s)", tag.String())
 		}
-		if _, err := br.Exec(); err != nil {
-			// The item is committed; a lost wake-up costs a poll interval.
-			slog.Debug("wake-up notification not sent; the engines will poll", "err", s.wrap(err))
-		}
+		committed = true
+		_, wakeErr = br.Exec()
 		return nil
 	}()
-	// Once COMMIT has been read the item is stored; an error closing the
-	// batch can then only be the wake-up's, which is not the caller's.
-	if cerr := br.Close(); err == nil && cerr != nil {
-		slog.Debug("wake-up notification not sent; the engines will poll", "err", s.wrap(cerr))
+	if cerr := br.Close(); err == nil && wakeErr == nil {
+		wakeErr = cerr
 	}
-	if st := conn.Conn().PgConn().TxStatus(); st != 'I' {
-		// A failed statement leaves the pipeline's transaction block open
-		// and aborted: roll it back, or drop the connection.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		if _, rerr := conn.Exec(rctx, `ROLLBACK`); rerr != nil {
-			_ = conn.Conn().Close(rctx)
+	if committed {
+		if wakeErr != nil {
+			// The item is stored; a lost wake-up costs one poll interval.
+			slog.Debug("wake-up notification not sent; the engines will poll", "err", s.wrap(wakeErr))
 		}
-		cancel()
+		return it, nil
 	}
-	if err != nil {
-		return router.WorkItem{}, s.wrapFK(err, "queue %s/%s does not exist", req.OrgID, req.QueueID)
+	if conn.Conn().PgConn().TxStatus() != 'I' {
+		// A failed statement leaves the pipeline's transaction block open
+		// and aborted.
+		rollbackOrDrop(ctx, conn.Conn())
 	}
-	return it, nil
+	return router.WorkItem{}, s.wrapFK(err, "queue %s/%s does not exist", req.OrgID, req.QueueID)
 }
 
 func (s *Store) AddRevision(ctx context.Context, org string, item int64, attrs []byte, at time.Time) (router.Revision, error) {
@@ -369,9 +367,12 @@ func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.Bul
 		return router.BulkResult{}, err
 	}
 	var orgs []string
+	seen := map[string]bool{}
 	for i := range data.Items {
-		if st := data.Items[i].State; st == "" || st == router.StateQueued {
-			orgs = append(orgs, data.Items[i].OrgID)
+		it := &data.Items[i]
+		if (it.State == "" || it.State == router.StateQueued) && !seen[it.OrgID] {
+			seen[it.OrgID] = true
+			orgs = append(orgs, it.OrgID)
 		}
 	}
 	s.wake(ctx, orgs...)
