@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/routeops/routeops/internal/testbin"
 	"github.com/routeops/routeops/router/pgstore/pgtest"
 )
 
@@ -28,50 +29,14 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	pgtest.Stop()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 
 // ---- the binary ----
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	binPath   string
-	buildErr  error
-)
-
-// binary builds routeops once per test binary, from the module root, and
-// returns its path.
-func binary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		out, err := exec.Command("go", "env", "GOMOD").Output()
-		gomod := strings.TrimSpace(string(out))
-		if err != nil || gomod == "" || gomod == os.DevNull {
-			buildErr = fmt.Errorf("cannot find the module root with `go env GOMOD` (got %q, %v)", gomod, err)
-			return
-		}
-		if binDir, buildErr = os.MkdirTemp("", "routeops-e2e-"); buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "routeops")
-		start := time.Now()
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/routeops")
-		cmd.Dir = filepath.Dir(gomod)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/routeops: %v\n%s", err, b)
-			return
-		}
-		fmt.Fprintf(os.Stderr, "e2e: built %s in %.1fs\n", binPath, time.Since(start).Seconds())
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+// binary returns the routeops binary, built once per test binary.
+func binary(t testing.TB) string { return testbin.Path(t) }
 
 // ---- running it ----
 

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/routeops/routeops/internal/testbin"
 	"github.com/routeops/routeops/router/pgstore/pgtest"
 )
 
@@ -26,47 +26,14 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	closePrivate()
 	pgtest.Stop()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 
 // ---- the routeops binary ----
 
-var (
-	binOnce sync.Once
-	binPath string
-	binDir  string
-	binErr  error
-)
-
-// routeops builds the routeops binary once per test run (without -race:
-// the child processes are killed and restarted, and the in-process tests
-// cover the race detector) and returns its path.
-func routeops(t testing.TB) string {
-	t.Helper()
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "routeops-bin-")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "routeops")
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		cmd := exec.Command(goBin, "build", "-o", binPath, "github.com/routeops/routeops/cmd/routeops")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build ./cmd/routeops: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
+// routeops returns the routeops binary, built once per test run.
+func routeops(t testing.TB) string { return testbin.Path(t) }
 
 // ---- running it ----
 
