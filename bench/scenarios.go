@@ -69,11 +69,7 @@ func (s *scenario) throughput(ctx context.Context) error {
 	// routeops's own schema the statement pays for its indexes and trigger
 	// too, so the target is judged against both yardsticks.
 	r.Targets = []Target{{Figure: "ratio_vs_pgbench", Op: ">=", Value: 0.5}, {Figure: "ratio_vs_pgbench_bare", Op: ">=", Value: 0.5}}
-	db, err := s.newDB(ctx, "")
-	if err != nil {
-		return err
-	}
-	st, err := s.open(ctx, db, 0)
+	db, st, err := s.newStore(ctx, 0)
 	if err != nil {
 		return err
 	}
@@ -247,11 +243,7 @@ func (s *scenario) poison(ctx context.Context) error {
 	orgs, per := s.opts.orgs(100), s.opts.perOrg(2000)
 	bad := max(1, per/100)
 	r.Targets = []Target{{Figure: "ratio_vs_clean", Op: ">=", Value: 0.9}, {Figure: "stalled_queues", Op: "==", Value: 0}}
-	db, err := s.newDB(ctx, "")
-	if err != nil {
-		return err
-	}
-	st, err := s.open(ctx, db, 0)
+	db, st, err := s.newStore(ctx, 0)
 	if err != nil {
 		return err
 	}
@@ -688,11 +680,7 @@ func (s *scenario) snapshot(ctx context.Context) error {
 		per = 200
 	}
 	r.Targets = []Target{{Figure: "status_ms", Op: "<=", Value: 200}, {Figure: "seed_seconds", Op: "<=", Value: 60}}
-	db, err := s.newDB(ctx, "")
-	if err != nil {
-		return err
-	}
-	st, err := s.open(ctx, db, 0)
+	db, st, err := s.newStore(ctx, 0)
 	if err != nil {
 		return err
 	}
@@ -783,11 +771,7 @@ func (s *scenario) repair(ctx context.Context) error {
 	orgs, per := s.opts.orgs(100), s.opts.perOrg(1000)
 	bad := max(1, per/10)
 	r.Targets = []Target{{Figure: "plan_seconds", Op: "<=", Value: 5, Sum: []string{"apply_seconds"}}}
-	db, err := s.newDB(ctx, "")
-	if err != nil {
-		return err
-	}
-	st, err := s.open(ctx, db, 0)
+	db, st, err := s.newStore(ctx, 0)
 	if err != nil {
 		return err
 	}
@@ -901,11 +885,7 @@ func (s *scenario) cleanupScenario(ctx context.Context) error {
 	orgs, per := s.opts.orgs(50), s.opts.perOrg(2000)
 	archItems := s.opts.scaled(1_000_000/(archiveRevs-1), archiveOrgs)
 	r.Targets = []Target{{Figure: "ratio_during_cleanup", Op: ">=", Value: 0.8}}
-	db, err := s.newDB(ctx, "")
-	if err != nil {
-		return err
-	}
-	st, err := s.open(ctx, db, 0)
+	db, st, err := s.newStore(ctx, 0)
 	if err != nil {
 		return err
 	}
@@ -1039,11 +1019,7 @@ func (s *scenario) seed(ctx context.Context) error {
 	r := s.res
 	orgs, per := s.opts.orgs(1000), s.opts.perOrg(1000)
 	r.Targets = []Target{{Figure: "seed_seconds", Op: "<=", Value: 60}}
-	db, err := s.newDB(ctx, "")
-	if err != nil {
-		return err
-	}
-	st, err := s.open(ctx, db, 0)
+	db, st, err := s.newStore(ctx, 0)
 	if err != nil {
 		return err
 	}
@@ -1168,4 +1144,15 @@ func deleteRevisions(ctx context.Context, st router.Store, orgs, per int) (int, 
 		deleted += len(ids)
 	}
 	return deleted, nil
+}
+
+// newStore creates the scenario's fresh, migrated database and opens a
+// store on it with extra connections beyond the engine's.
+func (s *scenario) newStore(ctx context.Context, extra int) (database, *pgstore.Store, error) {
+	db, err := s.newDB(ctx, "")
+	if err != nil {
+		return db, nil, err
+	}
+	st, err := s.open(ctx, db, extra)
+	return db, st, err
 }
