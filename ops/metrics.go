@@ -34,7 +34,7 @@ func NewMetrics(mon *Monitor) *Metrics {
 	m.errors = prometheus.NewCounter(prometheus.CounterOpts{Name: "routeops_route_errors_total",
 		Help: "Routing transactions that failed with a transient error (the org backs off)."})
 	m.batchSecs = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "routeops_route_batch_seconds",
-		Help: "Duration of one routing transaction.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
+		Help: "Duration of the routing transaction that routed an org's batch (observed once per org; small orgs share one transaction).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
 	for _, c := range []router.Cause{router.CauseMissingRevision, router.CauseCorruptRevision, router.CauseUnknownQueue} {
 		m.faults.WithLabelValues(string(c))
 	}

@@ -45,13 +45,22 @@ type EngineConfig struct {
 	// MaxBatchesPerTurn bounds how long one org keeps a worker before the
 	// others get a turn.
 	MaxBatchesPerTurn int
-	Version           string
-	Clock             Clock
-	Logger            *slog.Logger
-	Observer          Observer
+	// FairRoundItems: when many orgs have work, each first gets a batch
+	// of FairRoundItems ÷ orgs items per queue (at least one), so that
+	// every org's first assignment comes within one short round rather
+	// than after every org before it has been drained. Default BatchSize ×
+	// Workers × 8.
+	FairRoundItems int
+	Version        string
+	Clock          Clock
+	Logger         *slog.Logger
+	Observer       Observer
 }
 
-// Observer receives what the engine does, for metrics.
+// Observer receives what the engine does, for metrics. OrgRouted is called
+// once per org and batch; took is the duration of the store call that
+// routed it, which it shares with the other orgs of its group. OrgError is
+// called when a call for that org alone failed.
 type Observer interface {
 	OrgRouted(org string, r RouteResult, took time.Duration)
 	OrgError(org string, err error)
@@ -84,6 +93,9 @@ func (c *EngineConfig) setDefaults() {
 	}
 	if c.MaxBatchesPerTurn <= 0 {
 		c.MaxBatchesPerTurn = 20
+	}
+	if c.FairRoundItems <= 0 {
+		c.FairRoundItems = c.BatchSize * c.Workers * 8
 	}
 	if c.Clock == nil {
 		c.Clock = RealClock{}
@@ -118,6 +130,8 @@ type orgState struct {
 	lastSweep time.Time
 }
 
+// engineCounters: batches counts store calls (routing transactions), the
+// others items.
 type engineCounters struct {
 	assigned, quarantined, skipped, blocked, faults, errors, batches atomic.Int64
 }
@@ -175,51 +189,6 @@ func (e *Engine) state(org string) *orgState {
 	return st
 }
 
-// RouteOnce runs one routing transaction for an org, from the head of
-// every queue.
-func (e *Engine) RouteOnce(ctx context.Context, org string) (RouteResult, error) {
-	return e.routeOnce(ctx, org, nil)
-}
-
-func (e *Engine) routeOnce(ctx context.Context, org string, cursors map[string]QueueCursor) (RouteResult, error) {
-	now := e.cfg.Clock.Now()
-	st := e.state(org)
-	e.mu.Lock()
-	sweep := now.Sub(st.lastSweep) >= e.cfg.OrphanSweepInterval
-	e.mu.Unlock()
-	req := RouteRequest{Org: org, Limit: e.cfg.BatchSize, IncludeOrphans: sweep, Cursors: cursors, Actor: e.actor, Now: now}
-	policy := e.cfg.Policy
-	start := time.Now()
-	res, err := e.store.RouteOrg(ctx, req, func(b *Batch) []Decision { return Decide(policy, b) })
-	took := time.Since(start)
-	if err != nil {
-		e.stats.errors.Add(1)
-		if e.cfg.Observer != nil {
-			e.cfg.Observer.OrgError(org, err)
-		}
-		return res, err
-	}
-	if sweep && !res.Busy {
-		e.mu.Lock()
-		st.lastSweep = now
-		e.mu.Unlock()
-	}
-	e.stats.batches.Add(1)
-	e.stats.assigned.Add(int64(res.Assigned))
-	e.stats.quarantined.Add(int64(res.Quarantined))
-	e.stats.skipped.Add(int64(res.Skipped))
-	e.stats.blocked.Add(int64(res.Blocked))
-	e.stats.faults.Add(int64(len(res.Faults)))
-	for _, f := range res.Faults {
-		e.log.Warn("item fault", "org", org, "item", f.ItemID, "queue", f.QueueID,
-			"cause", string(f.Cause), "action", string(f.Action), "error", f.Error)
-	}
-	if e.cfg.Observer != nil {
-		e.cfg.Observer.OrgRouted(org, res, took)
-	}
-	return res, nil
-}
-
 // OrgTurn is what one turn on an org did.
 type OrgTurn struct {
 	RouteResult
@@ -236,64 +205,6 @@ func (t *OrgTurn) add(r RouteResult) {
 	t.Blocked += r.Blocked
 	t.Faults = append(t.Faults, r.Faults...)
 	t.Busy = t.Busy || r.Busy
-}
-
-// RouteTurn drains an org, up to MaxBatchesPerTurn transactions. While a
-// queue's batch comes back full, the next batch pages past what was seen
-// (a cursor), so items that no agent can take now (say, for a paused or
-// busy team) do not hide the routable items behind them; the depth looked
-// at per turn is BatchSize × MaxBatchesPerTurn. A queue stopped by a
-// block-policy fault is not paged past: that is the legacy behaviour.
-func (e *Engine) RouteTurn(ctx context.Context, org string) (OrgTurn, error) {
-	var turn OrgTurn
-	var cursors map[string]QueueCursor
-	for i := 0; i < e.cfg.MaxBatchesPerTurn; i++ {
-		r, err := e.routeOnce(ctx, org, cursors)
-		if err != nil {
-			e.noteFailure(org, err)
-			return turn, err
-		}
-		e.noteSuccess(org)
-		turn.add(r)
-		if r.Busy || r.QueuesFull == 0 {
-			return turn, nil
-		}
-		next := make(map[string]QueueCursor, len(r.Queues))
-		full := false
-		for q, c := range r.Queues {
-			switch {
-			case c.Blocked || !c.Full:
-				next[q] = QueueCursor{Skip: true}
-			default:
-				full = true
-				if c.Moved > 0 {
-					// This queue assigned or moved items: look again from
-					// its head, where more may now fit.
-					continue
-				}
-				// Nothing in this batch of the queue could be routed:
-				// page past it, whatever other queues did.
-				next[q] = c.Last
-			}
-		}
-		for q, c := range cursors {
-			if _, seen := r.Queues[q]; !seen {
-				next[q] = c
-			}
-		}
-		if !full {
-			return turn, nil
-		}
-		cursors = next
-		if ctx.Err() != nil {
-			return turn, ctx.Err()
-		}
-	}
-	// A turn that ran out of batches while still assigning may have more
-	// to do; one that only paged past unroutable items has looked deep
-	// enough and is not a reason to keep an idle pass from ending.
-	turn.More = turn.Progress()
-	return turn, nil
 }
 
 func (e *Engine) noteFailure(org string, err error) {
@@ -375,72 +286,15 @@ type PassResult struct {
 	Fatal error
 }
 
+// errWrongResults: a store answered RouteOrgs with a result count that
+// does not match the requests.
+var errWrongResults = errors.New("router: the store returned a result per org that does not match the request")
+
 // permanent reports whether a store error will not go away by retrying.
 func permanent(err error) bool { return errors.Is(err, ErrPermission) }
 
 // Progress reports whether the pass assigned or moved anything.
 func (p PassResult) Progress() bool { return p.Assigned+p.Quarantined+p.Skipped > 0 }
-
-// Pass routes every org once (each org drained as far as one turn goes),
-// Workers orgs at a time.
-func (e *Engine) Pass(ctx context.Context) (PassResult, error) {
-	orgs, err := e.store.ListOrgs(ctx)
-	if err != nil {
-		return PassResult{}, err
-	}
-	var (
-		mu  sync.Mutex
-		res = PassResult{Orgs: len(orgs)}
-		wg  sync.WaitGroup
-		ch  = make(chan string)
-	)
-	for w := 0; w < e.cfg.Workers; w++ {
-		wg.Go(func() {
-			for org := range ch {
-				t, err := e.RouteTurn(ctx, org)
-				mu.Lock()
-				res.Assigned += t.Assigned
-				res.Quarantined += t.Quarantined
-				res.Skipped += t.Skipped
-				res.Faults += len(t.Faults)
-				if t.Busy {
-					res.Busy++
-				}
-				if t.More {
-					// A turn that stopped early is not a verdict on the org.
-					res.Busy++
-				}
-				if err != nil {
-					res.Errors++
-					res.LastError = err
-					if permanent(err) && res.Fatal == nil {
-						res.Fatal = err
-					}
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	now := e.cfg.Clock.Now()
-	for _, org := range orgs {
-		if e.retryAt(org).After(now) {
-			// Backing off: its turn comes when the backoff ends, and the
-			// other orgs do not wait for it.
-			res.Deferred++
-			continue
-		}
-		select {
-		case ch <- org:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	close(ch)
-	wg.Wait()
-	return res, ctx.Err()
-}
 
 // RunUntilIdle routes until a full pass over every org can neither assign
 // nor move anything, with no org busy elsewhere and no error in the pass.
@@ -574,146 +428,6 @@ func (e *Engine) startHeartbeats(ctx context.Context) func() {
 		sctx, c := context.WithTimeout(context.Background(), 2*time.Second)
 		defer c()
 		_ = e.Beat(sctx, true)
-	}
-}
-
-type turnDone struct {
-	org  string
-	turn OrgTurn
-	err  error
-}
-
-// Run routes continuously until ctx ends: every org at least every
-// PollInterval, and at once when a notification says it has work.
-func (e *Engine) Run(ctx context.Context) error {
-	e.log.Info("engine started", "policy", string(e.cfg.Policy), "workers", e.cfg.Workers,
-		"batch", e.cfg.BatchSize, "poll", e.cfg.PollInterval.String())
-	stopHB := e.startHeartbeats(ctx)
-	defer stopHB()
-
-	notify := make(chan string, 1024)
-	go e.listen(ctx, notify)
-
-	work := make(chan string)
-	done := make(chan turnDone, e.cfg.Workers)
-	var wg sync.WaitGroup
-	for w := 0; w < e.cfg.Workers; w++ {
-		wg.Go(func() {
-			for org := range work {
-				t, err := e.RouteTurn(ctx, org)
-				done <- turnDone{org: org, turn: t, err: err}
-			}
-		})
-	}
-	defer func() {
-		close(work)
-		// Drain results so workers can exit.
-		go func() {
-			for range done {
-			}
-		}()
-		wg.Wait()
-		close(done)
-		e.log.Info("engine stopped")
-	}()
-
-	var (
-		pending   = map[string]bool{}
-		order     []string
-		inflight  = map[string]bool{}
-		redo      = map[string]bool{}
-		nextPoll  time.Time
-		listFails int
-	)
-	enqueue := func(org string) {
-		if inflight[org] {
-			redo[org] = true
-			return
-		}
-		if !pending[org] {
-			pending[org] = true
-			order = append(order, org)
-		}
-	}
-	for {
-		now := e.cfg.Clock.Now()
-		if !now.Before(nextPoll) {
-			orgs, err := e.store.RoutableOrgs(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				if permanent(err) {
-					e.log.Error("listing orgs refused; stopping", "error", err.Error())
-					return err
-				}
-				listFails++
-				d := e.backoff(listFails)
-				if listFails == 1 || listFails%10 == 0 {
-					e.log.Warn("listing orgs failed; retrying", "error", err.Error(), "backoff", d.String())
-				}
-				nextPoll = now.Add(d)
-			} else {
-				if listFails > 0 {
-					e.log.Info("store reachable again", "after_failures", listFails)
-				}
-				listFails = 0
-				for _, o := range orgs {
-					enqueue(o)
-				}
-				nextPoll = now.Add(e.cfg.PollInterval)
-			}
-		}
-		// Hand out work to idle workers, skipping orgs in backoff.
-		var wake time.Time = nextPoll
-		var deferred []string
-		for len(order) > 0 && len(inflight) < e.cfg.Workers {
-			org := order[0]
-			order = order[1:]
-			if ra := e.retryAt(org); ra.After(now) {
-				deferred = append(deferred, org)
-				if ra.Before(wake) {
-					wake = ra
-				}
-				continue
-			}
-			delete(pending, org)
-			inflight[org] = true
-			select {
-			case work <- org:
-			case <-ctx.Done():
-				return nil
-			}
-		}
-		order = append(deferred, order...)
-		for _, org := range deferred {
-			if ra := e.retryAt(org); ra.Before(wake) {
-				wake = ra
-			}
-		}
-		d := wake.Sub(now)
-		if d < time.Millisecond {
-			d = time.Millisecond
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case org := <-notify:
-			enqueue(org)
-		case r := <-done:
-			delete(inflight, r.org)
-			if r.err != nil && permanent(r.err) {
-				e.log.Error("routing refused; stopping", "org", r.org, "error", r.err.Error())
-				return r.err
-			}
-			if r.err == nil && (r.turn.More || redo[r.org]) {
-				enqueue(r.org)
-			} else if redo[r.org] {
-				enqueue(r.org)
-			}
-			delete(redo, r.org)
-		case <-e.cfg.Clock.After(d):
-		}
 	}
 }
 

@@ -46,6 +46,14 @@ type fakeStore struct {
 	subs, subscribeErrs, closeAfter int
 	// RoutableOrgs fails its first routableErrs calls.
 	routableErrs int
+	// groupCalls records how many orgs each RouteOrgs call carried;
+	// depth is what Backlog says is queued (default: a deep queue).
+	groupCalls []int
+	depth      map[string]int
+	// groupErr, when set, fails a call for several orgs before any of
+	// them is routed (the way a transaction fails as a whole).
+	groupErr func(orgs []string) error
+	limits   []int
 }
 
 func newFake(clock router.Clock, orgs ...string) *fakeStore {
@@ -105,9 +113,59 @@ func (f *fakeStore) RouteOrg(ctx context.Context, req router.RouteRequest, decid
 	}
 	f.mu.Lock()
 	f.calls[req.Org] = append(f.calls[req.Org], fakeCall{at: f.clock.Now(), req: req, res: res, err: err})
+	f.limits = append(f.limits, req.Limit)
 	f.mu.Unlock()
 	f.poke()
 	return res, err
+}
+
+// RouteOrgs routes each org as RouteOrg does; the first error ends the
+// call (as a failed transaction would, nothing is kept for the others).
+func (f *fakeStore) RouteOrgs(ctx context.Context, reqs []router.RouteRequest, decide router.DecideFunc) ([]router.RouteResult, error) {
+	f.mu.Lock()
+	f.groupCalls = append(f.groupCalls, len(reqs))
+	groupErr := f.groupErr
+	f.mu.Unlock()
+	if groupErr != nil && len(reqs) > 1 {
+		orgs := make([]string, len(reqs))
+		for i, r := range reqs {
+			orgs[i] = r.Org
+		}
+		if err := groupErr(orgs); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]router.RouteResult, len(reqs))
+	for i, req := range reqs {
+		r, err := f.RouteOrg(ctx, req, decide)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+// Backlog says every routable org has a deep queue (so that, unless a
+// test sets depth, each org is routed alone: the fake is not
+// transactional), failing like RoutableOrgs.
+func (f *fakeStore) Backlog(ctx context.Context) ([]router.OrgBacklog, error) {
+	orgs, err := f.RoutableOrgs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	depth := f.depth
+	f.mu.Unlock()
+	out := make([]router.OrgBacklog, len(orgs))
+	for i, o := range orgs {
+		n, ok := depth[o]
+		if !ok {
+			n = 1 << 20
+		}
+		out[i] = router.OrgBacklog{Org: o, Queued: n, Routable: true}
+	}
+	return out, nil
 }
 
 // Maintain is called with every heartbeat; the fake has nothing to fold.
@@ -150,6 +208,13 @@ func (f *fakeStore) Notifications(ctx context.Context) (<-chan string, error) {
 		}
 	}()
 	return out, nil
+}
+
+// callOrder lists the limit of every RouteOrg call, in the order made.
+func (f *fakeStore) callOrder() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.limits)
 }
 
 func (f *fakeStore) callsOf(org string) []fakeCall {

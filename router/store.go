@@ -73,6 +73,19 @@ type Store interface {
 	// calls decide, and applies the decisions with their events in the
 	// same transaction. Items decide leaves out are released untouched.
 	RouteOrg(ctx context.Context, req RouteRequest, decide DecideFunc) (RouteResult, error)
+	// RouteOrgs routes several orgs in one call, each as RouteOrg would
+	// (its own lock, limit, cursors and batch; decide is called once per
+	// org), and may apply them all in one transaction: a fleet of small
+	// orgs then costs a few transactions rather than one per org. The
+	// result for reqs[i] is at index i; an org whose lock another engine
+	// holds comes back Busy. Orgs must be distinct. On error nothing was
+	// applied for any of them.
+	RouteOrgs(ctx context.Context, reqs []RouteRequest, decide DecideFunc) ([]RouteResult, error)
+	// Backlog lists every org with queued, unskipped items (orphans
+	// included), sorted: how many, and whether it is routable now (as
+	// RoutableOrgs decides). It reads counters, not items. The engine
+	// uses the counts to put small orgs together in one call.
+	Backlog(ctx context.Context) ([]OrgBacklog, error)
 	// Heartbeat records an engine's liveness.
 	Heartbeat(ctx context.Context, hb Heartbeat) error
 	// Maintain folds what writers appended for readers into its compact
@@ -250,6 +263,16 @@ type RouteRequest struct {
 	Cursors map[string]QueueCursor
 	Actor   Actor
 	Now     time.Time
+}
+
+// OrgBacklog is one org's queued work, from Backlog.
+type OrgBacklog struct {
+	Org string
+	// Queued counts queued, unskipped items, orphans included.
+	Queued int
+	// Routable: an unpaused queue (or an orphan) has work and an
+	// available agent has free capacity.
+	Routable bool
 }
 
 // QueueCursor is a position in a queue's routing order (priority desc,

@@ -479,6 +479,37 @@ func (s *Store) RoutableOrgs(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
+func (s *Store) Backlog(ctx context.Context) ([]router.OrgBacklog, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []router.OrgBacklog
+	for id, o := range s.orgs {
+		b := router.OrgBacklog{Org: id}
+		unpaused := false
+		for qid, m := range o.queued {
+			n := 0
+			for iid := range m {
+				if !s.items[iid].Skipped {
+					n++
+				}
+			}
+			b.Queued += n
+			if q := o.queues[qid]; n > 0 && (q == nil || !q.q.Paused) {
+				unpaused = true
+			}
+		}
+		if b.Queued == 0 {
+			continue
+		}
+		b.Routable = unpaused && o.hasFreeAgent()
+		out = append(out, b)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Org < out[j].Org })
+	return out, nil
+}
+
 func (o *orgData) hasFreeAgent() bool {
 	for _, a := range o.agents {
 		if a.Status == router.AgentAvailable && a.Load < a.Capacity {
@@ -529,19 +560,96 @@ func (o *orgData) sortedQueues() []*queueData {
 }
 
 func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide router.DecideFunc) (router.RouteResult, error) {
-	var res router.RouteResult
+	res, err := s.RouteOrgs(ctx, []router.RouteRequest{req}, decide)
+	if err != nil {
+		return router.RouteResult{}, err
+	}
+	return res[0], nil
+}
+
+// RouteOrgs claims, decides and checks every org first and applies them
+// only when all pass, under the one lock: all or nothing, as one pgstore
+// transaction is.
+func (s *Store) RouteOrgs(ctx context.Context, reqs []router.RouteRequest, decide router.DecideFunc) ([]router.RouteResult, error) {
 	if err := s.lock(ctx); err != nil {
-		return res, err
+		return nil, err
 	}
 	defer s.mu.Unlock()
+	seen := make(map[string]bool, len(reqs))
+	plans := make([]routePlan, len(reqs))
+	for i, req := range reqs {
+		if seen[req.Org] {
+			return nil, fmt.Errorf("memstore: org %s routed twice in one call", req.Org)
+		}
+		seen[req.Org] = true
+		p, err := s.planRoute(req, decide)
+		if err != nil {
+			return nil, err
+		}
+		plans[i] = p
+	}
+	out := make([]router.RouteResult, len(reqs))
+	for i := range plans {
+		out[i] = s.applyRoute(reqs[i], &plans[i])
+	}
+	return out, nil
+}
+
+// routePlan is one org's claimed batch and checked decisions.
+type routePlan struct {
+	o         *orgData
+	res       router.RouteResult
+	decisions []router.Decision
+}
+
+// planRoute claims an org's batch, calls decide and checks the decisions
+// without changing anything.
+func (s *Store) planRoute(req router.RouteRequest, decide router.DecideFunc) (routePlan, error) {
+	var p routePlan
 	o, err := s.org(req.Org)
 	if err != nil {
-		return res, err
+		return p, err
 	}
+	p.o = o
 	limit := req.Limit
 	if limit <= 0 {
 		limit = 100
 	}
+	b := s.claimBatch(o, req, limit, &p.res)
+	p.res.Claimed = len(b.Items)
+	if len(b.Items) == 0 {
+		return p, nil
+	}
+	p.decisions = decide(b)
+	p.res.Queues = router.ClaimSummary(b, p.decisions, limit)
+	claimed := make(map[int64]bool, len(b.Items))
+	for _, ci := range b.Items {
+		claimed[ci.Item.ID] = true
+	}
+	loads := map[string]int{}
+	seen := map[int64]bool{}
+	for _, d := range p.decisions {
+		if !claimed[d.ItemID] || seen[d.ItemID] {
+			return p, fmt.Errorf("memstore: decision for item %d that was not claimed or was decided twice", d.ItemID)
+		}
+		seen[d.ItemID] = true
+		if d.Kind == router.DecideAssign {
+			a := o.agents[d.AgentID]
+			if a == nil || a.Status != router.AgentAvailable {
+				return p, fmt.Errorf("memstore: assignment to unavailable agent %s", d.AgentID)
+			}
+			loads[d.AgentID]++
+			if a.Load+loads[d.AgentID] > a.Capacity {
+				return p, fmt.Errorf("memstore: assignment would take agent %s over capacity", d.AgentID)
+			}
+		}
+	}
+	return p, nil
+}
+
+// claimBatch builds an org's batch: its queues, teams, available agents
+// and up to limit head items per unpaused queue (and orphans when asked).
+func (s *Store) claimBatch(o *orgData, req router.RouteRequest, limit int, res *router.RouteResult) *router.Batch {
 	b := &router.Batch{Org: req.Org, Queues: map[string]router.Queue{}, Teams: map[string]router.Team{}}
 	for id, q := range o.queues {
 		b.Queues[id] = q.q
@@ -604,39 +712,14 @@ func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide ro
 			}
 		}
 	}
-	res.Claimed = len(b.Items)
-	if len(b.Items) == 0 {
-		return res, nil
-	}
-	decisions := decide(b)
-	res.Queues = router.ClaimSummary(b, decisions, limit)
+	return b
+}
 
-	// Validate every decision before changing anything, so that the
-	// transaction is all or nothing.
-	claimed := make(map[int64]bool, len(b.Items))
-	for _, ci := range b.Items {
-		claimed[ci.Item.ID] = true
-	}
-	loads := map[string]int{}
-	seen := map[int64]bool{}
-	for _, d := range decisions {
-		if !claimed[d.ItemID] || seen[d.ItemID] {
-			return router.RouteResult{}, fmt.Errorf("memstore: decision for item %d that was not claimed or was decided twice", d.ItemID)
-		}
-		seen[d.ItemID] = true
-		if d.Kind == router.DecideAssign {
-			a := o.agents[d.AgentID]
-			if a == nil || a.Status != router.AgentAvailable {
-				return router.RouteResult{}, fmt.Errorf("memstore: assignment to unavailable agent %s", d.AgentID)
-			}
-			loads[d.AgentID]++
-			if a.Load+loads[d.AgentID] > a.Capacity {
-				return router.RouteResult{}, fmt.Errorf("memstore: assignment would take agent %s over capacity", d.AgentID)
-			}
-		}
-	}
+// applyRoute writes an org's checked decisions and their events.
+func (s *Store) applyRoute(req router.RouteRequest, p *routePlan) router.RouteResult {
+	res, o := p.res, p.o
 	now := req.Now.UTC()
-	for _, d := range decisions {
+	for _, d := range p.decisions {
 		it := s.items[d.ItemID]
 		switch d.Kind {
 		case router.DecideAssign:
@@ -689,7 +772,7 @@ func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide ro
 			res.Faults = append(res.Faults, d)
 		}
 	}
-	return res, nil
+	return res
 }
 
 func (s *Store) claimed(it *router.WorkItem) router.ClaimedItem {

@@ -46,47 +46,86 @@ func (s *Store) RoutableOrgs(ctx context.Context) ([]string, error) {
 	return out, s.wrap(err)
 }
 
+// lockedOrgs takes the routing lock of each org in $1 that no other
+// engine holds, without waiting. Every statement of the routing
+// transaction starts from it, so a busy org locks and claims nothing
+// (pg_try_advisory_xact_lock is re-entrant: an org locked by the first
+// statement stays locked for the others).
+var lockedOrgs = `(SELECT o, lim FROM unnest($1::text[], $2::int[]) AS u(o, lim)
+	WHERE pg_try_advisory_xact_lock(` + fmt.Sprint(lockNSOrg) + `, hashtext(o)))`
+
+// backlogSQL reads the trigger-kept counters: a few index probes per
+// org, never a scan of queued items.
+const backlogSQL = `
+WITH waiting AS (
+    SELECT org_id, queue_id, sum(n) AS n FROM (
+        SELECT org_id, queue_id, n FROM queue_counts WHERE bucket = 'queued'
+        UNION ALL
+        SELECT org_id, queue_id, n FROM queue_count_deltas WHERE bucket = 'queued') x
+    GROUP BY org_id, queue_id HAVING sum(n) > 0),
+per_org AS (
+    SELECT c.org_id, sum(c.n)::bigint AS n, bool_or(q.id IS NULL OR NOT q.paused) AS unpaused
+    FROM waiting c LEFT JOIN queues q ON q.org_id = c.org_id AND q.id = c.queue_id
+    GROUP BY c.org_id)
+SELECT p.org_id, p.n, p.unpaused AND EXISTS (
+    SELECT 1 FROM agents a WHERE a.org_id = p.org_id AND a.status = 'available' AND a.load < a.capacity)
+FROM per_org p
+ORDER BY p.org_id COLLATE "C"`
+
+func (s *Store) Backlog(ctx context.Context) ([]router.OrgBacklog, error) {
+	rows, err := s.pool.Query(ctx, backlogSQL)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (router.OrgBacklog, error) {
+		var b router.OrgBacklog
+		var n int64
+		err := r.Scan(&b.Org, &n, &b.Routable)
+		b.Queued = int(n)
+		return b, err
+	})
+	return out, s.wrap(err)
+}
+
 var claimSQL = `
 SELECT ` + "%s" + `, r.id IS NOT NULL, coalesce(r.attributes::text, ''), w.tid
-FROM (SELECT q.id, q.priority, c.p, c.e, c.i
-      FROM queues q
-      LEFT JOIN unnest($3::text[], $4::bool[], $5::int[], $6::timestamptz[], $7::bigint[]) AS c(qid, skip, p, e, i)
-        ON c.qid = q.id
-      WHERE q.org_id = $1 AND NOT q.paused AND c.skip IS NOT TRUE
-        AND (SELECT pg_try_advisory_xact_lock(` + orgLockNS + `, hashtext($1)))) q
+FROM (SELECT q.org_id, q.id, q.priority, l.lim, c.p, c.e, c.i
+      FROM ` + lockedOrgs + ` l
+      JOIN queues q ON q.org_id = l.o
+      LEFT JOIN unnest($3::text[], $4::text[], $5::bool[], $6::int[], $7::timestamptz[], $8::bigint[]) AS c(org, qid, skip, p, e, i)
+        ON c.org = q.org_id AND c.qid = q.id
+      WHERE NOT q.paused AND c.skip IS NOT TRUE) q
 CROSS JOIN LATERAL (
     SELECT w.ctid AS tid, w.* FROM work_items w
-    WHERE w.org_id = $1 AND w.queue_id = q.id AND w.state = 'queued' AND NOT w.skipped
+    WHERE w.org_id = q.org_id AND w.queue_id = q.id AND w.state = 'queued' AND NOT w.skipped
       -- a cursor pages past items already seen in this engine turn
       AND (q.p IS NULL OR w.priority < q.p OR (w.priority = q.p AND (w.enqueued_at, w.id) > (q.e, q.i)))
     ORDER BY w.priority DESC, w.enqueued_at, w.id
-    LIMIT $2
+    LIMIT q.lim
     FOR UPDATE SKIP LOCKED) w
 LEFT JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
-ORDER BY q.priority DESC, q.id, w.priority DESC, w.enqueued_at, w.id`
+ORDER BY w.org_id, q.priority DESC, q.id, w.priority DESC, w.enqueued_at, w.id`
 
-// Orphans: queued items whose queue does not exist. The counters tell
-// which queue ids to look at, so this never scans a whole org.
+// Orphans: queued items whose queue does not exist, for the orgs in $1
+// (those asking for the sweep). The counters tell which queue ids to look
+// at, so this never scans a whole org.
 var orphanSQL = `
 SELECT ` + "%s" + `, r.id IS NOT NULL, coalesce(r.attributes::text, ''), w.tid
-FROM (SELECT w.ctid AS tid, w.* FROM work_items w
-      WHERE w.org_id = $1 AND w.state = 'queued' AND NOT w.skipped
-        AND (SELECT pg_try_advisory_xact_lock(` + orgLockNS + `, hashtext($1)))
-        AND w.queue_id IN (SELECT c.queue_id FROM (
-                               SELECT queue_id, n FROM queue_counts WHERE org_id = $1 AND bucket = 'queued'
-                               UNION ALL
-                               SELECT queue_id, n FROM queue_count_deltas WHERE org_id = $1 AND bucket = 'queued') c
-                           WHERE NOT EXISTS (SELECT 1 FROM queues q WHERE q.org_id = $1 AND q.id = c.queue_id)
-                           GROUP BY c.queue_id HAVING sum(c.n) > 0)
-      ORDER BY w.queue_id, w.priority DESC, w.enqueued_at, w.id
-      LIMIT $2
-      FOR UPDATE SKIP LOCKED) w
+FROM ` + lockedOrgs + ` l
+CROSS JOIN LATERAL (
+    SELECT w.ctid AS tid, w.* FROM work_items w
+    WHERE w.org_id = l.o AND w.state = 'queued' AND NOT w.skipped
+      AND w.queue_id IN (SELECT c.queue_id FROM (
+                             SELECT queue_id, n FROM queue_counts WHERE org_id = l.o AND bucket = 'queued'
+                             UNION ALL
+                             SELECT queue_id, n FROM queue_count_deltas WHERE org_id = l.o AND bucket = 'queued') c
+                         WHERE NOT EXISTS (SELECT 1 FROM queues q WHERE q.org_id = l.o AND q.id = c.queue_id)
+                         GROUP BY c.queue_id HAVING sum(c.n) > 0)
+    ORDER BY w.queue_id, w.priority DESC, w.enqueued_at, w.id
+    LIMIT l.lim
+    FOR UPDATE SKIP LOCKED) w
 LEFT JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
-ORDER BY w.queue_id, w.priority DESC, w.enqueued_at, w.id`
-
-// orgLockNS is lockNSOrg as SQL text, for statements that re-check the
-// org's routing lock (pg_try_advisory_xact_lock is re-entrant).
-var orgLockNS = fmt.Sprint(lockNSOrg)
+ORDER BY w.org_id, w.queue_id, w.priority DESC, w.enqueued_at, w.id`
 
 // claimCols are the item columns for claims; the journal copy is not
 // needed to route, and rendering jsonb as text per claimed row is not free.
@@ -97,198 +136,289 @@ var (
 	orphanQuery = fmt.Sprintf(orphanSQL, claimCols)
 )
 
-// RouteOrg runs one routing transaction in two round trips: the first
-// pipelines BEGIN, the org's routing lock, the agents, queues, teams and
-// the claim (each statement re-checks the lock, so a busy org locks
-// nothing); the second pipelines every write and COMMIT, with the checks
-// in SQL (routeops_assert) so that a failed check aborts the transaction
-// before COMMIT can run.
+// RouteOrg is RouteOrgs for one org.
 func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide router.DecideFunc) (router.RouteResult, error) {
-	var res router.RouteResult
-	limit := req.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	conn, err := s.pool.Acquire(ctx)
+	res, err := s.RouteOrgs(ctx, []router.RouteRequest{req}, decide)
 	if err != nil {
-		return res, s.wrap(err)
+		return router.RouteResult{}, err
 	}
-	defer conn.Release()
-	open := false
-	rollback := func() {
-		if !open {
-			return
-		}
-		rollbackOrDrop(ctx, conn.Conn())
-		open = false
-	}
-	finish := func(stmt string) error {
-		_, err := conn.Exec(ctx, stmt)
-		if err != nil {
-			rollback()
-			return s.wrap(err)
-		}
-		open = false
-		return nil
-	}
+	return res[0], nil
+}
 
-	b := &router.Batch{Org: req.Org, Queues: map[string]router.Queue{}, Teams: map[string]router.Team{}}
-	batch := &pgx.Batch{}
-	batch.Queue(`BEGIN`)
-	batch.Queue(`SELECT pg_try_advisory_xact_lock($1, hashtext($2))`, lockNSOrg, req.Org)
-	batch.Queue(`SELECT a.id, a.team_id, a.skills, a.status, a.capacity, a.load, coalesce(t.status, 'paused')
-		FROM agents a LEFT JOIN teams t ON t.org_id = a.org_id AND t.id = a.team_id
-		WHERE a.org_id = $1 AND a.status = 'available' AND a.load < a.capacity
-		  AND (SELECT pg_try_advisory_xact_lock(`+orgLockNS+`, hashtext($1)))
-		ORDER BY a.id FOR UPDATE OF a`, req.Org)
-	batch.Queue(`SELECT id, priority, paused FROM queues WHERE org_id = $1`, req.Org)
-	batch.Queue(`SELECT id, status FROM teams WHERE org_id = $1`, req.Org)
-	var cq []string
-	var cs []bool
-	var cp []int32
-	var ce []time.Time
-	var ci []int64
-	for q, c := range req.Cursors {
-		cq, cs, cp, ce, ci = append(cq, q), append(cs, c.Skip), append(cp, int32(c.Priority)), append(ce, c.EnqueuedAt.UTC()), append(ci, c.ID)
-	}
-	batch.Queue(claimQuery, req.Org, limit, cq, cs, cp, ce, ci)
-	if req.IncludeOrphans {
-		batch.Queue(orphanQuery, req.Org, limit)
-	}
-	open = true
-	var got bool
+// routeGroup is one RouteOrgs call's orgs and what was read for them.
+type routeGroup struct {
+	reqs    []router.RouteRequest
+	index   map[string]int // org -> position in reqs
+	orgs    []string
+	limits  []int32
+	sweep   []string // orgs that asked for the orphan sweep
+	sweepL  []int32
+	locked  map[string]bool
+	batches []*router.Batch
+	results []router.RouteResult
 	// tids are the claimed rows' physical addresses. The claim holds their
 	// row locks until the transaction ends, so they cannot move, and the
 	// writes find each row by a TID scan instead of an index probe (the
 	// writes still check org and id, and assert the count).
-	var tids map[int64]pgtype.TID
+	tids map[int64]pgtype.TID
+}
+
+func newRouteGroup(reqs []router.RouteRequest) (*routeGroup, error) {
+	g := &routeGroup{reqs: reqs, index: make(map[string]int, len(reqs)), locked: map[string]bool{},
+		batches: make([]*router.Batch, len(reqs)), results: make([]router.RouteResult, len(reqs)),
+		tids: map[int64]pgtype.TID{}}
+	for i, r := range reqs {
+		if _, dup := g.index[r.Org]; dup {
+			return nil, fmt.Errorf("pgstore: org %s routed twice in one call", r.Org)
+		}
+		if !r.Now.Equal(reqs[0].Now) || r.Actor != reqs[0].Actor {
+			return nil, fmt.Errorf("pgstore: orgs routed in one call must share Now and Actor")
+		}
+		g.index[r.Org] = i
+		g.orgs = append(g.orgs, r.Org)
+		g.limits = append(g.limits, int32(limitOf(r)))
+		if r.IncludeOrphans {
+			g.sweep = append(g.sweep, r.Org)
+			g.sweepL = append(g.sweepL, int32(limitOf(r)))
+		}
+		g.batches[i] = &router.Batch{Org: r.Org, Queues: map[string]router.Queue{}, Teams: map[string]router.Team{}}
+	}
+	return g, nil
+}
+
+func limitOf(r router.RouteRequest) int {
+	if r.Limit <= 0 {
+		return 100
+	}
+	return r.Limit
+}
+
+// batchOf returns the batch of an org of the group, nil for another org.
+func (g *routeGroup) batchOf(org string) (*router.Batch, int) {
+	i, ok := g.index[org]
+	if !ok {
+		return nil, -1
+	}
+	return g.batches[i], i
+}
+
+// RouteOrgs runs one routing transaction for a group of orgs in two round
+// trips: the first pipelines BEGIN, the orgs' routing locks, their
+// agents, queues and teams and the claim (each statement starts from the
+// orgs whose lock this transaction holds, so a busy org locks nothing);
+// the second pipelines every write and COMMIT, with the checks in SQL
+// (routeops_assert) so that a failed check aborts the transaction before
+// COMMIT can run. A fleet of small orgs costs one transaction per group
+// rather than one per org.
+func (s *Store) RouteOrgs(ctx context.Context, reqs []router.RouteRequest, decide router.DecideFunc) ([]router.RouteResult, error) {
+	if len(reqs) == 0 {
+		return nil, nil
+	}
+	g, err := newRouteGroup(reqs)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	defer conn.Release()
+	open := true
+	rollback := func() {
+		if open {
+			rollbackOrDrop(ctx, conn.Conn())
+			open = false
+		}
+	}
+	finish := func(stmt string) ([]router.RouteResult, error) {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			rollback()
+			return nil, s.wrap(err)
+		}
+		open = false
+		return g.results, nil
+	}
+	if err := s.claimGroup(ctx, conn.Conn(), g); err != nil {
+		rollback()
+		return nil, s.wrap(err)
+	}
+	var all []router.Decision
+	for i := range g.reqs {
+		req, b, res := &g.reqs[i], g.batches[i], &g.results[i]
+		if !g.locked[req.Org] {
+			*res = router.RouteResult{Busy: true}
+			continue
+		}
+		res.Claimed = len(b.Items)
+		if len(b.Items) == 0 {
+			continue
+		}
+		ds := decide(b)
+		if err := checkDecisions(b, ds); err != nil {
+			rollback()
+			return nil, err
+		}
+		res.Queues = router.ClaimSummary(b, ds, limitOf(*req))
+		all = append(all, ds...)
+	}
+	if len(g.locked) == 0 {
+		return finish("ROLLBACK")
+	}
+	if len(all) == 0 {
+		return finish("COMMIT")
+	}
+	applied, err := s.apply(ctx, conn.Conn(), g, all)
+	if err != nil {
+		rollback()
+		return nil, s.wrap(err)
+	}
+	open = false
+	for org, a := range applied {
+		res := &g.results[g.index[org]]
+		res.Assigned, res.Quarantined, res.Skipped, res.Blocked, res.Faults = a.Assigned, a.Quarantined, a.Skipped, a.Blocked, a.Faults
+	}
+	return g.results, nil
+}
+
+// claimGroup runs the first round trip: BEGIN, the locks, the agents,
+// queues and teams, and the claim, filling the group's batches.
+func (s *Store) claimGroup(ctx context.Context, conn *pgx.Conn, g *routeGroup) error {
+	var cOrg, cq []string
+	var cs []bool
+	var cp []int32
+	var ce []time.Time
+	var ci []int64
+	for _, r := range g.reqs {
+		for q, c := range r.Cursors {
+			cOrg, cq, cs = append(cOrg, r.Org), append(cq, q), append(cs, c.Skip)
+			cp, ce, ci = append(cp, int32(c.Priority)), append(ce, c.EnqueuedAt.UTC()), append(ci, c.ID)
+		}
+	}
+	batch := &pgx.Batch{}
+	batch.Queue(`BEGIN`)
+	batch.Queue(`SELECT l.o FROM `+lockedOrgs+` l`, g.orgs, g.limits)
+	batch.Queue(`SELECT a.org_id, a.id, a.team_id, a.skills, a.status, a.capacity, a.load, coalesce(t.status, 'paused')
+		FROM `+lockedOrgs+` l
+		JOIN agents a ON a.org_id = l.o
+		LEFT JOIN teams t ON t.org_id = a.org_id AND t.id = a.team_id
+		WHERE a.status = 'available' AND a.load < a.capacity
+		ORDER BY a.org_id, a.id FOR UPDATE OF a`, g.orgs, g.limits)
+	batch.Queue(`SELECT org_id, id, priority, paused FROM queues WHERE org_id = ANY($1)`, g.orgs)
+	batch.Queue(`SELECT org_id, id, status FROM teams WHERE org_id = ANY($1)`, g.orgs)
+	batch.Queue(claimQuery, g.orgs, g.limits, cOrg, cq, cs, cp, ce, ci)
+	if len(g.sweep) > 0 {
+		batch.Queue(orphanQuery, g.sweep, g.sweepL)
+	}
 	br := conn.SendBatch(ctx, batch)
-	err = func() error {
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		if err := br.QueryRow().Scan(&got); err != nil {
-			return err
-		}
-		rows, err := br.Query()
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			a := router.Agent{OrgID: req.Org}
-			var st, ts string
-			if err := rows.Scan(&a.ID, &a.TeamID, &a.Skills, &st, &a.Capacity, &a.Load, &ts); err != nil {
-				return err
-			}
-			a.Status, a.TeamStatus = router.AgentStatus(st), router.TeamStatus(ts)
-			res.FreeCapacity += a.Free()
-			b.Agents = append(b.Agents, a)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows, err = br.Query()
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			q := router.Queue{OrgID: req.Org}
-			if err := rows.Scan(&q.ID, &q.Priority, &q.Paused); err != nil {
-				return err
-			}
-			b.Queues[q.ID] = q
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows, err = br.Query()
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			t := router.Team{OrgID: req.Org}
-			var st string
-			if err := rows.Scan(&t.ID, &st); err != nil {
-				return err
-			}
-			t.Status = router.TeamStatus(st)
-			b.Teams[t.ID] = t
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		tids = make(map[int64]pgtype.TID)
-		perQueue := map[string]int{}
-		claims := 1
-		if req.IncludeOrphans {
-			claims = 2
-		}
-		for c := 0; c < claims; c++ {
-			rows, err = br.Query()
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				ci, tid, err := scanClaimed(rows)
-				if err != nil {
-					return err
-				}
-				tids[ci.Item.ID] = tid
-				if c == 0 {
-					perQueue[ci.Item.QueueID]++
-				}
-				b.Items = append(b.Items, ci)
-			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-		}
-		for _, n := range perQueue {
-			if n >= limit {
-				res.QueuesFull++
-			}
-		}
-		return nil
-	}()
+	err := g.read(br)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		rollback()
-		return router.RouteResult{}, s.wrap(err)
-	}
-	if !got {
-		if err := finish("ROLLBACK"); err != nil {
-			return router.RouteResult{}, err
-		}
-		return router.RouteResult{Busy: true}, nil
-	}
-	res.Claimed = len(b.Items)
-	if len(b.Items) == 0 {
-		return res, finish("COMMIT")
-	}
+	return err
+}
 
-	decisions := decide(b)
-	if err := checkDecisions(b, decisions); err != nil {
-		rollback()
-		return router.RouteResult{}, err
+// read reads the first round trip's results into the group.
+func (g *routeGroup) read(br pgx.BatchResults) error {
+	if _, err := br.Exec(); err != nil {
+		return err
 	}
-	res.Queues = router.ClaimSummary(b, decisions, limit)
-	if len(decisions) == 0 {
-		return res, finish("COMMIT")
-	}
-	applied, err := s.apply(ctx, conn.Conn(), req, decisions, tids)
+	rows, err := br.Query()
 	if err != nil {
-		rollback()
-		return router.RouteResult{}, s.wrap(err)
+		return err
 	}
-	open = false
-	res.Assigned = applied.Assigned
-	res.Quarantined = applied.Quarantined
-	res.Skipped = applied.Skipped
-	res.Blocked = applied.Blocked
-	res.Faults = applied.Faults
-	return res, nil
+	for rows.Next() {
+		var org string
+		if err := rows.Scan(&org); err != nil {
+			return err
+		}
+		g.locked[org] = true
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if rows, err = br.Query(); err != nil {
+		return err
+	}
+	for rows.Next() {
+		var a router.Agent
+		var st, ts string
+		if err := rows.Scan(&a.OrgID, &a.ID, &a.TeamID, &a.Skills, &st, &a.Capacity, &a.Load, &ts); err != nil {
+			return err
+		}
+		a.Status, a.TeamStatus = router.AgentStatus(st), router.TeamStatus(ts)
+		if b, i := g.batchOf(a.OrgID); b != nil && g.locked[a.OrgID] {
+			g.results[i].FreeCapacity += a.Free()
+			b.Agents = append(b.Agents, a)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if rows, err = br.Query(); err != nil {
+		return err
+	}
+	for rows.Next() {
+		var q router.Queue
+		if err := rows.Scan(&q.OrgID, &q.ID, &q.Priority, &q.Paused); err != nil {
+			return err
+		}
+		if b, _ := g.batchOf(q.OrgID); b != nil {
+			b.Queues[q.ID] = q
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if rows, err = br.Query(); err != nil {
+		return err
+	}
+	for rows.Next() {
+		var t router.Team
+		var st string
+		if err := rows.Scan(&t.OrgID, &t.ID, &st); err != nil {
+			return err
+		}
+		t.Status = router.TeamStatus(st)
+		if b, _ := g.batchOf(t.OrgID); b != nil {
+			b.Teams[t.ID] = t
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	claims := 1
+	if len(g.sweep) > 0 {
+		claims = 2
+	}
+	perQueue := map[[2]string]int{}
+	for c := 0; c < claims; c++ {
+		if rows, err = br.Query(); err != nil {
+			return err
+		}
+		for rows.Next() {
+			ci, tid, err := scanClaimed(rows)
+			if err != nil {
+				return err
+			}
+			b, i := g.batchOf(ci.Item.OrgID)
+			if b == nil || !g.locked[ci.Item.OrgID] {
+				continue
+			}
+			g.tids[ci.Item.ID] = tid
+			if c == 0 {
+				k := [2]string{ci.Item.OrgID, ci.Item.QueueID}
+				perQueue[k]++
+				if perQueue[k] == limitOf(g.reqs[i]) {
+					g.results[i].QueuesFull++
+				}
+			}
+			b.Items = append(b.Items, ci)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func scanClaimed(rows pgx.Rows) (router.ClaimedItem, pgtype.TID, error) {
@@ -367,138 +497,161 @@ type applied struct {
 	Faults                                  []router.Decision
 }
 
-// apply writes the decisions and their events, and commits, in one
-// pipelined round trip. Every check is an SQL assertion: if one fails, the
-// transaction aborts and the COMMIT at the end of the pipeline never runs.
-func (s *Store) apply(ctx context.Context, conn *pgx.Conn, req router.RouteRequest, ds []router.Decision, tids map[int64]pgtype.TID) (applied, error) {
-	var out applied
-	now := req.Now.UTC()
-	var (
-		aIDs    []int64
-		aTIDs   []pgtype.TID
-		aAgents []string
-		fIDs    []int64
-		fTIDs   []pgtype.TID
-		fCauses []string
-		fErrs   []string
-		fActs   []string
-	)
-	loads := map[string]int32{}
-	perQueue := map[string]int32{}
+// writeArgs are the decisions of a group as the arrays the writes take.
+type writeArgs struct {
+	aOrgs, aAgents               []string
+	aIDs                         []int64
+	aTIDs                        []pgtype.TID
+	fOrgs, fCauses, fErrs, fActs []string
+	fIDs                         []int64
+	fTIDs                        []pgtype.TID
+	loads                        map[[2]string]int32 // (org, agent) -> assignments
+	perQueue                     map[[2]string]int32 // (org, queue) -> assignments
+	quarantines                  int
+	out                          map[string]*applied
+}
+
+func collectWrites(g *routeGroup, ds []router.Decision) *writeArgs {
+	w := &writeArgs{loads: map[[2]string]int32{}, perQueue: map[[2]string]int32{}, out: map[string]*applied{}}
+	orgOf := make(map[int64]string, len(g.tids))
+	for i, b := range g.batches {
+		for _, ci := range b.Items {
+			orgOf[ci.Item.ID] = g.reqs[i].Org
+		}
+	}
 	for _, d := range ds {
+		org := orgOf[d.ItemID]
+		a := w.out[org]
+		if a == nil {
+			a = &applied{}
+			w.out[org] = a
+		}
 		switch d.Kind {
 		case router.DecideAssign:
-			aIDs = append(aIDs, d.ItemID)
-			aTIDs = append(aTIDs, tids[d.ItemID])
-			aAgents = append(aAgents, d.AgentID)
-			loads[d.AgentID]++
-			perQueue[d.QueueID]++
+			w.aOrgs, w.aIDs, w.aTIDs, w.aAgents = append(w.aOrgs, org), append(w.aIDs, d.ItemID), append(w.aTIDs, g.tids[d.ItemID]), append(w.aAgents, d.AgentID)
+			w.loads[[2]string{org, d.AgentID}]++
+			w.perQueue[[2]string{org, d.QueueID}]++
+			a.Assigned++
 		case router.DecideFault:
-			fIDs = append(fIDs, d.ItemID)
-			fTIDs = append(fTIDs, tids[d.ItemID])
-			fCauses = append(fCauses, string(d.Cause))
-			fErrs = append(fErrs, d.Error)
-			fActs = append(fActs, string(d.Action))
-			out.Faults = append(out.Faults, d)
+			w.fOrgs, w.fIDs, w.fTIDs = append(w.fOrgs, org), append(w.fIDs, d.ItemID), append(w.fTIDs, g.tids[d.ItemID])
+			w.fCauses, w.fErrs, w.fActs = append(w.fCauses, string(d.Cause)), append(w.fErrs, d.Error), append(w.fActs, string(d.Action))
+			a.Faults = append(a.Faults, d)
 			switch d.Action {
 			case router.PolicyQuarantine:
-				out.Quarantined++
+				a.Quarantined++
+				w.quarantines++
 			case router.PolicySkip:
-				out.Skipped++
+				a.Skipped++
 			default:
-				out.Blocked++
+				a.Blocked++
 			}
 		}
 	}
+	return w
+}
+
+// pairs splits sorted (org, key) -> n into three arrays.
+func pairs(m map[[2]string]int32) ([]string, []string, []int32) {
+	keys := make([][2]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i][0] != keys[j][0] {
+			return keys[i][0] < keys[j][0]
+		}
+		return keys[i][1] < keys[j][1]
+	})
+	orgs, ids, ns := make([]string, len(keys)), make([]string, len(keys)), make([]int32, len(keys))
+	for i, k := range keys {
+		orgs[i], ids[i], ns[i] = k[0], k[1], m[k]
+	}
+	return orgs, ids, ns
+}
+
+const assignSQL = `WITH a AS (
+		UPDATE work_items w SET agent_id = d.agent, assigned_at = $1,
+			attempts = w.attempts + 1, last_attempt_at = $1, fault_cause = '',
+			-- The rows are locked by this transaction's claim, so they are
+			-- still queued, and cannot move: each is found by its ctid
+			-- (a TID scan; org and id are checked as well). The state
+			-- guard sits in SET, not WHERE, so that no predicate can
+			-- draw the planner onto an index scan of the whole org. A
+			-- wrong state fails the CHECK.
+			state = CASE WHEN w.state = 'queued' THEN 'assigned' ELSE 'invalid:' || w.state END
+		FROM unnest($2::text[], $3::bigint[], $4::text[], $5::tid[]) AS d(org, id, agent, tid)
+		WHERE w.ctid = d.tid AND w.org_id = d.org AND w.id = d.id
+		RETURNING w.org_id, w.id, w.queue_id, w.agent_id),
+	e AS (
+		INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
+		SELECT a.org_id, $1, 'assigned', a.id, a.queue_id, $6, $7, $8,
+			jsonb_build_object('agent', a.agent_id, 'queue', a.queue_id)
+		FROM a ORDER BY a.org_id, a.id
+		RETURNING 1)
+	SELECT routeops_assert((SELECT count(*) FROM e) = $9,
+		format('assigned %s of %s items; the batch was rolled back', (SELECT count(*) FROM e), $9))`
+
+const faultSQL = `WITH f AS (
+		UPDATE work_items w SET attempts = w.attempts + 1, last_attempt_at = $1,
+			last_error = d.err, fault_cause = d.cause,
+			state = CASE WHEN w.state <> 'queued' THEN 'invalid:' || w.state
+				WHEN d.action = 'quarantine' THEN 'quarantined' ELSE w.state END,
+			skipped = CASE WHEN d.action = 'skip' THEN true WHEN d.action = 'quarantine' THEN false ELSE w.skipped END,
+			quarantine_reason = CASE WHEN d.action = 'quarantine' THEN d.cause || ': ' || d.err ELSE w.quarantine_reason END
+		FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::tid[]) AS d(org, id, cause, err, action, tid)
+		WHERE w.ctid = d.tid AND w.org_id = d.org AND w.id = d.id
+		RETURNING w.org_id, w.id, w.queue_id, w.attempts, w.current_revision_id, d.cause, d.err, d.action, w.quarantine_reason),
+	e AS (
+		INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
+		SELECT x.org_id, $1, x.kind, x.id, x.queue_id, $8, $9, $10, x.detail FROM (
+			SELECT f.org_id, f.id, f.queue_id, 'item_fault' AS kind, 0 AS ord,
+				jsonb_build_object('cause', f.cause, 'error', f.err, 'action', f.action,
+					'attempts', f.attempts, 'revision_id', f.current_revision_id) AS detail
+			FROM f
+			UNION ALL
+			SELECT f.org_id, f.id, f.queue_id, 'quarantined', 1,
+				jsonb_build_object('cause', f.cause, 'reason', f.quarantine_reason)
+			FROM f WHERE f.action = 'quarantine') x
+		ORDER BY x.org_id, x.id, x.ord
+		RETURNING 1)
+	SELECT routeops_assert((SELECT count(*) FROM e) = $11,
+		format('recorded %s of %s fault events; the batch was rolled back', (SELECT count(*) FROM e), $11))`
+
+// apply writes a group's decisions and their events, and commits, in one
+// pipelined round trip. Every check is an SQL assertion: if one fails, the
+// transaction aborts and the COMMIT at the end of the pipeline never runs.
+func (s *Store) apply(ctx context.Context, conn *pgx.Conn, g *routeGroup, ds []router.Decision) (map[string]*applied, error) {
+	w := collectWrites(g, ds)
+	req := g.reqs[0]
+	now := req.Now.UTC()
 	actor := req.Actor
 	batch := &pgx.Batch{}
-	if len(aIDs) > 0 {
-		batch.Queue(`WITH a AS (
-				UPDATE work_items w SET agent_id = d.agent, assigned_at = $2,
-					attempts = w.attempts + 1, last_attempt_at = $2, fault_cause = '',
-					-- The rows are locked by this transaction's claim, so they are
-					-- still queued, and cannot move: each is found by its ctid
-					-- (a TID scan; org and id are checked as well). The state
-					-- guard sits in SET, not WHERE, so that no predicate can
-					-- draw the planner onto an index scan of the whole org. A
-					-- wrong state fails the CHECK.
-					state = CASE WHEN w.state = 'queued' THEN 'assigned' ELSE 'invalid:' || w.state END
-				FROM unnest($3::bigint[], $4::text[], $9::tid[]) AS d(id, agent, tid)
-				WHERE w.ctid = d.tid AND w.org_id = $1 AND w.id = d.id
-				RETURNING w.id, w.queue_id, w.agent_id),
-			e AS (
-				INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
-				SELECT $1, $2, 'assigned', a.id, a.queue_id, $5, $6, $7,
-					jsonb_build_object('agent', a.agent_id, 'queue', a.queue_id)
-				FROM a ORDER BY a.id
-				RETURNING 1)
-			SELECT routeops_assert((SELECT count(*) FROM e) = $8,
-				format('assigned %s of %s items; the batch was rolled back', (SELECT count(*) FROM e), $8))`,
-			req.Org, now, aIDs, aAgents, actor.Name, actor.Origin, actor.OSUser, len(aIDs), aTIDs)
-		agents := make([]string, 0, len(loads))
-		for a := range loads {
-			agents = append(agents, a)
-		}
-		sort.Strings(agents)
-		ns := make([]int32, len(agents))
-		for i, a := range agents {
-			ns[i] = loads[a]
-		}
+	if len(w.aIDs) > 0 {
+		batch.Queue(assignSQL, now, w.aOrgs, w.aIDs, w.aAgents, w.aTIDs, actor.Name, actor.Origin, actor.OSUser, len(w.aIDs))
+		orgs, agents, ns := pairs(w.loads)
 		batch.Queue(`WITH u AS (
 				UPDATE agents a SET load = a.load + d.n
-				FROM unnest($2::text[], $3::int[]) AS d(id, n)
-				WHERE a.org_id = $1 AND a.id = d.id AND a.status = 'available' AND a.load + d.n <= a.capacity
+				FROM unnest($1::text[], $2::text[], $3::int[]) AS d(org, id, n)
+				WHERE a.org_id = d.org AND a.id = d.id AND a.status = 'available' AND a.load + d.n <= a.capacity
 				RETURNING 1)
 			SELECT routeops_assert((SELECT count(*) FROM u) = $4,
 				format('agent capacity check failed for %s of %s agents; the batch was rolled back', $4 - (SELECT count(*) FROM u), $4))`,
-			req.Org, agents, ns, len(agents))
-		qids := make([]string, 0, len(perQueue))
-		for q := range perQueue {
-			qids = append(qids, q)
-		}
-		sort.Strings(qids)
-		qns := make([]int32, len(qids))
-		for i, q := range qids {
-			qns[i] = perQueue[q]
-		}
-		batch.Queue(`UPDATE queues q SET last_assigned_at = $2, assigned_total = q.assigned_total + d.n
-			FROM unnest($3::text[], $4::int[]) AS d(id, n)
-			WHERE q.org_id = $1 AND q.id = d.id`, req.Org, now, qids, qns)
+			orgs, agents, ns, len(agents))
+		qorgs, qids, qns := pairs(w.perQueue)
+		batch.Queue(`UPDATE queues q SET last_assigned_at = $1, assigned_total = q.assigned_total + d.n
+			FROM unnest($2::text[], $3::text[], $4::int[]) AS d(org, id, n)
+			WHERE q.org_id = d.org AND q.id = d.id`, now, qorgs, qids, qns)
 		batch.Queue(`INSERT INTO queue_throughput AS t (org_id, queue_id, bucket, n)
-			SELECT $1, d.id, $2, d.n FROM unnest($3::text[], $4::int[]) AS d(id, n) ORDER BY d.id
+			SELECT d.org, d.id, $1, d.n FROM unnest($2::text[], $3::text[], $4::int[]) AS d(org, id, n) ORDER BY d.org, d.id
 			ON CONFLICT (org_id, queue_id, bucket) DO UPDATE SET n = t.n + EXCLUDED.n`,
-			req.Org, now.Truncate(10*time.Second), qids, qns)
+			now.Truncate(10*time.Second), qorgs, qids, qns)
 	}
-	if len(fIDs) > 0 {
-		batch.Queue(`WITH f AS (
-				UPDATE work_items w SET attempts = w.attempts + 1, last_attempt_at = $2,
-					last_error = d.err, fault_cause = d.cause,
-					state = CASE WHEN w.state <> 'queued' THEN 'invalid:' || w.state
-						WHEN d.action = 'quarantine' THEN 'quarantined' ELSE w.state END,
-					skipped = CASE WHEN d.action = 'skip' THEN true WHEN d.action = 'quarantine' THEN false ELSE w.skipped END,
-					quarantine_reason = CASE WHEN d.action = 'quarantine' THEN d.cause || ': ' || d.err ELSE w.quarantine_reason END
-				FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $11::tid[]) AS d(id, cause, err, action, tid)
-				WHERE w.ctid = d.tid AND w.org_id = $1 AND w.id = d.id
-				RETURNING w.id, w.queue_id, w.attempts, w.current_revision_id, d.cause, d.err, d.action, w.quarantine_reason),
-			e AS (
-				INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
-				SELECT $1, $2, x.kind, x.id, x.queue_id, $7, $8, $9, x.detail FROM (
-					SELECT f.id, f.queue_id, 'item_fault' AS kind, 0 AS ord,
-						jsonb_build_object('cause', f.cause, 'error', f.err, 'action', f.action,
-							'attempts', f.attempts, 'revision_id', f.current_revision_id) AS detail
-					FROM f
-					UNION ALL
-					SELECT f.id, f.queue_id, 'quarantined', 1,
-						jsonb_build_object('cause', f.cause, 'reason', f.quarantine_reason)
-					FROM f WHERE f.action = 'quarantine') x
-				ORDER BY x.id, x.ord
-				RETURNING 1)
-			SELECT routeops_assert((SELECT count(*) FROM e) = $10,
-				format('recorded %s of %s fault events; the batch was rolled back', (SELECT count(*) FROM e), $10))`,
-			req.Org, now, fIDs, fCauses, fErrs, fActs, actor.Name, actor.Origin, actor.OSUser, len(fIDs)+out.Quarantined, fTIDs)
+	if len(w.fIDs) > 0 {
+		batch.Queue(faultSQL, now, w.fOrgs, w.fIDs, w.fCauses, w.fErrs, w.fActs, w.fTIDs,
+			actor.Name, actor.Origin, actor.OSUser, len(w.fIDs)+w.quarantines)
 	}
-	if req.IncludeOrphans {
-		batch.Queue(`DELETE FROM queue_throughput WHERE org_id = $1 AND bucket < $2`, req.Org, now.Add(-15*time.Minute))
+	if len(g.sweep) > 0 {
+		batch.Queue(`DELETE FROM queue_throughput WHERE org_id = ANY($1) AND bucket < $2`, g.sweep, now.Add(-15*time.Minute))
 	}
 	batch.Queue(`COMMIT`)
 	n := batch.Len()
@@ -518,10 +671,9 @@ func (s *Store) apply(ctx context.Context, conn *pgx.Conn, req router.RouteReque
 		err = cerr
 	}
 	if err != nil {
-		return applied{}, err
+		return nil, err
 	}
-	out.Assigned = len(aIDs)
-	return out, nil
+	return w.out, nil
 }
 
 func (s *Store) Heartbeat(ctx context.Context, hb router.Heartbeat) error {

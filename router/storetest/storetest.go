@@ -61,6 +61,7 @@ func Run(t *testing.T, newStore Harness) {
 		referenceTests,
 		writerTests,
 		routeTests,
+		groupTests,
 		cursorTests,
 		engineTests,
 		snapshotTests,
