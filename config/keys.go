@@ -272,7 +272,7 @@ var keys = []keyDef{
 		"This many quarantined items or more make a warning; 0 disables the warning.",
 		func(c *Config) *int { return &c.Health.QuarantineWarn }),
 	durKey("health.interval", time.Second, durRule{min: 100 * time.Millisecond},
-		"How often the health monitor takes a snapshot.",
+		"How often the health monitor takes a snapshot; a slow snapshot (a large fleet) spaces out the next, so that observing takes at most a fifth of the time.",
 		func(c *Config) *time.Duration { return &c.Health.Interval }),
 
 	boolKey("console.read_only", "Refuse every mutation (also --read-only).",

@@ -99,18 +99,26 @@ func TestEvaluateStallRule(t *testing.T) {
 		hb      []router.Heartbeat
 		stalled bool
 		starved bool
+		behind  bool
 		cause   router.Cause
 		health  ops.Health
 	}
 	cases := []tc{
 		{name: "head younger than stall_after", q: router.QueueStats{Depth: 1, Head: head(1, at(-59*time.Second), attrs(1))},
 			groups: free, hb: freshBeat(), health: ops.HealthOK},
-		{name: "head waited stall_after, never any progress", q: router.QueueStats{Depth: 1, Head: head(1, at(-60*time.Second), attrs(1))},
-			groups: free, hb: freshBeat(), stalled: true, cause: router.CauseUnknown, health: ops.HealthCritical},
+		{name: "head waited stall_after, never any progress", q: router.QueueStats{Depth: 1, Head: head(1, at(-60*time.Second), attrs(1)),
+			LastRoutedAt: ptr(at(-time.Second))}, groups: free, hb: freshBeat(), stalled: true, cause: router.CauseUnknown, health: ops.HealthCritical},
+		{name: "head waited stall_after, no engine reached the queue: behind", q: router.QueueStats{Depth: 1, Head: head(1, at(-60*time.Second), attrs(1))},
+			groups: free, hb: freshBeat(), behind: true, health: ops.HealthWarning},
+		{name: "reached 59s ago, nothing assigned: stalled", q: router.QueueStats{Depth: 1, Head: head(1, at(-10*time.Minute), attrs(1)),
+			LastRoutedAt: ptr(at(-59 * time.Second))}, groups: free, hb: freshBeat(), stalled: true, cause: router.CauseUnknown, health: ops.HealthCritical},
+		{name: "last reached stall_after ago: behind", q: router.QueueStats{Depth: 1, Head: head(1, at(-10*time.Minute), attrs(1)),
+			LastRoutedAt: ptr(at(-60 * time.Second))}, groups: free, hb: freshBeat(), behind: true, health: ops.HealthWarning},
 		{name: "age alone: old head, progress 59s ago", q: router.QueueStats{Depth: 5, Head: head(1, at(-time.Hour), attrs(1)),
 			LastAssignedAt: ptr(at(-59 * time.Second))}, groups: free, hb: freshBeat(), health: ops.HealthOK},
 		{name: "old head, no progress for stall_after", q: router.QueueStats{Depth: 5, Head: head(1, at(-time.Hour), attrs(1)),
-			LastAssignedAt: ptr(at(-60 * time.Second))}, groups: free, hb: freshBeat(), stalled: true, cause: router.CauseUnknown, health: ops.HealthCritical},
+			LastAssignedAt: ptr(at(-60 * time.Second)), LastRoutedAt: ptr(at(-time.Second))}, groups: free, hb: freshBeat(),
+			stalled: true, cause: router.CauseUnknown, health: ops.HealthCritical},
 		{name: "starved, head younger than warn_head_age", q: router.QueueStats{Depth: 1, Head: head(1, at(-4*time.Minute), attrs(1))},
 			groups: full, hb: freshBeat(), starved: true, cause: router.CauseNoCapacity, health: ops.HealthOK},
 		{name: "starved, head past warn_head_age", q: router.QueueStats{Depth: 1, Head: head(1, at(-5*time.Minute), attrs(1))},
@@ -122,12 +130,14 @@ func TestEvaluateStallRule(t *testing.T) {
 		{name: "head's team full, other teams free, engine down: starved", q: router.QueueStats{Depth: 1,
 			Head: head(1, at(-10*time.Minute), teamAttrs("t2", 1))}, groups: t2full, teams: []router.Team{t1, t2}, hb: stale,
 			starved: true, cause: router.CauseNoCapacity, health: ops.HealthWarning},
-		{name: "missing revision", q: router.QueueStats{Depth: 3, Head: missing}, groups: free, hb: freshBeat(),
+		{name: "missing revision", q: router.QueueStats{Depth: 3, Head: missing, LastRoutedAt: ptr(at(-time.Second))}, groups: free, hb: freshBeat(),
 			stalled: true, cause: router.CauseMissingRevision, health: ops.HealthCritical},
+		{name: "missing revision, not reached: behind", q: router.QueueStats{Depth: 3, Head: missing}, groups: free, hb: freshBeat(),
+			behind: true, health: ops.HealthWarning},
 		{name: "missing revision, head younger than stall_after: warning", q: router.QueueStats{Depth: 3,
 			Head: &router.HeadItem{ID: 7, EnqueuedAt: at(-10 * time.Second), CurrentRevisionID: 70}}, groups: free, hb: freshBeat(),
 			health: ops.HealthWarning},
-		{name: "corrupt revision", q: router.QueueStats{Depth: 3, Head: corrupt}, groups: free, hb: freshBeat(),
+		{name: "corrupt revision", q: router.QueueStats{Depth: 3, Head: corrupt, LastRoutedAt: ptr(at(-time.Second))}, groups: free, hb: freshBeat(),
 			stalled: true, cause: router.CauseCorruptRevision, health: ops.HealthCritical},
 		{name: "queue paused with waiting work", q: router.QueueStats{Depth: 2, Paused: true, Head: head(1, at(-10*time.Minute), attrs(1))},
 			groups: free, hb: freshBeat(), stalled: true, cause: router.CauseQueuePaused, health: ops.HealthWarning},
@@ -154,9 +164,9 @@ func TestEvaluateStallRule(t *testing.T) {
 				teams = []router.Team{t1}
 			}
 			qh := evalOne(t, c.q, c.groups, teams, c.hb)
-			if qh.Stalled != c.stalled || qh.Starved != c.starved || qh.Cause != c.cause || qh.Health != c.health {
-				t.Fatalf("got stalled=%v starved=%v cause=%q health=%s (%s); want stalled=%v starved=%v cause=%q health=%s",
-					qh.Stalled, qh.Starved, qh.Cause, qh.Health, qh.Reason, c.stalled, c.starved, c.cause, c.health)
+			if qh.Stalled != c.stalled || qh.Starved != c.starved || qh.Behind != c.behind || qh.Cause != c.cause || qh.Health != c.health {
+				t.Fatalf("got stalled=%v starved=%v behind=%v cause=%q health=%s (%s); want stalled=%v starved=%v behind=%v cause=%q health=%s",
+					qh.Stalled, qh.Starved, qh.Behind, qh.Cause, qh.Health, qh.Reason, c.stalled, c.starved, c.behind, c.cause, c.health)
 			}
 			if qh.Starved && (qh.Stalled || qh.Health == ops.HealthCritical) {
 				t.Fatalf("a starved queue must never be stalled or critical: %+v", qh)
@@ -192,7 +202,7 @@ func TestEvaluateRollupAndSort(t *testing.T) {
 		{Org: "o-warn-a", Queued: 2, Assigned: 1, Quarantined: 1, Queues: []router.QueueStats{q("o-warn-a", "q", 2, 1, young(2, 10*time.Second), 100*time.Second)}},
 		{Org: "o-crit", Queued: 3, Quarantined: 0, Queues: []router.QueueStats{
 			q("o-crit", "a", 1, 0, young(3, 5*time.Second), 5*time.Second),
-			{Org: "o-crit", Queue: "b", Depth: 2, OldestEnqueuedAt: ptr(at(-10 * time.Minute)),
+			{Org: "o-crit", Queue: "b", Depth: 2, OldestEnqueuedAt: ptr(at(-10 * time.Minute)), LastRoutedAt: ptr(at(-time.Second)),
 				Head: &router.HeadItem{ID: 4, EnqueuedAt: at(-10 * time.Minute), CurrentRevisionID: 40}}}},
 		{Org: "o-warn-b", Queued: 4, Assigned: 2, Quarantined: 2, Queues: []router.QueueStats{q("o-warn-b", "q", 4, 2, young(5, 10*time.Second), 300*time.Second)}},
 		{Org: "o-empty"},

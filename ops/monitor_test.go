@@ -147,10 +147,22 @@ func TestMonitorStallCauses(t *testing.T) {
 		e.must(e.st.SetTeamStatus(e.ctx, "o-tpaused", "t2", router.TeamPaused, base))
 		e.enqueue("o-tpaused", "default", teamAttrs("t2", 1), base)
 
-		// o-unknown: nothing wrong that routeops can name; it simply is
-		// not routed (no pass runs for it below).
+		// o-unknown: no engine reaches it (no pass runs for it below): it
+		// is behind, which warns, and is not a stall.
 		e.org("o-unknown", 1, 5)
 		e.enqueue("o-unknown", "default", attrs(1), base)
+
+		// o-stuck: an engine reaches it and, for no reason routeops can
+		// name, assigns nothing (a routing call that decides nothing).
+		e.org("o-stuck", 1, 5)
+		e.enqueue("o-stuck", "default", attrs(1), base)
+		reachOnly := func(org string) {
+			t.Helper()
+			_, err := e.st.RouteOrg(e.ctx, router.RouteRequest{Org: org, Limit: 10, Now: e.clk.Now(), Actor: router.Actor{Name: "engine:test"}},
+				func(*router.Batch) []router.Decision { return nil })
+			e.must(err)
+		}
+		reachOnly("o-stuck")
 
 		for _, org := range []string{"o-corrupt", "o-qpaused", "o-tpaused"} {
 			if _, err := eng.RouteTurn(e.ctx, org); err != nil {
@@ -166,9 +178,15 @@ func TestMonitorStallCauses(t *testing.T) {
 		expect(s, "o-qpaused", false, "", ops.HealthWarning)
 		expect(s, "o-tpaused", false, "", ops.HealthWarning)
 		expect(s, "o-unknown", false, "", ops.HealthOK)
+		expect(s, "o-stuck", false, "", ops.HealthOK)
 
 		e.clk.Set(at(61 * time.Second))
 		e.beat(eng)
+		// A running engine keeps looking at the queues it can reach.
+		if _, err := eng.RouteTurn(e.ctx, "o-corrupt"); err != nil {
+			t.Fatal(err)
+		}
+		reachOnly("o-stuck")
 		s = e.snapshot()
 		q := expect(s, "o-corrupt", true, router.CauseCorruptRevision, ops.HealthCritical)
 		if q.Head.Revision != "corrupt" || !strings.Contains(q.Head.LastError, "corrupt attributes") {
@@ -179,8 +197,14 @@ func TestMonitorStallCauses(t *testing.T) {
 		if q.AvailableCapacity != 0 {
 			t.Fatalf("team-paused capacity %d", q.AvailableCapacity)
 		}
-		expect(s, "o-unknown", true, router.CauseUnknown, ops.HealthCritical)
-		if s.Summary.StalledQueues != 4 || s.Summary.Health != ops.HealthCritical || s.Summary.CriticalOrgs != 3 || s.Summary.WarningOrgs != 1 {
+		if q := expect(s, "o-unknown", false, "", ops.HealthWarning); !q.Behind || !strings.Contains(q.Reason, "behind") {
+			t.Fatalf("o-unknown, never reached, must be behind: %+v", q)
+		}
+		if q := expect(s, "o-stuck", true, router.CauseUnknown, ops.HealthCritical); q.Behind {
+			t.Fatalf("o-stuck was reached: %+v", q)
+		}
+		if s.Summary.StalledQueues != 4 || s.Summary.Health != ops.HealthCritical || s.Summary.CriticalOrgs != 3 ||
+			s.Summary.WarningOrgs != 2 || s.Summary.BehindQueues != 1 {
 			t.Fatalf("summary: %+v", s.Summary)
 		}
 		// Critical orgs first, then warnings.
@@ -188,7 +212,7 @@ func TestMonitorStallCauses(t *testing.T) {
 		for _, o := range s.Orgs {
 			order = append(order, o.Org)
 		}
-		if got := strings.Join(order, " "); got != "o-corrupt o-tpaused o-unknown o-qpaused" {
+		if got := strings.Join(order, " "); got != "o-corrupt o-stuck o-tpaused o-qpaused o-unknown" {
 			t.Fatalf("org order: %s", got)
 		}
 
@@ -292,12 +316,21 @@ func TestMonitorAgeAloneIsNotAStall(t *testing.T) {
 		if q.Stalled || q.Health != ops.HealthOK || q.LastProgressSeconds != 20 {
 			t.Fatalf("an old head with recent progress must not be a stall: %+v", q)
 		}
-		// No assignment for stall_after while capacity exists: a stall.
+		// No assignment for stall_after while capacity exists, and no
+		// engine has looked at the queue since: behind, not stalled.
 		e.clk.Set(at(60 * time.Second))
 		e.beat(eng)
 		q = queueOf(t, e.snapshot(), "o1", "default")
-		if !q.Stalled || q.Cause != router.CauseUnknown || q.Health != ops.HealthCritical {
-			t.Fatalf("no progress for 60s: %+v", q)
+		if q.Stalled || !q.Behind || q.Health != ops.HealthWarning {
+			t.Fatalf("no progress for 60s, not reached: %+v", q)
+		}
+		// An engine reaches it and assigns nothing: a stall.
+		_, err := e.st.RouteOrg(e.ctx, router.RouteRequest{Org: "o1", Limit: 10, Now: e.clk.Now(), Actor: router.Actor{Name: "engine:test"}},
+			func(*router.Batch) []router.Decision { return nil })
+		e.must(err)
+		q = queueOf(t, e.snapshot(), "o1", "default")
+		if !q.Stalled || q.Behind || q.Cause != router.CauseUnknown || q.Health != ops.HealthCritical {
+			t.Fatalf("no progress for 60s, reached: %+v", q)
 		}
 		if p := e.route(eng); p.Assigned != 1 {
 			t.Fatalf("assigned %d", p.Assigned)
@@ -382,6 +415,7 @@ func TestStatusJSONShape(t *testing.T) {
 		bad, eng := blockedHead(e, ops.DrillMissingRevisions)
 		e.clk.Set(at(61 * time.Second))
 		e.beat(eng)
+		e.route(eng) // the engine looks again and still cannot route it
 		b, err := json.Marshal(e.snapshot())
 		e.must(err)
 		var doc map[string]any
@@ -448,7 +482,7 @@ func TestStatusJSONShape(t *testing.T) {
 			t.Fatalf("queue: %v", q)
 		}
 		h := obj(q, "head")
-		if str(h, "item") != router.FormatItemID(bad.ID) || num(h, "age_seconds") != 61 || num(h, "attempts") != 1 ||
+		if str(h, "item") != router.FormatItemID(bad.ID) || num(h, "age_seconds") != 61 || num(h, "attempts") != 2 ||
 			str(h, "last_error") != fmt.Sprintf("current revision %d not found", bad.CurrentRevisionID) {
 			t.Fatalf("head: %v", h)
 		}
@@ -473,6 +507,7 @@ func TestStallEventsOncePerTransition(t *testing.T) {
 		bad, eng := blockedHead(e, ops.DrillMissingRevisions)
 		e.clk.Set(at(61 * time.Second))
 		e.beat(eng)
+		e.route(eng) // reached again at 61s: still nothing assigned
 		m1 := e.ops.Monitor
 		m2 := ops.NewMonitor(e.second(), e.clk, settings(), router.Actor{Name: "monitor:two", Origin: "host-2"}, nil)
 
@@ -547,6 +582,7 @@ func TestStallEventsOncePerTransition(t *testing.T) {
 		e.route(eng)
 		e.clk.Set(at(160 * time.Second))
 		e.beat(eng)
+		e.route(eng)
 		observeAll()
 		if n := len(e.events("o1", router.EventStallDetected)); n != 2 {
 			t.Fatalf("stall_detected events after a second stall: %d, want 2", n)

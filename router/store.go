@@ -111,6 +111,13 @@ type Store interface {
 	// was set; each real transition appends its event. It reports whether
 	// this call made the transition.
 	MarkStall(ctx context.Context, org, queue string, cause Cause, detail []byte, actor Actor, at time.Time) (bool, error)
+	// MarkStalls records many stall transitions as MarkStall does each,
+	// set-based (pgstore: one statement per chunk of marks), so that a
+	// monitor over a large fleet records every transition in a few
+	// round trips. changed[i] reports whether marks[i] made its
+	// transition; a queue that does not exist is not changed. Queues must
+	// be distinct.
+	MarkStalls(ctx context.Context, marks []StallMark, actor Actor, at time.Time) (changed []bool, err error)
 
 	// ---- items and operator actions ----
 
@@ -263,6 +270,14 @@ type RouteRequest struct {
 	Cursors map[string]QueueCursor
 	Actor   Actor
 	Now     time.Time
+}
+
+// StallMark is one stall transition for MarkStalls: detected when Cause
+// is set, cleared when it is empty. Detail is the event's detail (JSON).
+type StallMark struct {
+	Org, Queue string
+	Cause      Cause
+	Detail     []byte
 }
 
 // OrgBacklog is one org's queued work, from Backlog.
@@ -508,6 +523,11 @@ type QueueStats struct {
 	// skipped, in routing order), with its current revision.
 	Head           *HeadItem
 	LastAssignedAt *time.Time
+	// LastRoutedAt is when an engine last claimed items from the queue
+	// (whether or not it assigned any): nil when none has. The monitor
+	// tells a stalled queue (reached, nothing assigned) from one that is
+	// behind (not reached) with it.
+	LastRoutedAt *time.Time
 	// Assigned1m and Assigned5m count assignments in the last minute and
 	// five minutes before Now. Stores may count in 10-second buckets, so a
 	// window can include up to 10 s more; tests keep clear of the edges.

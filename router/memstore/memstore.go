@@ -45,6 +45,7 @@ type orgData struct {
 type queueData struct {
 	q            router.Queue
 	lastAssigned *time.Time
+	lastRouted   *time.Time // when a routing call last claimed from it
 	assignedAt   []time.Time // recent assignment times, pruned past 5 minutes
 	stalledSince *time.Time
 	stallCause   router.Cause
@@ -718,6 +719,12 @@ func (s *Store) claimBatch(o *orgData, req router.RouteRequest, limit int, res *
 // applyRoute writes an org's checked decisions and their events.
 func (s *Store) applyRoute(req router.RouteRequest, p *routePlan) router.RouteResult {
 	res, o := p.res, p.o
+	for qid := range res.Queues {
+		if q := o.queues[qid]; q != nil {
+			t := req.Now.UTC()
+			q.lastRouted = &t
+		}
+	}
 	now := req.Now.UTC()
 	for _, d := range p.decisions {
 		it := s.items[d.ItemID]

@@ -99,6 +99,10 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 				t := *q.lastAssigned
 				qs.LastAssignedAt = &t
 			}
+			if q.lastRouted != nil {
+				t := *q.lastRouted
+				qs.LastRoutedAt = &t
+			}
 			// A snapshot is a pure read: pruning here, relative to req.Now,
 			// would lose assignments that a snapshot at an earlier Now must
 			// still count. RouteOrg prunes as it appends.
@@ -197,26 +201,55 @@ func (s *Store) MarkStall(ctx context.Context, org, queue string, cause router.C
 	if q == nil {
 		return false, router.NotFoundf("queue %s/%s does not exist", org, queue)
 	}
+	return s.markStall(org, queue, q, cause, detail, actor, at), nil
+}
+
+func (s *Store) MarkStalls(ctx context.Context, marks []router.StallMark, actor router.Actor, at time.Time) ([]bool, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	seen := make(map[[2]string]bool, len(marks))
+	for _, m := range marks {
+		k := [2]string{m.Org, m.Queue}
+		if seen[k] {
+			return nil, fmt.Errorf("memstore: queue %s/%s marked twice in one call", m.Org, m.Queue)
+		}
+		seen[k] = true
+	}
+	out := make([]bool, len(marks))
+	for i, m := range marks {
+		o := s.orgs[m.Org]
+		if o == nil || o.queues[m.Queue] == nil {
+			continue
+		}
+		out[i] = s.markStall(m.Org, m.Queue, o.queues[m.Queue], m.Cause, m.Detail, actor, at)
+	}
+	return out, nil
+}
+
+// markStall makes one queue's stall transition; the caller holds the lock.
+func (s *Store) markStall(org, queue string, q *queueData, cause router.Cause, detail []byte, actor router.Actor, at time.Time) bool {
 	t := at.UTC()
 	if detail == nil {
 		detail = router.Detail("cause", cause)
 	}
 	if cause != router.CauseNone {
 		if q.stalledSince != nil {
-			return false, nil
+			return false
 		}
 		q.stalledSince = &t
 		q.stallCause = cause
 		s.appendEvent(actorEvent(org, router.EventStallDetected, 0, queue, actor, t, detail))
-		return true, nil
+		return true
 	}
 	if q.stalledSince == nil {
-		return false, nil
+		return false
 	}
 	q.stalledSince = nil
 	q.stallCause = ""
 	s.appendEvent(actorEvent(org, router.EventStallCleared, 0, queue, actor, t, detail))
-	return true, nil
+	return true
 }
 
 // ---- items ----

@@ -264,10 +264,16 @@ func (s *Store) RouteOrgs(ctx context.Context, reqs []router.RouteRequest, decid
 	if len(g.locked) == 0 {
 		return finish("ROLLBACK")
 	}
-	if len(all) == 0 {
+	reached := map[[2]string]int32{}
+	for i, r := range g.results {
+		for q := range r.Queues {
+			reached[[2]string{g.reqs[i].Org, q}] = 0
+		}
+	}
+	if len(all) == 0 && len(reached) == 0 {
 		return finish("COMMIT")
 	}
-	applied, err := s.apply(ctx, conn.Conn(), g, all)
+	applied, err := s.apply(ctx, conn.Conn(), g, all, reached)
 	if err != nil {
 		rollback()
 		return nil, s.wrap(err)
@@ -620,8 +626,11 @@ const faultSQL = `WITH f AS (
 // apply writes a group's decisions and their events, and commits, in one
 // pipelined round trip. Every check is an SQL assertion: if one fails, the
 // transaction aborts and the COMMIT at the end of the pipeline never runs.
-func (s *Store) apply(ctx context.Context, conn *pgx.Conn, g *routeGroup, ds []router.Decision) (map[string]*applied, error) {
+func (s *Store) apply(ctx context.Context, conn *pgx.Conn, g *routeGroup, ds []router.Decision, reached map[[2]string]int32) (map[string]*applied, error) {
 	w := collectWrites(g, ds)
+	for k, n := range w.perQueue {
+		reached[k] = n
+	}
 	req := g.reqs[0]
 	now := req.Now.UTC()
 	actor := req.Actor
@@ -638,14 +647,19 @@ func (s *Store) apply(ctx context.Context, conn *pgx.Conn, g *routeGroup, ds []r
 				format('agent capacity check failed for %s of %s agents; the batch was rolled back', $4 - (SELECT count(*) FROM u), $4))`,
 			orgs, agents, ns, len(agents))
 		qorgs, qids, qns := pairs(w.perQueue)
-		batch.Queue(`UPDATE queues q SET last_assigned_at = $1, assigned_total = q.assigned_total + d.n
-			FROM unnest($2::text[], $3::text[], $4::int[]) AS d(org, id, n)
-			WHERE q.org_id = d.org AND q.id = d.id`, now, qorgs, qids, qns)
 		batch.Queue(`INSERT INTO queue_throughput AS t (org_id, queue_id, bucket, n)
 			SELECT d.org, d.id, $1, d.n FROM unnest($2::text[], $3::text[], $4::int[]) AS d(org, id, n) ORDER BY d.org, d.id
 			ON CONFLICT (org_id, queue_id, bucket) DO UPDATE SET n = t.n + EXCLUDED.n`,
 			now.Truncate(10*time.Second), qorgs, qids, qns)
 	}
+	// Every queue claimed from was reached, whatever was decided: the
+	// monitor tells a stalled queue from one that is behind by it.
+	rorgs, rids, rns := pairs(reached)
+	batch.Queue(`UPDATE queues q SET last_routed_at = $1,
+			last_assigned_at = CASE WHEN d.n > 0 THEN $1 ELSE q.last_assigned_at END,
+			assigned_total = q.assigned_total + d.n
+		FROM unnest($2::text[], $3::text[], $4::int[]) AS d(org, id, n)
+		WHERE q.org_id = d.org AND q.id = d.id`, now, rorgs, rids, rns)
 	if len(w.fIDs) > 0 {
 		batch.Queue(faultSQL, now, w.fOrgs, w.fIDs, w.fCauses, w.fErrs, w.fActs, w.fTIDs,
 			actor.Name, actor.Origin, actor.OSUser, len(w.fIDs)+w.quarantines)

@@ -1,7 +1,10 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
+	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -21,7 +24,7 @@ import (
 const (
 	// Every queue with its stored head: hash joins only.
 	snapshotQueuesSQL = `
-SELECT q.org_id, q.id, q.priority, q.paused, q.last_assigned_at, q.stalled_since, q.stall_cause,
+SELECT q.org_id, q.id, q.priority, q.paused, q.last_assigned_at, q.last_routed_at, q.stalled_since, q.stall_cause,
        h.oldest_enqueued_at, h.head_id, h.head_enqueued_at, h.head_attempts, h.head_last_error,
        h.head_last_attempt_at, h.head_fault_cause, h.head_revision_id,
        coalesce(h.head_revision_found, false), coalesce(h.head_attributes::text, ''),
@@ -365,6 +368,73 @@ func (s *Store) MarkStall(ctx context.Context, org, queue string, cause router.C
 	return changed, err
 }
 
+// stallChunk is how many transitions one MarkStalls statement carries.
+const stallChunk = 1000
+
+// markStallsSQL makes every transition in one statement: a queue's row is
+// updated only if it is not already in the target state (the
+// compare-and-set that makes each transition happen once across
+// monitors), and each real transition appends its event.
+const markStallsSQL = `
+WITH m AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS m(org, queue, cause, detail)),
+u AS (
+    UPDATE queues q SET stalled_since = CASE WHEN m.cause <> '' THEN $5::timestamptz END, stall_cause = m.cause
+    FROM m
+    WHERE q.org_id = m.org AND q.id = m.queue
+      AND ((m.cause <> '' AND q.stalled_since IS NULL) OR (m.cause = '' AND q.stalled_since IS NOT NULL))
+    RETURNING q.org_id, q.id, m.cause, m.detail),
+e AS (
+    INSERT INTO events (org_id, at, kind, queue_id, actor, origin, os_user, detail)
+    SELECT u.org_id, $5, CASE WHEN u.cause <> '' THEN 'stall_detected' ELSE 'stall_cleared' END, u.id, $6, $7, $8, u.detail::jsonb
+    FROM u ORDER BY u.org_id, u.id
+    RETURNING org_id, queue_id)
+SELECT org_id, queue_id FROM e`
+
+func (s *Store) MarkStalls(ctx context.Context, marks []router.StallMark, actor router.Actor, at time.Time) ([]bool, error) {
+	index := make(map[[2]string]int, len(marks))
+	for i, m := range marks {
+		k := [2]string{m.Org, m.Queue}
+		if _, dup := index[k]; dup {
+			return nil, fmt.Errorf("pgstore: queue %s/%s marked twice in one call", m.Org, m.Queue)
+		}
+		index[k] = i
+	}
+	// Rows are locked in key order, as the routing transaction locks them,
+	// so that a monitor and an engine never wait on each other in a cycle.
+	sorted := slices.Clone(marks)
+	slices.SortFunc(sorted, func(a, b router.StallMark) int {
+		return cmp.Or(strings.Compare(a.Org, b.Org), strings.Compare(a.Queue, b.Queue))
+	})
+	out := make([]bool, len(marks))
+	for start := 0; start < len(sorted); start += stallChunk {
+		chunk := sorted[start:min(start+stallChunk, len(sorted))]
+		orgs, queues, causes, details := make([]string, len(chunk)), make([]string, len(chunk)), make([]string, len(chunk)), make([]string, len(chunk))
+		for i, m := range chunk {
+			d := m.Detail
+			if d == nil {
+				d = router.Detail("cause", m.Cause)
+			}
+			orgs[i], queues[i], causes[i], details[i] = m.Org, m.Queue, string(m.Cause), string(d)
+		}
+		rows, err := s.pool.Query(ctx, markStallsSQL, orgs, queues, causes, details, at.UTC(), actor.Name, actor.Origin, actor.OSUser)
+		if err != nil {
+			return out, s.wrap(err)
+		}
+		for rows.Next() {
+			var org, queue string
+			if err := rows.Scan(&org, &queue); err != nil {
+				rows.Close()
+				return out, s.wrap(err)
+			}
+			out[index[[2]string{org, queue}]] = true
+		}
+		if err := rows.Err(); err != nil {
+			return out, s.wrap(err)
+		}
+	}
+	return out, nil
+}
+
 // insertEvent appends one journal entry in the caller's transaction.
 func insertEvent(ctx context.Context, tx pgx.Tx, e router.Event, actor router.Actor) error {
 	var item any
@@ -389,13 +459,14 @@ func scanQueueRows(rows pgx.Rows) ([]router.QueueStats, error) {
 	defer rows.Close()
 	var out []router.QueueStats
 	var (
-		lastAssigned, stalledSince, oldest, hEnq, hLast pgtype.Timestamptz
-		hID, hRev                                       pgtype.Int8
-		hAttempts                                       pgtype.Int4
-		hErr, hCause                                    pgtype.Text
-		cause, attrs                                    string
-		found                                           bool
-		a1, a5                                          int64
+		lastAssigned, lastRouted, stalledSince pgtype.Timestamptz
+		oldest, hEnq, hLast                    pgtype.Timestamptz
+		hID, hRev                              pgtype.Int8
+		hAttempts                              pgtype.Int4
+		hErr, hCause                           pgtype.Text
+		cause, attrs                           string
+		found                                  bool
+		a1, a5                                 int64
 	)
 	tp := func(t pgtype.Timestamptz) *time.Time {
 		if !t.Valid {
@@ -406,12 +477,13 @@ func scanQueueRows(rows pgx.Rows) ([]router.QueueStats, error) {
 	}
 	for rows.Next() {
 		var qs router.QueueStats
-		if err := rows.Scan(&qs.Org, &qs.Queue, &qs.Priority, &qs.Paused, &lastAssigned, &stalledSince, &cause,
+		if err := rows.Scan(&qs.Org, &qs.Queue, &qs.Priority, &qs.Paused, &lastAssigned, &lastRouted, &stalledSince, &cause,
 			&oldest, &hID, &hEnq, &hAttempts, &hErr, &hLast, &hCause, &hRev, &found, &attrs, &a1, &a5); err != nil {
 			return nil, err
 		}
 		qs.StallCause = router.Cause(cause)
 		qs.LastAssignedAt, qs.StalledSince, qs.OldestEnqueuedAt = tp(lastAssigned), tp(stalledSince), tp(oldest)
+		qs.LastRoutedAt = tp(lastRouted)
 		qs.Assigned1m, qs.Assigned5m = int(a1), int(a5)
 		if hID.Valid {
 			h := &router.HeadItem{ID: hID.Int64, EnqueuedAt: hEnq.Time.UTC(), Attempts: int(hAttempts.Int32),

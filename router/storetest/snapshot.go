@@ -15,6 +15,8 @@ var snapshotTests = []suiteTest{
 	{"Snapshot/AgentOverCapacity", testAgentOverCapacity},
 	{"Snapshot/OrgFilter", testSnapshotFilter},
 	{"Snapshot/MarkStall", testMarkStall},
+	{"Snapshot/MarkStalls", testMarkStalls},
+	{"Snapshot/LastRoutedAt", testLastRoutedAt},
 }
 
 func testSnapshotQueues(t *testing.T, s router.Store) {
@@ -311,4 +313,98 @@ func testMarkStall(t *testing.T, s router.Store) {
 	wantNotFound(t, "MarkStall of an unknown queue", err)
 	_, err = s.MarkStall(f.ctx, "nope", "q", router.CauseUnknown, nil, monitor, sec(90))
 	wantNotFound(t, "MarkStall in an unknown org", err)
+}
+
+// testMarkStalls: many transitions in one call, each made once, with the
+// same events as MarkStall; unknown queues are left out.
+func testMarkStalls(t *testing.T, s router.Store) {
+	f := newFx(t, s)
+	f.basicOrg("o1")
+	f.queue("o1", "r", 0, false)
+	f.basicOrg("o2")
+	monitor := router.Actor{Name: "monitor:m1", OSUser: "svc", Origin: "mon-host"}
+	detail := canonJSON(map[string]any{"cause": "unknown", "depth": 3})
+	marks := []router.StallMark{
+		{Org: "o2", Queue: "q", Cause: router.CauseUnknown, Detail: detail},
+		{Org: "o1", Queue: "q", Cause: router.CauseMissingRevision, Detail: detail},
+		{Org: "o1", Queue: "r"}, // clearing a clear queue: no transition
+		{Org: "o1", Queue: "nope", Cause: router.CauseUnknown},
+		{Org: "nope", Queue: "q", Cause: router.CauseUnknown},
+	}
+	changed, err := s.MarkStalls(f.ctx, marks, monitor, sec(10))
+	if err != nil {
+		t.Fatalf("MarkStalls: %v", err)
+	}
+	if want := []bool{true, true, false, false, false}; !slices.Equal(changed, want) {
+		t.Fatalf("MarkStalls changed %v, want %v", changed, want)
+	}
+	if q := f.queueStats("o1", "q", sec(20)); !timePtrEqual(q.StalledSince, sec(10)) || q.StallCause != router.CauseMissingRevision {
+		t.Fatalf("o1/q stall state since %s cause %q", fmtTimePtr(q.StalledSince), q.StallCause)
+	}
+	if q := f.queueStats("o2", "q", sec(20)); !timePtrEqual(q.StalledSince, sec(10)) || q.StallCause != router.CauseUnknown {
+		t.Fatalf("o2/q stall state since %s cause %q", fmtTimePtr(q.StalledSince), q.StallCause)
+	}
+	// Repeated: no transition, no event.
+	changed, err = s.MarkStalls(f.ctx, marks[:2], monitor, sec(15))
+	if err != nil || slices.Contains(changed, true) {
+		t.Fatalf("repeated MarkStalls: %v, %v", changed, err)
+	}
+	for _, org := range []string{"o1", "o2"} {
+		evs := f.events(router.EventFilter{Org: org, Kinds: []string{router.EventStallDetected, router.EventStallCleared}})
+		if len(evs) != 1 || evs[0].Kind != router.EventStallDetected || evs[0].QueueID != "q" || !evs[0].At.Equal(sec(10)) {
+			t.Fatalf("%s stall events %+v, want one stall_detected at %v", org, evs, sec(10))
+		}
+		wantActor(t, evs[0], monitor)
+		if !detailMentions(evs[0].Detail, "unknown") {
+			t.Fatalf("%s stall_detected detail %s", org, evs[0].Detail)
+		}
+	}
+	// Clearing one and detecting another in the same call.
+	changed, err = s.MarkStalls(f.ctx, []router.StallMark{{Org: "o1", Queue: "q"}, {Org: "o1", Queue: "r", Cause: router.CauseQueuePaused}}, monitor, sec(30))
+	if err != nil || !slices.Equal(changed, []bool{true, true}) {
+		t.Fatalf("clear and detect: %v, %v", changed, err)
+	}
+	evs := f.events(router.EventFilter{Org: "o1", Kinds: []string{router.EventStallDetected, router.EventStallCleared}})
+	if got := eventKinds(evs); len(got) != 3 || !slices.Contains(got[1:], router.EventStallCleared) || !slices.Contains(got[1:], router.EventStallDetected) {
+		t.Fatalf("o1 stall events %v", got)
+	}
+	if q := f.queueStats("o1", "q", sec(40)); q.StalledSince != nil || q.StallCause != "" {
+		t.Fatalf("o1/q after clearing: since %s cause %q", fmtTimePtr(q.StalledSince), q.StallCause)
+	}
+	if _, err := s.MarkStalls(f.ctx, []router.StallMark{{Org: "o1", Queue: "q"}, {Org: "o1", Queue: "q"}}, monitor, sec(50)); err == nil {
+		t.Fatal("MarkStalls accepted one queue twice")
+	}
+	if changed, err := s.MarkStalls(f.ctx, nil, monitor, sec(50)); err != nil || len(changed) != 0 {
+		t.Fatalf("MarkStalls of nothing: %v, %v", changed, err)
+	}
+}
+
+// testLastRoutedAt: a routing call that claims from a queue records that
+// it reached it, assigned or not; other queues keep their time.
+func testLastRoutedAt(t *testing.T, s router.Store) {
+	f := newFx(t, s)
+	f.basicOrg("o1")
+	f.queue("o1", "held", 0, true)
+	f.queue("o1", "empty", 0, false)
+	f.agent("o1", "a1", "t1", router.AgentAvailable, 5)
+	f.enqueue("o1", "q", attrs(1, "chat"), sec(0))
+	f.enqueue("o1", "held", attrs(1, "chat"), sec(0))
+	for _, q := range []string{"q", "held", "empty"} {
+		if st := f.queueStats("o1", q, sec(5)); st.LastRoutedAt != nil {
+			t.Fatalf("%s reached before any routing: %v", q, st.LastRoutedAt)
+		}
+	}
+	f.route(router.RouteRequest{Org: "o1", Now: sec(10)}, func(*router.Batch) []router.Decision { return nil })
+	if st := f.queueStats("o1", "q", sec(20)); !timePtrEqual(st.LastRoutedAt, sec(10)) || st.LastAssignedAt != nil {
+		t.Fatalf("q after a call that decided nothing: reached %s, assigned %s", fmtTimePtr(st.LastRoutedAt), fmtTimePtr(st.LastAssignedAt))
+	}
+	for _, q := range []string{"held", "empty"} {
+		if st := f.queueStats("o1", q, sec(20)); st.LastRoutedAt != nil {
+			t.Fatalf("%s was not claimed from but shows reached at %s", q, fmtTimePtr(st.LastRoutedAt))
+		}
+	}
+	f.routeWith("o1", router.PolicyQuarantine, sec(30))
+	if st := f.queueStats("o1", "q", sec(40)); !timePtrEqual(st.LastRoutedAt, sec(30)) || !timePtrEqual(st.LastAssignedAt, sec(30)) {
+		t.Fatalf("q after assigning: reached %s, assigned %s", fmtTimePtr(st.LastRoutedAt), fmtTimePtr(st.LastAssignedAt))
+	}
 }
