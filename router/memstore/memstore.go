@@ -45,7 +45,7 @@ type orgData struct {
 type queueData struct {
 	q            router.Queue
 	lastAssigned *time.Time
-	lastRouted   *time.Time // when a routing call last claimed from it
+	lastRouted   *time.Time  // when a routing call last claimed from it
 	assignedAt   []time.Time // recent assignment times, pruned past 5 minutes
 	stalledSince *time.Time
 	stallCause   router.Cause
