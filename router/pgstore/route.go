@@ -596,3 +596,10 @@ func (s *Store) Notifications(ctx context.Context) (<-chan string, error) {
 	}()
 	return ch, nil
 }
+
+// Maintain folds count deltas into queue_counts and refreshes the heads of
+// queues marked dirty (routeops_maintain, migration 006).
+func (s *Store) Maintain(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, `SELECT routeops_maintain()`)
+	return s.wrap(err)
+}

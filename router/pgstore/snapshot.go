@@ -365,26 +365,6 @@ func (s *Store) MarkStall(ctx context.Context, org, queue string, cause router.C
 	return changed, err
 }
 
-// insertEvent appends one journal entry in the caller's transaction.
-func insertEvent(ctx context.Context, tx pgx.Tx, e router.Event, actor router.Actor) error {
-	var item any
-	if e.WorkItemID != 0 {
-		item = e.WorkItemID
-	}
-	var queue any
-	if e.QueueID != "" {
-		queue = e.QueueID
-	}
-	detail := e.Detail
-	if len(detail) == 0 {
-		detail = []byte(`{}`)
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)`,
-		e.OrgID, e.At.UTC(), e.Kind, item, queue, actor.Name, actor.Origin, actor.OSUser, string(detail))
-	return err
-}
-
 func scanQueueRows(rows pgx.Rows) ([]router.QueueStats, error) {
 	defer rows.Close()
 	var out []router.QueueStats
