@@ -924,7 +924,7 @@ func (s *scenario) cleanupScenario(ctx context.Context) error {
 				return err
 			}
 			for _, q := range qs {
-				if _, err := st.SetQueuePaused(ctx, org, q.ID, false, actor, time.Now()); err != nil {
+				if _, err := st.SetQueuePaused(ctx, router.QueuePauseRequest{Org: org, Queue: q.ID, Paused: false, Actor: actor, At: time.Now()}); err != nil {
 					return err
 				}
 			}
@@ -1134,10 +1134,10 @@ func paced(ctx context.Context, n int, rate float64, workers int, do func(i int)
 // deleteRevisions deletes the current revisions of per queued items in each
 // of the first orgs orgs, the drill's way (foreign key bypassed, queue
 // heads first), and returns how many it deleted.
-func deleteRevisions(ctx context.Context, st router.Store, orgs, per int) (int, error) {
+func deleteRevisions(ctx context.Context, st router.Driller, orgs, per int) (int, error) {
 	deleted := 0
 	for i := 1; i <= orgs; i++ {
-		ids, err := st.DrillDeleteRevisions(ctx, sim.OrgID(i), per, actor, time.Now())
+		ids, err := st.DrillDeleteRevisions(ctx, router.DrillRequest{Org: sim.OrgID(i), Count: per, Actor: actor, At: time.Now()})
 		if err != nil {
 			return deleted, fmt.Errorf("delete revisions: %w", err)
 		}

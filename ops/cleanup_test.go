@@ -64,8 +64,8 @@ func buildCleanup(e *env) *cleanupFixture {
 	if p := e.route(e.engine(router.PolicyQuarantine, nil)); p.Assigned != 3 {
 		e.t.Fatalf("assigned %d", p.Assigned)
 	}
-	e.must(e.st.Complete(e.ctx, "o1", c.ID, old(3*m)))
-	e.must(e.st.Complete(e.ctx, "o1", a.ID, old(3*m)))
+	e.must(e.st.Complete(e.ctx, router.CompleteRequest{Org: "o1", ItemID: c.ID, At: old(3 * m)}))
+	e.must(e.st.Complete(e.ctx, router.CompleteRequest{Org: "o1", ItemID: a.ID, At: old(3 * m)}))
 	elig("o1", c.CurrentRevisionID)
 	fx.refOld++
 	// E: two old revisions and a recent current one: both old ones go.

@@ -17,7 +17,7 @@ import (
 // Ops is the operator API. Every mutation goes through it, is refused in
 // read-only mode, and is recorded with the operator's identity and origin.
 type Ops struct {
-	Store router.Store
+	Store router.OpsStore
 	Clock router.Clock
 	Actor router.Actor
 	// ReadOnly refuses every mutation.
@@ -47,7 +47,7 @@ type CleanupSettings struct {
 }
 
 // New builds an Ops with defaults filled in.
-func New(store router.Store, clock router.Clock, actor router.Actor, s Settings) *Ops {
+func New(store router.OpsStore, clock router.Clock, actor router.Actor, s Settings) *Ops {
 	if clock == nil {
 		clock = router.RealClock{}
 	}
@@ -165,7 +165,7 @@ func (o *Ops) Quarantine(ctx context.Context, org string, ids []int64, reason st
 	}
 	outs := make([]Outcome, 0, len(ids))
 	for _, id := range ids {
-		r, err := o.Store.Quarantine(ctx, org, id, reason, o.Actor, o.Clock.Now())
+		r, err := o.Store.Quarantine(ctx, router.QuarantineRequest{Org: org, ItemID: id, Reason: reason, Actor: o.Actor, At: o.Clock.Now()})
 		outs = append(outs, outcome(id, r, err))
 	}
 	return outs, nil
@@ -179,7 +179,7 @@ func (o *Ops) Release(ctx context.Context, org string, ids []int64) ([]Outcome, 
 	}
 	outs := make([]Outcome, 0, len(ids))
 	for _, id := range ids {
-		r, err := o.Store.Release(ctx, org, id, o.Actor, o.Clock.Now())
+		r, err := o.Store.Release(ctx, router.ReleaseRequest{Org: org, ItemID: id, Actor: o.Actor, At: o.Clock.Now()})
 		outs = append(outs, outcome(id, r, err))
 	}
 	return outs, nil
@@ -194,7 +194,7 @@ func (o *Ops) SetPaused(ctx context.Context, ref router.QueueRef, paused bool) (
 	if err := o.guard(action); err != nil {
 		return router.ActionResult{}, err
 	}
-	return o.Store.SetQueuePaused(ctx, ref.Org, ref.Queue, paused, o.Actor, o.Clock.Now())
+	return o.Store.SetQueuePaused(ctx, router.QueuePauseRequest{Org: ref.Org, Queue: ref.Queue, Paused: paused, Actor: o.Actor, At: o.Clock.Now()})
 }
 
 // ItemDetail is everything about one item.
@@ -344,14 +344,18 @@ func (o *Ops) Drill(ctx context.Context, kind, org string, count int) ([]int64, 
 	if !o.Embedded && !o.DrillAllowed {
 		return nil, &DrillRefusedError{Store: o.Store.Describe()}
 	}
+	d, ok := o.Store.(router.Driller)
+	if !ok {
+		return nil, &DrillRefusedError{Store: o.Store.Describe()}
+	}
 	if count <= 0 {
 		return nil, errors.New("drill needs --count of at least 1")
 	}
 	switch kind {
 	case DrillMissingRevisions:
-		return o.Store.DrillDeleteRevisions(ctx, org, count, o.Actor, o.Clock.Now())
+		return d.DrillDeleteRevisions(ctx, router.DrillRequest{Org: org, Count: count, Actor: o.Actor, At: o.Clock.Now()})
 	case DrillCorruptRevisions:
-		return o.Store.DrillCorruptRevisions(ctx, org, count, o.Actor, o.Clock.Now())
+		return d.DrillCorruptRevisions(ctx, router.DrillRequest{Org: org, Count: count, Actor: o.Actor, At: o.Clock.Now()})
 	}
 	return nil, fmt.Errorf("unknown drill %q (allowed: %s, %s)", kind, DrillMissingRevisions, DrillCorruptRevisions)
 }
@@ -389,13 +393,13 @@ func (o *Ops) InjectIncident(ctx context.Context, kind, org string, count int) (
 	if top == nil {
 		return nil, fmt.Errorf("org %s has no unpaused queue to break", org)
 	}
-	if _, err := o.Store.SetQueuePaused(ctx, org, top.ID, true, o.Actor, o.Clock.Now()); err != nil {
+	if _, err := o.Store.SetQueuePaused(ctx, router.QueuePauseRequest{Org: org, Queue: top.ID, Paused: true, Actor: o.Actor, At: o.Clock.Now()}); err != nil {
 		return nil, err
 	}
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		_, _ = o.Store.SetQueuePaused(rctx, org, top.ID, false, o.Actor, o.Clock.Now())
+		_, _ = o.Store.SetQueuePaused(rctx, router.QueuePauseRequest{Org: org, Queue: top.ID, Paused: false, Actor: o.Actor, At: o.Clock.Now()})
 	}()
 	victim := router.Attributes{Priority: 100, Channel: "chat", Tier: "gold"}
 	for i := 0; i < count; i++ {

@@ -3,7 +3,6 @@ package memstore
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/routeops/routeops/router"
 )
@@ -19,47 +18,47 @@ func (s *Store) itemIn(org string, id int64) (*router.WorkItem, error) {
 	return it, nil
 }
 
-func (s *Store) Quarantine(ctx context.Context, org string, item int64, reason string, actor router.Actor, at time.Time) (router.ActionResult, error) {
+func (s *Store) Quarantine(ctx context.Context, req router.QuarantineRequest) (router.ActionResult, error) {
 	if err := s.lock(ctx); err != nil {
 		return router.ActionResult{}, err
 	}
 	defer s.mu.Unlock()
-	it, err := s.itemIn(org, item)
+	it, err := s.itemIn(req.Org, req.ItemID)
 	if err != nil {
 		return router.ActionResult{}, err
 	}
 	switch it.State {
 	case router.StateQuarantined:
-		return router.ActionResult{State: it.State, Message: fmt.Sprintf("item %d is already quarantined", item)}, nil
+		return router.ActionResult{State: it.State, Message: fmt.Sprintf("item %d is already quarantined", req.ItemID)}, nil
 	case router.StateQueued:
 	default:
-		return router.ActionResult{State: it.State}, router.Conflictf("item %d is %s; only a queued item can be quarantined", item, it.State)
+		return router.ActionResult{State: it.State}, router.Conflictf("item %d is %s; only a queued item can be quarantined", req.ItemID, it.State)
 	}
 	o := s.orgs[it.OrgID]
 	o.removeQueued(it)
 	it.State = router.StateQuarantined
-	it.QuarantineReason = reason
+	it.QuarantineReason = req.Reason
 	it.Skipped = false // only a queued item can be skipped (pgstore's CHECK work_items_skipped_is_queued)
-	s.appendEvent(actorEvent(it.OrgID, router.EventQuarantined, it.ID, it.QueueID, actor, at.UTC(),
-		router.Detail("cause", router.CauseOperator, "reason", reason)))
-	return router.ActionResult{Changed: true, State: it.State, Message: fmt.Sprintf("item %d quarantined", item)}, nil
+	s.appendEvent(actorEvent(it.OrgID, router.EventQuarantined, it.ID, it.QueueID, req.Actor, req.At.UTC(),
+		router.Detail("cause", router.CauseOperator, "reason", req.Reason)))
+	return router.ActionResult{Changed: true, State: it.State, Message: fmt.Sprintf("item %d quarantined", req.ItemID)}, nil
 }
 
-func (s *Store) Release(ctx context.Context, org string, item int64, actor router.Actor, at time.Time) (router.ActionResult, error) {
+func (s *Store) Release(ctx context.Context, req router.ReleaseRequest) (router.ActionResult, error) {
 	if err := s.lock(ctx); err != nil {
 		return router.ActionResult{}, err
 	}
 	defer s.mu.Unlock()
-	it, err := s.itemIn(org, item)
+	it, err := s.itemIn(req.Org, req.ItemID)
 	if err != nil {
 		return router.ActionResult{}, err
 	}
 	switch {
 	case it.State == router.StateQueued && !it.Skipped:
-		return router.ActionResult{State: it.State, Message: fmt.Sprintf("item %d is already queued", item)}, nil
+		return router.ActionResult{State: it.State, Message: fmt.Sprintf("item %d is already queued", req.ItemID)}, nil
 	case it.State == router.StateQueued || it.State == router.StateQuarantined:
 	default:
-		return router.ActionResult{State: it.State}, router.Conflictf("item %d is %s; only a quarantined or skipped item can be released", item, it.State)
+		return router.ActionResult{State: it.State}, router.Conflictf("item %d is %s; only a quarantined or skipped item can be released", req.ItemID, it.State)
 	}
 	o := s.orgs[it.OrgID]
 	it.State = router.StateQueued
@@ -67,37 +66,37 @@ func (s *Store) Release(ctx context.Context, org string, item int64, actor route
 	it.FaultCause = ""
 	it.QuarantineReason = ""
 	o.addQueued(it)
-	s.appendEvent(actorEvent(it.OrgID, router.EventReleased, it.ID, it.QueueID, actor, at.UTC(),
+	s.appendEvent(actorEvent(it.OrgID, router.EventReleased, it.ID, it.QueueID, req.Actor, req.At.UTC(),
 		router.Detail("enqueued_at", it.EnqueuedAt)))
 	s.notify(it.OrgID)
-	return router.ActionResult{Changed: true, State: it.State, Message: fmt.Sprintf("item %d released to %s", item, it.QueueID)}, nil
+	return router.ActionResult{Changed: true, State: it.State, Message: fmt.Sprintf("item %d released to %s", req.ItemID, it.QueueID)}, nil
 }
 
-func (s *Store) SetQueuePaused(ctx context.Context, org, queue string, paused bool, actor router.Actor, at time.Time) (router.ActionResult, error) {
+func (s *Store) SetQueuePaused(ctx context.Context, req router.QueuePauseRequest) (router.ActionResult, error) {
 	if err := s.lock(ctx); err != nil {
 		return router.ActionResult{}, err
 	}
 	defer s.mu.Unlock()
-	o, err := s.org(org)
+	o, err := s.org(req.Org)
 	if err != nil {
 		return router.ActionResult{}, err
 	}
-	q := o.queues[queue]
+	q := o.queues[req.Queue]
 	if q == nil {
-		return router.ActionResult{}, router.NotFoundf("queue %s/%s does not exist", org, queue)
+		return router.ActionResult{}, router.NotFoundf("queue %s/%s does not exist", req.Org, req.Queue)
 	}
 	word := map[bool]string{true: "paused", false: "flowing"}
-	if q.q.Paused == paused {
-		return router.ActionResult{Message: fmt.Sprintf("queue %s/%s is already %s", org, queue, word[paused])}, nil
+	if q.q.Paused == req.Paused {
+		return router.ActionResult{Message: fmt.Sprintf("queue %s/%s is already %s", req.Org, req.Queue, word[req.Paused])}, nil
 	}
-	q.q.Paused = paused
+	q.q.Paused = req.Paused
 	kind := router.EventQueueResumed
-	if paused {
+	if req.Paused {
 		kind = router.EventQueuePaused
 	}
-	s.appendEvent(actorEvent(org, kind, 0, queue, actor, at.UTC(), nil))
-	if !paused {
-		s.notify(org)
+	s.appendEvent(actorEvent(req.Org, kind, 0, req.Queue, req.Actor, req.At.UTC(), nil))
+	if !req.Paused {
+		s.notify(req.Org)
 	}
-	return router.ActionResult{Changed: true, Message: fmt.Sprintf("queue %s/%s %s", org, queue, word[paused])}, nil
+	return router.ActionResult{Changed: true, Message: fmt.Sprintf("queue %s/%s %s", req.Org, req.Queue, word[req.Paused])}, nil
 }

@@ -53,7 +53,7 @@ func (s *Store) CleanupPlan(ctx context.Context, olderThan time.Time) (router.Cl
 	return st, nil
 }
 
-func (s *Store) CleanupBatch(ctx context.Context, req router.CleanupBatchRequest, actor router.Actor, at time.Time) (router.CleanupBatchResult, error) {
+func (s *Store) CleanupBatch(ctx context.Context, req router.CleanupBatchRequest) (router.CleanupBatchResult, error) {
 	var res router.CleanupBatchResult
 	if err := s.lock(ctx); err != nil {
 		return res, err
@@ -102,7 +102,7 @@ func (s *Store) CleanupBatch(ctx context.Context, req router.CleanupBatchRequest
 	}
 	sort.Strings(orgs)
 	for _, o := range orgs {
-		s.appendEvent(actorEvent(o, router.EventRevisionsCleaned, 0, "", actor, at.UTC(),
+		s.appendEvent(actorEvent(o, router.EventRevisionsCleaned, 0, "", req.Actor, req.At.UTC(),
 			router.Detail("deleted", perOrg[o], "older_than", req.OlderThan.UTC())))
 	}
 	return res, nil

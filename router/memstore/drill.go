@@ -3,7 +3,6 @@ package memstore
 import (
 	"context"
 	"slices"
-	"time"
 
 	"github.com/routeops/routeops/router"
 )
@@ -31,12 +30,12 @@ func (s *Store) drillTargets(org string, count int) ([]*router.WorkItem, error) 
 	return out, nil
 }
 
-func (s *Store) DrillDeleteRevisions(ctx context.Context, org string, count int, actor router.Actor, at time.Time) ([]int64, error) {
+func (s *Store) DrillDeleteRevisions(ctx context.Context, req router.DrillRequest) ([]int64, error) {
 	if err := s.lock(ctx); err != nil {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	targets, err := s.drillTargets(org, count)
+	targets, err := s.drillTargets(req.Org, req.Count)
 	if err != nil {
 		return nil, err
 	}
@@ -47,18 +46,18 @@ func (s *Store) DrillDeleteRevisions(ctx context.Context, org string, count int,
 		s.itemRevs[it.ID] = slices.DeleteFunc(slices.Clone(s.itemRevs[it.ID]), func(x int64) bool { return x == rid })
 		ids = append(ids, it.ID)
 	}
-	s.appendEvent(actorEvent(org, router.EventDrillInjected, 0, "", actor, at.UTC(),
+	s.appendEvent(actorEvent(req.Org, router.EventDrillInjected, 0, "", req.Actor, req.At.UTC(),
 		router.Detail("drill", "missing-revisions", "items", ids)))
-	s.notify(org)
+	s.notify(req.Org)
 	return ids, nil
 }
 
-func (s *Store) DrillCorruptRevisions(ctx context.Context, org string, count int, actor router.Actor, at time.Time) ([]int64, error) {
+func (s *Store) DrillCorruptRevisions(ctx context.Context, req router.DrillRequest) ([]int64, error) {
 	if err := s.lock(ctx); err != nil {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	targets, err := s.drillTargets(org, count)
+	targets, err := s.drillTargets(req.Org, req.Count)
 	if err != nil {
 		return nil, err
 	}
@@ -68,8 +67,8 @@ func (s *Store) DrillCorruptRevisions(ctx context.Context, org string, count int
 		r.Attributes = router.CorruptAttributes(i)
 		ids = append(ids, it.ID)
 	}
-	s.appendEvent(actorEvent(org, router.EventDrillInjected, 0, "", actor, at.UTC(),
+	s.appendEvent(actorEvent(req.Org, router.EventDrillInjected, 0, "", req.Actor, req.At.UTC(),
 		router.Detail("drill", "corrupt-revisions", "items", ids)))
-	s.notify(org)
+	s.notify(req.Org)
 	return ids, nil
 }

@@ -47,7 +47,10 @@ type queueData struct {
 	stallCause   router.Cause
 }
 
-var _ router.Store = (*Store)(nil)
+var (
+	_ router.Store   = (*Store)(nil)
+	_ router.Driller = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New() *Store {

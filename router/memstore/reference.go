@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"time"
 
 	"github.com/routeops/routeops/router"
 )
@@ -94,42 +93,42 @@ func (s *Store) UpsertAgent(ctx context.Context, a router.Agent) error {
 	return nil
 }
 
-func (s *Store) SetAgentStatus(ctx context.Context, org, agent string, st router.AgentStatus, at time.Time) error {
+func (s *Store) SetAgentStatus(ctx context.Context, req router.AgentStatusRequest) error {
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	o, err := s.org(org)
+	o, err := s.org(req.Org)
 	if err != nil {
 		return err
 	}
-	a := o.agents[agent]
+	a := o.agents[req.Agent]
 	if a == nil {
-		return router.NotFoundf("agent %s/%s does not exist", org, agent)
+		return router.NotFoundf("agent %s/%s does not exist", req.Org, req.Agent)
 	}
-	a.Status = st
-	if st == router.AgentAvailable {
-		s.notify(org)
+	a.Status = req.Status
+	if req.Status == router.AgentAvailable {
+		s.notify(req.Org)
 	}
 	return nil
 }
 
-func (s *Store) SetTeamStatus(ctx context.Context, org, team string, st router.TeamStatus, at time.Time) error {
+func (s *Store) SetTeamStatus(ctx context.Context, req router.TeamStatusRequest) error {
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	o, err := s.org(org)
+	o, err := s.org(req.Org)
 	if err != nil {
 		return err
 	}
-	t := o.teams[team]
+	t := o.teams[req.Team]
 	if t == nil {
-		return router.NotFoundf("team %s/%s does not exist", org, team)
+		return router.NotFoundf("team %s/%s does not exist", req.Org, req.Team)
 	}
-	t.Status = st
-	if st == router.TeamActive {
-		s.notify(org)
+	t.Status = req.Status
+	if req.Status == router.TeamActive {
+		s.notify(req.Org)
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/routeops/routeops/router"
 )
@@ -63,14 +62,14 @@ func (s *Store) RepairCandidates(ctx context.Context, org string) ([]router.Repa
 	return out, nil
 }
 
-func (s *Store) ApplyRepair(ctx context.Context, fixes []router.RepairFix, actor router.Actor, at time.Time) ([]router.RepairOutcome, error) {
+func (s *Store) ApplyRepair(ctx context.Context, req router.ApplyRepairRequest) ([]router.RepairOutcome, error) {
 	if err := s.lock(ctx); err != nil {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	now := at.UTC()
-	out := make([]router.RepairOutcome, 0, len(fixes))
-	for _, f := range fixes {
+	now := req.At.UTC()
+	out := make([]router.RepairOutcome, 0, len(req.Fixes))
+	for _, f := range req.Fixes {
 		oc := router.RepairOutcome{ItemID: f.ItemID, OrgID: f.OrgID}
 		it, err := s.itemIn(f.OrgID, f.ItemID)
 		if err != nil {
@@ -117,7 +116,7 @@ func (s *Store) ApplyRepair(ctx context.Context, fixes []router.RepairFix, actor
 		if it.Skipped {
 			it.Skipped = false
 		}
-		s.appendEvent(actorEvent(it.OrgID, router.EventRevisionRepaired, it.ID, it.QueueID, actor, now,
+		s.appendEvent(actorEvent(it.OrgID, router.EventRevisionRepaired, it.ID, it.QueueID, req.Actor, now,
 			router.Detail("old_revision_id", old, "new_revision_id", rev.ID, "source", f.Source, "released", released)))
 		if it.State == router.StateQueued {
 			s.notify(it.OrgID)

@@ -181,30 +181,30 @@ func groupAgents(o *orgData) []router.AgentGroup {
 	return out
 }
 
-func (s *Store) MarkStall(ctx context.Context, org, queue string, cause router.Cause, detail []byte, actor router.Actor, at time.Time) (bool, error) {
+func (s *Store) MarkStall(ctx context.Context, req router.MarkStallRequest) (bool, error) {
 	if err := s.lock(ctx); err != nil {
 		return false, err
 	}
 	defer s.mu.Unlock()
-	o, err := s.org(org)
+	o, err := s.org(req.Org)
 	if err != nil {
 		return false, err
 	}
-	q := o.queues[queue]
+	q := o.queues[req.Queue]
 	if q == nil {
-		return false, router.NotFoundf("queue %s/%s does not exist", org, queue)
+		return false, router.NotFoundf("queue %s/%s does not exist", req.Org, req.Queue)
 	}
-	t := at.UTC()
-	if detail == nil {
-		detail = router.Detail("cause", cause)
+	t := req.At.UTC()
+	if req.Detail == nil {
+		req.Detail = router.Detail("cause", req.Cause)
 	}
-	if cause != router.CauseNone {
+	if req.Cause != router.CauseNone {
 		if q.stalledSince != nil {
 			return false, nil
 		}
 		q.stalledSince = &t
-		q.stallCause = cause
-		s.appendEvent(actorEvent(org, router.EventStallDetected, 0, queue, actor, t, detail))
+		q.stallCause = req.Cause
+		s.appendEvent(actorEvent(req.Org, router.EventStallDetected, 0, req.Queue, req.Actor, t, req.Detail))
 		return true, nil
 	}
 	if q.stalledSince == nil {
@@ -212,6 +212,6 @@ func (s *Store) MarkStall(ctx context.Context, org, queue string, cause router.C
 	}
 	q.stalledSince = nil
 	q.stallCause = ""
-	s.appendEvent(actorEvent(org, router.EventStallCleared, 0, queue, actor, t, detail))
+	s.appendEvent(actorEvent(req.Org, router.EventStallCleared, 0, req.Queue, req.Actor, t, req.Detail))
 	return true, nil
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/routeops/routeops/router"
 )
@@ -40,49 +39,49 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 	return cloneItem(it), nil
 }
 
-func (s *Store) AddRevision(ctx context.Context, org string, item int64, attrs []byte, at time.Time) (router.Revision, error) {
+func (s *Store) AddRevision(ctx context.Context, req router.AddRevisionRequest) (router.Revision, error) {
 	if err := s.lock(ctx); err != nil {
 		return router.Revision{}, err
 	}
 	defer s.mu.Unlock()
-	it := s.items[item]
-	if it == nil || it.OrgID != org {
-		return router.Revision{}, router.NotFoundf("item %d does not exist in org %s", item, org)
+	it := s.items[req.ItemID]
+	if it == nil || it.OrgID != req.Org {
+		return router.Revision{}, router.NotFoundf("item %d does not exist in org %s", req.ItemID, req.Org)
 	}
-	if !json.Valid(attrs) {
+	if !json.Valid(req.Attributes) {
 		return router.Revision{}, router.ErrInvalidJSON
 	}
-	rev := s.newRevision(org, item, attrs, at, "platform")
+	rev := s.newRevision(req.Org, req.ItemID, req.Attributes, req.At, "platform")
 	it.CurrentRevisionID = rev.ID
-	it.Priority = router.PriorityOf(attrs)
+	it.Priority = router.PriorityOf(req.Attributes)
 	it.JournalRevisionID = rev.ID
-	it.JournalAttributes = bytes.Clone(attrs)
+	it.JournalAttributes = bytes.Clone(req.Attributes)
 	if it.State == router.StateQueued {
-		s.notify(org)
+		s.notify(req.Org)
 	}
 	return cloneRevision(rev), nil
 }
 
-func (s *Store) Complete(ctx context.Context, org string, item int64, at time.Time) error {
+func (s *Store) Complete(ctx context.Context, req router.CompleteRequest) error {
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	it := s.items[item]
-	if it == nil || it.OrgID != org {
-		return router.NotFoundf("item %d does not exist in org %s", item, org)
+	it := s.items[req.ItemID]
+	if it == nil || it.OrgID != req.Org {
+		return router.NotFoundf("item %d does not exist in org %s", req.ItemID, req.Org)
 	}
 	if it.State != router.StateAssigned {
-		return router.Conflictf("item %d is %s; only an assigned item can be completed", item, it.State)
+		return router.Conflictf("item %d is %s; only an assigned item can be completed", req.ItemID, it.State)
 	}
-	o := s.orgs[org]
+	o := s.orgs[req.Org]
 	if a := o.agents[it.AgentID]; a != nil && a.Load > 0 {
 		a.Load--
 	}
-	t := at.UTC()
+	t := req.At.UTC()
 	it.State = router.StateCompleted
 	it.CompletedAt = &t
-	s.notify(org)
+	s.notify(req.Org)
 	return nil
 }
 

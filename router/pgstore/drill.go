@@ -3,7 +3,6 @@ package pgstore
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/routeops/routeops/router"
@@ -25,8 +24,8 @@ LIMIT $2`
 // did: with session_replication_role = replica, which skips the foreign
 // key. It needs a superuser (or, on PostgreSQL 15, a role granted SET on
 // session_replication_role).
-func (s *Store) DrillDeleteRevisions(ctx context.Context, org string, count int, actor router.Actor, at time.Time) ([]int64, error) {
-	if err := s.orgExists(ctx, org); err != nil {
+func (s *Store) DrillDeleteRevisions(ctx context.Context, req router.DrillRequest) ([]int64, error) {
+	if err := s.orgExists(ctx, req.Org); err != nil {
 		return nil, err
 	}
 	var ids []int64
@@ -34,7 +33,7 @@ func (s *Store) DrillDeleteRevisions(ctx context.Context, org string, count int,
 		if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
 			return fmt.Errorf("drill needs to bypass the foreign key (session_replication_role = replica), which this role may not do: %w", err)
 		}
-		rows, err := tx.Query(ctx, drillTargetsSQL, org, count)
+		rows, err := tx.Query(ctx, drillTargetsSQL, req.Org, req.Count)
 		if err != nil {
 			return err
 		}
@@ -50,17 +49,17 @@ func (s *Store) DrillDeleteRevisions(ctx context.Context, org string, count int,
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM work_item_revisions WHERE org_id = $1 AND id = ANY($2)`, org, revs); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM work_item_revisions WHERE org_id = $1 AND id = ANY($2)`, req.Org, revs); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = origin`); err != nil {
 			return err
 		}
-		if err := insertEvent(ctx, tx, router.Event{OrgID: org, At: at, Kind: router.EventDrillInjected,
-			Detail: router.Detail("drill", "missing-revisions", "items", ids)}, actor); err != nil {
+		if err := insertEvent(ctx, tx, router.Event{OrgID: req.Org, At: req.At, Kind: router.EventDrillInjected,
+			Detail: router.Detail("drill", "missing-revisions", "items", ids)}, req.Actor); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, org)
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, req.Org)
 		return err
 	})
 	return ids, err
@@ -68,13 +67,13 @@ func (s *Store) DrillDeleteRevisions(ctx context.Context, org string, count int,
 
 // DrillCorruptRevisions overwrites current revisions' attributes with JSON
 // that is not valid attributes. Revisions are otherwise never edited.
-func (s *Store) DrillCorruptRevisions(ctx context.Context, org string, count int, actor router.Actor, at time.Time) ([]int64, error) {
-	if err := s.orgExists(ctx, org); err != nil {
+func (s *Store) DrillCorruptRevisions(ctx context.Context, req router.DrillRequest) ([]int64, error) {
+	if err := s.orgExists(ctx, req.Org); err != nil {
 		return nil, err
 	}
 	var ids []int64
 	err := s.withTx(ctx, true, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, drillTargetsSQL, org, count)
+		rows, err := tx.Query(ctx, drillTargetsSQL, req.Org, req.Count)
 		if err != nil {
 			return err
 		}
@@ -93,14 +92,14 @@ func (s *Store) DrillCorruptRevisions(ctx context.Context, org string, count int
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE work_item_revisions r SET attributes = u.a::jsonb
-			FROM unnest($2::bigint[], $3::text[]) AS u(id, a) WHERE r.org_id = $1 AND r.id = u.id`, org, revs, vals); err != nil {
+			FROM unnest($2::bigint[], $3::text[]) AS u(id, a) WHERE r.org_id = $1 AND r.id = u.id`, req.Org, revs, vals); err != nil {
 			return err
 		}
-		if err := insertEvent(ctx, tx, router.Event{OrgID: org, At: at, Kind: router.EventDrillInjected,
-			Detail: router.Detail("drill", "corrupt-revisions", "items", ids)}, actor); err != nil {
+		if err := insertEvent(ctx, tx, router.Event{OrgID: req.Org, At: req.At, Kind: router.EventDrillInjected,
+			Detail: router.Detail("drill", "corrupt-revisions", "items", ids)}, req.Actor); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, org)
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, req.Org)
 		return err
 	})
 	return ids, err

@@ -68,7 +68,10 @@ type Store struct {
 	log  *slog.Logger
 }
 
-var _ router.Store = (*Store)(nil)
+var (
+	_ router.Store   = (*Store)(nil)
+	_ router.Driller = (*Store)(nil)
+)
 
 // ParseConfig parses a DSN into a pool config with routeops's settings.
 func ParseConfig(opts Options) (*pgxpool.Config, error) {

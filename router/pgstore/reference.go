@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/routeops/routeops/router"
@@ -62,35 +61,35 @@ func (s *Store) UpsertAgent(ctx context.Context, a router.Agent) error {
 	return s.wrapFK(err, "team %s/%s does not exist", a.OrgID, a.TeamID)
 }
 
-func (s *Store) SetAgentStatus(ctx context.Context, org, agent string, st router.AgentStatus, at time.Time) error {
+func (s *Store) SetAgentStatus(ctx context.Context, req router.AgentStatusRequest) error {
 	tag, err := s.pool.Exec(ctx, `WITH up AS (
 			UPDATE agents SET status = $3 WHERE org_id = $1 AND id = $2 RETURNING org_id, status)
-		SELECT pg_notify($4, org_id) FROM up WHERE status = 'available'`, org, agent, string(st), NotifyChannel)
+		SELECT pg_notify($4, org_id) FROM up WHERE status = 'available'`, req.Org, req.Agent, string(req.Status), NotifyChannel)
 	if err != nil {
 		return s.wrap(err)
 	}
 	_ = tag
 	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM agents WHERE org_id = $1 AND id = $2`, org, agent).Scan(&n); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM agents WHERE org_id = $1 AND id = $2`, req.Org, req.Agent).Scan(&n); err != nil {
 		return s.wrap(err)
 	}
 	if n == 0 {
-		return router.NotFoundf("agent %s/%s does not exist", org, agent)
+		return router.NotFoundf("agent %s/%s does not exist", req.Org, req.Agent)
 	}
 	return nil
 }
 
-func (s *Store) SetTeamStatus(ctx context.Context, org, team string, st router.TeamStatus, at time.Time) error {
+func (s *Store) SetTeamStatus(ctx context.Context, req router.TeamStatusRequest) error {
 	var found bool
 	err := s.pool.QueryRow(ctx, `WITH up AS (
 			UPDATE teams SET status = $3 WHERE org_id = $1 AND id = $2 RETURNING org_id, status),
 		n AS (SELECT pg_notify($4, org_id) FROM up WHERE status = 'active')
-		SELECT EXISTS (SELECT 1 FROM up), (SELECT count(*) FROM n)`, org, team, string(st), NotifyChannel).Scan(&found, new(int))
+		SELECT EXISTS (SELECT 1 FROM up), (SELECT count(*) FROM n)`, req.Org, req.Team, string(req.Status), NotifyChannel).Scan(&found, new(int))
 	if err != nil {
 		return s.wrap(err)
 	}
 	if !found {
-		return router.NotFoundf("team %s/%s does not exist", org, team)
+		return router.NotFoundf("team %s/%s does not exist", req.Org, req.Team)
 	}
 	return nil
 }

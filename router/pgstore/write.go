@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -109,8 +108,8 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 	return router.WorkItem{}, s.wrapFK(err, "queue %s/%s does not exist", req.OrgID, req.QueueID)
 }
 
-func (s *Store) AddRevision(ctx context.Context, org string, item int64, attrs []byte, at time.Time) (router.Revision, error) {
-	text, err := attrText(attrs)
+func (s *Store) AddRevision(ctx context.Context, req router.AddRevisionRequest) (router.Revision, error) {
+	text, err := attrText(req.Attributes)
 	if err != nil {
 		return router.Revision{}, err
 	}
@@ -118,15 +117,15 @@ func (s *Store) AddRevision(ctx context.Context, org string, item int64, attrs [
 	var queued bool
 	err = s.withTx(ctx, false, func(tx pgx.Tx) error {
 		var state string
-		err := tx.QueryRow(ctx, `SELECT state FROM work_items WHERE org_id = $1 AND id = $2 FOR UPDATE`, org, item).Scan(&state)
+		err := tx.QueryRow(ctx, `SELECT state FROM work_items WHERE org_id = $1 AND id = $2 FOR UPDATE`, req.Org, req.ItemID).Scan(&state)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return router.NotFoundf("item %d does not exist in org %s", item, org)
+			return router.NotFoundf("item %d does not exist in org %s", req.ItemID, req.Org)
 		}
 		if err != nil {
 			return err
 		}
 		row := tx.QueryRow(ctx, `INSERT INTO work_item_revisions (org_id, work_item_id, attributes, created_at, source)
-			VALUES ($1, $2, $3::jsonb, $4, 'platform') RETURNING `+revCols, org, item, text, at.UTC())
+			VALUES ($1, $2, $3::jsonb, $4, 'platform') RETURNING `+revCols, req.Org, req.ItemID, text, req.At.UTC())
 		rev, err = scanRevision(row)
 		if err != nil {
 			return err
@@ -134,50 +133,50 @@ func (s *Store) AddRevision(ctx context.Context, org string, item int64, attrs [
 		if _, err := tx.Exec(ctx, `UPDATE work_items SET current_revision_id = $3, journal_revision_id = $3,
 				journal_attributes = $4::jsonb,
 				priority = CASE WHEN routeops_attributes_valid($4::jsonb) THEN ($4::jsonb ->> 'priority')::smallint ELSE 0 END
-			WHERE org_id = $1 AND id = $2`, org, item, rev.ID, text); err != nil {
+			WHERE org_id = $1 AND id = $2`, req.Org, req.ItemID, rev.ID, text); err != nil {
 			return err
 		}
 		queued = state == string(router.StateQueued)
 		return nil
 	})
 	if err == nil && queued {
-		s.wake(ctx, org)
+		s.wake(ctx, req.Org)
 	}
 	return rev, err
 }
 
-func (s *Store) Complete(ctx context.Context, org string, item int64, at time.Time) error {
+func (s *Store) Complete(ctx context.Context, req router.CompleteRequest) error {
 	err := s.withTx(ctx, false, func(tx pgx.Tx) error {
 		var state string
 		var agent *string
 		// Read without locking first to learn the agent, then lock the agent
 		// before the item (the lock order of the routing transaction).
-		err := tx.QueryRow(ctx, `SELECT state, agent_id FROM work_items WHERE org_id = $1 AND id = $2`, org, item).Scan(&state, &agent)
+		err := tx.QueryRow(ctx, `SELECT state, agent_id FROM work_items WHERE org_id = $1 AND id = $2`, req.Org, req.ItemID).Scan(&state, &agent)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return router.NotFoundf("item %d does not exist in org %s", item, org)
+			return router.NotFoundf("item %d does not exist in org %s", req.ItemID, req.Org)
 		}
 		if err != nil {
 			return err
 		}
 		if state != string(router.StateAssigned) || agent == nil {
-			return router.Conflictf("item %d is %s; only an assigned item can be completed", item, state)
+			return router.Conflictf("item %d is %s; only an assigned item can be completed", req.ItemID, state)
 		}
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM agents WHERE org_id = $1 AND id = $2 FOR UPDATE`, org, *agent); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM agents WHERE org_id = $1 AND id = $2 FOR UPDATE`, req.Org, *agent); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `UPDATE work_items SET state = 'completed', completed_at = $3
-			WHERE org_id = $1 AND id = $2 AND state = 'assigned' AND agent_id = $4`, org, item, at.UTC(), *agent)
+			WHERE org_id = $1 AND id = $2 AND state = 'assigned' AND agent_id = $4`, req.Org, req.ItemID, req.At.UTC(), *agent)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() != 1 {
-			return router.Conflictf("item %d changed state while completing; only an assigned item can be completed", item)
+			return router.Conflictf("item %d changed state while completing; only an assigned item can be completed", req.ItemID)
 		}
-		_, err = tx.Exec(ctx, `UPDATE agents SET load = greatest(load - 1, 0) WHERE org_id = $1 AND id = $2`, org, *agent)
+		_, err = tx.Exec(ctx, `UPDATE agents SET load = greatest(load - 1, 0) WHERE org_id = $1 AND id = $2`, req.Org, *agent)
 		return err
 	})
 	if err == nil {
-		s.wake(ctx, org) // capacity was freed
+		s.wake(ctx, req.Org) // capacity was freed
 	}
 	return err
 }

@@ -21,7 +21,7 @@ func testDrillDelete(t *testing.T, s router.Store) {
 		it := f.enqueue("o1", q, attrs(i, "chat", "tier", "gold"), sec(10+i))
 		queued[it.ID] = it
 	}
-	got, err := s.DrillDeleteRevisions(f.ctx, "o1", 2, operator, sec(20))
+	got, err := drillerOf(t, s).DrillDeleteRevisions(f.ctx, router.DrillRequest{Org: "o1", Count: 2, Actor: operator, At: sec(20)})
 	if err != nil {
 		t.Fatalf("DrillDeleteRevisions: %v", err)
 	}
@@ -83,10 +83,10 @@ func testDrillDelete(t *testing.T, s router.Store) {
 	f.basicOrg("o2")
 	f.enqueue("o2", "q", attrs(1, "chat"), sec(0))
 	f.enqueue("o2", "q", attrs(1, "chat"), sec(1))
-	if got, err := s.DrillDeleteRevisions(f.ctx, "o2", 5, operator, sec(2)); err != nil || len(got) != 2 {
+	if got, err := drillerOf(t, s).DrillDeleteRevisions(f.ctx, router.DrillRequest{Org: "o2", Count: 5, Actor: operator, At: sec(2)}); err != nil || len(got) != 2 {
 		t.Fatalf("DrillDeleteRevisions(count 5) on 2 queued items = %v, %v", got, err)
 	}
-	_, err = s.DrillDeleteRevisions(f.ctx, "nope", 1, operator, sec(3))
+	_, err = drillerOf(t, s).DrillDeleteRevisions(f.ctx, router.DrillRequest{Org: "nope", Count: 1, Actor: operator, At: sec(3)})
 	wantNotFound(t, "DrillDeleteRevisions in an unknown org", err)
 }
 
@@ -99,7 +99,7 @@ func testDrillCorrupt(t *testing.T, s router.Store) {
 		it := f.enqueue("o1", "q", attrs(i, "sms"), sec(i))
 		queued[it.ID] = it
 	}
-	got, err := s.DrillCorruptRevisions(f.ctx, "o1", 2, operator, sec(10))
+	got, err := drillerOf(t, s).DrillCorruptRevisions(f.ctx, router.DrillRequest{Org: "o1", Count: 2, Actor: operator, At: sec(10)})
 	if err != nil {
 		t.Fatalf("DrillCorruptRevisions: %v", err)
 	}
@@ -136,7 +136,7 @@ func testDrillCorrupt(t *testing.T, s router.Store) {
 			wantState(t, it, router.StateAssigned)
 		}
 	}
-	_, err = s.DrillCorruptRevisions(f.ctx, "nope", 1, operator, sec(30))
+	_, err = drillerOf(t, s).DrillCorruptRevisions(f.ctx, router.DrillRequest{Org: "nope", Count: 1, Actor: operator, At: sec(30)})
 	wantNotFound(t, "DrillCorruptRevisions in an unknown org", err)
 }
 

@@ -41,15 +41,15 @@ func testVerifyClean(t *testing.T, s router.Store) {
 	// skipped and repaired
 	bad := f.enqueue("o1", "q", badPriorityAttrs, sec(50))
 	f.fault("o1", bad.ID, router.CauseCorruptRevision, "x", router.PolicySkip, sec(51))
-	out, err := s.ApplyRepair(f.ctx, []router.RepairFix{{OrgID: "o1", ItemID: bad.ID, ExpectRevisionID: bad.CurrentRevisionID,
-		Attributes: attrs(1, "chat"), Source: "defaults"}}, operator, sec(52))
+	out, err := s.ApplyRepair(f.ctx, router.ApplyRepairRequest{Fixes: []router.RepairFix{{OrgID: "o1", ItemID: bad.ID, ExpectRevisionID: bad.CurrentRevisionID,
+		Attributes: attrs(1, "chat"), Source: "defaults"}}, Actor: operator, At: sec(52)})
 	if err != nil || len(out) != 1 || !out[0].Repaired {
 		t.Fatalf("ApplyRepair: %+v %v", out, err)
 	}
-	if _, err := s.MarkStall(f.ctx, "o1", "q", router.CauseNoCapacity, nil, operator, sec(60)); err != nil {
+	if _, err := s.MarkStall(f.ctx, router.MarkStallRequest{Org: "o1", Queue: "q", Cause: router.CauseNoCapacity, Actor: operator, At: sec(60)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CleanupBatch(f.ctx, router.CleanupBatchRequest{OlderThan: sec(100), Limit: 100}, operator, sec(100)); err != nil {
+	if _, err := s.CleanupBatch(f.ctx, router.CleanupBatchRequest{OlderThan: sec(100), Limit: 100, Actor: operator, At: sec(100)}); err != nil {
 		t.Fatal(err)
 	}
 	rep := f.verify(100)
@@ -84,11 +84,11 @@ func testVerifyFindings(t *testing.T, s router.Store) {
 	}
 	inv := f.enqueue("inv", "q", unknownKeyAttrs, sec(0))
 	f.enqueue("inv", "q", attrs(1, "chat"), sec(1))
-	del, err := s.DrillDeleteRevisions(f.ctx, "del", 2, operator, sec(10))
+	del, err := drillerOf(t, s).DrillDeleteRevisions(f.ctx, router.DrillRequest{Org: "del", Count: 2, Actor: operator, At: sec(10)})
 	if err != nil || len(del) != 2 {
 		t.Fatalf("DrillDeleteRevisions = %v, %v", del, err)
 	}
-	cor, err := s.DrillCorruptRevisions(f.ctx, "cor", 2, operator, sec(10))
+	cor, err := drillerOf(t, s).DrillCorruptRevisions(f.ctx, router.DrillRequest{Org: "cor", Count: 2, Actor: operator, At: sec(10)})
 	if err != nil || len(cor) != 2 {
 		t.Fatalf("DrillCorruptRevisions = %v, %v", cor, err)
 	}
