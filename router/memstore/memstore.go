@@ -1,6 +1,7 @@
 // Package memstore is the embedded, in-process Store: the zero-setup demo,
 // drills, and fast tests. One mutex serialises every operation, which
-// gives it the same all-or-nothing transactions as pgstore.
+// gives it the same all-or-nothing transactions as pgstore. Its files
+// follow router.Store's capabilities, named like pgstore's and storetest's.
 package memstore
 
 import (

@@ -66,7 +66,7 @@ func schemaVersion(ctx context.Context, q querier) (int, error) {
 func (s *Store) CheckSchema(ctx context.Context) error {
 	v, err := s.SchemaVersion(ctx)
 	if err != nil {
-		return fmt.Errorf("read schema version: %w", err)
+		return newError("read schema version", err, s.opts.DSN)
 	}
 	latest := LatestVersion()
 	switch {
@@ -99,18 +99,18 @@ func Migrate(ctx context.Context, opts Options) (MigrateResult, error) {
 	conn, err := pgx.ConnectConfig(cctx, cfg.ConnConfig)
 	cancel()
 	if err != nil {
-		return MigrateResult{}, fmt.Errorf("connect to %s: %s", desc, explainConnErr(err, opts.DSN))
+		return MigrateResult{}, connectError("connect to "+desc, err, opts.DSN)
 	}
 	defer conn.Close(context.Background())
 	// Our own lock, held across the version check and tern's run, so that
 	// two migrations at once serialise and the second finds nothing to do.
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, 0)`, lockNSMigrate); err != nil {
-		return MigrateResult{}, fmt.Errorf("take migration lock: %w", err)
+		return MigrateResult{}, newError("take migration lock", err, opts.DSN)
 	}
 	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1, 0)`, lockNSMigrate) //nolint:errcheck
 	from, err := schemaVersion(ctx, conn)
 	if err != nil {
-		return MigrateResult{}, fmt.Errorf("read schema version: %w", err)
+		return MigrateResult{}, newError("read schema version", err, opts.DSN)
 	}
 	latest := LatestVersion()
 	if from > latest {
@@ -118,21 +118,21 @@ func Migrate(ctx context.Context, opts Options) (MigrateResult, error) {
 	}
 	m, err := migrate.NewMigrator(ctx, conn, VersionTable)
 	if err != nil {
-		return MigrateResult{}, fmt.Errorf("prepare migrations: %w", err)
+		return MigrateResult{}, newError("prepare migrations", err, opts.DSN)
 	}
 	if err := m.LoadMigrations(migrationsDir()); err != nil {
-		return MigrateResult{}, fmt.Errorf("load migrations: %w", err)
+		return MigrateResult{}, &Error{op: "load migrations", err: err}
 	}
 	if err := m.Migrate(ctx); err != nil {
 		var pe migrate.MigrationPgError
 		if errors.As(err, &pe) {
-			return MigrateResult{From: from}, fmt.Errorf("migration %s failed: %s", pe.MigrationName, pe.Error())
+			return MigrateResult{From: from}, &Error{op: "migration " + pe.MigrationName + " failed", err: pe, dsn: opts.DSN}
 		}
-		return MigrateResult{From: from}, fmt.Errorf("migrate: %w", err)
+		return MigrateResult{From: from}, newError("migrate", err, opts.DSN)
 	}
 	to, err := schemaVersion(ctx, conn)
 	if err != nil {
-		return MigrateResult{From: from}, err
+		return MigrateResult{From: from}, newError("read schema version", err, opts.DSN)
 	}
 	return MigrateResult{From: from, To: to}, nil
 }

@@ -2,6 +2,14 @@
 // of routeops's SQL: embedded migrations, set-based routing, monitoring,
 // repair and cleanup statements, and LISTEN/NOTIFY wake-ups.
 //
+// Its files follow router.Store's capabilities, like memstore's and
+// storetest's: reference, write, route, snapshot, items, actions, repair,
+// cleanup, verify and drill; migrate, roles and errors are its own.
+//
+// An error from PostgreSQL, or from the way to it, is an *Error: its
+// message redacted, the driver's error kept as the cause. The predicates (IsLockTimeout, IsReadOnlyTransaction, ...)
+// are the one place that knows SQLSTATE codes.
+//
 // Lock order, to stay free of deadlocks: a transaction that touches both
 // agents and work_items locks the agents first (the routing transaction
 // locks its org's available agents before it claims items; Complete
@@ -77,7 +85,7 @@ var (
 func ParseConfig(opts Options) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(opts.DSN)
 	if err != nil {
-		return nil, fmt.Errorf("invalid DSN: %s", redactErr(err, opts.DSN))
+		return nil, &Error{op: "invalid DSN", err: err, dsn: opts.DSN}
 	}
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
@@ -137,11 +145,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	defer cancel()
 	pool, err := pgxpool.NewWithConfig(cctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %s", s.desc, redactErr(err, opts.DSN))
+		return nil, connectError("connect to "+s.desc, err, opts.DSN)
 	}
 	if err := pool.Ping(cctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to %s: %s", s.desc, explainConnErr(err, opts.DSN))
+		return nil, connectError("connect to "+s.desc, err, opts.DSN)
 	}
 	s.pool = pool
 	if !opts.SkipSchemaCheck {
@@ -161,7 +169,7 @@ func (s *Store) Describe() string { return s.desc }
 
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("ping %s: %s", s.desc, explainConnErr(err, s.opts.DSN))
+		return connectError("ping "+s.desc, err, s.opts.DSN)
 	}
 	return nil
 }

@@ -570,7 +570,7 @@ func (s *Store) Notifications(ctx context.Context) (<-chan string, error) {
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
 	if err != nil {
-		return nil, fmt.Errorf("listen: %s", explainConnErr(err, s.opts.DSN))
+		return nil, connectError("listen", err, s.opts.DSN)
 	}
 	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
 		conn.Close(context.Background())
