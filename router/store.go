@@ -22,11 +22,11 @@ import (
 //     at all.
 //   - Times are taken from the caller (the At/Now fields), never from the
 //     store's own clock, so tests control time for both stores alike.
-//   - A method that changes more than one thing takes one request struct
-//     (EnqueueRequest, QuarantineRequest, ...). A change that is journalled
-//     carries the Actor who made it and At, the time it happened; the
-//     platform's own writes (status changes, revisions, completions) carry
-//     At alone.
+//   - A mutation takes its input as one value, a record or a request
+//     struct (EnqueueRequest, QuarantineRequest, ...), never as loose
+//     arguments. A journalled change carries the Actor who made it and At,
+//     when it happened; the platform's own writes (status changes,
+//     revisions, completions) carry At alone.
 //   - Errors for a missing thing wrap ErrNotFound; a refused state change
 //     wraps ErrConflict; a refused privilege wraps ErrPermission. Anything
 //     else is an infrastructure error, which the engine treats as
