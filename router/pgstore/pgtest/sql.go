@@ -80,63 +80,58 @@ func (d *DB) Exec(sql string, args ...any) int64 {
 // Int runs a query of one integer.
 func (d *DB) Int(sql string, args ...any) int64 {
 	d.tb.Helper()
-	ctx, cancel := sqlCtx()
-	defer cancel()
-	var n int64
-	if err := d.pool.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
-		d.fail(sql, err)
-	}
-	return n
+	return one[int64](d, sql, args)
 }
 
 // Str runs a query of one text value.
 func (d *DB) Str(sql string, args ...any) string {
 	d.tb.Helper()
-	ctx, cancel := sqlCtx()
-	defer cancel()
-	var s string
-	if err := d.pool.QueryRow(ctx, sql, args...).Scan(&s); err != nil {
-		d.fail(sql, err)
-	}
-	return s
+	return one[string](d, sql, args)
 }
 
 // Ints runs a query of one bigint column.
 func (d *DB) Ints(sql string, args ...any) []int64 {
 	d.tb.Helper()
-	ctx, cancel := sqlCtx()
-	defer cancel()
-	rows, err := d.pool.Query(ctx, sql, args...)
-	if err != nil {
-		d.fail(sql, err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		d.fail(sql, err)
-	}
+	var ids []int64
+	var id int64
+	d.each(sql, args, []any{&id}, func() { ids = append(ids, id) })
 	return ids
 }
 
 // Map runs a query of (bigint, text) rows into a map.
 func (d *DB) Map(sql string, args ...any) map[int64]string {
 	d.tb.Helper()
-	ctx, cancel := sqlCtx()
-	defer cancel()
-	rows, err := d.pool.Query(ctx, sql, args...)
-	if err != nil {
-		d.fail(sql, err)
-	}
 	m := map[int64]string{}
 	var k int64
 	var v string
-	_, err = pgx.ForEachRow(rows, []any{&k, &v}, func() error {
-		m[k] = v
-		return nil
-	})
+	d.each(sql, args, []any{&k, &v}, func() { m[k] = v })
+	return m
+}
+
+// one runs a query of one row of one column.
+func one[T any](d *DB, sql string, args []any) T {
+	d.tb.Helper()
+	ctx, cancel := sqlCtx()
+	defer cancel()
+	var v T
+	if err := d.pool.QueryRow(ctx, sql, args...).Scan(&v); err != nil {
+		d.fail(sql, err)
+	}
+	return v
+}
+
+// each scans every row of a query into dest and calls fn after each.
+func (d *DB) each(sql string, args, dest []any, fn func()) {
+	d.tb.Helper()
+	ctx, cancel := sqlCtx()
+	defer cancel()
+	rows, err := d.pool.Query(ctx, sql, args...)
+	if err == nil {
+		_, err = pgx.ForEachRow(rows, dest, func() error { fn(); return nil })
+	}
 	if err != nil {
 		d.fail(sql, err)
 	}
-	return m
 }
 
 // Raw runs fn in one transaction with SET LOCAL session_replication_role
