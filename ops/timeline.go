@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/routeops/routeops/ops/internal/text"
 	"github.com/routeops/routeops/router"
 )
 
@@ -98,7 +99,7 @@ func (o *Ops) Timeline(ctx context.Context, opt TimelineOptions) (*Timeline, err
 	if !opt.All {
 		f.Kinds = TimelineKinds
 	}
-	evs, err := o.Store.Events(ctx, f)
+	evs, err := o.store.Events(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +209,7 @@ func BuildTimeline(t *Timeline, evs []router.Event) {
 				sp.To = &at
 				sp.Seconds = round1(at.Sub(sp.From).Seconds())
 				delete(open, k)
-				ent.Summary = fmt.Sprintf("queue %s flowing again after %s stalled", e.QueueID, shortDur(at.Sub(sp.From)))
+				ent.Summary = fmt.Sprintf("queue %s flowing again after %s stalled", e.QueueID, text.Duration(at.Sub(sp.From)))
 			} else {
 				ent.Summary = fmt.Sprintf("queue %s flowing again", e.QueueID)
 			}
@@ -278,7 +279,7 @@ func (t *Timeline) Markdown() string {
 	var b strings.Builder
 	org := "all orgs"
 	if t.Org != "" {
-		org = t.Org
+		org = text.Line(t.Org)
 	}
 	fmt.Fprintf(&b, "# Incident timeline\n\n")
 	fmt.Fprintf(&b, "Window: %s to %s (UTC), %s, %d events", t.Since.Format("2006-01-02 15:04:05"),
@@ -296,10 +297,10 @@ func (t *Timeline) Markdown() string {
 	fmt.Fprintf(&b, "- Stalls detected: %d, cleared: %d\n", s.StallsDetected, s.StallsCleared)
 	for _, sp := range s.Stalls {
 		if sp.To != nil {
-			fmt.Fprintf(&b, "  - %s/%s stalled %s to %s (%s), cause %s\n", sp.Org, sp.Queue, sp.From.Format("15:04:05"),
-				sp.To.Format("15:04:05"), shortDur(time.Duration(sp.Seconds*float64(time.Second))), sp.Cause)
+			fmt.Fprintf(&b, "  - %s/%s stalled %s to %s (%s), cause %s\n", text.Line(sp.Org), text.Line(sp.Queue), sp.From.Format("15:04:05"),
+				sp.To.Format("15:04:05"), text.Duration(time.Duration(sp.Seconds*float64(time.Second))), text.Line(sp.Cause))
 		} else {
-			fmt.Fprintf(&b, "  - %s/%s stalled since %s, cause %s, still open\n", sp.Org, sp.Queue, sp.From.Format("15:04:05"), sp.Cause)
+			fmt.Fprintf(&b, "  - %s/%s stalled since %s, cause %s, still open\n", text.Line(sp.Org), text.Line(sp.Queue), sp.From.Format("15:04:05"), text.Line(sp.Cause))
 		}
 	}
 	if s.RevisionsDeleted > 0 {
@@ -309,7 +310,7 @@ func (t *Timeline) Markdown() string {
 		fmt.Fprintf(&b, "- Drills injected: %d\n", s.Drills)
 	}
 	if len(s.Operators) > 0 {
-		fmt.Fprintf(&b, "- Operators: %s\n", strings.Join(s.Operators, ", "))
+		fmt.Fprintf(&b, "- Operators: %s\n", text.Line(strings.Join(s.Operators, ", ")))
 	}
 	b.WriteString("\n## Events\n\n")
 	if len(t.Entries) == 0 {
@@ -331,7 +332,8 @@ func (t *Timeline) Markdown() string {
 	return b.String()
 }
 
+// mdCell is one Markdown table cell of untrusted text: sanitized on one
+// line (text.Line), with its pipes escaped.
 func mdCell(s string) string {
-	s = strings.ReplaceAll(s, "|", `\|`)
-	return strings.ReplaceAll(s, "\n", " ")
+	return strings.ReplaceAll(text.Line(s), "|", `\|`)
 }

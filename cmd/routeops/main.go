@@ -361,17 +361,25 @@ func (a *app) actor() router.Actor {
 	return ops.ResolveActor(a.cfg.Operator, env)
 }
 
-// newOps builds the operator API on a store.
+// newOps builds the operator API on a store, once, with the configured
+// settings and rules.
 func (a *app) newOps(st router.Store, embedded bool) *ops.Ops {
-	o := ops.New(st, router.RealClock{}, a.actor(), a.settings())
-	o.ReadOnly = a.cfg.Console.ReadOnly
-	o.Embedded = embedded
-	o.DrillAllowed = a.cfg.Drill.Allow
-	o.Log = a.log
-	o.Monitor = ops.NewMonitor(st, router.RealClock{}, a.settings(), a.monitorActor(), a.log)
-	o.Repair = ops.RepairSettings{DefaultPriority: a.cfg.Repair.DefaultPriority, DefaultChannel: a.cfg.Repair.DefaultChannel}
-	o.Cleanup = ops.CleanupSettings{BatchSize: a.cfg.Cleanup.BatchSize, Pause: a.cfg.Cleanup.Pause, MaxRows: a.cfg.Cleanup.MaxRows}
-	return o
+	return ops.New(st, a.opsOptions(embedded))
+}
+
+func (a *app) opsOptions(embedded bool) ops.Options {
+	return ops.Options{
+		Clock: router.RealClock{}, Actor: a.actor(), MonitorActor: a.monitorActor(), Health: a.settings(),
+		Policy:  a.policy(embedded),
+		Repair:  ops.RepairSettings{DefaultPriority: a.cfg.Repair.DefaultPriority, DefaultChannel: a.cfg.Repair.DefaultChannel},
+		Cleanup: ops.CleanupSettings{BatchSize: a.cfg.Cleanup.BatchSize, Pause: a.cfg.Cleanup.Pause, MaxRows: a.cfg.Cleanup.MaxRows},
+		Log:     a.log,
+	}
+}
+
+// policy is the read-only switch and the drill gate from the config.
+func (a *app) policy(embedded bool) ops.Policy {
+	return ops.Policy{ReadOnly: a.cfg.Console.ReadOnly, Embedded: embedded, DrillAllow: a.cfg.Drill.Allow}
 }
 
 func (a *app) monitorActor() router.Actor {
