@@ -1,4 +1,6 @@
-// Package ops holds every operator-facing operation: the health monitor,
+// Package ops holds every operator-facing operation and every operator
+// rule (rules.go: read-only, the drill gate, required reasons, the
+// confirmation policy, the incident target): the health monitor,
 // quarantine and release, repair, cleanup, verify, drills, the timeline and
 // metrics. The console and the CLI are two faces of these same calls; ops
 // never writes SQL (that lives in router/pgstore).
@@ -598,4 +600,21 @@ func (m *Monitor) Run(ctx context.Context, interval time.Duration, onSnap func(*
 		case <-m.clock.After(interval):
 		}
 	}
+}
+
+// Loop observes every interval until ctx ends, recording stall
+// transitions, and logs a failing streak once when it starts and once
+// when it ends (not every failed snapshot).
+func (m *Monitor) Loop(ctx context.Context, interval time.Duration) {
+	failing := false
+	m.Run(ctx, interval, func(_ *Snapshot, err error) {
+		switch {
+		case err != nil && !failing:
+			failing = true
+			m.log.Warn("monitor: snapshot failed; retrying", "error", err.Error())
+		case err == nil && failing:
+			failing = false
+			m.log.Info("monitor: snapshot recovered")
+		}
+	})
 }
