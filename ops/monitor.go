@@ -1,9 +1,11 @@
-// Package ops holds every operator-facing operation and every operator
-// rule (rules.go: read-only, the drill gate, required reasons, the
-// confirmation policy, the incident target): the health monitor,
-// quarantine and release, repair, cleanup, verify, drills, the timeline and
-// metrics. The console and the CLI are two faces of these same calls; ops
-// never writes SQL (that lives in router/pgstore).
+// Package ops holds every operator rule and every operator-facing
+// operation. The rules (rules.go) are read-only, the drill gate, required
+// reasons, the confirmation policy and the incident target; the
+// operations are the health monitor, quarantine and release, pause and
+// resume, repair, cleanup, verify, drills, the timeline and metrics. The
+// console and the CLI are two faces of these same calls, and say what
+// they return with the words of ops/present. The store is reachable only
+// through an Ops; ops never writes SQL (that lives in router/pgstore).
 package ops
 
 import (

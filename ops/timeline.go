@@ -186,15 +186,6 @@ func BuildTimeline(t *Timeline, evs []router.Event) {
 			} else {
 				ent.Summary = fmt.Sprintf("engine quarantined item %s (%s)", item, d.Cause)
 			}
-		case router.EventReleased:
-			s.Released++
-			ent.Summary = fmt.Sprintf("%s released item %s back to %s, in its original place", e.Actor, item, e.QueueID)
-		case router.EventRevisionRepaired:
-			s.Repaired++
-			ent.Summary = fmt.Sprintf("%s repaired item %s from %s: revision %d -> %d", e.Actor, item, d.Source, d.OldRevision, d.NewRevision)
-			if d.Released {
-				ent.Summary += ", back in its queue"
-			}
 		case router.EventStallDetected:
 			s.StallsDetected++
 			ent.Summary = fmt.Sprintf("queue %s STALLED (%s): %s", e.QueueID, d.Cause, d.Reason)
@@ -213,22 +204,8 @@ func BuildTimeline(t *Timeline, evs []router.Event) {
 			} else {
 				ent.Summary = fmt.Sprintf("queue %s flowing again", e.QueueID)
 			}
-		case router.EventRevisionsCleaned:
-			s.RevisionsDeleted += d.Deleted
-			ent.Summary = fmt.Sprintf("cleanup by %s deleted %d unreferenced revisions older than %s", e.Actor, d.Deleted, d.OlderThan)
-		case router.EventQueuePaused:
-			ent.Summary = fmt.Sprintf("%s paused queue %s", e.Actor, e.QueueID)
-		case router.EventQueueResumed:
-			ent.Summary = fmt.Sprintf("%s resumed queue %s", e.Actor, e.QueueID)
-		case router.EventDrillInjected:
-			s.Drills++
-			ent.Summary = fmt.Sprintf("DRILL by %s: %s on %d items %s", e.Actor, d.Drill, len(d.Items), idList(d.Items))
-		case router.EventAssigned:
-			ent.Summary = fmt.Sprintf("item %s assigned to %s", item, d.Agent)
-		case router.EventCompleted:
-			ent.Summary = fmt.Sprintf("item %s completed", item)
 		default:
-			ent.Summary = e.Kind
+			ent.Summary = plainEntry(s, e, item, &d)
 		}
 		t.Entries = append(t.Entries, ent)
 	}
@@ -241,6 +218,38 @@ func BuildTimeline(t *Timeline, evs []router.Event) {
 	if t.Summary.Stalls == nil {
 		t.Summary.Stalls = []StallSpan{}
 	}
+}
+
+// plainEntry counts an event that needs no other event to be told, and
+// says what happened.
+func plainEntry(s *TimelineSummary, e router.Event, item string, d *detailFields) string {
+	switch e.Kind {
+	case router.EventReleased:
+		s.Released++
+		return fmt.Sprintf("%s released item %s back to %s, in its original place", e.Actor, item, e.QueueID)
+	case router.EventRevisionRepaired:
+		s.Repaired++
+		sum := fmt.Sprintf("%s repaired item %s from %s: revision %d -> %d", e.Actor, item, d.Source, d.OldRevision, d.NewRevision)
+		if d.Released {
+			sum += ", back in its queue"
+		}
+		return sum
+	case router.EventRevisionsCleaned:
+		s.RevisionsDeleted += d.Deleted
+		return fmt.Sprintf("cleanup by %s deleted %d unreferenced revisions older than %s", e.Actor, d.Deleted, d.OlderThan)
+	case router.EventQueuePaused:
+		return fmt.Sprintf("%s paused queue %s", e.Actor, e.QueueID)
+	case router.EventQueueResumed:
+		return fmt.Sprintf("%s resumed queue %s", e.Actor, e.QueueID)
+	case router.EventDrillInjected:
+		s.Drills++
+		return fmt.Sprintf("DRILL by %s: %s on %d items %s", e.Actor, d.Drill, len(d.Items), idList(d.Items))
+	case router.EventAssigned:
+		return fmt.Sprintf("item %s assigned to %s", item, d.Agent)
+	case router.EventCompleted:
+		return fmt.Sprintf("item %s completed", item)
+	}
+	return e.Kind
 }
 
 func faultSummary(item string, d detailFields, n int) string {
