@@ -754,7 +754,7 @@ func (s *scenario) repair(ctx context.Context) error {
 		return err
 	}
 	s.log.Info("revisions deleted", "scenario", s.name, "items", deleted)
-	o := ops.New(st, router.RealClock{}, actor, ops.DefaultSettings())
+	o := ops.New(st, ops.Options{Actor: actor})
 
 	s.checkpoint(ctx)
 	s.startTimed(ctx, db)
@@ -913,7 +913,7 @@ func (s *scenario) cleanupScenario(ctx context.Context) error {
 
 	s.settle(ctx, db)
 	s.startTimed(ctx, db)
-	o := ops.New(st, router.RealClock{}, actor, ops.DefaultSettings())
+	o := ops.New(st, ops.Options{Actor: actor})
 	eng := s.engine(st, router.PolicyQuarantine)
 	var (
 		cres       *ops.CleanupResult

@@ -43,6 +43,7 @@ type env struct {
 	dsn  string
 	clk  *router.ManualClock
 	ops  *ops.Ops
+	opt  ops.Options
 }
 
 // eachStore runs fn as one subtest per store: memstore and pgstore on a
@@ -73,11 +74,17 @@ func newEnv(t *testing.T, kind string) *env {
 	default:
 		t.Fatalf("unknown store %s", kind)
 	}
-	e.ops = ops.New(e.st, e.clk, operator, settings())
-	e.ops.Embedded = kind == "memstore"
-	e.ops.DrillAllowed = kind == "pgstore"
-	e.ops.Cleanup.Pause = 0 // no pause: the manual clock would never fire it
+	// No cleanup pause: the manual clock would never fire it.
+	e.opt = ops.Options{Clock: e.clk, Actor: operator, Health: settings(),
+		Policy: ops.Policy{Embedded: kind == "memstore", DrillAllow: kind == "pgstore"}}
+	e.ops = ops.New(e.st, e.opt)
 	return e
+}
+
+// setPolicy rebuilds the env's operator API under another policy.
+func (e *env) setPolicy(p ops.Policy) {
+	e.opt.Policy = p
+	e.ops = ops.New(e.st, e.opt)
 }
 
 // openPG opens another pgstore on the env's database (a second process,

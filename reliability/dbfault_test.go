@@ -355,7 +355,7 @@ func TestOperatorActionLockTimeout(t *testing.T) {
 	}
 	before := h.Digest()
 
-	o := ops.New(st, router.RealClock{}, router.Actor{Name: "alice", OSUser: "alice", Origin: "local"}, ops.DefaultSettings())
+	o := ops.New(st, ops.Options{Actor: router.Actor{Name: "alice", OSUser: "alice", Origin: "local"}})
 	start := time.Now()
 	outs, err := o.Quarantine(ctx, "", []int64{item}, "behind a lock")
 	took := time.Since(start)

@@ -122,7 +122,7 @@ func TestQuarantineRacesEngine(t *testing.T) {
 	}()
 	harness.WaitFor(t, "the engine to be under way", 60*time.Second, func() bool { return h.assigned() >= orgs*perOrg*3/10 })
 
-	o := ops.New(st, router.RealClock{}, alice, ops.DefaultSettings())
+	o := ops.New(st, ops.Options{Actor: alice})
 	var mu sync.Mutex
 	succeeded, refused := map[int64]bool{}, map[int64]bool{}
 	var wg sync.WaitGroup
@@ -245,8 +245,7 @@ func TestRepairRacesCleanup(t *testing.T) {
 	seedStore(t, st, 4, 200)
 	total := h.count(`SELECT count(*) FROM work_items`)
 	ctx := context.Background()
-	o := ops.New(st, router.RealClock{}, alice, ops.DefaultSettings())
-	o.DrillAllowed = true
+	o := ops.New(st, ops.Options{Actor: alice, Policy: ops.Policy{DrillAllow: true}})
 	repaired, refusedRepairs, deleted := 0, 0, 0
 	for round := 0; round < 5; round++ {
 		orgA, orgB := fmt.Sprintf("org-%04d", round%4+1), fmt.Sprintf("org-%04d", (round+1)%4+1)

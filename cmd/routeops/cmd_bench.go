@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/routeops/routeops/bench"
+	"github.com/routeops/routeops/ops"
 	"github.com/routeops/routeops/router"
 )
 
@@ -65,8 +66,8 @@ Scenarios (--scenario, a comma-separated list, or all):
 			if a.cfg.DSN == "" {
 				return usageErr("bench needs a PostgreSQL server: set --dsn or ROUTEOPS_DSN (scripts/benchpg.sh start prints one)")
 			}
-			if a.cfg.Console.ReadOnly {
-				return failed(errors.New("read-only mode: bench refused (it creates and drops databases); nothing was changed"))
+			if err := a.allow(ops.ActionBench); err != nil {
+				return err
 			}
 			names, err := bench.Expand(scenario)
 			if err != nil {
