@@ -20,8 +20,9 @@ func TestDrillNeedsDriller(t *testing.T) {
 		e.org("o1", 1, 5)
 		e.enqueue("o1", "default", attrs(1), base)
 		before := e.allRevisions()
-		o := ops.New(noDrills{e.st}, e.clk, operator, settings())
-		o.Embedded, o.DrillAllowed = true, true
+		opt := e.opt
+		opt.Policy = ops.Policy{Embedded: true, DrillAllow: true}
+		o := ops.New(noDrills{e.st}, opt)
 		for _, kind := range []string{ops.DrillMissingRevisions, ops.DrillCorruptRevisions} {
 			_, err := o.Drill(e.ctx, kind, "o1", 1)
 			var dr *ops.DrillRefusedError
