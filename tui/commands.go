@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -182,24 +181,6 @@ func (m *Model) fetchPlan(org string, allowDefaults bool) tea.Cmd {
 
 // ---- actions: the same ops calls as the CLI ----
 
-func outcomeText(verb string, outs []ops.Outcome) (string, error) {
-	if len(outs) == 0 {
-		return "", fmt.Errorf("%s: nothing done", verb)
-	}
-	o := outs[0]
-	if !o.OK {
-		return "", fmt.Errorf("%s of item %s refused: %s", verb, o.Item, o.Message)
-	}
-	msg := o.Message
-	if msg == "" {
-		msg = fmt.Sprintf("item %s %s", o.Item, verb)
-	}
-	if !o.Changed {
-		msg += "; nothing changed"
-	}
-	return msg, nil
-}
-
 func (m *Model) quarantineCmd(org string, id int64, reason string) tea.Cmd {
 	o, ctx := m.opts.Ops, m.ctx
 	return func() tea.Msg {
@@ -285,21 +266,6 @@ func (m *Model) drillCmd(kind, org string, count int) tea.Cmd {
 		}
 		return actionMsg{action: "drill", text: drillText(kind, org, ids)}
 	}
-}
-
-func drillText(kind, org string, ids []int64) string {
-	if len(ids) == 0 {
-		return fmt.Sprintf("drill %s on %s: no queued items to break", kind, org)
-	}
-	parts := make([]string, 0, min(len(ids), 5))
-	for i, id := range ids {
-		if i == 5 {
-			parts = append(parts, "…")
-			break
-		}
-		parts = append(parts, router.FormatItemID(id))
-	}
-	return fmt.Sprintf("drill %s injected on %s: %d items (%s)", kind, org, len(ids), strings.Join(parts, ", "))
 }
 
 // incidentCmd injects the demo's --incident drill.

@@ -386,20 +386,6 @@ func (m *Model) onPlan(msg planMsg) {
 	m.confirm = &confirmState{action: "repair", prompt: prompt + "?", cmd: m.applyRepairCmd(p)}
 }
 
-func scopeName(org string) string {
-	if org == "" {
-		return "all orgs"
-	}
-	return org
-}
-
-func orgArg(org string) string {
-	if org == "" {
-		return ""
-	}
-	return org + " "
-}
-
 func (m *Model) onAction(msg actionMsg) tea.Cmd {
 	if m.busy > 0 {
 		m.busy--
@@ -554,16 +540,6 @@ func (m *Model) openOrg(name string) tea.Cmd {
 	}
 	m.org.loading = true
 	return m.fetchOrgData(0, itemsPage)
-}
-
-func healthRank(h ops.Health) int {
-	switch h {
-	case ops.HealthCritical:
-		return 2
-	case ops.HealthWarning:
-		return 1
-	}
-	return 0
 }
 
 func (m *Model) openItem(org string, id int64) tea.Cmd {
