@@ -118,3 +118,17 @@ func stripStyle(s string) string {
 
 // truncStyled cuts styled text to w cells, keeping its escape sequences.
 func truncStyled(s string, w int) string { return ansi.Truncate(s, w, "…") }
+
+// scrollTo moves a window of rows over a list so that the cursor shows.
+func scrollTo(cursor, offset, rows int) int {
+	if rows <= 0 {
+		return 0
+	}
+	if cursor < offset {
+		offset = cursor
+	}
+	if cursor >= offset+rows {
+		offset = cursor - rows + 1
+	}
+	return max(offset, 0)
+}

@@ -362,3 +362,75 @@ func drillText(kind, org string, ids []int64) string {
 	}
 	return fmt.Sprintf("drill %s injected on %s: %d items (%s)", kind, org, len(ids), strings.Join(parts, ", "))
 }
+
+// queueStatus is a queue row's last column: the stall's cause and error,
+// else its health's reason, else the head's last error.
+func queueStatus(q *ops.QueueHealth) string {
+	lastErr := ""
+	if q.Head != nil {
+		lastErr = q.Head.LastError
+	}
+	switch {
+	case q.Stalled:
+		status := string(q.Cause)
+		if lastErr != "" {
+			status += ": " + lastErr
+		} else if q.Reason != "" {
+			status += ": " + q.Reason
+		}
+		return status
+	case q.Health != ops.HealthOK && q.Reason != "":
+		return healthWord(q.Health) + " " + q.Reason
+	case lastErr != "":
+		return "last error: " + lastErr
+	}
+	return q.Reason
+}
+
+// pausedText is the outcome of pausing or resuming a queue.
+func pausedText(ref router.QueueRef, verb string, r router.ActionResult) string {
+	text := r.Message
+	if text == "" {
+		text = fmt.Sprintf("queue %s: %s done", ref, verb)
+	}
+	if !r.Changed {
+		text += "; nothing changed"
+	}
+	return text
+}
+
+// repairText is the outcome of an applied repair and its verify.
+func repairText(rep *ops.RepairReport) string {
+	text := fmt.Sprintf("repair: %d repaired (%d back in their queue), %d skipped", rep.Repaired, rep.Released, rep.Skipped)
+	if rep.VerifyOK {
+		text += "; verify clean"
+	} else if rep.Verify != nil {
+		text += fmt.Sprintf("; verify found %d problems (run routeops verify)", len(rep.Verify.Findings))
+	}
+	return text
+}
+
+// repairPrompt is the question before a repair is applied.
+func repairPrompt(p *ops.RepairPlan) string {
+	prompt := fmt.Sprintf("Apply repair to %d items", p.Repairable)
+	if p.Fallbacks > 0 {
+		prompt += fmt.Sprintf(" (%d from a fallback source)", p.Fallbacks)
+	}
+	if p.Unfixable > 0 {
+		prompt += fmt.Sprintf("; %d cannot be repaired and stay untouched", p.Unfixable)
+	}
+	return prompt + "?"
+}
+
+// defaultReason is the quarantine reason when the operator gives none.
+func defaultReason(operator string) string {
+	if operator == "" {
+		operator = "operator"
+	}
+	return "quarantined from console by " + operator
+}
+
+// demoOnlyText refuses a demo-only action outside the embedded demo.
+func demoOnlyText(action string) string {
+	return action + ": only on the embedded demo (routeops demo); on a database use routeops " + action + " with drill.allow"
+}
