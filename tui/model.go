@@ -400,7 +400,7 @@ func (m *Model) back() tea.Cmd {
 	return m.popView()
 }
 
-// ---- the views' state, for the tests and the benchmarks ----
+// ---- the views' state, as the commands and the tests ask for it ----
 
 func (m *Model) fleetLen() int                   { return m.fleet.count(&m.shared) }
 func (m *Model) fleetRowAt(i int) *fleetRow      { return m.fleet.rowAt(&m.shared, i) }

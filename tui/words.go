@@ -15,6 +15,8 @@ import (
 // plan views. They are all here, and nowhere else in the console, so that
 // the one vocabulary shared with the CLI can replace them in one place.
 
+// ---- health, queue state and stalls ----
+
 // healthWord is the health with its symbol, never colour alone.
 func healthWord(h ops.Health) string {
 	switch h {
@@ -24,6 +26,17 @@ func healthWord(h ops.Health) string {
 		return "▲ WARN"
 	}
 	return "● OK"
+}
+
+// healthRank orders health: critical over warning over ok.
+func healthRank(h ops.Health) int {
+	switch h {
+	case ops.HealthCritical:
+		return 2
+	case ops.HealthWarning:
+		return 1
+	}
+	return 0
 }
 
 // stallText is the STALLED marker with its cause.
@@ -40,6 +53,67 @@ func stallText(stalled int32, cause router.Cause) string {
 	}
 	return s
 }
+
+// queueState is paused, STALLED or flowing.
+func queueState(q *ops.QueueHealth) string {
+	switch {
+	case q.Paused:
+		return "paused"
+	case q.Stalled:
+		return "STALLED"
+	}
+	return "flowing"
+}
+
+// queueStatus is a queue row's last column: the stall's cause and error,
+// else its health's reason, else the head's last error.
+func queueStatus(q *ops.QueueHealth) string {
+	lastErr := ""
+	if q.Head != nil {
+		lastErr = q.Head.LastError
+	}
+	switch {
+	case q.Stalled:
+		status := string(q.Cause)
+		if lastErr != "" {
+			status += ": " + lastErr
+		} else if q.Reason != "" {
+			status += ": " + q.Reason
+		}
+		return status
+	case q.Health != ops.HealthOK && q.Reason != "":
+		return healthWord(q.Health) + " " + q.Reason
+	case lastErr != "":
+		return "last error: " + lastErr
+	}
+	return q.Reason
+}
+
+// itemNotes is an item row's last column.
+func itemNotes(it *router.WorkItem, head bool) string {
+	var parts []string
+	if head {
+		parts = append(parts, "HEAD")
+	}
+	if it.Skipped {
+		parts = append(parts, "skipped")
+	}
+	if it.FaultCause != "" {
+		parts = append(parts, string(it.FaultCause))
+	}
+	if it.AgentID != "" {
+		parts = append(parts, "agent "+it.AgentID)
+	}
+	if it.QuarantineReason != "" {
+		parts = append(parts, "reason: "+it.QuarantineReason)
+	}
+	if it.LastError != "" {
+		parts = append(parts, it.LastError)
+	}
+	return strings.Join(parts, " · ")
+}
+
+// ---- times, ages and counts ----
 
 // fmtAge renders seconds in at most 5 cells: 45s, 9m59s, 15m, 9h59m, 23h,
 // 12d. Zero or negative is "-".
@@ -64,6 +138,7 @@ func fmtAge(sec float64) string {
 	}
 }
 
+// two is n in two digits.
 func two(n int64) string {
 	if n < 10 {
 		return "0" + strconv.FormatInt(n, 10)
@@ -96,6 +171,14 @@ func fmtRatio(a, b int) string {
 	return fmtCount(a) + "/" + fmtCount(b)
 }
 
+// fmtTime is a timestamp in UTC, without the zone.
+func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") }
+
+// fmtClock is the time of day in UTC.
+func fmtClock(t time.Time) string { return t.UTC().Format("15:04:05") }
+
+// ---- untrusted text ----
+
 // oneLine flattens whitespace so that an error or a JSON value never
 // breaks the layout.
 func oneLine(s string) string {
@@ -105,43 +188,109 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-// queueState is paused, STALLED or flowing.
-func queueState(q *ops.QueueHealth) string {
-	switch {
-	case q.Paused:
-		return "paused"
-	case q.Stalled:
-		return "STALLED"
+// ---- outcome sentences and questions ----
+
+// scopeName is an org, or "all orgs" for none.
+func scopeName(org string) string {
+	if org == "" {
+		return "all orgs"
 	}
-	return "flowing"
+	return org
 }
 
-func itemNotes(it *router.WorkItem, head bool) string {
-	var parts []string
-	if head {
-		parts = append(parts, "HEAD")
+// orgArg is an org as a command argument, with its space.
+func orgArg(org string) string {
+	if org == "" {
+		return ""
 	}
-	if it.Skipped {
-		parts = append(parts, "skipped")
-	}
-	if it.FaultCause != "" {
-		parts = append(parts, string(it.FaultCause))
-	}
-	if it.AgentID != "" {
-		parts = append(parts, "agent "+it.AgentID)
-	}
-	if it.QuarantineReason != "" {
-		parts = append(parts, "reason: "+it.QuarantineReason)
-	}
-	if it.LastError != "" {
-		parts = append(parts, it.LastError)
-	}
-	return strings.Join(parts, " · ")
+	return org + " "
 }
 
-func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") }
+// outcomeText is the outcome of an item action, or the refusal as an
+// error.
+func outcomeText(verb string, outs []ops.Outcome) (string, error) {
+	if len(outs) == 0 {
+		return "", fmt.Errorf("%s: nothing done", verb)
+	}
+	o := outs[0]
+	if !o.OK {
+		return "", fmt.Errorf("%s of item %s refused: %s", verb, o.Item, o.Message)
+	}
+	msg := o.Message
+	if msg == "" {
+		msg = fmt.Sprintf("item %s %s", o.Item, verb)
+	}
+	if !o.Changed {
+		msg += "; nothing changed"
+	}
+	return msg, nil
+}
 
-func fmtClock(t time.Time) string { return t.UTC().Format("15:04:05") }
+// drillText is the outcome of a drill: the items it broke.
+func drillText(kind, org string, ids []int64) string {
+	if len(ids) == 0 {
+		return fmt.Sprintf("drill %s on %s: no queued items to break", kind, org)
+	}
+	parts := make([]string, 0, min(len(ids), 5))
+	for i, id := range ids {
+		if i == 5 {
+			parts = append(parts, "…")
+			break
+		}
+		parts = append(parts, router.FormatItemID(id))
+	}
+	return fmt.Sprintf("drill %s injected on %s: %d items (%s)", kind, org, len(ids), strings.Join(parts, ", "))
+}
+
+// pausedText is the outcome of pausing or resuming a queue.
+func pausedText(ref router.QueueRef, verb string, r router.ActionResult) string {
+	text := r.Message
+	if text == "" {
+		text = fmt.Sprintf("queue %s: %s done", ref, verb)
+	}
+	if !r.Changed {
+		text += "; nothing changed"
+	}
+	return text
+}
+
+// repairText is the outcome of an applied repair and its verify.
+func repairText(rep *ops.RepairReport) string {
+	text := fmt.Sprintf("repair: %d repaired (%d back in their queue), %d skipped", rep.Repaired, rep.Released, rep.Skipped)
+	if rep.VerifyOK {
+		text += "; verify clean"
+	} else if rep.Verify != nil {
+		text += fmt.Sprintf("; verify found %d problems (run routeops verify)", len(rep.Verify.Findings))
+	}
+	return text
+}
+
+// repairPrompt is the question before a repair is applied.
+func repairPrompt(p *ops.RepairPlan) string {
+	prompt := fmt.Sprintf("Apply repair to %d items", p.Repairable)
+	if p.Fallbacks > 0 {
+		prompt += fmt.Sprintf(" (%d from a fallback source)", p.Fallbacks)
+	}
+	if p.Unfixable > 0 {
+		prompt += fmt.Sprintf("; %d cannot be repaired and stay untouched", p.Unfixable)
+	}
+	return prompt + "?"
+}
+
+// defaultReason is the quarantine reason when the operator gives none.
+func defaultReason(operator string) string {
+	if operator == "" {
+		operator = "operator"
+	}
+	return "quarantined from console by " + operator
+}
+
+// demoOnlyText refuses a demo-only action outside the embedded demo.
+func demoOnlyText(action string) string {
+	return action + ": only on the embedded demo (routeops demo); on a database use routeops " + action + " with drill.allow"
+}
+
+// ---- the text views ----
 
 // itemLines renders an item's detail: the revision chain with verdicts and
 // the journal copy, the last error, and the events.
@@ -304,133 +453,4 @@ func planLines(p *ops.RepairPlan, scope string) []string {
 			it.Item, it.Org, it.Queue, it.State, it.Cause, src, verdict, attrs))
 	}
 	return out
-}
-
-func healthRank(h ops.Health) int {
-	switch h {
-	case ops.HealthCritical:
-		return 2
-	case ops.HealthWarning:
-		return 1
-	}
-	return 0
-}
-
-func scopeName(org string) string {
-	if org == "" {
-		return "all orgs"
-	}
-	return org
-}
-
-func orgArg(org string) string {
-	if org == "" {
-		return ""
-	}
-	return org + " "
-}
-
-func outcomeText(verb string, outs []ops.Outcome) (string, error) {
-	if len(outs) == 0 {
-		return "", fmt.Errorf("%s: nothing done", verb)
-	}
-	o := outs[0]
-	if !o.OK {
-		return "", fmt.Errorf("%s of item %s refused: %s", verb, o.Item, o.Message)
-	}
-	msg := o.Message
-	if msg == "" {
-		msg = fmt.Sprintf("item %s %s", o.Item, verb)
-	}
-	if !o.Changed {
-		msg += "; nothing changed"
-	}
-	return msg, nil
-}
-
-func drillText(kind, org string, ids []int64) string {
-	if len(ids) == 0 {
-		return fmt.Sprintf("drill %s on %s: no queued items to break", kind, org)
-	}
-	parts := make([]string, 0, min(len(ids), 5))
-	for i, id := range ids {
-		if i == 5 {
-			parts = append(parts, "…")
-			break
-		}
-		parts = append(parts, router.FormatItemID(id))
-	}
-	return fmt.Sprintf("drill %s injected on %s: %d items (%s)", kind, org, len(ids), strings.Join(parts, ", "))
-}
-
-// queueStatus is a queue row's last column: the stall's cause and error,
-// else its health's reason, else the head's last error.
-func queueStatus(q *ops.QueueHealth) string {
-	lastErr := ""
-	if q.Head != nil {
-		lastErr = q.Head.LastError
-	}
-	switch {
-	case q.Stalled:
-		status := string(q.Cause)
-		if lastErr != "" {
-			status += ": " + lastErr
-		} else if q.Reason != "" {
-			status += ": " + q.Reason
-		}
-		return status
-	case q.Health != ops.HealthOK && q.Reason != "":
-		return healthWord(q.Health) + " " + q.Reason
-	case lastErr != "":
-		return "last error: " + lastErr
-	}
-	return q.Reason
-}
-
-// pausedText is the outcome of pausing or resuming a queue.
-func pausedText(ref router.QueueRef, verb string, r router.ActionResult) string {
-	text := r.Message
-	if text == "" {
-		text = fmt.Sprintf("queue %s: %s done", ref, verb)
-	}
-	if !r.Changed {
-		text += "; nothing changed"
-	}
-	return text
-}
-
-// repairText is the outcome of an applied repair and its verify.
-func repairText(rep *ops.RepairReport) string {
-	text := fmt.Sprintf("repair: %d repaired (%d back in their queue), %d skipped", rep.Repaired, rep.Released, rep.Skipped)
-	if rep.VerifyOK {
-		text += "; verify clean"
-	} else if rep.Verify != nil {
-		text += fmt.Sprintf("; verify found %d problems (run routeops verify)", len(rep.Verify.Findings))
-	}
-	return text
-}
-
-// repairPrompt is the question before a repair is applied.
-func repairPrompt(p *ops.RepairPlan) string {
-	prompt := fmt.Sprintf("Apply repair to %d items", p.Repairable)
-	if p.Fallbacks > 0 {
-		prompt += fmt.Sprintf(" (%d from a fallback source)", p.Fallbacks)
-	}
-	if p.Unfixable > 0 {
-		prompt += fmt.Sprintf("; %d cannot be repaired and stay untouched", p.Unfixable)
-	}
-	return prompt + "?"
-}
-
-// defaultReason is the quarantine reason when the operator gives none.
-func defaultReason(operator string) string {
-	if operator == "" {
-		operator = "operator"
-	}
-	return "quarantined from console by " + operator
-}
-
-// demoOnlyText refuses a demo-only action outside the embedded demo.
-func demoOnlyText(action string) string {
-	return action + ": only on the embedded demo (routeops demo); on a database use routeops " + action + " with drill.allow"
 }
