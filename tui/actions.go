@@ -36,6 +36,7 @@ func (m *Model) permit(c *command) bool {
 	return false
 }
 
+// headTarget is a queue's head item as an action's target.
 func headTarget(org string, q *ops.QueueHealth) (string, int64, string, error) {
 	if q.Head == nil {
 		return "", 0, "", fmt.Errorf("queue %s/%s has no head item (nothing queued)", org, q.Queue)
