@@ -39,6 +39,7 @@ type env struct {
 	kind string // "memstore" or "pgstore"
 	st   router.Store
 	pg   *pgstore.Store // nil on memstore
+	db   *pgtest.DB     // raw SQL on pg's database; nil on memstore
 	dsn  string
 	clk  *router.ManualClock
 	ops  *ops.Ops
@@ -67,6 +68,7 @@ func newEnv(t *testing.T, kind string) *env {
 	case "pgstore":
 		e.dsn = pgtest.NewDB(t)
 		e.pg = e.openPG()
+		e.db = pgtest.On(t, e.pg.Pool())
 		e.st = e.pg
 	default:
 		t.Fatalf("unknown store %s", kind)
@@ -111,12 +113,10 @@ func (e *env) must(err error) {
 // exec runs raw SQL on pgstore.
 func (e *env) exec(sql string, args ...any) {
 	e.t.Helper()
-	if e.pg == nil {
+	if e.db == nil {
 		e.t.Fatal("exec needs pgstore")
 	}
-	if _, err := e.pg.Pool().Exec(e.ctx, sql, args...); err != nil {
-		e.t.Fatalf("exec %q: %v", sql, err)
-	}
+	e.db.Exec(sql, args...)
 }
 
 // attrs renders valid attributes in the form PostgreSQL's jsonb prints,

@@ -1,7 +1,6 @@
 package ops_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -319,14 +318,7 @@ func makeOrphan(e *env, org string) {
 		return
 	}
 	it := e.enqueue(org, "default", attrs(1), base)
-	tx, err := e.pg.Pool().Begin(e.ctx)
-	e.must(err)
-	defer tx.Rollback(context.Background()) //nolint:errcheck
-	_, err = tx.Exec(e.ctx, `SET LOCAL session_replication_role = replica`)
-	e.must(err)
-	_, err = tx.Exec(e.ctx, `UPDATE work_items SET queue_id = 'ghost' WHERE id = $1`, it.ID)
-	e.must(err)
-	e.must(tx.Commit(e.ctx))
+	e.db.Orphan(it.ID, "ghost")
 }
 
 func TestMonitorQuarantineWarningAndOrphans(t *testing.T) {
