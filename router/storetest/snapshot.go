@@ -119,7 +119,7 @@ func testSnapshotMissingHead(t *testing.T, s router.Store) {
 	f := newFx(t, s)
 	f.basicOrg("o1")
 	d1 := f.enqueue("o1", "q", attrs(1, "chat"), sec(0))
-	got, err := s.DrillDeleteRevisions(f.ctx, "o1", 1, operator, sec(1))
+	got, err := drillerOf(t, s).DrillDeleteRevisions(f.ctx, router.DrillRequest{Org: "o1", Count: 1, Actor: operator, At: sec(1)})
 	if err != nil || !equalInt64(got, []int64{d1.ID}) {
 		t.Fatalf("DrillDeleteRevisions = %v, %v; want [%d]", got, err, d1.ID)
 	}
@@ -260,7 +260,7 @@ func testMarkStall(t *testing.T, s router.Store) {
 	detail := canonJSON(map[string]any{"cause": "missing_revision", "head": 42})
 	mark := func(cause router.Cause, when time.Time, want bool) {
 		t.Helper()
-		changed, err := s.MarkStall(f.ctx, "o1", "q", cause, detail, monitor, when)
+		changed, err := s.MarkStall(f.ctx, router.MarkStallRequest{Org: "o1", Queue: "q", Cause: cause, Detail: detail, Actor: monitor, At: when})
 		if err != nil {
 			t.Fatalf("MarkStall(%q): %v", cause, err)
 		}
@@ -309,9 +309,9 @@ func testMarkStall(t *testing.T, s router.Store) {
 	if q := f.queueStats("o1", "q", sec(80)); !timePtrEqual(q.StalledSince, sec(70)) || q.StallCause != router.CauseQueuePaused {
 		t.Fatalf("second stall state since %s cause %q", fmtTimePtr(q.StalledSince), q.StallCause)
 	}
-	_, err := s.MarkStall(f.ctx, "o1", "nope", router.CauseUnknown, nil, monitor, sec(90))
+	_, err := s.MarkStall(f.ctx, router.MarkStallRequest{Org: "o1", Queue: "nope", Cause: router.CauseUnknown, Actor: monitor, At: sec(90)})
 	wantNotFound(t, "MarkStall of an unknown queue", err)
-	_, err = s.MarkStall(f.ctx, "nope", "q", router.CauseUnknown, nil, monitor, sec(90))
+	_, err = s.MarkStall(f.ctx, router.MarkStallRequest{Org: "nope", Queue: "q", Cause: router.CauseUnknown, Actor: monitor, At: sec(90)})
 	wantNotFound(t, "MarkStall in an unknown org", err)
 }
 
@@ -331,7 +331,7 @@ func testMarkStalls(t *testing.T, s router.Store) {
 		{Org: "o1", Queue: "nope", Cause: router.CauseUnknown},
 		{Org: "nope", Queue: "q", Cause: router.CauseUnknown},
 	}
-	changed, err := s.MarkStalls(f.ctx, marks, monitor, sec(10))
+	changed, err := s.MarkStalls(f.ctx, router.MarkStallsRequest{Marks: marks, Actor: monitor, At: sec(10)})
 	if err != nil {
 		t.Fatalf("MarkStalls: %v", err)
 	}
@@ -345,7 +345,7 @@ func testMarkStalls(t *testing.T, s router.Store) {
 		t.Fatalf("o2/q stall state since %s cause %q", fmtTimePtr(q.StalledSince), q.StallCause)
 	}
 	// Repeated: no transition, no event.
-	changed, err = s.MarkStalls(f.ctx, marks[:2], monitor, sec(15))
+	changed, err = s.MarkStalls(f.ctx, router.MarkStallsRequest{Marks: marks[:2], Actor: monitor, At: sec(15)})
 	if err != nil || slices.Contains(changed, true) {
 		t.Fatalf("repeated MarkStalls: %v, %v", changed, err)
 	}
@@ -360,7 +360,7 @@ func testMarkStalls(t *testing.T, s router.Store) {
 		}
 	}
 	// Clearing one and detecting another in the same call.
-	changed, err = s.MarkStalls(f.ctx, []router.StallMark{{Org: "o1", Queue: "q"}, {Org: "o1", Queue: "r", Cause: router.CauseQueuePaused}}, monitor, sec(30))
+	changed, err = s.MarkStalls(f.ctx, router.MarkStallsRequest{Marks: []router.StallMark{{Org: "o1", Queue: "q"}, {Org: "o1", Queue: "r", Cause: router.CauseQueuePaused}}, Actor: monitor, At: sec(30)})
 	if err != nil || !slices.Equal(changed, []bool{true, true}) {
 		t.Fatalf("clear and detect: %v, %v", changed, err)
 	}
@@ -371,10 +371,10 @@ func testMarkStalls(t *testing.T, s router.Store) {
 	if q := f.queueStats("o1", "q", sec(40)); q.StalledSince != nil || q.StallCause != "" {
 		t.Fatalf("o1/q after clearing: since %s cause %q", fmtTimePtr(q.StalledSince), q.StallCause)
 	}
-	if _, err := s.MarkStalls(f.ctx, []router.StallMark{{Org: "o1", Queue: "q"}, {Org: "o1", Queue: "q"}}, monitor, sec(50)); err == nil {
+	if _, err := s.MarkStalls(f.ctx, router.MarkStallsRequest{Marks: []router.StallMark{{Org: "o1", Queue: "q"}, {Org: "o1", Queue: "q"}}, Actor: monitor, At: sec(50)}); err == nil {
 		t.Fatal("MarkStalls accepted one queue twice")
 	}
-	if changed, err := s.MarkStalls(f.ctx, nil, monitor, sec(50)); err != nil || len(changed) != 0 {
+	if changed, err := s.MarkStalls(f.ctx, router.MarkStallsRequest{Actor: monitor, At: sec(50)}); err != nil || len(changed) != 0 {
 		t.Fatalf("MarkStalls of nothing: %v, %v", changed, err)
 	}
 }
