@@ -145,6 +145,20 @@ func (f *flakyStore) RouteOrg(ctx context.Context, req router.RouteRequest, deci
 	return f.Store.RouteOrg(ctx, req, decide)
 }
 
+// RouteOrgs fails a call that holds the bad org as a whole, as a failed
+// transaction does; the engine then routes its orgs one by one.
+func (f *flakyStore) RouteOrgs(ctx context.Context, reqs []router.RouteRequest, decide router.DecideFunc) ([]router.RouteResult, error) {
+	for _, req := range reqs {
+		if req.Org == f.org {
+			f.attempts.Add(1)
+			if f.failing.Load() {
+				return nil, errInjected
+			}
+		}
+	}
+	return f.Store.RouteOrgs(ctx, reqs, decide)
+}
+
 func seedStore(t testing.TB, st router.Store, orgs, perOrg int) {
 	t.Helper()
 	spec := sim.SeedSpec{Orgs: orgs, QueuesPerOrg: 2, AgentsPerOrg: 10, Capacity: max(1, 2*perOrg/10),

@@ -17,9 +17,7 @@ import (
 // unless configured (routing.batch_size). Per-transaction costs (two round
 // trips, statement triggers, a commit) are a large share of a small batch:
 // draining 200,000 items on a 2-core machine, 500 routed about 17% faster
-// than 200 (BENCHMARKS.md). A routing transaction holds its org's available
-// agents' row locks until it commits, so a completion in that org can wait
-// for one batch (tens of milliseconds at this size).
+// than 200 (BENCHMARKS.md).
 const DefaultBatchSize = 500
 
 // EngineConfig configures an Engine. Zero values take the defaults below.

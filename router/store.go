@@ -505,8 +505,11 @@ type Batch struct {
 	Queues map[string]Queue
 	// Teams are all of the org's teams, keyed by id.
 	Teams map[string]Team
-	// Agents are the org's available agents with free capacity, locked for
-	// the transaction, with TeamStatus filled in, sorted by id.
+	// Agents are the org's available agents with free capacity, with
+	// TeamStatus filled in, sorted by id. Their loads can only fall before
+	// the decisions are written (only routing raises a load, one routing
+	// call per org at a time); the store checks capacity again as it
+	// writes.
 	Agents []Agent
 	// Items are the claimed items in routing order: queue priority desc,
 	// queue id, item priority desc, enqueued_at, id. Orphans (unknown

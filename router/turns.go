@@ -124,7 +124,9 @@ func (e *Engine) routeRound(ctx context.Context, ts []*turn, limit int) error {
 			st = &orgState{}
 			e.orgs[t.org] = st
 		}
-		sweeps[i] = now.Sub(st.lastSweep) >= e.cfg.OrphanSweepInterval
+		// A first-round batch (smaller than BatchSize) leaves the orphan
+		// sweep to the org's full batches, so that the round stays short.
+		sweeps[i] = limit >= e.cfg.BatchSize && now.Sub(st.lastSweep) >= e.cfg.OrphanSweepInterval
 		reqs[i] = RouteRequest{Org: t.org, Limit: limit, IncludeOrphans: sweeps[i], Cursors: t.cursors, Actor: e.actor, Now: now}
 	}
 	e.mu.Unlock()

@@ -10,11 +10,11 @@
 // message redacted, the driver's error kept as the cause. The predicates (IsLockTimeout, IsReadOnlyTransaction, ...)
 // are the one place that knows SQLSTATE codes.
 //
-// Lock order, to stay free of deadlocks: a transaction that touches both
-// agents and work_items locks the agents first (the routing transaction
-// locks its org's available agents before it claims items; Complete
-// updates the agent before the item). Counters kept by triggers are
-// locked last, in key order.
+// Lock order, to stay free of deadlocks: Complete locks the agent before
+// the item; the routing transaction locks the queued items it claims, then
+// (writing) the agents it assigned to, in key order; it never holds an
+// assigned item, and Complete never a queued one. Counters kept by
+// triggers are locked last, in key order.
 package pgstore
 
 import (

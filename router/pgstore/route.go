@@ -210,6 +210,14 @@ func (g *routeGroup) batchOf(org string) (*router.Batch, int) {
 // (routeops_assert) so that a failed check aborts the transaction before
 // COMMIT can run. A fleet of small orgs costs one transaction per group
 // rather than one per org.
+//
+// The agents are read, not locked: only the routing transaction raises an
+// agent's load, and only one runs per org (the advisory lock), so a load
+// can only have fallen (a completion) by the time the writes run. The
+// capacity check sits in the UPDATE of agents itself and is asserted, so
+// an agent set away or given less capacity meanwhile rolls the batch back
+// rather than going over capacity; a completion no longer waits for a
+// routing batch, and a small org's visit writes no lock per agent.
 func (s *Store) RouteOrgs(ctx context.Context, reqs []router.RouteRequest, decide router.DecideFunc) ([]router.RouteResult, error) {
 	if len(reqs) == 0 {
 		return nil, nil
@@ -308,7 +316,7 @@ func (s *Store) claimGroup(ctx context.Context, conn *pgx.Conn, g *routeGroup) e
 		JOIN agents a ON a.org_id = l.o
 		LEFT JOIN teams t ON t.org_id = a.org_id AND t.id = a.team_id
 		WHERE a.status = 'available' AND a.load < a.capacity
-		ORDER BY a.org_id, a.id FOR UPDATE OF a`, g.orgs, g.limits)
+		ORDER BY a.org_id, a.id`, g.orgs, g.limits)
 	batch.Queue(`SELECT org_id, id, priority, paused FROM queues WHERE org_id = ANY($1)`, g.orgs)
 	batch.Queue(`SELECT org_id, id, status FROM teams WHERE org_id = ANY($1)`, g.orgs)
 	batch.Queue(claimQuery, g.orgs, g.limits, cOrg, cq, cs, cp, ce, ci)
