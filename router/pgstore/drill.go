@@ -11,10 +11,11 @@ import (
 const drillTargetsSQL = `
 SELECT w.id, w.current_revision_id FROM queues q
 CROSS JOIN LATERAL (
-    SELECT w.id, w.current_revision_id, w.priority, w.enqueued_at FROM work_items w
+    SELECT w.id, w.current_revision_id, c.priority, c.enqueued_at FROM queued_items c
+    JOIN work_items w ON w.org_id = c.org_id AND w.id = c.id
     JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
-    WHERE w.org_id = q.org_id AND w.queue_id = q.id AND w.state = 'queued' AND NOT w.skipped
-    ORDER BY w.priority DESC, w.enqueued_at, w.id
+    WHERE c.org_id = q.org_id AND c.queue_id = q.id AND NOT c.skipped
+    ORDER BY c.priority DESC, c.enqueued_at, c.id
     LIMIT $2) w
 WHERE q.org_id = $1
 ORDER BY q.priority DESC, q.id COLLATE "C", w.priority DESC, w.enqueued_at, w.id

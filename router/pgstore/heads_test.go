@@ -118,8 +118,18 @@ func snapshotHeads(t *testing.T, ctx context.Context, st *pgstore.Store) []strin
 	return out
 }
 
+// directMembership and keptMembership: queued_items must hold exactly
+// the queued items, with their routing columns and skip flag.
+const (
+	directMembership = `SELECT org_id, queue_id, priority, enqueued_at, id, skipped FROM work_items WHERE state = 'queued' ORDER BY 1, 5`
+	keptMembership   = `SELECT org_id, queue_id, priority, enqueued_at, id, skipped FROM queued_items ORDER BY 1, 5`
+)
+
 func checkHeads(t *testing.T, ctx context.Context, st *pgstore.Store, when string) {
 	t.Helper()
+	if want, got := headRows(t, ctx, st, directMembership), headRows(t, ctx, st, keptMembership); fmt.Sprint(want) != fmt.Sprint(got) {
+		t.Fatalf("queued_items drifted %s:\n kept:   %v\n direct: %v", when, got, want)
+	}
 	direct := headRows(t, ctx, st, directHeads)
 	sort.Strings(direct)
 	// Before maintenance: what the snapshot reports is exact.

@@ -28,7 +28,7 @@ const (
 var Tables = []string{
 	"orgs", "queues", "teams", "agents", "work_items", "work_item_orgs", "work_item_revisions", "events",
 	"engine_heartbeats", "queue_throughput", "queue_counts", "queue_heads", "queue_count_deltas", "queue_dirty",
-	VersionTable,
+	"queued_items", VersionTable,
 }
 
 // Sequences lists the sequences of the routeops schema.
@@ -50,6 +50,8 @@ var Sequences = []string{"work_items_id_seq", "work_item_revisions_id_seq", "eve
 //     statement's changes for readers run as the user whose statement
 //     changed work_items or a revision. (Folding them, routeops_maintain,
 //     is the engine's job, with the schema owner's rights.)
+//   - queued_items INSERT, DELETE: the same triggers keep the queued
+//     membership; quarantine, release and repair move items in and out.
 var operatorGrants = []struct{ privs, table string }{
 	{"UPDATE", "work_items"},
 	{"INSERT, DELETE", "work_item_revisions"},
@@ -58,6 +60,7 @@ var operatorGrants = []struct{ privs, table string }{
 	{"UPDATE", "queues"},
 	{"INSERT", "queue_count_deltas"},
 	{"INSERT", "queue_dirty"},
+	{"INSERT, DELETE", "queued_items"},
 }
 
 // CreateRoles creates, or brings up to date, the group roles

@@ -95,6 +95,7 @@ func TestCreateRoles(t *testing.T) {
 		"queues":              {"UPDATE"},
 		"queue_count_deltas":  {"INSERT"},
 		"queue_dirty":         {"INSERT"},
+		"queued_items":        {"INSERT", "DELETE"},
 	}
 	for _, table := range pgstore.Tables {
 		for _, p := range []string{"INSERT", "UPDATE", "DELETE", "TRUNCATE"} {

@@ -96,13 +96,18 @@ FROM (SELECT q.org_id, q.id, q.priority, l.lim, c.p, c.e, c.i
         ON c.org = q.org_id AND c.qid = q.id
       WHERE NOT q.paused AND c.skip IS NOT TRUE) q
 CROSS JOIN LATERAL (
-    SELECT w.ctid AS tid, w.* FROM work_items w
-    WHERE w.org_id = q.org_id AND w.queue_id = q.id AND w.state = 'queued' AND NOT w.skipped
+    -- the queue's head, in routing order, from the membership; each item
+    -- is fetched by its primary key and locked, and its state checked
+    -- again on the locked row
+    SELECT w.ctid AS tid, w.* FROM queued_items c
+    JOIN work_items w ON w.org_id = c.org_id AND w.id = c.id
+    WHERE c.org_id = q.org_id AND c.queue_id = q.id AND NOT c.skipped
       -- a cursor pages past items already seen in this engine turn
-      AND (q.p IS NULL OR w.priority < q.p OR (w.priority = q.p AND (w.enqueued_at, w.id) > (q.e, q.i)))
-    ORDER BY w.priority DESC, w.enqueued_at, w.id
+      AND (q.p IS NULL OR c.priority < q.p OR (c.priority = q.p AND (c.enqueued_at, c.id) > (q.e, q.i)))
+      AND w.state = 'queued' AND NOT w.skipped
+    ORDER BY c.priority DESC, c.enqueued_at, c.id
     LIMIT q.lim
-    FOR UPDATE SKIP LOCKED) w
+    FOR UPDATE OF w SKIP LOCKED) w
 LEFT JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
 ORDER BY w.org_id, q.priority DESC, q.id, w.priority DESC, w.enqueued_at, w.id`
 
@@ -113,17 +118,18 @@ var orphanSQL = `
 SELECT ` + "%s" + `, r.id IS NOT NULL, coalesce(r.attributes::text, ''), w.tid
 FROM ` + lockedOrgs + ` l
 CROSS JOIN LATERAL (
-    SELECT w.ctid AS tid, w.* FROM work_items w
-    WHERE w.org_id = l.o AND w.state = 'queued' AND NOT w.skipped
-      AND w.queue_id IN (SELECT c.queue_id FROM (
+    SELECT w.ctid AS tid, w.* FROM queued_items m
+    JOIN work_items w ON w.org_id = m.org_id AND w.id = m.id
+    WHERE m.org_id = l.o AND NOT m.skipped AND w.state = 'queued' AND NOT w.skipped
+      AND m.queue_id IN (SELECT c.queue_id FROM (
                              SELECT queue_id, n FROM queue_counts WHERE org_id = l.o AND bucket = 'queued'
                              UNION ALL
                              SELECT queue_id, n FROM queue_count_deltas WHERE org_id = l.o AND bucket = 'queued') c
                          WHERE NOT EXISTS (SELECT 1 FROM queues q WHERE q.org_id = l.o AND q.id = c.queue_id)
                          GROUP BY c.queue_id HAVING sum(c.n) > 0)
-    ORDER BY w.queue_id, w.priority DESC, w.enqueued_at, w.id
+    ORDER BY m.queue_id, m.priority DESC, m.enqueued_at, m.id
     LIMIT l.lim
-    FOR UPDATE SKIP LOCKED) w
+    FOR UPDATE OF w SKIP LOCKED) w
 LEFT JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
 ORDER BY w.org_id, w.queue_id, w.priority DESC, w.enqueued_at, w.id`
 

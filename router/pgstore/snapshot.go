@@ -44,14 +44,14 @@ SELECT d.org_id, d.queue_id, o.oldest, x.id, x.enqueued_at, x.attempts, x.last_e
        x.fault_cause, x.current_revision_id, r.id IS NOT NULL, coalesce(r.attributes::text, '')
 FROM (SELECT DISTINCT org_id, queue_id FROM queue_dirty WHERE ($1 = '' OR org_id = $1)) d
 LEFT JOIN LATERAL (
-    SELECT w.enqueued_at AS oldest FROM work_items w
-    WHERE w.org_id = d.org_id AND w.queue_id = d.queue_id AND w.state = 'queued'
-    ORDER BY w.enqueued_at LIMIT 1) o ON true
+    SELECT c.enqueued_at AS oldest FROM queued_items c
+    WHERE c.org_id = d.org_id AND c.queue_id = d.queue_id
+    ORDER BY c.enqueued_at LIMIT 1) o ON true
 LEFT JOIN LATERAL (
     SELECT w.org_id, w.id, w.enqueued_at, w.attempts, w.last_error, w.last_attempt_at, w.fault_cause, w.current_revision_id
-    FROM work_items w
-    WHERE w.org_id = d.org_id AND w.queue_id = d.queue_id AND w.state = 'queued' AND NOT w.skipped
-    ORDER BY w.priority DESC, w.enqueued_at, w.id LIMIT 1) x ON true
+    FROM queued_items c JOIN work_items w ON w.org_id = c.org_id AND w.id = c.id
+    WHERE c.org_id = d.org_id AND c.queue_id = d.queue_id AND NOT c.skipped
+    ORDER BY c.priority DESC, c.enqueued_at, c.id LIMIT 1) x ON true
 LEFT JOIN work_item_revisions r ON r.org_id = x.org_id AND r.id = x.current_revision_id`
 	snapshotCountsSQL = `
 SELECT org_id, queue_id,
