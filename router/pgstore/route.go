@@ -517,18 +517,17 @@ type applied struct {
 	Faults                                  []router.Decision
 }
 
-// writeArgs are the decisions of a group as the arrays the writes take.
+// writeArgs are the decisions of a group as the arrays the writes take:
+// one row per decided item, the agent set for an assignment and the
+// fault's cause, error and action set otherwise.
 type writeArgs struct {
-	aOrgs, aAgents               []string
-	aIDs                         []int64
-	aTIDs                        []pgtype.TID
-	fOrgs, fCauses, fErrs, fActs []string
-	fIDs                         []int64
-	fTIDs                        []pgtype.TID
-	loads                        map[[2]string]int32 // (org, agent) -> assignments
-	perQueue                     map[[2]string]int32 // (org, queue) -> assignments
-	quarantines                  int
-	out                          map[string]*applied
+	orgs, agents, causes, errs, acts []string
+	ids                              []int64
+	tids                             []pgtype.TID
+	assigned, events                 int
+	loads                            map[[2]string]int32 // (org, agent) -> assignments
+	perQueue                         map[[2]string]int32 // (org, queue) -> assignments
+	out                              map[string]*applied
 }
 
 func collectWrites(g *routeGroup, ds []router.Decision) *writeArgs {
@@ -546,20 +545,23 @@ func collectWrites(g *routeGroup, ds []router.Decision) *writeArgs {
 			a = &applied{}
 			w.out[org] = a
 		}
+		w.orgs, w.ids, w.tids = append(w.orgs, org), append(w.ids, d.ItemID), append(w.tids, g.tids[d.ItemID])
 		switch d.Kind {
 		case router.DecideAssign:
-			w.aOrgs, w.aIDs, w.aTIDs, w.aAgents = append(w.aOrgs, org), append(w.aIDs, d.ItemID), append(w.aTIDs, g.tids[d.ItemID]), append(w.aAgents, d.AgentID)
+			w.agents, w.causes, w.errs, w.acts = append(w.agents, d.AgentID), append(w.causes, ""), append(w.errs, ""), append(w.acts, "")
 			w.loads[[2]string{org, d.AgentID}]++
 			w.perQueue[[2]string{org, d.QueueID}]++
 			a.Assigned++
+			w.assigned++
+			w.events++
 		case router.DecideFault:
-			w.fOrgs, w.fIDs, w.fTIDs = append(w.fOrgs, org), append(w.fIDs, d.ItemID), append(w.fTIDs, g.tids[d.ItemID])
-			w.fCauses, w.fErrs, w.fActs = append(w.fCauses, string(d.Cause)), append(w.fErrs, d.Error), append(w.fActs, string(d.Action))
+			w.agents, w.causes, w.errs, w.acts = append(w.agents, ""), append(w.causes, string(d.Cause)), append(w.errs, d.Error), append(w.acts, string(d.Action))
 			a.Faults = append(a.Faults, d)
+			w.events++ // item_fault
 			switch d.Action {
 			case router.PolicyQuarantine:
 				a.Quarantined++
-				w.quarantines++
+				w.events++ // quarantined
 			case router.PolicySkip:
 				a.Skipped++
 			default:
@@ -589,53 +591,52 @@ func pairs(m map[[2]string]int32) ([]string, []string, []int32) {
 	return orgs, ids, ns
 }
 
-const assignSQL = `WITH a AS (
-		UPDATE work_items w SET agent_id = d.agent, assigned_at = $1,
-			attempts = w.attempts + 1, last_attempt_at = $1, fault_cause = '',
+// decideSQL writes every decision of a routing transaction, assignments
+// and faults alike, and their events, in one statement, so that a batch
+// with a bad item in it costs its bad items and no extra statement (nor
+// an extra run of the statement triggers).
+const decideSQL = `WITH u AS (
+		UPDATE work_items w SET
+			agent_id = coalesce(nullif(d.agent, ''), w.agent_id),
+			assigned_at = CASE WHEN d.agent <> '' THEN $1 ELSE w.assigned_at END,
+			attempts = w.attempts + 1, last_attempt_at = $1,
+			last_error = CASE WHEN d.agent <> '' THEN w.last_error ELSE d.err END,
+			fault_cause = d.cause,
 			-- The rows are locked by this transaction's claim, so they are
 			-- still queued, and cannot move: each is found by its ctid
 			-- (a TID scan; org and id are checked as well). The state
 			-- guard sits in SET, not WHERE, so that no predicate can
 			-- draw the planner onto an index scan of the whole org. A
 			-- wrong state fails the CHECK.
-			state = CASE WHEN w.state = 'queued' THEN 'assigned' ELSE 'invalid:' || w.state END
-		FROM unnest($2::text[], $3::bigint[], $4::text[], $5::tid[]) AS d(org, id, agent, tid)
-		WHERE w.ctid = d.tid AND w.org_id = d.org AND w.id = d.id
-		RETURNING w.org_id, w.id, w.queue_id, w.agent_id),
-	e AS (
-		INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
-		SELECT a.org_id, $1, 'assigned', a.id, a.queue_id, $6, $7, $8,
-			jsonb_build_object('agent', a.agent_id, 'queue', a.queue_id)
-		FROM a ORDER BY a.org_id, a.id
-		RETURNING 1)
-	SELECT routeops_assert((SELECT count(*) FROM e) = $9,
-		format('assigned %s of %s items; the batch was rolled back', (SELECT count(*) FROM e), $9))`
-
-const faultSQL = `WITH f AS (
-		UPDATE work_items w SET attempts = w.attempts + 1, last_attempt_at = $1,
-			last_error = d.err, fault_cause = d.cause,
 			state = CASE WHEN w.state <> 'queued' THEN 'invalid:' || w.state
+				WHEN d.agent <> '' THEN 'assigned'
 				WHEN d.action = 'quarantine' THEN 'quarantined' ELSE w.state END,
 			skipped = CASE WHEN d.action = 'skip' THEN true WHEN d.action = 'quarantine' THEN false ELSE w.skipped END,
 			quarantine_reason = CASE WHEN d.action = 'quarantine' THEN d.cause || ': ' || d.err ELSE w.quarantine_reason END
-		FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::tid[]) AS d(org, id, cause, err, action, tid)
+		FROM unnest($2::text[], $3::bigint[], $4::tid[], $5::text[], $6::text[], $7::text[], $8::text[])
+			AS d(org, id, tid, agent, cause, err, action)
 		WHERE w.ctid = d.tid AND w.org_id = d.org AND w.id = d.id
-		RETURNING w.org_id, w.id, w.queue_id, w.attempts, w.current_revision_id, d.cause, d.err, d.action, w.quarantine_reason),
+		RETURNING w.org_id, w.id, w.queue_id, w.agent_id, w.attempts, w.current_revision_id, w.quarantine_reason,
+			d.agent <> '' AS assigned, d.cause, d.err, d.action),
 	e AS (
 		INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
-		SELECT x.org_id, $1, x.kind, x.id, x.queue_id, $8, $9, $10, x.detail FROM (
-			SELECT f.org_id, f.id, f.queue_id, 'item_fault' AS kind, 0 AS ord,
-				jsonb_build_object('cause', f.cause, 'error', f.err, 'action', f.action,
-					'attempts', f.attempts, 'revision_id', f.current_revision_id) AS detail
-			FROM f
+		SELECT x.org_id, $1, x.kind, x.id, x.queue_id, $9, $10, $11, x.detail FROM (
+			SELECT u.org_id, u.id, u.queue_id, 'assigned' AS kind, 0 AS ord,
+				jsonb_build_object('agent', u.agent_id, 'queue', u.queue_id) AS detail
+			FROM u WHERE u.assigned
 			UNION ALL
-			SELECT f.org_id, f.id, f.queue_id, 'quarantined', 1,
-				jsonb_build_object('cause', f.cause, 'reason', f.quarantine_reason)
-			FROM f WHERE f.action = 'quarantine') x
+			SELECT u.org_id, u.id, u.queue_id, 'item_fault', 0,
+				jsonb_build_object('cause', u.cause, 'error', u.err, 'action', u.action,
+					'attempts', u.attempts, 'revision_id', u.current_revision_id)
+			FROM u WHERE NOT u.assigned
+			UNION ALL
+			SELECT u.org_id, u.id, u.queue_id, 'quarantined', 1,
+				jsonb_build_object('cause', u.cause, 'reason', u.quarantine_reason)
+			FROM u WHERE NOT u.assigned AND u.action = 'quarantine') x
 		ORDER BY x.org_id, x.id, x.ord
 		RETURNING 1)
-	SELECT routeops_assert((SELECT count(*) FROM e) = $11,
-		format('recorded %s of %s fault events; the batch was rolled back', (SELECT count(*) FROM e), $11))`
+	SELECT routeops_assert((SELECT count(*) FROM e) = $12,
+		format('recorded %s of %s routing events; the batch was rolled back', (SELECT count(*) FROM e), $12))`
 
 // apply writes a group's decisions and their events, and commits, in one
 // pipelined round trip. Every check is an SQL assertion: if one fails, the
@@ -649,8 +650,11 @@ func (s *Store) apply(ctx context.Context, conn *pgx.Conn, g *routeGroup, ds []r
 	now := req.Now.UTC()
 	actor := req.Actor
 	batch := &pgx.Batch{}
-	if len(w.aIDs) > 0 {
-		batch.Queue(assignSQL, now, w.aOrgs, w.aIDs, w.aAgents, w.aTIDs, actor.Name, actor.Origin, actor.OSUser, len(w.aIDs))
+	if len(w.ids) > 0 {
+		batch.Queue(decideSQL, now, w.orgs, w.ids, w.tids, w.agents, w.causes, w.errs, w.acts,
+			actor.Name, actor.Origin, actor.OSUser, w.events)
+	}
+	if w.assigned > 0 {
 		orgs, agents, ns := pairs(w.loads)
 		batch.Queue(`WITH u AS (
 				UPDATE agents a SET load = a.load + d.n
@@ -674,10 +678,6 @@ func (s *Store) apply(ctx context.Context, conn *pgx.Conn, g *routeGroup, ds []r
 			assigned_total = q.assigned_total + d.n
 		FROM unnest($2::text[], $3::text[], $4::int[]) AS d(org, id, n)
 		WHERE q.org_id = d.org AND q.id = d.id`, now, rorgs, rids, rns)
-	if len(w.fIDs) > 0 {
-		batch.Queue(faultSQL, now, w.fOrgs, w.fIDs, w.fCauses, w.fErrs, w.fActs, w.fTIDs,
-			actor.Name, actor.Origin, actor.OSUser, len(w.fIDs)+w.quarantines)
-	}
 	if len(g.sweep) > 0 {
 		batch.Queue(`DELETE FROM queue_throughput WHERE org_id = ANY($1) AND bucket < $2`, g.sweep, now.Add(-15*time.Minute))
 	}
