@@ -491,7 +491,7 @@ func brokenHead(hh *HeadHealth, h headFacts) string {
 // Monitor builds snapshots and, when it records, writes stall detected and
 // cleared events once per transition.
 type Monitor struct {
-	store    router.Store
+	store    router.MonitorStore
 	clock    router.Clock
 	settings Settings
 	actor    router.Actor
@@ -503,7 +503,7 @@ type Monitor struct {
 }
 
 // NewMonitor builds a monitor.
-func NewMonitor(store router.Store, clock router.Clock, s Settings, actor router.Actor, log *slog.Logger) *Monitor {
+func NewMonitor(store router.MonitorStore, clock router.Clock, s Settings, actor router.Actor, log *slog.Logger) *Monitor {
 	if clock == nil {
 		clock = router.RealClock{}
 	}
@@ -569,7 +569,7 @@ func (m *Monitor) recordTransitions(ctx context.Context, raw *router.StoreSnapsh
 			case q.Stalled && !was:
 				detail := router.Detail("cause", q.Cause, "reason", q.Reason, "depth", q.Depth,
 					"available_capacity", q.AvailableCapacity, "head", q.Head)
-				changed, err := m.store.MarkStall(ctx, o.Org, q.Queue, q.Cause, detail, m.actor, now)
+				changed, err := m.store.MarkStall(ctx, router.MarkStallRequest{Org: o.Org, Queue: q.Queue, Cause: q.Cause, Detail: detail, Actor: m.actor, At: now})
 				if err != nil {
 					m.log.Warn("recording stall failed", "org", o.Org, "queue", q.Queue, "error", err.Error())
 				} else if changed {
@@ -577,7 +577,7 @@ func (m *Monitor) recordTransitions(ctx context.Context, raw *router.StoreSnapsh
 				}
 			case !q.Stalled && was:
 				detail := router.Detail("depth", q.Depth, "reason", "progress resumed")
-				changed, err := m.store.MarkStall(ctx, o.Org, q.Queue, router.CauseNone, detail, m.actor, now)
+				changed, err := m.store.MarkStall(ctx, router.MarkStallRequest{Org: o.Org, Queue: q.Queue, Cause: router.CauseNone, Detail: detail, Actor: m.actor, At: now})
 				if err != nil {
 					m.log.Warn("recording stall cleared failed", "org", o.Org, "queue", q.Queue, "error", err.Error())
 				} else if changed {

@@ -153,7 +153,7 @@ func (o *Ops) ApplyRepair(ctx context.Context, plan *RepairPlan) (*RepairReport,
 	const chunk = 1000
 	for start := 0; start < len(fixes); start += chunk {
 		end := min(start+chunk, len(fixes))
-		outs, err := o.store.ApplyRepair(ctx, fixes[start:end], o.Actor, o.Clock.Now())
+		outs, err := o.store.ApplyRepair(ctx, router.ApplyRepairRequest{Fixes: fixes[start:end], Actor: o.Actor, At: o.Clock.Now()})
 		if err != nil {
 			return rep, fmt.Errorf("repair stopped after %d items: %w", rep.Repaired, err)
 		}
