@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -74,16 +73,9 @@ var operatorGrants = []struct{ privs, table string }{
 //     USAGE on the sequences. Neither role may UPDATE or DELETE events.
 func CreateRoles(ctx context.Context, opts Options) error {
 	opts.StatementTimeout, opts.LockTimeout = 0, 0
-	cfg, err := ParseConfig(opts)
+	conn, err := sessionConn(ctx, opts)
 	if err != nil {
 		return err
-	}
-	desc := describe(cfg.ConnConfig)
-	cctx, cancel := context.WithTimeout(ctx, cfg.ConnConfig.ConnectTimeout+time.Second)
-	conn, err := pgx.ConnectConfig(cctx, cfg.ConnConfig)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("connect to %s: %s", desc, explainConnErr(err, opts.DSN))
 	}
 	defer conn.Close(context.Background())
 	// The migration lock: roles are created while no migration runs, and

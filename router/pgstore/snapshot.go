@@ -71,7 +71,7 @@ GROUP BY org_id, queue_id`
 func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*router.StoreSnapshot, error) {
 	now := req.Now.UTC()
 	snap := &router.StoreSnapshot{Now: now}
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := s.r.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -97,6 +97,7 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 	b.Queue(snapshotQueuesSQL, req.Org, now.Add(-70*time.Second), now.Add(-310*time.Second), now)
 	b.Queue(snapshotDirtySQL, req.Org)
 	b.Queue(snapshotTeamsSQL, req.Org)
+	b.Queue(sourceSQL)
 	br := tx.SendBatch(ctx, b)
 	var queues []router.QueueStats
 	var teams []router.Team
@@ -126,6 +127,10 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 			t.Status = router.TeamStatus(st)
 			return t, err
 		})
+		if err != nil {
+			return err
+		}
+		snap.Source, err = s.scanSource(br.QueryRow())
 		return err
 	}()
 	if cerr := br.Close(); err == nil {
@@ -269,7 +274,7 @@ type snapshotB struct {
 // snapshotOther reads orgs, counters, agents and heartbeats in a
 // transaction that imports snapshot snapID.
 func (s *Store) snapshotOther(ctx context.Context, snapID, org string) (out snapshotB) {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := s.r.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return snapshotB{err: err}
 	}

@@ -17,7 +17,7 @@ func (s *Store) Verify(ctx context.Context, limit int) (router.VerifyReport, err
 		limit = 1000
 	}
 	rep := router.VerifyReport{Checked: map[string]int{}}
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := s.r.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return rep, s.wrap(err)
 	}
@@ -182,7 +182,7 @@ LIMIT $2`
 // key. It needs a superuser (or, on PostgreSQL 15, a role granted SET on
 // session_replication_role).
 func (s *Store) DrillDeleteRevisions(ctx context.Context, org string, count int, actor router.Actor, at time.Time) ([]int64, error) {
-	if err := s.orgExists(ctx, org); err != nil {
+	if err := s.orgExists(ctx, s.w, org); err != nil {
 		return nil, err
 	}
 	var ids []int64
@@ -225,7 +225,7 @@ func (s *Store) DrillDeleteRevisions(ctx context.Context, org string, count int,
 // DrillCorruptRevisions overwrites current revisions' attributes with JSON
 // that is not valid attributes. Revisions are otherwise never edited.
 func (s *Store) DrillCorruptRevisions(ctx context.Context, org string, count int, actor router.Actor, at time.Time) ([]int64, error) {
-	if err := s.orgExists(ctx, org); err != nil {
+	if err := s.orgExists(ctx, s.w, org); err != nil {
 		return nil, err
 	}
 	var ids []int64

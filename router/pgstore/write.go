@@ -17,13 +17,13 @@ import (
 )
 
 func (s *Store) UpsertOrg(ctx context.Context, o router.Org) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO orgs (id, name) VALUES ($1, $2)
+	_, err := s.w.Exec(ctx, `INSERT INTO orgs (id, name) VALUES ($1, $2)
 		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name`, o.ID, o.Name)
 	return s.wrap(err)
 }
 
 func (s *Store) UpsertQueue(ctx context.Context, q router.Queue) error {
-	_, err := s.pool.Exec(ctx, `WITH up AS (
+	_, err := s.w.Exec(ctx, `WITH up AS (
 			INSERT INTO queues (org_id, id, priority, paused) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (org_id, id) DO UPDATE SET priority = EXCLUDED.priority, paused = EXCLUDED.paused
 			RETURNING org_id)
@@ -36,7 +36,7 @@ func (s *Store) UpsertTeam(ctx context.Context, t router.Team) error {
 	if st == "" {
 		st = router.TeamActive
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO teams (org_id, id, status) VALUES ($1, $2, $3)
+	_, err := s.w.Exec(ctx, `INSERT INTO teams (org_id, id, status) VALUES ($1, $2, $3)
 		ON CONFLICT (org_id, id) DO UPDATE SET status = EXCLUDED.status`, t.OrgID, t.ID, string(st))
 	return s.wrapFK(err, "org %s does not exist", t.OrgID)
 }
@@ -58,7 +58,7 @@ func (s *Store) UpsertAgent(ctx context.Context, a router.Agent) error {
 	if st == "" {
 		st = router.AgentAvailable
 	}
-	_, err := s.pool.Exec(ctx, `WITH up AS (
+	_, err := s.w.Exec(ctx, `WITH up AS (
 			INSERT INTO agents (org_id, id, team_id, skills, status, capacity) VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (org_id, id) DO UPDATE SET team_id = EXCLUDED.team_id, skills = EXCLUDED.skills,
 				status = EXCLUDED.status, capacity = EXCLUDED.capacity
@@ -78,7 +78,7 @@ func (s *Store) wrapFK(err error, format string, args ...any) error {
 }
 
 func (s *Store) SetAgentStatus(ctx context.Context, org, agent string, st router.AgentStatus, at time.Time) error {
-	tag, err := s.pool.Exec(ctx, `WITH up AS (
+	tag, err := s.w.Exec(ctx, `WITH up AS (
 			UPDATE agents SET status = $3 WHERE org_id = $1 AND id = $2 RETURNING org_id, status)
 		SELECT pg_notify($4, org_id) FROM up WHERE status = 'available'`, org, agent, string(st), NotifyChannel)
 	if err != nil {
@@ -86,7 +86,7 @@ func (s *Store) SetAgentStatus(ctx context.Context, org, agent string, st router
 	}
 	_ = tag
 	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM agents WHERE org_id = $1 AND id = $2`, org, agent).Scan(&n); err != nil {
+	if err := s.w.QueryRow(ctx, `SELECT count(*) FROM agents WHERE org_id = $1 AND id = $2`, org, agent).Scan(&n); err != nil {
 		return s.wrap(err)
 	}
 	if n == 0 {
@@ -97,7 +97,7 @@ func (s *Store) SetAgentStatus(ctx context.Context, org, agent string, st router
 
 func (s *Store) SetTeamStatus(ctx context.Context, org, team string, st router.TeamStatus, at time.Time) error {
 	var found bool
-	err := s.pool.QueryRow(ctx, `WITH up AS (
+	err := s.w.QueryRow(ctx, `WITH up AS (
 			UPDATE teams SET status = $3 WHERE org_id = $1 AND id = $2 RETURNING org_id, status),
 		n AS (SELECT pg_notify($4, org_id) FROM up WHERE status = 'active')
 		SELECT EXISTS (SELECT 1 FROM up), (SELECT count(*) FROM n)`, org, team, string(st), NotifyChannel).Scan(&found, new(int))
@@ -153,13 +153,13 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 	if err != nil {
 		return router.WorkItem{}, err
 	}
-	conn, err := s.pool.Acquire(ctx)
+	conn, err := s.w.Acquire(ctx)
 	if err != nil {
 		return router.WorkItem{}, s.wrap(err)
 	}
 	defer conn.Release()
 	batch := &pgx.Batch{}
-	batch.Queue(`BEGIN`)
+	s.w.queueBegin(batch)
 	batch.Queue(enqueueSQL+itemCols, req.OrgID, req.QueueID, attrs, req.EnqueuedAt.UTC())
 	batch.Queue(`COMMIT`)
 	batch.Queue(wakeSQL, NotifyChannel, []string{req.OrgID})
@@ -168,7 +168,7 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 	var wakeErr error
 	br := conn.SendBatch(ctx, batch)
 	err = func() error {
-		if _, err := br.Exec(); err != nil {
+		if err := s.w.beginResults(br); err != nil {
 			return err
 		}
 		var err error
@@ -311,7 +311,7 @@ func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.Bul
 		return res, err
 	}
 	if len(data.Queues)+len(data.Orgs) > 0 {
-		if _, err := s.pool.Exec(ctx, `ANALYZE orgs, queues`); err != nil {
+		if _, err := s.w.Exec(ctx, `ANALYZE orgs, queues`); err != nil {
 			return res, s.wrap(err)
 		}
 	}
@@ -390,7 +390,7 @@ func (s *Store) Analyze(ctx context.Context) error {
 	if err := s.Maintain(ctx); err != nil {
 		return err
 	}
-	_, err := s.pool.Exec(ctx, `ANALYZE work_items, work_item_revisions, agents, queues, teams, queue_counts, queue_heads`)
+	_, err := s.w.Exec(ctx, `ANALYZE work_items, work_item_revisions, agents, queues, teams, queue_counts, queue_heads`)
 	return s.wrap(err)
 }
 
@@ -469,6 +469,6 @@ func reserve(ctx context.Context, tx pgx.Tx, seq string, n int) ([]int64, error)
 // Maintain folds count deltas into queue_counts and refreshes the heads of
 // queues marked dirty (routeops_maintain, migration 006).
 func (s *Store) Maintain(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, `SELECT routeops_maintain()`)
+	_, err := s.w.Exec(ctx, `SELECT routeops_maintain()`)
 	return s.wrap(err)
 }

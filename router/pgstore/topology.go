@@ -1,0 +1,245 @@
+package pgstore
+
+// Where the store is connected: the host that actually answered a
+// multi-host DSN, whether a server is a standby and how far behind, the
+// session connection that migrations and LISTEN need under transaction
+// pooling, and opening a store while the database is still coming up.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/routeops/routeops/router"
+)
+
+// ErrNeedsSession refuses what needs a session of its own (the migration
+// lock) under transaction pooling without db.listen_dsn.
+var ErrNeedsSession = errors.New("this needs a session-level advisory lock, which transaction pooling " +
+	"(db.pooler: transaction) cannot hold: set db.listen_dsn (--listen-dsn) to PostgreSQL itself or to a " +
+	"session pool, and it connects through that")
+
+// ErrStandby says that a server is in recovery (a hot standby), where
+// nothing can be written.
+var ErrStandby = errors.New("the server is a standby (in recovery): it cannot be written to")
+
+// ConnectError is a failure to connect, in the operator's words, naming
+// the target without any secret.
+type ConnectError struct {
+	Target string
+	Err    error
+	dsn    string
+}
+
+func (e *ConnectError) Error() string {
+	return "connect to " + e.Target + ": " + explainConnErr(e.Err, e.dsn)
+}
+
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// Transient reports whether trying again later may connect: a server that
+// is down, starting, shutting down or unreachable may come back; a wrong
+// password, a missing database or a bad DSN will not.
+func (e *ConnectError) Transient() bool {
+	var pe *pgconn.PgError
+	if errors.As(e.Err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "28"), pe.Code == "3D000", pe.Code == "42501":
+			return false
+		}
+	}
+	return true
+}
+
+// connHost remembers the server that connections actually reached.
+type connHost struct {
+	mu   sync.Mutex
+	cc   *pgx.ConnConfig
+	host string
+}
+
+func (h *connHost) init(cc *pgx.ConnConfig) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.cc, h.host = cc, hostPort(cc.Host, cc.Port)
+}
+
+// set records the server that c is connected to, named as the DSN names
+// it when the DSN lists several.
+func (h *connHost) set(c *pgx.Conn) {
+	name := connectedHost(c)
+	if name == "" {
+		return
+	}
+	h.mu.Lock()
+	h.host = name
+	h.mu.Unlock()
+}
+
+func (h *connHost) describe() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cc == nil {
+		return ""
+	}
+	return describeHost(h.cc, h.host)
+}
+
+// connectedHost is host:port of the server c reached: the DSN's name for
+// it when one of the DSN's hosts is that address, else the address.
+func connectedHost(c *pgx.Conn) string {
+	nc := c.PgConn().Conn()
+	if nc == nil {
+		return ""
+	}
+	ra := nc.RemoteAddr()
+	cc := c.Config()
+	if ra == nil || ra.Network() == "unix" {
+		return hostPort(cc.Host, cc.Port)
+	}
+	ip, port, err := net.SplitHostPort(ra.String())
+	if err != nil {
+		return ra.String()
+	}
+	type cand struct {
+		host string
+		port uint16
+	}
+	cands := []cand{{cc.Host, cc.Port}}
+	for _, fb := range cc.Fallbacks {
+		cands = append(cands, cand{fb.Host, fb.Port})
+	}
+	var samePort []cand
+	for _, x := range cands {
+		if strconv.Itoa(int(x.port)) != port {
+			continue
+		}
+		if x.host == ip {
+			return hostPort(x.host, x.port)
+		}
+		samePort = append(samePort, x)
+	}
+	if len(samePort) == 1 {
+		return hostPort(samePort[0].host, samePort[0].port)
+	}
+	return net.JoinHostPort(ip, port)
+}
+
+// sessionConfig is the connection for what needs a session of its own
+// (LISTEN, the migration lock): DSN, or under transaction pooling
+// ListenDSN. A ListenDSN may be a session pool, so it carries no custom
+// startup parameters.
+func sessionConfig(opts Options, listen bool) (*pgx.ConnConfig, string, error) {
+	dsn, o := opts.DSN, opts
+	switch {
+	case opts.ListenDSN != "" && (listen || opts.txMode()):
+		dsn, o.Pooler = opts.ListenDSN, PoolerSession
+	case opts.txMode():
+		return nil, "", ErrNeedsSession
+	}
+	cfg, err := parseConfig(dsn, o, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	cc := cfg.ConnConfig
+	if o.Pooler == PoolerSession {
+		cc.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	}
+	return cc, dsn, nil
+}
+
+// sessionConn connects for what needs a session of its own.
+func sessionConn(ctx context.Context, opts Options) (*pgx.Conn, error) {
+	cc, dsn, err := sessionConfig(opts, false)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, cc.ConnectTimeout+time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, cc)
+	if err != nil {
+		return nil, &ConnectError{Target: describe(cc), Err: err, dsn: dsn}
+	}
+	return conn, nil
+}
+
+// InRecovery reports whether the server that writes go to is a standby.
+func (s *Store) InRecovery(ctx context.Context) (bool, error) {
+	var rec bool
+	if err := s.w.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&rec); err != nil {
+		return false, s.wrap(err)
+	}
+	return rec, nil
+}
+
+// ReadsSplit reports whether reads go to a replica of their own
+// (db.read_dsn).
+func (s *Store) ReadsSplit() bool { return s.rpool != nil }
+
+// sourceSQL says where a snapshot is read: the server's recovery state
+// and, on a standby, how far its replay is behind: 0 when it has
+// replayed all that it received, else the time since the last replayed
+// commit.
+const sourceSQL = `SELECT pg_is_in_recovery(),
+	CASE WHEN NOT pg_is_in_recovery() THEN 0
+	     WHEN pg_last_wal_receive_lsn() IS NOT NULL AND pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
+	     ELSE greatest(0, coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)) END::float8`
+
+func (s *Store) scanSource(row pgx.Row) (*router.SnapshotSource, error) {
+	src := &router.SnapshotSource{Store: s.Describe(), Pooler: s.opts.Pooler, ReadSplit: s.rpool != nil}
+	if src.Pooler == "" {
+		src.Pooler = PoolerNone
+	}
+	if s.rpool != nil {
+		src.Reads = s.readHost.describe()
+	}
+	var lag float64
+	if err := row.Scan(&src.InRecovery, &lag); err != nil {
+		return nil, err
+	}
+	src.ReplicaLag = time.Duration(lag * float64(time.Second))
+	return src, nil
+}
+
+// OpenRetrying opens the store like Open, and while the database cannot
+// be reached (down, starting, failing over), tries again with backoff
+// until deadline (zero: forever) or ctx ends. retry is told each failure
+// and the wait before the next attempt. A failure that retrying cannot
+// cure (a wrong password, no schema) returns at once.
+func OpenRetrying(ctx context.Context, opts Options, deadline time.Time, retry func(err error, wait time.Duration)) (*Store, error) {
+	wait := 100 * time.Millisecond
+	for {
+		st, err := Open(ctx, opts)
+		if err == nil {
+			return st, nil
+		}
+		var ce *ConnectError
+		if !errors.As(err, &ce) || !ce.Transient() {
+			return nil, err
+		}
+		if !deadline.IsZero() {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return nil, fmt.Errorf("%w (gave up after db.connect_timeout)", err)
+			}
+			wait = min(wait, left)
+		}
+		if retry != nil {
+			retry(err, wait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}
