@@ -53,6 +53,11 @@ type DBConfig struct {
 	StatementTimeout time.Duration // db.statement_timeout
 	LockTimeout      time.Duration // db.lock_timeout
 	MaxConns         int           // db.max_conns
+	Pooler           string        // db.pooler: none, session, transaction
+	// ListenDSN and ReadDSN hold passwords like DSN: print them only
+	// through RedactDSN.
+	ListenDSN string // db.listen_dsn
+	ReadDSN   string // db.read_dsn
 }
 
 // RoutingConfig is routing.*.
@@ -73,6 +78,7 @@ type HealthConfig struct {
 	HeartbeatTimeout time.Duration // health.heartbeat_timeout
 	QuarantineWarn   int           // health.quarantine_warn (0 disables)
 	Interval         time.Duration // health.interval
+	MaxReplicaLag    time.Duration // health.max_replica_lag
 }
 
 // ConsoleConfig is console.*.
@@ -125,7 +131,7 @@ func Default() *Config {
 // Validate checks every value against its rule and returns the first
 // problem as an *Error naming the key, the value and the allowed values.
 func (c *Config) Validate() error {
-	sec := secretsOf(c.DSN)
+	sec := c.secrets()
 	for _, k := range keys {
 		if k.check == nil {
 			continue
@@ -167,7 +173,7 @@ func (c *Config) Source(key string) string {
 }
 
 // Redacted returns every key's effective value, keyed by the dotted key,
-// for display (`routeops config`). The dsn is redacted with RedactDSN.
+// for display (`routeops config`). Every DSN is redacted with RedactDSN.
 // Durations are strings in Go syntax ("30s"), ints are int64, floats
 // float64, bools bool, everything else string.
 func (c *Config) Redacted() map[string]any {
@@ -181,8 +187,34 @@ func (c *Config) Redacted() map[string]any {
 			out[k.key] = v
 		}
 	}
-	out["dsn"] = RedactDSN(c.DSN)
+	for _, k := range keys {
+		if k.secret {
+			out[k.key] = RedactDSN(k.get(c).(string))
+		}
+	}
 	return out
+}
+
+// secrets are the passwords of every DSN in the configuration.
+func (c *Config) secrets() secrets {
+	var s secrets
+	for _, k := range keys {
+		if k.secret {
+			s.addDSN(k.get(c).(string))
+		}
+	}
+	return s
+}
+
+// Scrub removes the password of every DSN in the configuration (dsn,
+// db.listen_dsn, db.read_dsn) from s, as Redact does for one DSN.
+func (c *Config) Scrub(s string) string {
+	for _, k := range keys {
+		if k.secret {
+			s = Redact(s, k.get(c).(string))
+		}
+	}
+	return s
 }
 
 // Keys lists every config key in display order.

@@ -83,10 +83,24 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 		err = sec.scrubError(err)
 	}()
 
-	// Collect the DSNs of the environment and flags first, so that even
-	// the earliest error is scrubbed.
-	if v, ok := lookup(EnvName("dsn")); ok {
-		sec.addDSN(v)
+	// Collect the DSNs of the environment, the credentials and flags
+	// first, so that even the earliest error is scrubbed.
+	creds := map[string]credential{}
+	for _, k := range keys {
+		if !k.secret {
+			continue
+		}
+		if v, ok := lookup(EnvName(k.key)); ok {
+			sec.addDSN(v)
+		}
+		cr, cerr := readCredential(lookup, k.key)
+		if cerr != nil {
+			return nil, nil, cerr
+		}
+		if cr.path != "" {
+			sec.addDSN(cr.value)
+			creds[k.key] = cr
+		}
 	}
 	changed := map[string]*pflag.Flag{} // key -> changed flag
 	if opts.Flags != nil {
@@ -105,7 +119,7 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 				continue
 			}
 			changed[key] = f
-			if key == "dsn" {
+			if keyIndex[key].secret {
 				sec.addDSN(f.Value.String())
 			}
 		}
@@ -145,8 +159,10 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 		if perr := readConfig(v, data); perr != nil {
 			return nil, nil, &FileError{Path: path, Msg: parseMessage(format, data, perr)}
 		}
-		if d, ok := v.Get("dsn").(string); ok {
-			sec.addDSN(d)
+		for _, k := range keys {
+			if d, ok := v.Get(k.key).(string); ok && k.secret {
+				sec.addDSN(d)
+			}
 		}
 		c.File = path
 		var ferr error
@@ -172,6 +188,10 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 		if v.InConfig(k.key) {
 			src = "file " + path
 		}
+		if cr, ok := creds[k.key]; ok {
+			v.Set(k.key, cr.value)
+			src = "credential " + cr.path
+		}
 		if ev, ok := lookup(EnvName(k.key)); ok {
 			v.Set(k.key, ev)
 			src = "env " + EnvName(k.key)
@@ -196,6 +216,39 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 		return nil, warnings, err
 	}
 	return c, warnings, nil
+}
+
+// credential is a secret key's value read from a credential file.
+type credential struct{ path, value string }
+
+// CredentialsEnv names the directory of credential files: systemd sets it
+// for a unit with LoadCredential= (and anything else may, for secrets
+// mounted as files). A secret key (dsn, db.listen_dsn, db.read_dsn) is read
+// from the file named like the key there, when it exists, above the
+// config file and below the environment and flags.
+const CredentialsEnv = "CREDENTIALS_DIRECTORY"
+
+func readCredential(lookup func(string) (string, bool), key string) (credential, error) {
+	dir, ok := lookup(CredentialsEnv)
+	if !ok {
+		return credential{}, nil
+	}
+	path := filepath.Join(dir, key)
+	data, err := readFile(path)
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrNotExist):
+		return credential{}, nil
+	case errors.Is(err, errTooLarge):
+		return credential{}, &FileError{Path: path, Msg: err.Error()}
+	default:
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return credential{}, &FileError{Path: path, Msg: "cannot be read: " + err.Error()}
+	}
+	return credential{path: path, value: strings.TrimRight(string(data), "\r\n")}, nil
 }
 
 // maxFileSize bounds a config file; real ones are a few kilobytes.

@@ -18,11 +18,15 @@ type Metrics struct {
 	assignments prometheus.Counter
 	faults      *prometheus.CounterVec
 	errors      prometheus.Counter
+	wakeups     prometheus.Gauge
 	batchSecs   prometheus.Histogram
 	snap        *snapshotCollector
 }
 
-var _ router.Observer = (*Metrics)(nil)
+var (
+	_ router.Observer       = (*Metrics)(nil)
+	_ router.WakeupObserver = (*Metrics)(nil)
+)
 
 // NewMetrics registers routeops's metrics on a fresh registry.
 func NewMetrics(mon *Monitor) *Metrics {
@@ -32,14 +36,18 @@ func NewMetrics(mon *Monitor) *Metrics {
 	m.faults = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "routeops_item_faults_total",
 		Help: "Permanent item faults met by this process's engine, by cause."}, []string{"cause"})
 	m.errors = prometheus.NewCounter(prometheus.CounterOpts{Name: "routeops_route_errors_total",
-		Help: "Routing transactions that failed with a transient error (the org backs off)."})
+		Help: "Routing attempts that failed with a transient error: a routing transaction (the org backs off), " +
+			"or listing the orgs to route (the database is unreachable)."})
+	m.wakeups = prometheus.NewGauge(prometheus.GaugeOpts{Name: "routeops_wakeups_available",
+		Help: "1 while this process's engine has wake-ups (a LISTEN connection), 0 while it finds new work only by polling."})
+	m.wakeups.Set(1)
 	m.batchSecs = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "routeops_route_batch_seconds",
 		Help: "Duration of one routing transaction.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
 	for _, c := range []router.Cause{router.CauseMissingRevision, router.CauseCorruptRevision, router.CauseUnknownQueue} {
 		m.faults.WithLabelValues(string(c))
 	}
 	m.snap = &snapshotCollector{mon: mon}
-	m.reg.MustRegister(m.assignments, m.faults, m.errors, m.batchSecs, m.snap,
+	m.reg.MustRegister(m.assignments, m.faults, m.errors, m.wakeups, m.batchSecs, m.snap,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -65,6 +73,15 @@ func (m *Metrics) OrgRouted(org string, r router.RouteResult, took time.Duration
 
 func (m *Metrics) OrgError(org string, err error) { m.errors.Inc() }
 
+// Wakeups records whether the engine has wake-ups.
+func (m *Metrics) Wakeups(available bool) {
+	if available {
+		m.wakeups.Set(1)
+	} else {
+		m.wakeups.Set(0)
+	}
+}
+
 var (
 	labels       = []string{"org", "queue"}
 	descDepth    = prometheus.NewDesc("routeops_queue_depth", "Queued items (skipped ones included).", labels, nil)
@@ -79,6 +96,8 @@ var (
 	descBeat     = prometheus.NewDesc("routeops_engine_heartbeat_timestamp_seconds", "Unix time of the newest engine heartbeat.", nil, nil)
 	descEngines  = prometheus.NewDesc("routeops_engines_running", "Engines with a fresh heartbeat.", nil, nil)
 	descSnapAge  = prometheus.NewDesc("routeops_snapshot_age_seconds", "Age of the snapshot these gauges come from.", nil, nil)
+	descLag      = prometheus.NewDesc("routeops_replica_lag_seconds", "How far behind the replica that the snapshot was read from is (only when reads come from one).", nil, nil)
+	descPolling  = prometheus.NewDesc("routeops_engines_polling", "Live engines without wake-ups, which find new work only by polling.", nil, nil)
 )
 
 // snapshotCollector renders the monitor's latest snapshot as gauges.
@@ -86,7 +105,7 @@ type snapshotCollector struct{ mon *Monitor }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDepth, descOldest, descAttempts, descStalled, descStarved, descCapacity,
-		descAssign5m, descQuar, descHealth, descBeat, descEngines, descSnapAge} {
+		descAssign5m, descQuar, descHealth, descBeat, descEngines, descSnapAge, descLag, descPolling} {
 		ch <- d
 	}
 }
@@ -129,5 +148,9 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		g(descBeat, s.Engine.LastBeatEpoch)
 	}
 	g(descEngines, float64(s.Engine.Engines))
+	g(descPolling, float64(s.Engine.Polling))
 	g(descSnapAge, time.Since(s.GeneratedAt).Seconds())
+	if lag := s.Summary.ReplicaLagSeconds; lag != nil {
+		g(descLag, *lag)
+	}
 }

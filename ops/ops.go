@@ -22,6 +22,9 @@ type Ops struct {
 	Actor router.Actor
 	// ReadOnly refuses every mutation.
 	ReadOnly bool
+	// ReadOnlyReason says why, when it is not --read-only (say, the
+	// database is a standby).
+	ReadOnlyReason string
 	// Embedded is set on the in-process demo store; drills are always
 	// allowed there.
 	Embedded bool
@@ -62,18 +65,25 @@ func New(store router.Store, clock router.Clock, actor router.Actor, s Settings)
 // ErrReadOnly refuses a mutation in read-only mode.
 var ErrReadOnly = router.ErrReadOnly
 
-// ReadOnlyError names the refused action.
-type ReadOnlyError struct{ Action string }
+// ReadOnlyError names the refused action, and why changes are refused
+// when it is not --read-only.
+type ReadOnlyError struct{ Action, Reason string }
 
 func (e *ReadOnlyError) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("read-only: %s refused (%s)", e.Action, e.Reason)
+	}
 	return fmt.Sprintf("read-only mode: %s refused (started with --read-only or console.read_only: true)", e.Action)
 }
+
+// StandbyReason is why a process connected to a standby refuses changes.
+const StandbyReason = "the database is a standby (in recovery); changes need the primary"
 
 func (e *ReadOnlyError) Unwrap() error { return router.ErrReadOnly }
 
 func (o *Ops) guard(action string) error {
 	if o.ReadOnly {
-		return &ReadOnlyError{Action: action}
+		return &ReadOnlyError{Action: action, Reason: o.ReadOnlyReason}
 	}
 	return nil
 }

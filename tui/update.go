@@ -972,7 +972,7 @@ func (m *Model) textKey(t *textState, k tea.KeyPressMsg) {
 // ---- actions ----
 
 func (m *Model) refuse(action string) tea.Cmd {
-	m.setStatus(statusErr, (&ops.ReadOnlyError{Action: action}).Error())
+	m.setStatus(statusErr, (&ops.ReadOnlyError{Action: action, Reason: m.opts.Ops.ReadOnlyReason}).Error())
 	return nil
 }
 

@@ -165,7 +165,9 @@ func (m Model) dataAge() string {
 
 func (m Model) headerLines() []string {
 	store := m.opts.Store
-	if store == "" && m.snap != nil {
+	if store == "" && m.snap != nil || m.snap != nil && m.snap.Database != nil {
+		// On a database: the host actually connected, which a failover
+		// changes.
 		store = m.snap.Store
 	}
 	eng := m.engineText()
@@ -188,6 +190,10 @@ func (m Model) headerLines() []string {
 		l2.WriteString(m.st.r(m.st.badge, "READ-ONLY"))
 		l2.WriteByte(' ')
 		w -= 10
+	}
+	if b, bw := m.topologyBadges(); bw > 0 {
+		l2.WriteString(b)
+		w -= bw
 	}
 	l2.WriteString(m.summaryText(w))
 	lines := []string{l1, l2.String()}

@@ -49,6 +49,7 @@ func (a *app) runConsole(cmd *cobra.Command, o consoleOpts) error {
 		opsAPI  *ops.Ops
 		eng     *router.Engine
 		storeID string
+		viewer  bool
 		wg      sync.WaitGroup
 	)
 	if o.demo || a.cfg.DSN == "" {
@@ -70,8 +71,15 @@ func (a *app) runConsole(cmd *cobra.Command, o consoleOpts) error {
 		}
 		defer st.Close()
 		opsAPI, storeID = a.newOps(st, false), st.Describe()
+		// On a standby nothing can be written: the console only watches,
+		// with no engine and no stall events, and says why.
+		if rec, err := st.InRecovery(ctx); err == nil && rec {
+			viewer = true
+			opsAPI.ReadOnly, opsAPI.ReadOnlyReason = true, ops.StandbyReason
+			a.log.Info("the database is a standby: watching only (no engine, no changes, no stall events)", "store", storeID)
+		}
 		// A read-only console on a database only watches: routing writes.
-		if !o.noEngine && !a.cfg.Console.ReadOnly {
+		if !o.noEngine && !a.cfg.Console.ReadOnly && !viewer {
 			eng = router.NewEngine(st, a.engineConfig(nil))
 			// Beat before the first snapshot, so the console does not open
 			// on an engine_down picture that this engine is about to clear.
@@ -87,8 +95,8 @@ func (a *app) runConsole(cmd *cobra.Command, o consoleOpts) error {
 	}
 	opts := tui.Options{
 		Ops: opsAPI, Refresh: a.cfg.ConsoleRefresh(), Store: storeID, Engine: info,
-		Operator: opsAPI.Actor.String(), ReadOnly: a.cfg.Console.ReadOnly, Color: a.cfg.Console.Color,
-		Demo: o.demo, Record: !a.cfg.Console.ReadOnly,
+		Operator: opsAPI.Actor.String(), ReadOnly: a.cfg.Console.ReadOnly || viewer, Color: a.cfg.Console.Color,
+		Demo: o.demo, Record: !a.cfg.Console.ReadOnly && !viewer,
 		Input: a.stdin, Output: a.stdout,
 	}
 	if o.incident {

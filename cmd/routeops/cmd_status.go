@@ -146,6 +146,9 @@ func (a *app) printStatus(s *ops.Snapshot, all bool) error {
 		eng += ")"
 	}
 	fmt.Fprintln(w, eng)
+	for _, n := range ops.TopologyNotes(s) {
+		fmt.Fprintln(w, n)
+	}
 	sm := s.Summary
 	fmt.Fprintf(w, "%s  orgs %d  queued %d  assigned %d  quarantined %d  stalled queues %d  starved queues %d  assigned/5m %d\n\n",
 		strings.ToUpper(string(sm.Health)), sm.Orgs, sm.Queued, sm.Assigned, sm.Quarantined, sm.StalledQueues, sm.StarvedQueues, sm.Assigned5m)
@@ -259,6 +262,9 @@ type stalledRef struct {
 func checkLine(s *ops.Snapshot) (string, []stalledRef) {
 	var stalled []stalledRef
 	var warns []string
+	if s.Database != nil && s.Database.Reason != "" {
+		warns = append(warns, s.Database.Reason)
+	}
 	for _, o := range s.Orgs {
 		for _, q := range o.Queues {
 			if q.Stalled {
@@ -293,6 +299,9 @@ func checkLine(s *ops.Snapshot) (string, []stalledRef) {
 	}
 	fmt.Fprintf(&b, " | orgs=%d queued=%d assigned=%d quarantined=%d stalled_queues=%d starved_queues=%d assigned_5m=%d",
 		sm.Orgs, sm.Queued, sm.Assigned, sm.Quarantined, sm.StalledQueues, sm.StarvedQueues, sm.Assigned5m)
+	if sm.ReplicaLagSeconds != nil {
+		fmt.Fprintf(&b, " replica_lag=%.1fs", *sm.ReplicaLagSeconds)
+	}
 	if stalled == nil {
 		stalled = []stalledRef{}
 	}
