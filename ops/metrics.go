@@ -2,6 +2,8 @@ package ops
 
 import (
 	"net/http"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,6 +54,30 @@ func NewMetrics(mon *Monitor) *Metrics {
 	return m
 }
 
+// Names lists the routeops_* metrics that serve exports (the alert rules
+// may use only these).
+func (m *Metrics) Names() []string {
+	ch := make(chan *prometheus.Desc, 64)
+	go func() {
+		for _, c := range []prometheus.Collector{m.assignments, m.faults, m.errors, m.wakeups, m.batchSecs, m.snap} {
+			c.Describe(ch)
+		}
+		close(ch)
+	}()
+	var out []string
+	for d := range ch {
+		s := d.String()
+		if i := strings.Index(s, `fqName: "`); i >= 0 {
+			rest := s[i+len(`fqName: "`):]
+			if j := strings.IndexByte(rest, '"'); j >= 0 {
+				out = append(out, rest[:j])
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Registry exposes the registry (for tests).
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
@@ -87,7 +113,11 @@ var (
 	descDepth    = prometheus.NewDesc("routeops_queue_depth", "Queued items (skipped ones included).", labels, nil)
 	descOldest   = prometheus.NewDesc("routeops_queue_oldest_age_seconds", "Age of the oldest queued item.", labels, nil)
 	descAttempts = prometheus.NewDesc("routeops_queue_head_attempts", "Routing attempts on the head item.", labels, nil)
-	descStalled  = prometheus.NewDesc("routeops_queue_stalled", "1 when the queue is stalled: work and capacity but no progress for health.stall_after.", []string{"org", "queue", "cause"}, nil)
+	descStalled  = prometheus.NewDesc("routeops_queue_stalled", "1 when the queue is stalled: work and capacity but no progress for health.stall_after. "+
+		"cause is the cause the stall was detected with, fixed until it clears (one stall, one series); empty when not stalled. "+
+		"The current cause is routeops_queue_cause.", []string{"org", "queue", "cause"}, nil)
+	descCause = prometheus.NewDesc("routeops_queue_cause", "1 for the queue's current cause, when it has one (stalled, starved, paused, engine down); "+
+		"an info series that may change during a stall.", []string{"org", "queue", "cause"}, nil)
 	descStarved  = prometheus.NewDesc("routeops_queue_starved", "1 when no free capacity can take the head (not an alarm by itself).", labels, nil)
 	descCapacity = prometheus.NewDesc("routeops_queue_available_capacity", "Free capacity of agents who could take the head.", labels, nil)
 	descAssign5m = prometheus.NewDesc("routeops_queue_assigned_last_5m", "Assignments from the queue in the last five minutes.", labels, nil)
@@ -104,7 +134,7 @@ var (
 type snapshotCollector struct{ mon *Monitor }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descDepth, descOldest, descAttempts, descStalled, descStarved, descCapacity,
+	for _, d := range []*prometheus.Desc{descDepth, descOldest, descAttempts, descStalled, descCause, descStarved, descCapacity,
 		descAssign5m, descQuar, descHealth, descBeat, descEngines, descSnapAge, descLag, descPolling} {
 		ch <- d
 	}
@@ -136,7 +166,10 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 				att = q.Head.Attempts
 			}
 			g(descAttempts, float64(att), o.Org, q.Queue)
-			g(descStalled, b2f(q.Stalled), o.Org, q.Queue, string(q.Cause))
+			g(descStalled, b2f(q.Stalled), o.Org, q.Queue, string(q.StallCause))
+			if q.Cause != router.CauseNone {
+				g(descCause, 1, o.Org, q.Queue, string(q.Cause))
+			}
 			g(descStarved, b2f(q.Starved), o.Org, q.Queue)
 			g(descCapacity, float64(q.AvailableCapacity), o.Org, q.Queue)
 			g(descAssign5m, float64(q.Assigned5m), o.Org, q.Queue)

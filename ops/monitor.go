@@ -165,6 +165,11 @@ type QueueHealth struct {
 	Assigned1m   int        `json:"assigned_1m"`
 	Assigned5m   int        `json:"assigned_5m"`
 	StalledSince *time.Time `json:"stalled_since,omitempty"`
+	// StallCause is the cause that the stall was detected with: the one
+	// recorded with stall_detected, kept until the stall clears, while
+	// Cause follows what is wrong now. Metrics label the stalled series
+	// with it, so that one stall is one series.
+	StallCause router.Cause `json:"stall_cause,omitempty"`
 	// LastProgressSeconds is the time since the last assignment, -1 when
 	// the queue never assigned anything.
 	LastProgressSeconds float64 `json:"last_progress_seconds"`
@@ -454,6 +459,12 @@ func evaluateQueue(q *router.QueueStats, o *router.OrgStats, teams map[string]ro
 			}
 		case revCause != router.CauseNone:
 			warn("head item " + qh.Head.Item + ": " + revErr)
+		}
+	}
+	if qh.Stalled {
+		qh.StallCause = qh.Cause
+		if q.StalledSince != nil && q.StallCause != router.CauseNone {
+			qh.StallCause = q.StallCause
 		}
 	}
 	if s.QuarantineWarn > 0 && q.Quarantined >= s.QuarantineWarn {

@@ -92,10 +92,17 @@ and runs verify. It is idempotent.`,
 						fmt.Fprintf(a.stdout, "  item %d: not repaired: %s\n", oc.ItemID, oc.Reason)
 					}
 				}
+				scope := ""
+				if rep.VerifyOrg != "" {
+					scope = " in " + rep.VerifyOrg
+				}
 				if rep.VerifyOK {
-					fmt.Fprintln(a.stdout, "verify: clean")
+					fmt.Fprintf(a.stdout, "verify: clean%s\n", scope)
 				} else {
-					fmt.Fprintf(a.stdout, "verify: %d finding(s); run `routeops verify` for details\n", len(rep.Verify.Findings))
+					fmt.Fprintf(a.stdout, "verify: %d finding(s)%s; run `routeops verify` for details\n", len(rep.Verify.Findings), scope)
+				}
+				if rep.OtherFindings > 0 {
+					fmt.Fprintf(a.stdout, "verify: %d finding(s) in other orgs, not this repair's (run `routeops verify`)\n", rep.OtherFindings)
 				}
 			}
 			if rep.Skipped > 0 || !rep.VerifyOK {

@@ -16,7 +16,7 @@ import (
 func (s *Store) GetItem(ctx context.Context, id int64) (router.WorkItem, error) {
 	// work_item_orgs maps an id to its org, so that the lookup is the
 	// primary key of work_items (see migration 007).
-	it, err := scanItem(s.r.QueryRow(ctx, `SELECT `+itemCols+` FROM work_items
+	it, err := scanItem(s.rd(ctx).QueryRow(ctx, `SELECT `+itemCols+` FROM work_items
 		WHERE org_id = (SELECT org_id FROM work_item_orgs WHERE id = $1) AND id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return it, router.NotFoundf("item %d does not exist", id)
@@ -52,7 +52,7 @@ func (s *Store) ListItems(ctx context.Context, f router.ItemFilter) ([]router.Wo
 		where = append(where, fmt.Sprintf("w.state = $%d", len(args)))
 	}
 	args = append(args, limit)
-	rows, err := s.r.Query(ctx, `SELECT `+itemColsAs("w")+` FROM `+from+` WHERE `+strings.Join(where, " AND ")+
+	rows, err := s.rd(ctx).Query(ctx, `SELECT `+itemColsAs("w")+` FROM `+from+` WHERE `+strings.Join(where, " AND ")+
 		fmt.Sprintf(` ORDER BY %s LIMIT $%d`, order, len(args)), args...)
 	if err != nil {
 		return nil, s.wrap(err)
@@ -63,13 +63,13 @@ func (s *Store) ListItems(ctx context.Context, f router.ItemFilter) ([]router.Wo
 
 func (s *Store) ItemRevisions(ctx context.Context, org string, item int64) ([]router.Revision, error) {
 	var ok bool
-	if err := s.r.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM work_items WHERE org_id = $1 AND id = $2)`, org, item).Scan(&ok); err != nil {
+	if err := s.rd(ctx).QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM work_items WHERE org_id = $1 AND id = $2)`, org, item).Scan(&ok); err != nil {
 		return nil, s.wrap(err)
 	}
 	if !ok {
 		return nil, router.NotFoundf("item %d does not exist in org %s", item, org)
 	}
-	rows, err := s.r.Query(ctx, `SELECT `+revCols+` FROM work_item_revisions WHERE org_id = $1 AND work_item_id = $2 ORDER BY id`, org, item)
+	rows, err := s.rd(ctx).Query(ctx, `SELECT `+revCols+` FROM work_item_revisions WHERE org_id = $1 AND work_item_id = $2 ORDER BY id`, org, item)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -121,7 +121,7 @@ func (s *Store) Events(ctx context.Context, f router.EventFilter) ([]router.Even
 			q += fmt.Sprintf(` LIMIT $%d`, len(args))
 		}
 	}
-	rows, err := s.r.Query(ctx, q, args...)
+	rows, err := s.rd(ctx).Query(ctx, q, args...)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -267,10 +267,10 @@ func (s *Store) orgExists(ctx context.Context, d *db, org string) error {
 }
 
 func (s *Store) ListQueues(ctx context.Context, org string) ([]router.Queue, error) {
-	if err := s.orgExists(ctx, s.r, org); err != nil {
+	if err := s.orgExists(ctx, s.rd(ctx), org); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.Query(ctx, `SELECT org_id, id, priority, paused FROM queues WHERE org_id = $1
+	rows, err := s.rd(ctx).Query(ctx, `SELECT org_id, id, priority, paused FROM queues WHERE org_id = $1
 		ORDER BY priority DESC, id COLLATE "C"`, org)
 	if err != nil {
 		return nil, s.wrap(err)
@@ -284,10 +284,10 @@ func (s *Store) ListQueues(ctx context.Context, org string) ([]router.Queue, err
 }
 
 func (s *Store) ListAgents(ctx context.Context, org string) ([]router.Agent, error) {
-	if err := s.orgExists(ctx, s.r, org); err != nil {
+	if err := s.orgExists(ctx, s.rd(ctx), org); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.Query(ctx, `SELECT a.org_id, a.id, a.team_id, a.skills, a.status, a.capacity, a.load, coalesce(t.status, '')
+	rows, err := s.rd(ctx).Query(ctx, `SELECT a.org_id, a.id, a.team_id, a.skills, a.status, a.capacity, a.load, coalesce(t.status, '')
 		FROM agents a LEFT JOIN teams t ON t.org_id = a.org_id AND t.id = a.team_id
 		WHERE a.org_id = $1 ORDER BY a.id COLLATE "C"`, org)
 	if err != nil {
@@ -304,10 +304,10 @@ func (s *Store) ListAgents(ctx context.Context, org string) ([]router.Agent, err
 }
 
 func (s *Store) ListTeams(ctx context.Context, org string) ([]router.Team, error) {
-	if err := s.orgExists(ctx, s.r, org); err != nil {
+	if err := s.orgExists(ctx, s.rd(ctx), org); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.Query(ctx, `SELECT org_id, id, status FROM teams WHERE org_id = $1 ORDER BY id COLLATE "C"`, org)
+	rows, err := s.rd(ctx).Query(ctx, `SELECT org_id, id, status FROM teams WHERE org_id = $1 ORDER BY id COLLATE "C"`, org)
 	if err != nil {
 		return nil, s.wrap(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -108,6 +109,9 @@ type Store struct {
 	// hosts are the servers actually connected, for Describe (a multi-host
 	// DSN names several).
 	host, readHost connHost
+	// wrote is the primary's WAL position after this process's last
+	// operator change, until the replica has replayed it (see rd).
+	wrote atomic.Uint64
 }
 
 var _ router.Store = (*Store)(nil)
@@ -458,6 +462,9 @@ func (s *Store) withTx(ctx context.Context, action bool, fn func(tx pgx.Tx) erro
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return s.wrap(err)
+	}
+	if action {
+		s.noteWrite(ctx)
 	}
 	return nil
 }

@@ -545,7 +545,7 @@ const heartbeatSQL = `SELECT engine_id, host, pid, policy, version, started_at, 
 	FROM engine_heartbeats ORDER BY beat_at DESC, engine_id`
 
 func (s *Store) Heartbeats(ctx context.Context) ([]router.Heartbeat, error) {
-	rows, err := s.r.Query(ctx, heartbeatSQL)
+	rows, err := s.rd(ctx).Query(ctx, heartbeatSQL)
 	if err != nil {
 		return nil, s.wrap(err)
 	}

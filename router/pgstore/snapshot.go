@@ -71,7 +71,10 @@ GROUP BY org_id, queue_id`
 func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*router.StoreSnapshot, error) {
 	now := req.Now.UTC()
 	snap := &router.StoreSnapshot{Now: now}
-	tx, err := s.r.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	// Both halves read the same server: a snapshot is exported and
+	// imported there.
+	d := s.rd(ctx)
+	tx, err := d.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -91,7 +94,7 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 	}
 	// The other half runs on a second connection in the same snapshot.
 	other := make(chan snapshotB, 1)
-	go func() { other <- s.snapshotOther(ctx, snapID, req.Org) }()
+	go func() { other <- s.snapshotOther(ctx, d, snapID, req.Org) }()
 
 	b := &pgx.Batch{}
 	b.Queue(snapshotQueuesSQL, req.Org, now.Add(-70*time.Second), now.Add(-310*time.Second), now)
@@ -273,8 +276,8 @@ type snapshotB struct {
 
 // snapshotOther reads orgs, counters, agents and heartbeats in a
 // transaction that imports snapshot snapID.
-func (s *Store) snapshotOther(ctx context.Context, snapID, org string) (out snapshotB) {
-	tx, err := s.r.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+func (s *Store) snapshotOther(ctx context.Context, d *db, snapID, org string) (out snapshotB) {
+	tx, err := d.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return snapshotB{err: err}
 	}

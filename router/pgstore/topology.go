@@ -243,3 +243,80 @@ func OpenRetrying(ctx context.Context, opts Options, deadline time.Time, retry f
 		wait = min(wait*2, 5*time.Second)
 	}
 }
+
+// Reading your own writes from a replica. An operator's change (withTx
+// with action) commits on the primary; with reads split to a replica, the
+// next read of the same process waits until the replica has replayed that
+// commit, so that a quarantine is seen by the refresh after it and a
+// repair by its verify. If the replica does not catch up within
+// readYourWritesWait, the read goes to the primary instead.
+
+const readYourWritesWait = 5 * time.Second
+
+// parseLSN reads a pg_lsn's text form ("16/B374D848").
+func parseLSN(s string) (uint64, bool) {
+	hi, lo, ok := strings.Cut(s, "/")
+	if !ok {
+		return 0, false
+	}
+	h, err1 := strconv.ParseUint(hi, 16, 32)
+	l, err2 := strconv.ParseUint(lo, 16, 32)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return h<<32 | l, true
+}
+
+func formatLSN(v uint64) string { return fmt.Sprintf("%X/%X", v>>32, v&0xffffffff) }
+
+// noteWrite records the primary's WAL position after an operator's
+// change, when reads go to a replica.
+func (s *Store) noteWrite(ctx context.Context) {
+	if s.rpool == nil {
+		return
+	}
+	var lsn string
+	if err := s.w.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
+		// Unknown: read the primary until a later write is noted.
+		s.wrote.Store(^uint64(0))
+		return
+	}
+	if v, ok := parseLSN(lsn); ok {
+		for {
+			old := s.wrote.Load()
+			if v <= old || s.wrote.CompareAndSwap(old, v) {
+				return
+			}
+		}
+	}
+}
+
+// rd is where a read goes: the replica, once it has replayed this
+// process's last change; the primary if it does not within
+// readYourWritesWait; the primary's pool when reads are not split.
+func (s *Store) rd(ctx context.Context) *db {
+	want := s.wrote.Load()
+	if s.rpool == nil || want == 0 {
+		return s.r
+	}
+	if want == ^uint64(0) {
+		return s.w
+	}
+	deadline := time.Now().Add(readYourWritesWait)
+	for {
+		var done bool
+		err := s.r.QueryRow(ctx, `SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, true)`, formatLSN(want)).Scan(&done)
+		if err == nil && done {
+			s.wrote.CompareAndSwap(want, 0)
+			return s.r
+		}
+		if err != nil || time.Now().After(deadline) {
+			return s.w
+		}
+		select {
+		case <-ctx.Done():
+			return s.w
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
