@@ -640,7 +640,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer stopHB()
 
 	notify := make(chan string, 1024)
-	go e.listen(ctx, notify)
+	resync := make(chan struct{}, 1)
+	go e.listen(ctx, notify, resync)
 
 	work := make(chan string)
 	done := make(chan turnDone, e.cfg.Workers)
@@ -749,6 +750,10 @@ func (e *Engine) Run(ctx context.Context) error {
 			return nil
 		case org := <-notify:
 			enqueue(org)
+		case <-resync:
+			// Subscribed (again): whatever was notified before is lost, so
+			// look at every org now.
+			nextPoll = time.Time{}
 		case r := <-done:
 			delete(inflight, r.org)
 			if r.err != nil && permanent(r.err) {
@@ -769,8 +774,8 @@ func (e *Engine) Run(ctx context.Context) error {
 // listen forwards store notifications, resubscribing with backoff. A
 // store that cannot offer wake-ups at all (ErrNoWakeups) is told once, and
 // the engine polls from then on.
-func (e *Engine) listen(ctx context.Context, out chan<- string) {
-	failures := 0
+func (e *Engine) listen(ctx context.Context, out chan<- string, resync chan<- struct{}) {
+	failures, subscribed := 0, false
 	for ctx.Err() == nil {
 		ch, err := e.store.Notifications(ctx)
 		if err != nil {
@@ -794,10 +799,17 @@ func (e *Engine) listen(ctx context.Context, out chan<- string) {
 			continue
 		}
 		e.setWakeups(true)
-		if failures > 0 {
+		select {
+		case resync <- struct{}{}:
+		default:
+		}
+		switch {
+		case !subscribed:
+			e.log.Info("wake-ups on: listening for new work")
+		case failures > 0:
 			e.log.Info("notifications resumed")
 		}
-		failures = 0
+		subscribed, failures = true, 0
 		for org := range ch {
 			select {
 			case out <- org:
