@@ -53,7 +53,7 @@ func evaluateDatabase(src *router.SnapshotSource, s Settings) *DatabaseState {
 		if src.ReplicaLag > limit {
 			d.Health = HealthWarning
 			d.Reason = fmt.Sprintf("the replica is %s behind (more than health.max_replica_lag, %s): every figure may be that old",
-				shortDur(src.ReplicaLag), shortDur(limit))
+				lagText(lag), limitText(limit))
 		}
 	}
 	return d
@@ -99,6 +99,13 @@ func TopologyNotes(s *Snapshot) []string {
 			"(under transaction pooling set db.listen_dsn)", n, s.Engine.Engines))
 	}
 	return out
+}
+
+func limitText(d time.Duration) string {
+	if d < time.Second {
+		return d.String()
+	}
+	return shortDur(d)
 }
 
 // lagText renders a replica lag: "0s" when caught up, else to a tenth of

@@ -276,7 +276,7 @@ func (s *Store) noteWrite(ctx context.Context) {
 		return
 	}
 	var lsn string
-	if err := s.w.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
+	if err := s.w.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&lsn); err != nil {
 		// Unknown: read the primary until a later write is noted.
 		s.wrote.Store(^uint64(0))
 		return

@@ -453,7 +453,7 @@ func (p *Server) CatchUp(ctx context.Context, sb *Server) error {
 		return err
 	}
 	var lsn string
-	err = pc.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn)
+	err = pc.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&lsn)
 	pc.Close(context.Background())
 	if err != nil {
 		return err
