@@ -56,6 +56,16 @@ type Options struct {
 	// Keep leaves the databases in place.
 	Keep bool
 
+	// PoolDSN names a PgBouncer in transaction pooling in front of the same
+	// server (any database: the bouncer must map every database name to
+	// the server, e.g. "* = host=... port=..."). The scenarios' stores then
+	// open through it with db.pooler transaction, LISTEN going to DSN
+	// directly; the scenarios' own administration still uses DSN.
+	PoolDSN string
+	// PoolExecMode is how statements go through the pool: "exec" (the
+	// default, unnamed statements) or "simple" (the simple protocol).
+	PoolExecMode string
+
 	// Pgbench is the pgbench binary (default: PATH, then pg_config
 	// --bindir); PgbenchClients defaults to 4.
 	Pgbench        string
@@ -403,6 +413,14 @@ func (s *scenario) copyDB(ctx context.Context, db database, suffix string) (data
 	if _, err := s.admin.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`); err != nil {
 		return database{}, err
 	}
+	if s.opts.PoolDSN != "" {
+		// A pool keeps idle server connections to the database after its
+		// clients have gone; a template must have none.
+		if _, err := s.admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE datname = $1 AND pid <> pg_backend_pid()`, db.name); err != nil {
+			return database{}, fmt.Errorf("close the pool's connections to %s: %w", db.name, err)
+		}
+	}
 	if _, err := s.admin.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()+` TEMPLATE `+
 		pgx.Identifier{db.name}.Sanitize()); err != nil {
 		return database{}, fmt.Errorf("copy database %s to %s: %w", db.name, name, err)
@@ -420,8 +438,19 @@ func (s *scenario) copyDB(ctx context.Context, db database, suffix string) (data
 // has room for the engine's workers, its heartbeat and listener, and
 // extra connections for the scenario's own writers.
 func (s *scenario) open(ctx context.Context, db database, extra int) (*pgstore.Store, error) {
-	st, err := pgstore.Open(ctx, pgstore.Options{DSN: db.dsn, MaxConns: int32(s.opts.Workers + 4 + extra),
-		ApplicationName: "routeops-bench", Logger: s.log})
+	opts := pgstore.Options{DSN: db.dsn, MaxConns: int32(s.opts.Workers + 4 + extra),
+		ApplicationName: "routeops-bench", Logger: s.log}
+	if s.opts.PoolDSN != "" {
+		pooled, err := withDatabase(s.opts.PoolDSN, db.name)
+		if err != nil {
+			return nil, err
+		}
+		opts.DSN, opts.Pooler, opts.ListenDSN = pooled, pgstore.PoolerTransaction, db.dsn
+		if s.opts.PoolExecMode == "simple" {
+			opts.ExecMode = pgx.QueryExecModeSimpleProtocol
+		}
+	}
+	st, err := pgstore.Open(ctx, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -180,8 +180,8 @@ var (
 var keys = []keyDef{
 	func() keyDef {
 		k := strKey("dsn", "PostgreSQL connection string, as a URL (postgres://user:password@host:5432/db) "+
-			"or keyword/value (host=h user=u password=p dbname=db). Empty runs on the embedded demo store. "+
-			"The password is never shown.", "a PostgreSQL URL or keyword/value string; empty for the embedded demo",
+			"or keyword/value (host=h user=u password=p dbname=db); several hosts with target_session_attrs=read-write "+
+			"follow a failover. Empty runs on the embedded demo store. The password is never shown.", "a PostgreSQL URL or keyword/value string; empty for the embedded demo",
 			func(c *Config) *string { return &c.DSN }, nil)
 		k.secret = true
 		return k
@@ -206,10 +206,10 @@ var keys = []keyDef{
 		"How long to wait for a database connection before giving up.",
 		func(c *Config) *time.Duration { return &c.DB.ConnectTimeout }),
 	durKey("db.statement_timeout", 30*time.Second, positive,
-		"statement_timeout set on every session, so no statement runs forever.",
+		"statement_timeout of every session (of every transaction under db.pooler transaction), so no statement runs forever.",
 		func(c *Config) *time.Duration { return &c.DB.StatementTimeout }),
 	durKey("db.lock_timeout", 5*time.Second, positive,
-		"lock_timeout set on every session, so an operator is never left hanging behind a lock.",
+		"lock_timeout of every session (of every transaction under db.pooler transaction), so no one is left hanging behind a lock.",
 		func(c *Config) *time.Duration { return &c.DB.LockTimeout }),
 	intKey("db.max_conns", 8, 1, 256, "Most connections in the pool.",
 		func(c *Config) *int { return &c.DB.MaxConns }),
@@ -433,12 +433,22 @@ func DefaultFlagKeys() map[string]string {
 		"listen-dsn":    "db.listen_dsn",
 		"read-dsn":      "db.read_dsn",
 		"pooler":        "db.pooler",
-		"log-format":    "log.format",
 		"operator":      "operator",
+		"log-file":      "log.file",
+		"log-level":     "log.level",
+		"log-format":    "log.format",
 		"on-item-fault": "routing.on_item_fault",
+		"workers":       "routing.workers",
+		"batch-size":    "routing.batch_size",
 		"read-only":     "console.read_only",
+		"refresh":       "console.refresh",
+		"color":         "console.color",
 		"stall-after":   "health.stall_after",
 		"metrics-addr":  "metrics.addr",
+		"max-rows":      "cleanup.max_rows",
+		"batch":         "cleanup.batch_size",
+		"pause":         "cleanup.pause",
+		"allow-drill":   "drill.allow",
 	}
 }
 

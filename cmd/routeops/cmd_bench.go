@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"github.com/routeops/routeops/config"
 	"io"
 	"math"
 	"os"
@@ -80,6 +81,9 @@ Scenarios (--scenario, a comma-separated list, or all):
 			}
 			opts.DSN = a.cfg.DSN
 			opts.Log = a.log
+			if opts.PoolExecMode != "exec" && opts.PoolExecMode != "simple" {
+				return usageErr("--pool-exec-mode %q: want exec or simple", opts.PoolExecMode)
+			}
 			format := a.output("table")
 			err = bench.Run(cmd.Context(), opts, names, func(r *bench.Result) error {
 				if format == "json" {
@@ -88,7 +92,7 @@ Scenarios (--scenario, a comma-separated list, or all):
 				return bench.WriteTable(a.stdout, r)
 			})
 			if err != nil {
-				return failed(errors.New(a.redact(err.Error())))
+				return failed(errors.New(config.Redact(a.redact(err.Error()), opts.PoolDSN)))
 			}
 			return nil
 		},
@@ -101,6 +105,8 @@ Scenarios (--scenario, a comma-separated list, or all):
 	f.IntVar(&opts.BatchSize, "batch-size", router.DefaultBatchSize, "engine batch size (items claimed per queue per transaction; default routing.batch_size's)")
 	f.IntVar(&opts.Workers, "workers", 4, "engine workers (orgs routed at once)")
 	f.BoolVar(&opts.Keep, "keep", false, "keep the bench databases instead of dropping them")
+	f.StringVar(&opts.PoolDSN, "pool-dsn", "", "route through this PgBouncer (transaction pooling, every database mapped to the --dsn server)")
+	f.StringVar(&opts.PoolExecMode, "pool-exec-mode", "exec", "how statements go through --pool-dsn: exec (unnamed statements) or simple (simple protocol)")
 	f.StringVar(&opts.Pgbench, "pgbench", "", "pgbench binary for the throughput yardstick (default: PATH, then pg_config --bindir)")
 	f.IntVar(&opts.PgbenchClients, "pgbench-clients", 4, "pgbench clients for the yardstick")
 	f.Float64Var(&opts.LatencyRate, "latency-rate", 200, "items enqueued per second in the latency scenario")

@@ -37,11 +37,22 @@ func (a *app) versionCmd() *cobra.Command {
 }
 
 func (a *app) configCmd() *cobra.Command {
-	return &cobra.Command{
+	var example bool
+	cmd := &cobra.Command{
 		Use:   "config",
-		Short: "Print the effective configuration and where each value came from (the DSN redacted)",
-		Args:  cobra.NoArgs,
+		Short: "Print the effective configuration and where each value came from (every DSN redacted)",
+		Long: `config prints every key's effective value and where it came from: default, the
+config file, a credential ($CREDENTIALS_DIRECTORY/<key>), the environment or a flag.
+DSNs are shown without their passwords.
+
+--example prints a config file that sets every key to its default, with what
+each key does (docs/deploy/routeops.example.yaml is its output).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if example {
+				_, err := fmt.Fprint(a.stdout, config.ExampleFile())
+				return err
+			}
 			vals := a.cfg.Redacted()
 			if a.output("table") == "json" {
 				return a.printJSON(vals)
@@ -56,6 +67,8 @@ func (a *app) configCmd() *cobra.Command {
 			return tw.flush()
 		},
 	}
+	cmd.Flags().BoolVar(&example, "example", false, "print a config file with every key at its default, and what it does")
+	return cmd
 }
 
 func (a *app) migrateCmd() *cobra.Command {

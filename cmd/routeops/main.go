@@ -230,16 +230,8 @@ With no DSN configured it runs on the embedded demo store.`,
 	return root
 }
 
-// flagKeys maps flags to config keys; commands add their own.
-var flagKeys = map[string]string{
-	"dsn": "dsn", "operator": "operator", "on-item-fault": "routing.on_item_fault",
-	"read-only": "console.read_only", "stall-after": "health.stall_after", "metrics-addr": "metrics.addr",
-	"log-file": "log.file", "log-level": "log.level", "log-format": "log.format", "color": "console.color",
-	"pooler": "db.pooler", "listen-dsn": "db.listen_dsn", "read-dsn": "db.read_dsn",
-	"workers": "routing.workers", "batch-size": "routing.batch_size", "refresh": "console.refresh",
-	"max-rows": "cleanup.max_rows", "batch": "cleanup.batch_size", "pause": "cleanup.pause",
-	"allow-drill": "drill.allow",
-}
+// flagKeys maps every flag that overrides a config key to that key.
+var flagKeys = config.DefaultFlagKeys()
 
 // loadConfig builds the configuration once flags are parsed. A bad value
 // or a broken file exits 1 with a message that names the key.
