@@ -2,7 +2,7 @@
 // file (YAML, TOML or JSON), then ROUTEOPS_* environment variables, then
 // command-line flags, each layer overriding the one before. It validates
 // every value, naming the key and the allowed values when one is wrong, and
-// it keeps the DSN's password out of every message (RedactDSN, Redact).
+// it keeps the DSN's password out of every message (with package redact).
 //
 // Reference() documents every key.
 package config
@@ -10,13 +10,15 @@ package config
 import (
 	"time"
 
+	"github.com/routeops/routeops/redact"
 	"github.com/routeops/routeops/router"
 )
 
 // Config is the effective configuration. Build it with Load or Default.
 type Config struct {
 	// DSN is the PostgreSQL connection string (dsn). Empty: the embedded
-	// demo store. It holds a password: print it only through RedactDSN.
+	// demo store. It holds a password, as DB.ListenDSN and DB.ReadDSN may:
+	// print them only through redact.DSN.
 	DSN string
 	// Operator is recorded with every mutation (operator). Empty: resolved
 	// later from SUDO_USER or USER.
@@ -55,7 +57,7 @@ type DBConfig struct {
 	MaxConns         int           // db.max_conns
 	Pooler           string        // db.pooler: none, session, transaction
 	// ListenDSN and ReadDSN hold passwords like DSN: print them only
-	// through RedactDSN.
+	// through redact.DSN.
 	ListenDSN string // db.listen_dsn
 	ReadDSN   string // db.read_dsn
 }
@@ -141,7 +143,7 @@ func (c *Config) Validate() error {
 			if !k.secret {
 				e.Value = formatValue(k.get(c))
 			}
-			return sec.scrubError(e)
+			return scrubError(sec, e)
 		}
 	}
 	return nil
@@ -173,7 +175,7 @@ func (c *Config) Source(key string) string {
 }
 
 // Redacted returns every key's effective value, keyed by the dotted key,
-// for display (`routeops config`). Every DSN is redacted with RedactDSN.
+// for display (`routeops config`). Every DSN is redacted with redact.DSN.
 // Durations are strings in Go syntax ("30s"), ints are int64, floats
 // float64, bools bool, everything else string.
 func (c *Config) Redacted() map[string]any {
@@ -189,18 +191,18 @@ func (c *Config) Redacted() map[string]any {
 	}
 	for _, k := range keys {
 		if k.secret {
-			out[k.key] = RedactDSN(k.get(c).(string))
+			out[k.key] = redact.DSN(k.get(c).(string))
 		}
 	}
 	return out
 }
 
 // secrets are the passwords of every DSN in the configuration.
-func (c *Config) secrets() secrets {
-	var s secrets
+func (c *Config) secrets() redact.Secrets {
+	var s redact.Secrets
 	for _, k := range keys {
 		if k.secret {
-			s.addDSN(k.get(c).(string))
+			s.AddDSN(k.get(c).(string))
 		}
 	}
 	return s
@@ -211,7 +213,7 @@ func (c *Config) secrets() secrets {
 func (c *Config) Scrub(s string) string {
 	for _, k := range keys {
 		if k.secret {
-			s = Redact(s, k.get(c).(string))
+			s = redact.Text(s, k.get(c).(string))
 		}
 	}
 	return s

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/routeops/routeops/redact"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
@@ -73,14 +74,14 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 		flagKeys = DefaultFlagKeys()
 	}
 
-	var sec secrets
+	var sec redact.Secrets
 	// Every error and warning leaves through here, scrubbed of every
 	// password that any layer's DSN holds.
 	defer func() {
 		for i := range warnings {
-			warnings[i] = sec.scrub(warnings[i])
+			warnings[i] = sec.Scrub(warnings[i])
 		}
-		err = sec.scrubError(err)
+		err = scrubError(sec, err)
 	}()
 
 	// Collect the DSNs of the environment, the credentials and flags
@@ -91,14 +92,14 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 			continue
 		}
 		if v, ok := lookup(EnvName(k.key)); ok {
-			sec.addDSN(v)
+			sec.AddDSN(v)
 		}
 		cr, cerr := readCredential(lookup, k.key)
 		if cerr != nil {
 			return nil, nil, cerr
 		}
 		if cr.path != "" {
-			sec.addDSN(cr.value)
+			sec.AddDSN(cr.value)
 			creds[k.key] = cr
 		}
 	}
@@ -120,7 +121,7 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 			}
 			changed[key] = f
 			if keyIndex[key].secret {
-				sec.addDSN(f.Value.String())
+				sec.AddDSN(f.Value.String())
 			}
 		}
 	}
@@ -153,7 +154,7 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 			}
 			return nil, nil, &FileError{Path: path, Msg: "cannot be read: " + rerr.Error()}
 		}
-		sec.addText(string(data))
+		sec.AddText(string(data))
 		format := fileFormat(path)
 		v.SetConfigType(format)
 		if perr := readConfig(v, data); perr != nil {
@@ -161,7 +162,7 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 		}
 		for _, k := range keys {
 			if d, ok := v.Get(k.key).(string); ok && k.secret {
-				sec.addDSN(d)
+				sec.AddDSN(d)
 			}
 		}
 		c.File = path

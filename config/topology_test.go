@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/routeops/routeops/redact"
 )
 
 // TestEveryDSNIsASecret: the listen and read DSNs are redacted like dsn
@@ -18,7 +20,7 @@ func TestEveryDSNIsASecret(t *testing.T) {
 	}}.mustLoad(t)
 	r := c.Redacted()
 	for _, k := range []string{"dsn", "db.listen_dsn", "db.read_dsn"} {
-		if s := r[k].(string); strings.Contains(s, "pw-") || !strings.Contains(s, Mask) {
+		if s := r[k].(string); strings.Contains(s, "pw-") || !strings.Contains(s, redact.Mask) {
 			t.Errorf("%s shows as %q", k, s)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/routeops/routeops/ops/internal/text"
 	"github.com/routeops/routeops/router"
 )
 
@@ -53,91 +54,15 @@ func evaluateDatabase(src *router.SnapshotSource, s Settings) *DatabaseState {
 		if src.ReplicaLag > limit {
 			d.Health = HealthWarning
 			d.Reason = fmt.Sprintf("the replica is %s behind (more than health.max_replica_lag, %s): every figure may be that old",
-				lagText(lag), limitText(limit))
+				text.Duration(src.ReplicaLag), limitText(limit))
 		}
 	}
 	return d
-}
-
-// Badge is the console's word for how it is connected: STANDBY when it
-// only watches a standby, REPLICA when reads come from one, else "".
-func (d *DatabaseState) Badge() string {
-	switch {
-	case d == nil:
-		return ""
-	case d.Viewer:
-		return "STANDBY"
-	case d.Reads != "":
-		return "REPLICA"
-	}
-	return ""
-}
-
-// TopologyNotes are the lines that status prints under its header and the
-// console shows in its header: reads from a replica and its lag, a
-// standby watched read-only, engines without wake-ups.
-func TopologyNotes(s *Snapshot) []string {
-	var out []string
-	if d := s.Database; d != nil {
-		lag := ""
-		if d.ReplicaLagSeconds != nil {
-			lag = fmt.Sprintf("replica lag %s", lagText(*d.ReplicaLagSeconds))
-		}
-		switch {
-		case d.Viewer:
-			out = append(out, "connected to a standby (in recovery), "+lag+": watching only; the engine, changes and "+
-				"stall events need the primary")
-		case d.Reads != "":
-			out = append(out, "reads from the replica "+d.Reads+", "+lag)
-		}
-		if d.Reason != "" {
-			out = append(out, "WARNING: "+d.Reason)
-		}
-	}
-	if n := s.Engine.Polling; n > 0 {
-		out = append(out, fmt.Sprintf("wake-ups off on %d of %d engines: they find new work only by polling "+
-			"(under transaction pooling set db.listen_dsn)", n, s.Engine.Engines))
-	}
-	return out
 }
 
 func limitText(d time.Duration) string {
 	if d < time.Second {
 		return d.String()
 	}
-	return shortDur(d)
-}
-
-// lagText renders a replica lag: "0s" when caught up, else to a tenth of
-// a second below a minute.
-func lagText(secs float64) string {
-	if secs < 60 {
-		return fmt.Sprintf("%.1fs", secs)
-	}
-	return shortDur(time.Duration(secs * float64(time.Second)))
-}
-
-// Badges are the short words that the console's header shows for the
-// topology: STANDBY (watching a standby) or REPLICA (reads from one) with
-// the lag, and POLLING when some engine has no wake-ups.
-func Badges(s *Snapshot) []string {
-	if s == nil {
-		return nil
-	}
-	var out []string
-	if d := s.Database; d != nil {
-		if b := d.Badge(); b != "" {
-			if d.ReplicaLagSeconds != nil {
-				b += " lag " + lagText(*d.ReplicaLagSeconds)
-			}
-			if d.Health != HealthOK {
-				b += " (too far behind)"
-			}
-			out = append(out, b)
-		}
-	}
-	if s.Engine.Polling > 0 {
-		out = append(out, "POLLING (no wake-ups)")
-	}
-	return out
+	return text.Duration(d)
 }

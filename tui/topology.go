@@ -1,14 +1,14 @@
 package tui
 
-import "github.com/routeops/routeops/ops"
+import "github.com/routeops/routeops/ops/present"
 
-// topologyBadges renders the header's topology badges (ops.Badges) and
-// returns their width.
-func (m Model) topologyBadges() (string, int) {
+// topologyBadges renders the header's topology badges (present.Badges:
+// STANDBY or REPLICA with the lag, POLLING) and returns their width.
+func (c *shared) topologyBadges() (string, int) {
 	var out string
 	w := 0
-	for _, b := range ops.Badges(m.snap) {
-		out += m.st.r(m.st.badge, b) + " "
+	for _, b := range present.Badges(c.snap) {
+		out += c.st.r(c.st.badge, b) + " "
 		w += width(b) + 1
 	}
 	return out, w

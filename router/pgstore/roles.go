@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/routeops/routeops/router"
 )
 
 // The group roles that CreateRoles creates. Both are NOLOGIN: people log
@@ -73,7 +74,7 @@ var operatorGrants = []struct{ privs, table string }{
 //     USAGE on the sequences. Neither role may UPDATE or DELETE events.
 func CreateRoles(ctx context.Context, opts Options) error {
 	opts.StatementTimeout, opts.LockTimeout = 0, 0
-	conn, err := sessionConn(ctx, opts)
+	conn, dsn, err := sessionConn(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -81,12 +82,12 @@ func CreateRoles(ctx context.Context, opts Options) error {
 	// The migration lock: roles are created while no migration runs, and
 	// two CreateRoles at once serialise (CREATE ROLE is not IF NOT EXISTS).
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, 0)`, lockNSMigrate); err != nil {
-		return fmt.Errorf("take migration lock: %s", redactErr(err, opts.DSN))
+		return newError("take migration lock", err, dsn)
 	}
 	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1, 0)`, lockNSMigrate) //nolint:errcheck
 	v, err := schemaVersion(ctx, conn)
 	if err != nil {
-		return fmt.Errorf("read schema version: %w", err)
+		return newError("read schema version", err, dsn)
 	}
 	switch latest := LatestVersion(); {
 	case v == 0:
@@ -99,17 +100,17 @@ func CreateRoles(ctx context.Context, opts Options) error {
 	var schema string
 	if err := conn.QueryRow(ctx, `SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.oid = to_regclass($1)`, VersionTable).Scan(&schema); err != nil {
-		return fmt.Errorf("find the routeops schema: %w", err)
+		return newError("find the routeops schema", err, dsn)
 	}
 	rows, err := conn.Query(ctx, `SELECT p.oid::regprocedure::text FROM pg_proc p
 		JOIN pg_namespace n ON n.oid = p.pronamespace
 		WHERE n.nspname = $1 AND p.proname LIKE 'routeops\_%' ORDER BY 1`, schema)
 	if err != nil {
-		return fmt.Errorf("list the routeops functions: %w", err)
+		return newError("list the routeops functions", err, dsn)
 	}
 	funcs, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return fmt.Errorf("list the routeops functions: %w", err)
+		return newError("list the routeops functions", err, dsn)
 	}
 
 	q := func(names []string) string {
@@ -148,20 +149,21 @@ func CreateRoles(ctx context.Context, opts Options) error {
 	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("create roles: %w", err)
+		return newError("create roles", err, dsn)
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck
 	for _, st := range stmts {
 		if _, err := tx.Exec(ctx, st); err != nil {
 			if IsPermission(err) {
-				return fmt.Errorf("create roles: permission denied: run `routeops migrate --roles` as a superuser, "+
-					"or as the role that owns the routeops tables if it also has CREATEROLE (%s)", redactErr(err, opts.DSN))
+				return &Error{op: "create roles", kind: router.ErrPermission, err: err, dsn: dsn,
+					msg: "permission denied: run `routeops migrate --roles` as a superuser, " +
+						"or as the role that owns the routeops tables if it also has CREATEROLE (" + err.Error() + ")"}
 			}
-			return fmt.Errorf("create roles: %s", redactErr(err, opts.DSN))
+			return newError("create roles", err, dsn)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("create roles: %w", err)
+		return newError("create roles", err, dsn)
 	}
 	return nil
 }

@@ -581,11 +581,11 @@ func (s *Store) Notifications(ctx context.Context) (<-chan string, error) {
 	}
 	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
-		return nil, fmt.Errorf("listen: %s", explainConnErr(err, dsn))
+		return nil, connectError("listen on "+describe(cc), err, dsn)
 	}
 	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
 		conn.Close(context.Background())
-		return nil, fmt.Errorf("listen on %s: %w", describe(cc), s.wrap(err))
+		return nil, newError("listen on "+describe(cc), err, dsn)
 	}
 	if err := s.probeListen(ctx, conn); err != nil {
 		conn.Close(context.Background())
@@ -645,4 +645,11 @@ func (s *Store) probeListen(ctx context.Context, conn *pgx.Conn) error {
 			return nil
 		}
 	}
+}
+
+// Maintain folds count deltas into queue_counts and refreshes the heads of
+// queues marked dirty (routeops_maintain, migration 006).
+func (s *Store) Maintain(ctx context.Context) error {
+	_, err := s.w.Exec(ctx, `SELECT routeops_maintain()`)
+	return s.wrap(err)
 }

@@ -31,32 +31,16 @@ var ErrNeedsSession = errors.New("this needs a session-level advisory lock, whic
 // nothing can be written.
 var ErrStandby = errors.New("the server is a standby (in recovery): it cannot be written to")
 
-// ConnectError is a failure to connect, in the operator's words, naming
-// the target without any secret.
-type ConnectError struct {
-	Target string
-	Err    error
-	dsn    string
-}
-
-func (e *ConnectError) Error() string {
-	return "connect to " + e.Target + ": " + explainConnErr(e.Err, e.dsn)
-}
-
-func (e *ConnectError) Unwrap() error { return e.Err }
-
-// Transient reports whether trying again later may connect: a server that
-// is down, starting, shutting down or unreachable may come back; a wrong
-// password, a missing database or a bad DSN will not.
-func (e *ConnectError) Transient() bool {
-	var pe *pgconn.PgError
-	if errors.As(e.Err, &pe) {
-		switch {
-		case strings.HasPrefix(pe.Code, "28"), pe.Code == "3D000", pe.Code == "42501":
-			return false
-		}
+// transientConnect reports whether trying again later may connect: a
+// server that is down, starting, shutting down, failing over or
+// unreachable may come back; a refused login, a missing database or a bad
+// DSN will not.
+func transientConnect(err error) bool {
+	var ce *pgconn.ConnectError
+	if !errors.As(err, &ce) && !IsConnectTimeout(err) {
+		return false
 	}
-	return true
+	return !IsAuthFailure(err) && !IsUnknownDatabase(err) && !IsPermission(err)
 }
 
 // connHost remembers the server that connections actually reached.
@@ -156,19 +140,20 @@ func sessionConfig(opts Options, listen bool) (*pgx.ConnConfig, string, error) {
 	return cc, dsn, nil
 }
 
-// sessionConn connects for what needs a session of its own.
-func sessionConn(ctx context.Context, opts Options) (*pgx.Conn, error) {
+// sessionConn connects for what needs a session of its own, and returns
+// the DSN it used (for redaction).
+func sessionConn(ctx context.Context, opts Options) (*pgx.Conn, string, error) {
 	cc, dsn, err := sessionConfig(opts, false)
 	if err != nil {
-		return nil, err
+		return nil, dsn, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, cc.ConnectTimeout+time.Second)
 	defer cancel()
 	conn, err := pgx.ConnectConfig(cctx, cc)
 	if err != nil {
-		return nil, &ConnectError{Target: describe(cc), Err: err, dsn: dsn}
+		return nil, dsn, connectError("connect to "+describe(cc), err, dsn)
 	}
-	return conn, nil
+	return conn, dsn, nil
 }
 
 // InRecovery reports whether the server that writes go to is a standby.
@@ -221,8 +206,7 @@ func OpenRetrying(ctx context.Context, opts Options, deadline time.Time, retry f
 		if err == nil {
 			return st, nil
 		}
-		var ce *ConnectError
-		if !errors.As(err, &ce) || !ce.Transient() {
+		if !transientConnect(err) {
 			return nil, err
 		}
 		if !deadline.IsZero() {
@@ -319,4 +303,13 @@ func (s *Store) rd(ctx context.Context) *db {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// EndSessions ends every other session on database name: a pool in front
+// of the server keeps idle server connections that would keep the
+// database from being dropped or copied.
+func EndSessions(ctx context.Context, admin SQLConn, name string) error {
+	_, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = $1 AND pid <> pg_backend_pid()`, name)
+	return err
 }

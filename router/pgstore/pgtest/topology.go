@@ -153,7 +153,7 @@ func newBouncer(srv *Server, opts BouncerOptions) (*Bouncer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgbouncer: server address %q: %v", srv.base.Host, err)
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -377,7 +377,7 @@ func (s *Server) newStandby() (*Server, error) {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("pg_basebackup: %v: %s", err, bytes.TrimSpace(out))
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -486,5 +486,5 @@ func (s *Server) PauseReplay(ctx context.Context, pause bool) error {
 	if pause {
 		fn = "pg_wal_replay_pause()"
 	}
-	return s.exec(ctx, "SELECT "+fn)
+	return s.Exec(ctx, "SELECT "+fn)
 }
