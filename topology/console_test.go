@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/routeops/routeops/internal/testbin"
+	"github.com/routeops/routeops/internal/harness"
 )
 
 // pane is routeops under a real pseudo-terminal: a detached session of a
@@ -24,7 +24,7 @@ const session = "topology"
 
 func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-func startPane(t *testing.T, c *cli, cols, rows int, args ...string) *pane {
+func startPane(t *testing.T, c *harness.Bin, cols, rows int, args ...string) *pane {
 	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Fatalf("tmux is needed for the console tests: %v", err)
@@ -35,11 +35,11 @@ func startPane(t *testing.T, c *cli, cols, rows int, args ...string) *pane {
 	}
 	p := &pane{t: t, sock: filepath.Join(dir, "s"), exitFile: filepath.Join(dir, "exit")}
 	var cmd strings.Builder
-	cmd.WriteString("cd " + shQuote(c.dir) + " || exit 99\nenv -i")
-	for _, kv := range c.environ() {
+	cmd.WriteString("cd " + shQuote(c.Dir()) + " || exit 99\nenv -i")
+	for _, kv := range c.Environ() {
 		cmd.WriteString(" " + shQuote(kv))
 	}
-	cmd.WriteString(` TERM="$TERM" ` + shQuote(testbin.Path(t)))
+	cmd.WriteString(` TERM="$TERM" ` + shQuote(c.Path()))
 	for _, a := range args {
 		cmd.WriteString(" " + shQuote(a))
 	}
@@ -84,7 +84,7 @@ func (p *pane) screen() string {
 func (p *pane) waitFor(what string, deadline time.Duration, ok func(screen string) bool) string {
 	p.t.Helper()
 	var s string
-	if _, found := poll(deadline, 150*time.Millisecond, func() bool { s = p.screen(); return ok(s) }); !found {
+	if _, found := harness.Poll(deadline, 150*time.Millisecond, func() bool { s = p.screen(); return ok(s) }); !found {
 		p.t.Fatalf("the console did not show %s within %s. Screen:\n%s", what, deadline, s)
 	}
 	return s
@@ -95,7 +95,7 @@ func (p *pane) quit() int {
 	p.t.Helper()
 	p.tmux("send-keys", "-t", session, "-l", "q")
 	var b []byte
-	if _, ok := poll(30*time.Second, 100*time.Millisecond, func() bool {
+	if _, ok := harness.Poll(30*time.Second, 100*time.Millisecond, func() bool {
 		var err error
 		b, err = os.ReadFile(p.exitFile)
 		return err == nil && strings.HasSuffix(string(b), "\n")

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/routeops/routeops/internal/harness"
 	"github.com/routeops/routeops/router/pgstore/pgtest"
 )
 
@@ -22,98 +23,90 @@ func TestEveryCommandThroughPools(t *testing.T) {
 			b := pgtest.SharedBouncer(t, mode)
 			direct := pgtest.NewEmptyDB(t)
 			pooled := b.Via(direct)
-			c := newCLI(t, "ROUTEOPS_DSN", pooled, "ROUTEOPS_DB_POOLER", mode, "ROUTEOPS_DRILL_ALLOW", "true")
+			c := harness.New(t, "").With("ROUTEOPS_DSN="+pooled, "ROUTEOPS_DB_POOLER="+mode, "ROUTEOPS_DRILL_ALLOW=true")
 			if mode == pgtest.PoolTransaction {
 				// migrate needs a session lock: without a listen DSN it says so.
-				r := c.expect(1, "migrate")
-				if !strings.Contains(r.stderr, "db.listen_dsn") || !strings.Contains(r.stderr, "transaction pooling") {
+				r := c.Expect(1, "migrate")
+				if !strings.Contains(r.Stderr, "db.listen_dsn") || !strings.Contains(r.Stderr, "transaction pooling") {
 					t.Fatalf("migrate under transaction pooling without a listen DSN should say why:\n%s", r)
 				}
-				c = c.with("ROUTEOPS_DB_LISTEN_DSN", direct)
+				c = c.With("ROUTEOPS_DB_LISTEN_DSN=" + direct)
 			}
-			c.must("migrate")
-			if r := c.must("migrate"); !strings.Contains(r.stdout, "nothing to do") {
+			c.Must("migrate")
+			if r := c.Must("migrate"); !strings.Contains(r.Stdout, "nothing to do") {
 				t.Fatalf("second migrate:\n%s", r)
 			}
-			c.must("migrate", "--roles")
-			c.must("seed", "--orgs", "4", "--items-per-org", "30", "--agents-per-org", "5", "--capacity", "2", "--yes")
+			c.Must("migrate", "--roles")
+			c.Must("seed", "--orgs", "4", "--items-per-org", "30", "--agents-per-org", "5", "--capacity", "2", "--yes")
 
 			var cfg map[string]any
-			c.mustJSON(&cfg, 0, "config", "-o", "json")
+			c.MustJSON(&cfg, 0, "config", "-o", "json")
 			if cfg["db.pooler"] != mode {
 				t.Fatalf("config db.pooler = %v, want %s", cfg["db.pooler"], mode)
 			}
 			var st status
-			c.mustJSON(&st, 0, "status", "-o", "json")
+			c.MustJSON(&st, 0, "status", "-o", "json")
 			if st.Database == nil || st.Database.Pooler != mode || st.Summary.Orgs != 4 || st.Summary.Queued != 120 {
 				t.Fatalf("status through %s pooling: %+v", mode, st)
 			}
 			if st.Store != "postgres://postgres@"+hostOf(t, pooled)+"/"+dbName(direct) {
 				t.Fatalf("status shows store %q, want the bouncer it connected to", st.Store)
 			}
-			c.must("status")
-			if r := c.run("check"); r.code > 2 || !strings.HasPrefix(r.stdout, "ROUTEOPS ") {
+			c.Must("status")
+			if r := c.Run("check"); r.Code > 2 || !strings.HasPrefix(r.Stdout, "ROUTEOPS ") {
 				t.Fatalf("check:\n%s", r)
 			}
 
-			r := c.must("serve", "--until-idle", "-o", "json")
+			r := c.Must("serve", "--until-idle", "-o", "json")
 			var sum struct{ Assigned, Errors int }
-			if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil || sum.Assigned == 0 || sum.Errors != 0 {
+			if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil || sum.Assigned == 0 || sum.Errors != 0 {
 				t.Fatalf("serve --until-idle through %s pooling: %+v %v\n%s", mode, sum, err, r)
 			}
-			if strings.Contains(r.stderr, "level=WARN") || strings.Contains(r.stderr, "level=ERROR") {
+			if strings.Contains(r.Stderr, "level=WARN") || strings.Contains(r.Stderr, "level=ERROR") {
 				t.Fatalf("serve warned through %s pooling:\n%s", mode, r)
 			}
 
-			d := sqlDB(t, direct)
-			queued := d.int(`SELECT id FROM work_items WHERE org_id = 'org-0001' AND state = 'queued' ORDER BY id LIMIT 1`)
+			d := pgtest.Connect(t, direct)
+			queued := d.Int(`SELECT id FROM work_items WHERE org_id = 'org-0001' AND state = 'queued' ORDER BY id LIMIT 1`)
 			id := fmt.Sprint(queued)
 			var items struct {
 				Items []struct{ ID int64 } `json:"items"`
 			}
-			c.mustJSON(&items, 0, "items", "list", "--org", "org-0001", "--state", "queued", "-o", "json")
+			c.MustJSON(&items, 0, "items", "list", "--org", "org-0001", "--state", "queued", "-o", "json")
 			if len(items.Items) == 0 || items.Items[0].ID != queued {
 				t.Fatalf("items list: %+v, want %d first", items, queued)
 			}
-			c.must("items", "show", id)
-			c.must("quarantine", id, "--reason", "through "+mode+" pooling", "--yes")
-			if s := d.str(`SELECT state FROM work_items WHERE id = $1`, queued); s != "quarantined" {
+			c.Must("items", "show", id)
+			c.Must("quarantine", id, "--reason", "through "+mode+" pooling", "--yes")
+			if s := d.Str(`SELECT state FROM work_items WHERE id = $1`, queued); s != "quarantined" {
 				t.Fatalf("after quarantine the item is %s", s)
 			}
-			c.must("release", id, "--yes")
-			c.must("pause", "org-0001/default", "--yes")
-			c.must("resume", "org-0001/default", "--yes")
+			c.Must("release", id, "--yes")
+			c.Must("pause", "org-0001/default", "--yes")
+			c.Must("resume", "org-0001/default", "--yes")
 
-			c.must("drill", "inject", "missing-revisions", "--org", "org-0002", "--count", "2", "--yes")
-			c.must("serve", "--until-idle")
+			c.Must("drill", "inject", "missing-revisions", "--org", "org-0002", "--count", "2", "--yes")
+			c.Must("serve", "--until-idle")
 			var plan struct {
 				Items []struct{ Valid bool } `json:"items"`
 			}
-			c.mustJSON(&plan, 0, "repair", "plan", "-o", "json")
+			c.MustJSON(&plan, 0, "repair", "plan", "-o", "json")
 			if len(plan.Items) == 0 {
 				t.Fatalf("repair plan after the drill found nothing")
 			}
-			c.must("repair", "apply", "--yes")
-			c.must("verify")
-			c.must("timeline", "--since", "1h")
-			c.must("cleanup", "plan", "--older-than", "1ns")
-			c.must("cleanup", "apply", "--older-than", "1ns", "--yes")
-			c.must("console")
-			c.must()
-			if n := d.int(`SELECT count(*) FROM work_items w JOIN work_item_revisions r
+			c.Must("repair", "apply", "--yes")
+			c.Must("verify")
+			c.Must("timeline", "--since", "1h")
+			c.Must("cleanup", "plan", "--older-than", "1ns")
+			c.Must("cleanup", "apply", "--older-than", "1ns", "--yes")
+			c.Must("console")
+			c.Must()
+			if n := d.Int(`SELECT count(*) FROM work_items w JOIN work_item_revisions r
 				ON r.org_id = w.org_id AND r.id = w.current_revision_id`); n != 120 {
 				t.Fatalf("%d of 120 items point at a revision that exists after the drill, repair and cleanup", n)
 			}
 		})
 	}
-}
-
-func dbName(dsn string) string {
-	rest := dsn[strings.LastIndexByte(dsn, '/')+1:]
-	if i := strings.IndexByte(rest, '?'); i >= 0 {
-		rest = rest[:i]
-	}
-	return rest
 }
 
 // TestTransactionPoolWakeups routes through a transaction pool. With
@@ -131,52 +124,51 @@ func TestTransactionPoolWakeups(t *testing.T) {
 			if !listen {
 				interval = time.Second
 			}
-			c := newCLI(t, "ROUTEOPS_DSN", pooled, "ROUTEOPS_DB_POOLER", "transaction",
-				"ROUTEOPS_ROUTING_POLL_INTERVAL", interval.String())
+			c := harness.New(t, "").With("ROUTEOPS_DSN="+pooled, "ROUTEOPS_DB_POOLER=transaction", "ROUTEOPS_ROUTING_POLL_INTERVAL="+interval.String())
 			if listen {
-				c = c.with("ROUTEOPS_DB_LISTEN_DSN", direct)
+				c = c.With("ROUTEOPS_DB_LISTEN_DSN=" + direct)
 			}
-			c.must("seed", "--orgs", "2", "--items-per-org", "0", "--capacity", "50", "--yes")
-			addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-			serve := c.start("serve", "--metrics-addr", addr, "--duration", "3m")
+			c.Must("seed", "--orgs", "2", "--items-per-org", "0", "--capacity", "50", "--yes")
+			addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+			serve := c.Start("serve", "--metrics-addr", addr, "--duration", "3m")
 			ready := "wake-ups on: listening for new work"
 			wantGauge := 1.0
 			if !listen {
 				ready, wantGauge = "no wake-ups", 0
 			}
-			if _, ok := poll(60*time.Second, 50*time.Millisecond, func() bool {
+			if _, ok := harness.Poll(60*time.Second, 50*time.Millisecond, func() bool {
 				body, err := scrape(addr)
 				v, ok := sample(body, "routeops_wakeups_available")
-				return err == nil && ok && v == wantGauge && strings.Contains(serve.stderr.String(), ready)
+				return err == nil && ok && v == wantGauge && strings.Contains(serve.Stderr.String(), ready)
 			}); !ok {
-				t.Fatalf("serve never said %q with routeops_wakeups_available %v:\n%s", ready, wantGauge, serve.stderr.String())
+				t.Fatalf("serve never said %q with routeops_wakeups_available %v:\n%s", ready, wantGauge, serve.Stderr.String())
 			}
-			d := sqlDB(t, direct)
+			d := pgtest.Connect(t, direct)
 			// The platform enqueues with plain SQL; the insert trigger wakes
 			// the engines. The first item may still meet serve's start-up
 			// poll; the second comes after that is over.
 			var latency time.Duration
 			for i := range 2 {
 				enqueued := time.Now()
-				id := d.int(enqueueSQL)
-				took, ok := poll(55*time.Second-time.Since(serve.started), 10*time.Millisecond, func() bool {
-					return d.str(`SELECT state FROM work_items WHERE id = $1`, id) == "assigned"
+				id := d.Int(enqueueSQL)
+				took, ok := harness.Poll(55*time.Second-time.Since(serve.Started), 10*time.Millisecond, func() bool {
+					return d.Str(`SELECT state FROM work_items WHERE id = $1`, id) == "assigned"
 				})
 				if !ok {
 					t.Fatalf("item %d (the %d. enqueued) not assigned %v after serve started (poll interval %v):\n%s",
-						id, i+1, time.Since(serve.started).Round(time.Second), interval, serve.stderr.String())
+						id, i+1, time.Since(serve.Started).Round(time.Second), interval, serve.Stderr.String())
 				}
 				latency = took
 				t.Logf("listen=%v: item %d assigned %v after its enqueue committed (%v after serve started; poll interval %v)",
-					listen, i+1, took.Round(time.Millisecond), time.Since(serve.started).Round(time.Millisecond), interval)
+					listen, i+1, took.Round(time.Millisecond), time.Since(serve.Started).Round(time.Millisecond), interval)
 				_ = enqueued
 			}
 			if listen && latency >= interval {
 				t.Fatalf("with wake-ups the item waited %v, a whole poll interval", latency)
 			}
 			var st status
-			c.mustJSON(&st, 0, "status", "-o", "json")
-			out := c.must("status").stdout
+			c.MustJSON(&st, 0, "status", "-o", "json")
+			out := c.Must("status").Stdout
 			if listen {
 				if st.Engine.Polling != 0 || strings.Contains(out, "wake-ups off") {
 					t.Fatalf("status reports polling with a listen DSN:\n%s", out)
@@ -184,8 +176,8 @@ func TestTransactionPoolWakeups(t *testing.T) {
 			} else if st.Engine.Polling != 1 || !strings.Contains(out, "wake-ups off on 1 of 1 engines") {
 				t.Fatalf("status does not say that the engine polls (%+v):\n%s", st.Engine, out)
 			}
-			res := serve.stop()
-			if n := strings.Count(res.stderr, "no wake-ups"); listen && n != 0 || !listen && n != 1 {
+			res := stop(serve)
+			if n := strings.Count(res.Stderr, "no wake-ups"); listen && n != 0 || !listen && n != 1 {
 				t.Fatalf("serve said %d times that it has no wake-ups:\n%s", n, res)
 			}
 		})

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/routeops/routeops/internal/harness"
 	"github.com/routeops/routeops/router/pgstore/pgtest"
 )
 
@@ -54,14 +55,14 @@ func (r *replicated) pauseReplay(t *testing.T, pause bool) {
 // validated again on the primary, and repairs nothing twice.
 func TestReadReplica(t *testing.T) {
 	r := newReplicated(t)
-	c := newCLI(t, "ROUTEOPS_DSN", r.primaryDSN)
-	c.must("seed", "--orgs", "3", "--items-per-org", "20", "--agents-per-org", "10", "--capacity", "5", "--yes")
-	c.must("serve", "--until-idle")
+	c := harness.New(t, "").With("ROUTEOPS_DSN=" + r.primaryDSN)
+	c.Must("seed", "--orgs", "3", "--items-per-org", "20", "--agents-per-org", "10", "--capacity", "5", "--yes")
+	c.Must("serve", "--until-idle")
 	r.catchUp(t)
-	rc := c.with("ROUTEOPS_DB_READ_DSN", r.standbyDSN)
+	rc := c.With("ROUTEOPS_DB_READ_DSN=" + r.standbyDSN)
 
 	var st status
-	rc.mustJSON(&st, 0, "status", "-o", "json")
+	rc.MustJSON(&st, 0, "status", "-o", "json")
 	if st.Database == nil || st.Database.Reads != "postgres://postgres@"+hostOf(t, r.standbyDSN)+"/"+dbName(r.standbyDSN) ||
 		!st.Database.Standby || st.Database.Viewer || st.Summary.ReplicaLagSeconds == nil || *st.Summary.ReplicaLagSeconds != 0 {
 		t.Fatalf("status with a caught-up read replica: %+v %+v", st.Summary, st.Database)
@@ -69,20 +70,20 @@ func TestReadReplica(t *testing.T) {
 	if st.Store != "postgres://postgres@"+hostOf(t, r.primaryDSN)+"/"+dbName(r.primaryDSN) {
 		t.Fatalf("store %q, want the primary", st.Store)
 	}
-	if out := rc.must("status").stdout; !strings.Contains(out, "reads from the replica "+st.Database.Reads+", replica lag 0.0s") {
+	if out := rc.Must("status").Stdout; !strings.Contains(out, "reads from the replica "+st.Database.Reads+", replica lag 0.0s") {
 		t.Fatalf("status header does not show the replica and its lag:\n%s", out)
 	}
-	if out := rc.must("check").stdout; !strings.HasPrefix(out, "ROUTEOPS OK") || !strings.Contains(out, "replica_lag=0.0s") {
+	if out := rc.Must("check").Stdout; !strings.HasPrefix(out, "ROUTEOPS OK") || !strings.Contains(out, "replica_lag=0.0s") {
 		t.Fatalf("check with a caught-up replica:\n%s", out)
 	}
 
 	// Reads come from the replica: with its replay paused, a change on the
 	// primary is not seen through it.
 	r.pauseReplay(t, true)
-	d := sqlDB(t, r.primaryDSN)
-	id := fmt.Sprint(d.int(`SELECT min(id) FROM work_items WHERE org_id = 'org-0001' AND state = 'assigned'`))
-	d.exec(`UPDATE orgs SET name = 'renamed' WHERE id = 'org-0003'`)
-	c.must("pause", "org-0002/default", "--yes")
+	d := pgtest.Connect(t, r.primaryDSN)
+	id := fmt.Sprint(d.Int(`SELECT min(id) FROM work_items WHERE org_id = 'org-0001' AND state = 'assigned'`))
+	d.Exec(`UPDATE orgs SET name = 'renamed' WHERE id = 'org-0003'`)
+	c.Must("pause", "org-0002/default", "--yes")
 	var paused struct {
 		Orgs []struct {
 			Org    string
@@ -92,7 +93,7 @@ func TestReadReplica(t *testing.T) {
 			}
 		}
 	}
-	rc.mustJSON(&paused, 0, "status", "-o", "json", "--org", "org-0002", "--all")
+	rc.MustJSON(&paused, 0, "status", "-o", "json", "--org", "org-0002", "--all")
 	for _, o := range paused.Orgs {
 		for _, q := range o.Queues {
 			if q.Queue == "default" && q.Paused {
@@ -100,35 +101,35 @@ func TestReadReplica(t *testing.T) {
 			}
 		}
 	}
-	rc.must("items", "show", id)
-	rc.must("timeline", "--since", "1h")
-	rc.must("verify")
+	rc.Must("items", "show", id)
+	rc.Must("timeline", "--since", "1h")
+	rc.Must("verify")
 
 	// Behind: lag past health.max_replica_lag makes a warning, and check 1.
-	lagged := rc.with("ROUTEOPS_HEALTH_MAX_REPLICA_LAG", "1ms")
-	lagged.mustJSON(&st, 0, "status", "-o", "json")
+	lagged := rc.With("ROUTEOPS_HEALTH_MAX_REPLICA_LAG=1ms")
+	lagged.MustJSON(&st, 0, "status", "-o", "json")
 	if st.Summary.Health != "warning" || st.Summary.ReplicaLagSeconds == nil || *st.Summary.ReplicaLagSeconds <= 0 ||
 		!strings.Contains(st.Database.Reason, "health.max_replica_lag") {
 		t.Fatalf("a lagging replica: %+v %+v", st.Summary, st.Database)
 	}
-	if res := lagged.expect(1, "check"); !strings.HasPrefix(res.stdout, "ROUTEOPS WARNING - the replica is") {
+	if res := lagged.Expect(1, "check"); !strings.HasPrefix(res.Stdout, "ROUTEOPS WARNING - the replica is") {
 		t.Fatalf("check on a lagging replica:\n%s", res)
 	}
 	// /metrics of a serve that reads from the replica shows the lag.
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	serve := rc.start("serve", "--metrics-addr", addr, "--duration", "2m")
-	if _, ok := poll(60*time.Second, 100*time.Millisecond, func() bool {
+	addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	serve := rc.Start("serve", "--metrics-addr", addr, "--duration", "2m")
+	if _, ok := harness.Poll(60*time.Second, 100*time.Millisecond, func() bool {
 		body, err := scrape(addr)
 		v, ok := sample(body, "routeops_replica_lag_seconds")
 		return err == nil && ok && v > 0
 	}); !ok {
 		body, _ := scrape(addr)
-		t.Fatalf("no routeops_replica_lag_seconds > 0 from a serve reading a paused replica:\n%s\n%s", body, serve.stderr.String())
+		t.Fatalf("no routeops_replica_lag_seconds > 0 from a serve reading a paused replica:\n%s\n%s", body, serve.Stderr.String())
 	}
-	serve.stop()
+	stop(serve)
 
 	// The console on the replica: its header says so, with the lag.
-	p := startPane(t, rc.with("ROUTEOPS_LOG_FILE", filepath.Join(c.dir, "console.log")), 120, 30, "console", "--no-engine")
+	p := startPane(t, rc.With("ROUTEOPS_LOG_FILE="+filepath.Join(c.Dir(), "console.log")), 120, 30, "console", "--no-engine")
 	p.waitFor("the REPLICA badge with its lag", 60*time.Second, func(s string) bool {
 		return strings.Contains(s, "REPLICA lag") && strings.Contains(s, "org-0001")
 	})
@@ -139,28 +140,28 @@ func TestReadReplica(t *testing.T) {
 	// A repair planned on the stale replica: the primary has repaired the
 	// items meanwhile, so apply validates again there and changes nothing.
 	r.pauseReplay(t, false)
-	c.must("resume", "org-0002/default", "--yes")
-	d.exec(enqueueSQL)
-	d.exec(enqueueSQL)
-	c.with("ROUTEOPS_DRILL_ALLOW", "true").must("drill", "inject", "missing-revisions", "--org", "org-0001", "--count", "2", "--yes")
+	c.Must("resume", "org-0002/default", "--yes")
+	d.Exec(enqueueSQL)
+	d.Exec(enqueueSQL)
+	c.With("ROUTEOPS_DRILL_ALLOW=true").Must("drill", "inject", "missing-revisions", "--org", "org-0001", "--count", "2", "--yes")
 	r.catchUp(t)
 	r.pauseReplay(t, true)
 	broken := `SELECT count(*) FROM work_items w WHERE NOT EXISTS (SELECT 1 FROM work_item_revisions r
 		WHERE r.org_id = w.org_id AND r.id = w.current_revision_id)`
-	c.must("repair", "apply", "--yes")
-	if p, s := d.int(broken), sqlDB(t, r.standbyDSN).int(broken); p != 0 || s != 2 {
+	c.Must("repair", "apply", "--yes")
+	if p, s := d.Int(broken), pgtest.Connect(t, r.standbyDSN).Int(broken); p != 0 || s != 2 {
 		t.Fatalf("items with a missing revision: %d on the primary, %d on the paused replica; want 0 and 2", p, s)
 	}
-	revisions := d.int(`SELECT count(*) FROM work_item_revisions`)
-	res := rc.expect(2, "repair", "apply", "--yes", "-o", "json")
+	revisions := d.Int(`SELECT count(*) FROM work_item_revisions`)
+	res := rc.Expect(2, "repair", "apply", "--yes", "-o", "json")
 	var rep struct {
 		Repaired, Skipped int
 		VerifyClean       bool `json:"verify_clean"`
 	}
-	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil || rep.Repaired != 0 || rep.Skipped != 2 || !rep.VerifyClean {
+	if err := json.Unmarshal([]byte(res.Stdout), &rep); err != nil || rep.Repaired != 0 || rep.Skipped != 2 || !rep.VerifyClean {
 		t.Fatalf("repair apply planned on a stale replica: %+v %v\n%s", rep, err, res)
 	}
-	if n := d.int(`SELECT count(*) FROM work_item_revisions`); n != revisions {
+	if n := d.Int(`SELECT count(*) FROM work_item_revisions`); n != revisions {
 		t.Fatalf("the stale plan wrote %d revisions", n-revisions)
 	}
 	r.pauseReplay(t, false)
@@ -171,25 +172,25 @@ func TestReadReplica(t *testing.T) {
 // no stall recorded, and serve refuses it.
 func TestStandbyWithoutSplit(t *testing.T) {
 	r := newReplicated(t)
-	c := newCLI(t, "ROUTEOPS_DSN", r.primaryDSN)
+	c := harness.New(t, "").With("ROUTEOPS_DSN=" + r.primaryDSN)
 	// Work and capacity, no engine: once health.stall_after has passed the
 	// queues are stalled (engine_down), which a monitor would record.
-	c.must("seed", "--orgs", "2", "--items-per-org", "10", "--yes")
+	c.Must("seed", "--orgs", "2", "--items-per-org", "10", "--yes")
 	r.catchUp(t)
-	sc := newCLI(t, "ROUTEOPS_DSN", r.standbyDSN, "ROUTEOPS_HEALTH_STALL_AFTER", "1s")
-	d := sqlDB(t, r.primaryDSN)
+	sc := harness.New(t, "").With("ROUTEOPS_DSN="+r.standbyDSN, "ROUTEOPS_HEALTH_STALL_AFTER=1s")
+	d := pgtest.Connect(t, r.primaryDSN)
 
 	var st status
-	sc.mustJSON(&st, 0, "status", "-o", "json")
+	sc.MustJSON(&st, 0, "status", "-o", "json")
 	if st.Database == nil || !st.Database.Viewer || !st.Database.Standby || st.Summary.ReplicaLagSeconds == nil {
 		t.Fatalf("status on a standby: %+v", st.Database)
 	}
-	if out := sc.must("status").stdout; !strings.Contains(out, "connected to a standby (in recovery)") {
+	if out := sc.Must("status").Stdout; !strings.Contains(out, "connected to a standby (in recovery)") {
 		t.Fatalf("status on a standby does not say so:\n%s", out)
 	}
 
-	logFile := filepath.Join(sc.dir, "console.log")
-	p := startPane(t, sc.with("ROUTEOPS_LOG_FILE", logFile, "ROUTEOPS_CONSOLE_REFRESH", "200ms"), 120, 30, "console")
+	logFile := filepath.Join(sc.Dir(), "console.log")
+	p := startPane(t, sc.With("ROUTEOPS_LOG_FILE="+logFile, "ROUTEOPS_CONSOLE_REFRESH=200ms"), 120, 30, "console")
 	p.waitFor("the STANDBY badge and the stalled queues", 60*time.Second, func(s string) bool {
 		return strings.Contains(s, "STANDBY") && strings.Contains(s, "READ-ONLY") && strings.Contains(s, "STALLED")
 	})
@@ -197,7 +198,7 @@ func TestStandbyWithoutSplit(t *testing.T) {
 	// grow), nothing has gone wrong.
 	logged := func() string { b, _ := os.ReadFile(logFile); return string(b) }
 	last, changes := p.screen(), 0
-	if _, ok := poll(60*time.Second, 100*time.Millisecond, func() bool {
+	if _, ok := harness.Poll(60*time.Second, 100*time.Millisecond, func() bool {
 		if s := p.screen(); s != last {
 			last, changes = s, changes+1
 		}
@@ -211,12 +212,12 @@ func TestStandbyWithoutSplit(t *testing.T) {
 	if l := logged(); strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") || strings.Contains(l, "read-only transaction") {
 		t.Fatalf("the console on a standby logged errors:\n%s", l)
 	}
-	if n := d.int(`SELECT count(*) FROM events WHERE kind = 'stall_detected'`); n != 0 {
+	if n := d.Int(`SELECT count(*) FROM events WHERE kind = 'stall_detected'`); n != 0 {
 		t.Fatalf("%d stall events recorded", n)
 	}
 
-	res := sc.expect(1, "serve", "--until-idle")
-	if !strings.Contains(res.stderr, "is a standby (in recovery)") || !strings.Contains(res.stderr, "--wait-for-primary") {
+	res := sc.Expect(1, "serve", "--until-idle")
+	if !strings.Contains(res.Stderr, "is a standby (in recovery)") || !strings.Contains(res.Stderr, "--wait-for-primary") {
 		t.Fatalf("serve on a standby:\n%s", res)
 	}
 }
@@ -225,26 +226,26 @@ func TestStandbyWithoutSplit(t *testing.T) {
 // and routes once the standby is promoted.
 func TestServeWaitsForPrimary(t *testing.T) {
 	r := newReplicated(t)
-	c := newCLI(t, "ROUTEOPS_DSN", r.primaryDSN)
-	c.must("seed", "--orgs", "2", "--items-per-org", "10", "--yes")
+	c := harness.New(t, "").With("ROUTEOPS_DSN=" + r.primaryDSN)
+	c.Must("seed", "--orgs", "2", "--items-per-org", "10", "--yes")
 	r.catchUp(t)
 	r.primary.Stop()
-	serve := newCLI(t, "ROUTEOPS_DSN", r.standbyDSN).start("serve", "--wait-for-primary", "--until-idle")
-	if _, ok := poll(60*time.Second, 100*time.Millisecond, func() bool {
-		return strings.Contains(serve.stderr.String(), "waiting for a primary")
+	serve := harness.New(t, "").With("ROUTEOPS_DSN="+r.standbyDSN).Start("serve", "--wait-for-primary", "--until-idle")
+	if _, ok := harness.Poll(60*time.Second, 100*time.Millisecond, func() bool {
+		return strings.Contains(serve.Stderr.String(), "waiting for a primary")
 	}); !ok {
-		t.Fatalf("serve --wait-for-primary on a standby:\n%s", serve.stderr.String())
+		t.Fatalf("serve --wait-for-primary on a standby:\n%s", serve.Stderr.String())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := r.standby.Promote(ctx); err != nil {
 		t.Fatal(err)
 	}
-	res := serve.wait(2 * time.Minute)
-	if res.code != 0 || !strings.Contains(res.stderr, "connected to the primary") {
+	res := serve.Wait(2 * time.Minute)
+	if res.Code != 0 || !strings.Contains(res.Stderr, "connected to the primary") {
 		t.Fatalf("serve after the promotion:\n%s", res)
 	}
-	if n := sqlDB(t, r.standbyDSN).int(`SELECT count(*) FROM work_items WHERE state = 'assigned'`); n == 0 {
+	if n := pgtest.Connect(t, r.standbyDSN).Int(`SELECT count(*) FROM work_items WHERE state = 'assigned'`); n == 0 {
 		t.Fatalf("nothing routed after the promotion:\n%s", res)
 	}
 }
@@ -255,25 +256,25 @@ func TestServeWaitsForPrimary(t *testing.T) {
 func TestServeWaitsForDatabase(t *testing.T) {
 	srv := pgtest.StartPrivate(t, pgtest.PrivateOptions{})
 	dsn := pgtest.NewDBOn(t, srv)
-	c := newCLI(t, "ROUTEOPS_DSN", dsn)
-	c.must("seed", "--orgs", "2", "--items-per-org", "10", "--yes")
+	c := harness.New(t, "").With("ROUTEOPS_DSN=" + dsn)
+	c.Must("seed", "--orgs", "2", "--items-per-org", "10", "--yes")
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	res := c.with("ROUTEOPS_DB_CONNECT_TIMEOUT", "2s").expect(2, "serve", "--until-idle")
-	if !strings.Contains(res.stderr, "gave up after db.connect_timeout") || strings.Count(res.stderr, "database unreachable; retrying") != 1 {
+	res := c.With("ROUTEOPS_DB_CONNECT_TIMEOUT=2s").Expect(2, "serve", "--until-idle")
+	if !strings.Contains(res.Stderr, "gave up after db.connect_timeout") || strings.Count(res.Stderr, "database unreachable; retrying") != 1 {
 		t.Fatalf("serve on a database that is down:\n%s", res)
 	}
-	serve := c.start("serve", "--wait", "--until-idle")
-	if _, ok := poll(60*time.Second, 100*time.Millisecond, func() bool {
-		return strings.Contains(serve.stderr.String(), "retrying until it answers")
+	serve := c.Start("serve", "--wait", "--until-idle")
+	if _, ok := harness.Poll(60*time.Second, 100*time.Millisecond, func() bool {
+		return strings.Contains(serve.Stderr.String(), "retrying until it answers")
 	}); !ok {
-		t.Fatalf("serve --wait:\n%s", serve.stderr.String())
+		t.Fatalf("serve --wait:\n%s", serve.Stderr.String())
 	}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if res := serve.wait(2 * time.Minute); res.code != 0 || !strings.Contains(res.stdout, "idle") {
+	if res := serve.Wait(2 * time.Minute); res.Code != 0 || !strings.Contains(res.Stdout, "idle") {
 		t.Fatalf("serve --wait after the database came up:\n%s", res)
 	}
 }

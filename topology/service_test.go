@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/routeops/routeops/internal/harness"
 	"github.com/routeops/routeops/router/pgstore/pgtest"
 )
 
@@ -86,19 +87,19 @@ func TestServiceFace(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(creds, "dsn"), []byte(withPW+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c := newCLI(t, "CREDENTIALS_DIRECTORY", creds)
-	c.must("seed", "--orgs", "2", "--items-per-org", "10", "--yes")
+	c := harness.New(t, "").With("CREDENTIALS_DIRECTORY=" + creds)
+	c.Must("seed", "--orgs", "2", "--items-per-org", "10", "--yes")
 	var cfg map[string]any
-	r := c.mustJSON(&cfg, 0, "config", "-o", "json")
-	if cfg["dsn"] != strings.Replace(withPW, pw, "xxxxx", 1) || strings.Contains(r.stdout+r.stderr, pw) {
+	r := c.MustJSON(&cfg, 0, "config", "-o", "json")
+	if cfg["dsn"] != strings.Replace(withPW, pw, "xxxxx", 1) || strings.Contains(r.Stdout+r.Stderr, pw) {
 		t.Fatalf("config with the DSN from a credential:\n%s", r)
 	}
-	if out := c.must("config").stdout; !strings.Contains(out, "credential "+filepath.Join(creds, "dsn")) || strings.Contains(out, pw) {
+	if out := c.Must("config").Stdout; !strings.Contains(out, "credential "+filepath.Join(creds, "dsn")) || strings.Contains(out, pw) {
 		t.Fatalf("config does not name the credential as the source:\n%s", out)
 	}
-	res := c.must("serve", "--until-idle", "--log-format", "json")
-	lines := strings.Split(strings.TrimSpace(res.stderr), "\n")
-	if len(lines) < 2 || strings.Contains(res.stderr, pw) {
+	res := c.Must("serve", "--until-idle", "--log-format", "json")
+	lines := strings.Split(strings.TrimSpace(res.Stderr), "\n")
+	if len(lines) < 2 || strings.Contains(res.Stderr, pw) {
 		t.Fatalf("serve --log-format json:\n%s", res)
 	}
 	for _, l := range lines {

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/routeops/routeops/internal/harness"
+	"github.com/routeops/routeops/router/pgstore/pgtest"
 )
 
 // platform enqueues items with plain SQL through a DSN, the way the
@@ -92,16 +95,16 @@ func TestPlannedSwitchover(t *testing.T) {
 	r := newReplicated(t)
 	multi := fmt.Sprintf("postgres://postgres@%s,%s/%s?sslmode=disable&target_session_attrs=read-write",
 		hostOf(t, r.primaryDSN), hostOf(t, r.standbyDSN), dbName(r.primaryDSN))
-	c := newCLI(t, "ROUTEOPS_DSN", multi, "ROUTEOPS_DB_CONNECT_TIMEOUT", "2s")
-	c.must("seed", "--orgs", "4", "--items-per-org", "0", "--agents-per-org", "10", "--capacity", "500", "--yes")
+	c := harness.New(t, "").With("ROUTEOPS_DSN="+multi, "ROUTEOPS_DB_CONNECT_TIMEOUT=2s")
+	c.Must("seed", "--orgs", "4", "--items-per-org", "0", "--agents-per-org", "10", "--capacity", "500", "--yes")
 	r.catchUp(t)
 
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	serve := c.start("serve", "--metrics-addr", addr)
-	if _, ok := poll(60*time.Second, 100*time.Millisecond, func() bool {
-		return strings.Contains(serve.stderr.String(), "wake-ups on")
+	addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	serve := c.Start("serve", "--metrics-addr", addr)
+	if _, ok := harness.Poll(60*time.Second, 100*time.Millisecond, func() bool {
+		return strings.Contains(serve.Stderr.String(), "wake-ups on")
 	}); !ok {
-		t.Fatalf("serve did not start:\n%s", serve.stderr.String())
+		t.Fatalf("serve did not start:\n%s", serve.Stderr.String())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -110,7 +113,7 @@ func TestPlannedSwitchover(t *testing.T) {
 	wg.Go(func() { pl.run(ctx, []string{"org-0001", "org-0002", "org-0003", "org-0004"}) })
 
 	// Traffic before the switchover, routed on the first primary.
-	if _, ok := poll(60*time.Second, 20*time.Millisecond, func() bool { return pl.ackedSoFar() >= 200 }); !ok {
+	if _, ok := harness.Poll(60*time.Second, 20*time.Millisecond, func() bool { return pl.ackedSoFar() >= 200 }); !ok {
 		t.Fatal("the platform could not enqueue")
 	}
 	before := pl.ackedSoFar()
@@ -120,6 +123,17 @@ func TestPlannedSwitchover(t *testing.T) {
 	if err := r.primary.Stop(); err != nil {
 		t.Fatal(err)
 	}
+	// While no primary answers, serve's attempts to route fail, and are
+	// counted.
+	var errs float64
+	if _, ok := harness.Poll(60*time.Second, 50*time.Millisecond, func() bool {
+		body, err := scrape(addr)
+		v, ok := sample(body, "routeops_route_errors_total")
+		errs = v
+		return err == nil && ok && v >= 1
+	}); !ok {
+		t.Fatalf("routeops_route_errors_total stayed %v with the primary down:\n%s", errs, serve.Stderr.String())
+	}
 	pctx, pcancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer pcancel()
 	if err := r.standby.Promote(pctx); err != nil {
@@ -127,18 +141,18 @@ func TestPlannedSwitchover(t *testing.T) {
 	}
 	promoted := time.Since(stopped)
 	// Traffic after it, to the new primary.
-	if _, ok := poll(60*time.Second, 20*time.Millisecond, func() bool { return pl.ackedSoFar() >= before+200 }); !ok {
+	if _, ok := harness.Poll(60*time.Second, 20*time.Millisecond, func() bool { return pl.ackedSoFar() >= before+200 }); !ok {
 		t.Fatalf("the platform could not enqueue after the promotion (%d failures)", pl.failures)
 	}
 	cancel()
 	wg.Wait()
 
-	d := sqlDB(t, r.standbyDSN)
-	took, ok := poll(90*time.Second, 100*time.Millisecond, func() bool {
-		return d.int(`SELECT count(*) FROM work_items WHERE state = 'queued'`) == 0
+	d := pgtest.Connect(t, r.standbyDSN)
+	took, ok := harness.Poll(90*time.Second, 100*time.Millisecond, func() bool {
+		return d.Int(`SELECT count(*) FROM work_items WHERE state = 'queued'`) == 0
 	})
 	if !ok {
-		t.Fatalf("items still queued on the new primary after 90s:\n%s", serve.stderr.String())
+		t.Fatalf("items still queued on the new primary after 90s:\n%s", serve.Stderr.String())
 	}
 	recovered := time.Since(stopped)
 
@@ -148,40 +162,41 @@ func TestPlannedSwitchover(t *testing.T) {
 	acked := append([]int64(nil), pl.acked...)
 	failures := pl.failures
 	pl.mu.Unlock()
-	if n := d.int(`SELECT count(*) FROM work_items WHERE id = ANY($1) AND state = 'assigned'`, acked); n != int64(len(acked)) {
+	if n := d.Int(`SELECT count(*) FROM work_items WHERE id = ANY($1) AND state = 'assigned'`, acked); n != int64(len(acked)) {
 		t.Fatalf("%d of %d acknowledged items are assigned on the new primary", n, len(acked))
 	}
 	// Nothing assigned twice, no agent over capacity, loads that add up.
-	if n := d.int(`SELECT count(*) FROM (SELECT work_item_id FROM events WHERE kind = 'assigned'
+	if n := d.Int(`SELECT count(*) FROM (SELECT work_item_id FROM events WHERE kind = 'assigned'
 		GROUP BY work_item_id HAVING count(*) > 1) x`); n != 0 {
 		t.Fatalf("%d items were assigned more than once", n)
 	}
-	if n := d.int(`SELECT count(*) FROM work_items w WHERE w.state = 'assigned' AND
+	if n := d.Int(`SELECT count(*) FROM work_items w WHERE w.state = 'assigned' AND
 		(SELECT count(*) FROM events e WHERE e.work_item_id = w.id AND e.kind = 'assigned') <> 1`); n != 0 {
 		t.Fatalf("%d assigned items do not have exactly one assignment event", n)
 	}
-	if n := d.int(`SELECT count(*) FROM agents a WHERE a.load > a.capacity OR a.load <> (SELECT count(*) FROM work_items w
+	if n := d.Int(`SELECT count(*) FROM agents a WHERE a.load > a.capacity OR a.load <> (SELECT count(*) FROM work_items w
 		WHERE w.org_id = a.org_id AND w.agent_id = a.id AND w.state = 'assigned')`); n != 0 {
 		t.Fatalf("%d agents are over capacity or have a load that is not their assigned items", n)
 	}
 
-	// The outage's errors are counted; status shows the host connected.
+	// The counted errors stay counted; status shows the host connected.
 	body, err := scrape(addr)
-	errs, ok := sample(body, "routeops_route_errors_total")
-	if err != nil || !ok || errs < 1 {
-		t.Fatalf("routeops_route_errors_total after the outage = %v (%v):\n%s", errs, err, serve.stderr.String())
+	if after, ok := sample(body, "routeops_route_errors_total"); err != nil || !ok || after < errs {
+		t.Fatalf("routeops_route_errors_total after the outage = %v (%v), was %v during it", after, err, errs)
+	} else {
+		errs = after
 	}
 	var st status
-	c.mustJSON(&st, 0, "status", "-o", "json")
+	c.MustJSON(&st, 0, "status", "-o", "json")
 	want := "postgres://postgres@" + hostOf(t, r.standbyDSN) + "/" + dbName(r.standbyDSN)
 	if st.Store != want || st.Database == nil || st.Database.Store != want {
 		t.Fatalf("status shows %q, want the promoted host %s", st.Store, want)
 	}
-	if !strings.Contains(c.must("status").stdout, want) {
+	if !strings.Contains(c.Must("status").Stdout, want) {
 		t.Fatalf("status table does not show the promoted host %s", want)
 	}
-	res := serve.stop()
-	if res.code != 0 {
+	res := stop(serve)
+	if res.Code != 0 {
 		t.Fatalf("serve after the switchover:\n%s", res)
 	}
 	t.Logf("switchover: %d items acknowledged (%d before the stop), %d enqueues failed in doubt during it; "+
