@@ -109,3 +109,23 @@ func TestServiceFace(t *testing.T) {
 		}
 	}
 }
+
+// TestScopedRepairExitCode: `repair apply --org X` exits 0 when X is
+// clean afterwards, whatever other orgs still hold, and says so.
+func TestScopedRepairExitCode(t *testing.T) {
+	dsn := pgtest.NewDB(t)
+	c := harness.New(t, dsn).With("ROUTEOPS_DRILL_ALLOW=true")
+	c.Must("seed", "--orgs", "2", "--items-per-org", "10", "--agents-per-org", "1", "--capacity", "1", "--yes")
+	for _, org := range []string{"org-0001", "org-0002"} {
+		c.Must("drill", "inject", "missing-revisions", "--org", org, "--count", "2", "--yes")
+	}
+	r := c.Must("repair", "apply", "--org", "org-0001", "--yes")
+	if !strings.Contains(r.Stdout, "verify: clean in org-0001") || !strings.Contains(r.Stdout, "in other orgs") {
+		t.Fatalf("a scoped repair with another org still broken:\n%s", r)
+	}
+	if r := c.Expect(2, "verify"); !strings.Contains(r.Stdout, "org-0002") {
+		t.Fatalf("verify should still find org-0002's items:\n%s", r)
+	}
+	c.Must("repair", "apply", "--yes")
+	c.Must("verify")
+}
