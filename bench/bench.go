@@ -68,8 +68,9 @@ type Options struct {
 	// open through it with db.pooler transaction, LISTEN going to DSN
 	// directly; the scenarios' own administration still uses DSN.
 	PoolDSN string
-	// PoolExecMode is how statements go through the pool: "exec" (the
-	// default, unnamed statements) or "simple" (the simple protocol).
+	// PoolExecMode is how statements go through the pool: "simple" (the
+	// simple protocol, the product's default) or "exec" (unnamed
+	// statements in the extended protocol).
 	PoolExecMode string
 
 	// Pgbench is the pgbench binary (default: PATH, then pg_config
@@ -450,8 +451,8 @@ func (s *scenario) open(ctx context.Context, db database, extra int) (*pgstore.S
 			return nil, err
 		}
 		opts.DSN, opts.Pooler, opts.ListenDSN = pooled, pgstore.PoolerTransaction, db.dsn
-		if s.opts.PoolExecMode == "simple" {
-			opts.ExecMode = pgx.QueryExecModeSimpleProtocol
+		if s.opts.PoolExecMode == "exec" {
+			opts.ExecMode = pgx.QueryExecModeExec
 		}
 	}
 	st, err := pgstore.Open(ctx, opts)

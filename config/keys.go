@@ -214,7 +214,7 @@ var keys = []keyDef{
 	intKey("db.max_conns", 8, 1, 256, "Most connections in the pool.",
 		func(c *Config) *int { return &c.DB.MaxConns }),
 	enumKey("db.pooler", "none", "What sits between routeops and PostgreSQL: none; session (PgBouncer session pooling: "+
-		"settings are SET after connecting); transaction (PgBouncer transaction pooling: no prepared statements, "+
+		"settings are SET after connecting); transaction (PgBouncer transaction pooling: the simple protocol, no prepared statements, "+
 		"settings SET LOCAL in every transaction, wake-ups and migrate through db.listen_dsn).",
 		[]string{"none", "session", "transaction"}, func(c *Config) *string { return &c.DB.Pooler }),
 	dsnKey("db.listen_dsn", "Connection for what needs a session of its own: the engine's LISTEN for wake-ups, "+

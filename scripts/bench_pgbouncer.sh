@@ -8,8 +8,9 @@
 # bench server, nothing in the configuration for routeops's sake: no
 # ignore_startup_parameters) on BENCHPGB_PORT (default 26432), then runs the
 # bench's throughput scenario ROUNDS times (default 3) in turn: direct, through
-# the pool with unnamed statements (the default under db.pooler transaction),
-# through the pool with the simple protocol. Interleaving brackets the
+# the pool with unnamed statements in the extended protocol ("exec"), through the
+# pool with the simple protocol ("simple", the default under db.pooler
+# transaction). Interleaving brackets the
 # machine's drift. Each run prints one JSON object (scenario throughput) with a
 # "via" line before it; PgBouncer is stopped at the end.
 #

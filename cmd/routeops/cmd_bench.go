@@ -107,7 +107,7 @@ Scenarios (--scenario, a comma-separated list, or all):
 	f.IntVar(&opts.Workers, "workers", 4, "engine workers (orgs routed at once)")
 	f.BoolVar(&opts.Keep, "keep", false, "keep the bench databases instead of dropping them")
 	f.StringVar(&opts.PoolDSN, "pool-dsn", "", "route through this PgBouncer (transaction pooling, every database mapped to the --dsn server)")
-	f.StringVar(&opts.PoolExecMode, "pool-exec-mode", "exec", "how statements go through --pool-dsn: exec (unnamed statements) or simple (simple protocol)")
+	f.StringVar(&opts.PoolExecMode, "pool-exec-mode", "simple", "how statements go through --pool-dsn: simple (the simple protocol, the product's default) or exec (unnamed statements)")
 	f.StringVar(&opts.Pgbench, "pgbench", "", "pgbench binary for the throughput yardstick (default: PATH, then pg_config --bindir)")
 	f.IntVar(&opts.PgbenchClients, "pgbench-clients", 4, "pgbench clients for the yardstick")
 	f.Float64Var(&opts.LatencyRate, "latency-rate", 200, "items enqueued per second in the latency scenario")

@@ -69,9 +69,11 @@ type Options struct {
 	// DSN. Empty: DSN serves everything.
 	ReadDSN string
 	// ExecMode is how statements are sent under PoolerTransaction, where
-	// nothing may be prepared by name: pgx.QueryExecModeExec (the default;
-	// unnamed statements in the extended protocol) or
-	// pgx.QueryExecModeSimpleProtocol.
+	// nothing may be prepared by name: the simple protocol (the default,
+	// and what any other value gives: parameters interpolated by pgx, a
+	// pipeline sent as one query) or pgx.QueryExecModeExec (unnamed
+	// statements in the extended protocol). Both pass the store's whole
+	// conformance suite through PgBouncer; BENCHMARKS.md compares them.
 	ExecMode pgx.QueryExecMode
 	MaxConns int32
 	// ConnectTimeout bounds each connection attempt (default 10s).
@@ -160,8 +162,8 @@ func parseConfig(dsn string, opts Options, host *connHost) (*pgxpool.Config, err
 		// Nothing outlives a transaction: no named prepared statements and
 		// no session settings (each transaction sets its own; see db).
 		mode := opts.ExecMode
-		if mode != pgx.QueryExecModeSimpleProtocol {
-			mode = pgx.QueryExecModeExec
+		if mode != pgx.QueryExecModeExec {
+			mode = pgx.QueryExecModeSimpleProtocol
 		}
 		cfg.ConnConfig.DefaultQueryExecMode = mode
 		cfg.ConnConfig.StatementCacheCapacity = 0

@@ -57,19 +57,28 @@ func TestConformanceSessionPool(t *testing.T) {
 	})
 }
 
-// TestPoolerSettingsAndTimeouts: through both pools every statement runs
+// TestPoolerSettingsAndTimeouts: through both pools (and in transaction
+// pooling in both ways of sending statements) every statement runs
 // with the configured timeouts and routeops.notify, whether it is a lone
 // statement or in a transaction, and nothing leaks into the next user of
 // a server connection. A read behind an ACCESS EXCLUSIVE lock gives up at
 // the lock timeout instead of hanging.
 func TestPoolerSettingsAndTimeouts(t *testing.T) {
-	for _, mode := range []string{pgstore.PoolerTransaction, pgstore.PoolerSession} {
-		t.Run(mode, func(t *testing.T) {
+	for _, v := range []struct {
+		name, mode string
+		exec       pgx.QueryExecMode
+	}{
+		{"transaction/simple", pgstore.PoolerTransaction, 0},
+		{"transaction/exec", pgstore.PoolerTransaction, pgx.QueryExecModeExec},
+		{"session", pgstore.PoolerSession, 0},
+	} {
+		mode := v.mode
+		t.Run(v.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			b := pgtest.SharedBouncer(t, mode)
 			direct, dsn := pgtest.NewDBVia(t, b)
-			st := openPooled(t, pgstore.Options{DSN: dsn, Pooler: mode, StatementTimeout: 7 * time.Second,
+			st := openPooled(t, pgstore.Options{DSN: dsn, Pooler: mode, ExecMode: v.exec, StatementTimeout: 7 * time.Second,
 				LockTimeout: 300 * time.Millisecond, MaxConns: 2})
 			if err := st.UpsertOrg(ctx, router.Org{ID: "o1"}); err != nil {
 				t.Fatal(err)
