@@ -129,9 +129,7 @@ func (a *app) serveStore(ctx context.Context, wait, waitPrimary bool) (*pgstore.
 		desc := st.Describe()
 		st.Close()
 		if !waitPrimary {
-			return nil, usageErr("serve: %s is a standby (in recovery), and the engine writes: point dsn at the primary "+
-				"(a multi-host DSN with target_session_attrs=read-write finds it, also after a failover), "+
-				"or pass --wait-for-primary to wait until it is promoted", desc)
+			return nil, usageErr("%s", present.ServeOnStandby(desc))
 		}
 		if !waited {
 			waited = true

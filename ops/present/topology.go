@@ -81,3 +81,10 @@ func Badges(s *ops.Snapshot) []string {
 	}
 	return out
 }
+
+// ServeOnStandby is why serve refuses a standby, and what to do instead.
+func ServeOnStandby(store string) string {
+	return "serve: " + Line(store) + " is a standby (in recovery), and the engine writes: point dsn at the primary " +
+		"(a multi-host DSN with target_session_attrs=read-write finds it, also after a failover), " +
+		"or pass --wait-for-primary to wait until it is promoted"
+}
