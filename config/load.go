@@ -86,22 +86,9 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 
 	// Collect the DSNs of the environment, the credentials and flags
 	// first, so that even the earliest error is scrubbed.
-	creds := map[string]credential{}
-	for _, k := range keys {
-		if !k.secret {
-			continue
-		}
-		if v, ok := lookup(EnvName(k.key)); ok {
-			sec.AddDSN(v)
-		}
-		cr, cerr := readCredential(lookup, k.key)
-		if cerr != nil {
-			return nil, nil, cerr
-		}
-		if cr.path != "" {
-			sec.AddDSN(cr.value)
-			creds[k.key] = cr
-		}
+	creds, cerr := secretLayers(lookup, &sec)
+	if cerr != nil {
+		return nil, nil, cerr
 	}
 	changed := map[string]*pflag.Flag{} // key -> changed flag
 	if opts.Flags != nil {
@@ -217,6 +204,29 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 		return nil, warnings, err
 	}
 	return c, warnings, nil
+}
+
+// secretLayers adds the DSNs of the environment and of the credentials
+// to sec, and returns the credentials by key.
+func secretLayers(lookup func(string) (string, bool), sec *redact.Secrets) (map[string]credential, error) {
+	creds := map[string]credential{}
+	for _, k := range keys {
+		if !k.secret {
+			continue
+		}
+		if v, ok := lookup(EnvName(k.key)); ok {
+			sec.AddDSN(v)
+		}
+		cr, err := readCredential(lookup, k.key)
+		if err != nil {
+			return nil, err
+		}
+		if cr.path != "" {
+			sec.AddDSN(cr.value)
+			creds[k.key] = cr
+		}
+	}
+	return creds, nil
 }
 
 // credential is a secret key's value read from a credential file.

@@ -74,17 +74,11 @@ Scenarios (--scenario, a comma-separated list, or all):
 			if err != nil {
 				return usageErr("--scenario: %v", err)
 			}
-			if opts.Scale <= 0 || opts.Scale > 100 {
-				return usageErr("--scale must be in (0, 100], got %g", opts.Scale)
-			}
-			if opts.Orgs < 0 || opts.ItemsPerOrg < 0 || opts.BatchSize < 1 || opts.Workers < 1 {
-				return usageErr("--orgs and --items-per-org must not be negative; --batch-size and --workers must be at least 1")
+			if err := checkBenchOptions(opts); err != nil {
+				return err
 			}
 			opts.DSN = a.cfg.DSN
 			opts.Log = a.log
-			if opts.PoolExecMode != "exec" && opts.PoolExecMode != "simple" {
-				return usageErr("--pool-exec-mode %q: want exec or simple", opts.PoolExecMode)
-			}
 			format := a.output("table")
 			err = bench.Run(cmd.Context(), opts, names, func(r *bench.Result) error {
 				if format == "json" {
@@ -130,4 +124,17 @@ func joinScenarios() string {
 		s += n
 	}
 	return s
+}
+
+// checkBenchOptions refuses bench flags out of range (exit 1).
+func checkBenchOptions(opts bench.Options) error {
+	switch {
+	case opts.Scale <= 0 || opts.Scale > 100:
+		return usageErr("--scale must be in (0, 100], got %g", opts.Scale)
+	case opts.PoolExecMode != "exec" && opts.PoolExecMode != "simple":
+		return usageErr("--pool-exec-mode %q: want simple or exec", opts.PoolExecMode)
+	case opts.Orgs < 0 || opts.ItemsPerOrg < 0 || opts.BatchSize < 1 || opts.Workers < 1:
+		return usageErr("--orgs and --items-per-org must not be negative; --batch-size and --workers must be at least 1")
+	}
+	return nil
 }
