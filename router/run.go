@@ -57,6 +57,7 @@ func (s *scheduler) poll(ctx context.Context, now time.Time) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		e.listError(err)
 		if permanent(err) {
 			e.log.Error("listing orgs refused; stopping", "error", err.Error())
 			return err
@@ -196,7 +197,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer stopHB()
 
 	notify := make(chan string, 1024)
-	go e.listen(ctx, notify)
+	resync := make(chan struct{}, 1)
+	go e.listen(ctx, notify, resync)
 
 	work := make(chan *job)
 	done := make(chan *job, e.cfg.Workers)
@@ -239,6 +241,10 @@ func (e *Engine) Run(ctx context.Context) error {
 			return nil
 		case org := <-notify:
 			s.enqueue(org)
+		case <-resync:
+			// Subscribed (again): whatever was notified before is lost, so
+			// look at every org now.
+			s.nextPoll = time.Time{}
 		case j := <-done:
 			if err := s.finish(j); err != nil {
 				return err

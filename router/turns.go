@@ -311,6 +311,7 @@ func (e *Engine) runGroups(ctx context.Context, groups [][]*turn, limit, rounds 
 func (e *Engine) Pass(ctx context.Context) (PassResult, error) {
 	orgs, err := e.store.ListOrgs(ctx)
 	if err != nil {
+		e.listError(err)
 		return PassResult{}, err
 	}
 	res := PassResult{Orgs: len(orgs)}

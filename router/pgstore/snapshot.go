@@ -74,7 +74,10 @@ GROUP BY org_id, queue_id`
 func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*router.StoreSnapshot, error) {
 	now := req.Now.UTC()
 	snap := &router.StoreSnapshot{Now: now}
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	// Both halves read the same server: a snapshot is exported and
+	// imported there.
+	d := s.rd(ctx)
+	tx, err := d.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -94,12 +97,13 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 	}
 	// The other half runs on a second connection in the same snapshot.
 	other := make(chan snapshotB, 1)
-	go func() { other <- s.snapshotOther(ctx, snapID, req.Org) }()
+	go func() { other <- s.snapshotOther(ctx, d, snapID, req.Org) }()
 
 	b := &pgx.Batch{}
 	b.Queue(snapshotQueuesSQL, req.Org, now.Add(-70*time.Second), now.Add(-310*time.Second), now)
 	b.Queue(snapshotDirtySQL, req.Org)
 	b.Queue(snapshotTeamsSQL, req.Org)
+	b.Queue(sourceSQL)
 	br := tx.SendBatch(ctx, b)
 	var queues []router.QueueStats
 	var teams []router.Team
@@ -129,6 +133,10 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 			t.Status = router.TeamStatus(st)
 			return t, err
 		})
+		if err != nil {
+			return err
+		}
+		snap.Source, err = s.scanSource(br.QueryRow())
 		return err
 	}()
 	if cerr := br.Close(); err == nil {
@@ -271,8 +279,8 @@ type snapshotB struct {
 
 // snapshotOther reads orgs, counters, agents and heartbeats in a
 // transaction that imports snapshot snapID.
-func (s *Store) snapshotOther(ctx context.Context, snapID, org string) (out snapshotB) {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+func (s *Store) snapshotOther(ctx context.Context, d *db, snapID, org string) (out snapshotB) {
+	tx, err := d.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return snapshotB{err: err}
 	}
@@ -417,7 +425,7 @@ func (s *Store) MarkStalls(ctx context.Context, req router.MarkStallsRequest) ([
 			}
 			orgs[i], queues[i], causes[i], details[i] = m.Org, m.Queue, string(m.Cause), string(d)
 		}
-		rows, err := s.pool.Query(ctx, markStallsSQL, orgs, queues, causes, details, at.UTC(), actor.Name, actor.Origin, actor.OSUser)
+		rows, err := s.w.Query(ctx, markStallsSQL, orgs, queues, causes, details, at.UTC(), actor.Name, actor.Origin, actor.OSUser)
 		if err != nil {
 			return out, s.wrap(err)
 		}

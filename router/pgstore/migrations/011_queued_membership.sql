@@ -1,4 +1,4 @@
--- routeops schema, version 10: an assignment that touches no index.
+-- routeops schema, version 11: an assignment that touches no index.
 --
 -- An item's state sat in the predicates of three partial indexes on
 -- work_items (the head of each queue, its oldest waiting item, the faulted
