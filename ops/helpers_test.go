@@ -245,6 +245,16 @@ func (e *env) beat(eng *router.Engine) {
 	e.must(eng.Beat(e.ctx, false))
 }
 
+// reachOnly is an engine that reaches org's queues and, for no reason
+// routeops can name, assigns nothing: one routing call that claims the
+// heads and decides nothing, at the clock's now.
+func (e *env) reachOnly(org string) {
+	e.t.Helper()
+	_, err := e.st.RouteOrg(e.ctx, router.RouteRequest{Org: org, Limit: 10, Now: e.clk.Now(), Actor: router.Actor{Name: "engine:test"}},
+		func(*router.Batch) []router.Decision { return nil })
+	e.must(err)
+}
+
 func (e *env) snapshot() *ops.Snapshot {
 	e.t.Helper()
 	s, err := e.ops.Monitor.Snapshot(e.ctx, "")

@@ -155,13 +155,7 @@ func TestMonitorStallCauses(t *testing.T) {
 		// name, assigns nothing (a routing call that decides nothing).
 		e.org("o-stuck", 1, 5)
 		e.enqueue("o-stuck", "default", attrs(1), base)
-		reachOnly := func(org string) {
-			t.Helper()
-			_, err := e.st.RouteOrg(e.ctx, router.RouteRequest{Org: org, Limit: 10, Now: e.clk.Now(), Actor: router.Actor{Name: "engine:test"}},
-				func(*router.Batch) []router.Decision { return nil })
-			e.must(err)
-		}
-		reachOnly("o-stuck")
+		e.reachOnly("o-stuck")
 
 		for _, org := range []string{"o-corrupt", "o-qpaused", "o-tpaused"} {
 			if _, err := eng.RouteTurn(e.ctx, org); err != nil {
@@ -185,7 +179,7 @@ func TestMonitorStallCauses(t *testing.T) {
 		if _, err := eng.RouteTurn(e.ctx, "o-corrupt"); err != nil {
 			t.Fatal(err)
 		}
-		reachOnly("o-stuck")
+		e.reachOnly("o-stuck")
 		s = e.snapshot()
 		q := expect(s, "o-corrupt", true, router.CauseCorruptRevision, ops.HealthCritical)
 		if q.Head.Revision != "corrupt" || !strings.Contains(q.Head.LastError, "corrupt attributes") {
@@ -326,9 +320,7 @@ func TestMonitorAgeAloneIsNotAStall(t *testing.T) {
 			t.Fatalf("no progress for 60s, not reached: %+v", q)
 		}
 		// An engine reaches it and assigns nothing: a stall.
-		_, err := e.st.RouteOrg(e.ctx, router.RouteRequest{Org: "o1", Limit: 10, Now: e.clk.Now(), Actor: router.Actor{Name: "engine:test"}},
-			func(*router.Batch) []router.Decision { return nil })
-		e.must(err)
+		e.reachOnly("o1")
 		q = queueOf(t, e.snapshot(), "o1", "default")
 		if !q.Stalled || q.Behind || q.Cause != router.CauseUnknown || q.Health != ops.HealthCritical {
 			t.Fatalf("no progress for 60s, reached: %+v", q)

@@ -16,11 +16,12 @@ func TestStalledSeriesKeepsItsIdentity(t *testing.T) {
 		m := ops.NewMetrics(e.ops.Monitor)
 		e.org("o1", 1, 5)
 		e.enqueue("o1", "default", attrs(1), base)
-		// An engine that beats but never routes: after stall_after the
-		// queue is stalled with cause unknown.
+		// An engine that beats and reaches the queue but assigns nothing:
+		// after stall_after the queue is stalled with cause unknown.
 		eng := e.engine(router.PolicyBlock, m)
 		e.clk.Set(at(2 * time.Minute))
 		e.beat(eng)
+		e.reachOnly("o1")
 		snap := e.observe(e.ops.Monitor)
 		q := snap.Orgs[0].Queues[0]
 		if !q.Stalled || q.Cause != router.CauseUnknown || q.StallCause != router.CauseUnknown {
@@ -37,6 +38,7 @@ func TestStalledSeriesKeepsItsIdentity(t *testing.T) {
 		e.drill(ops.DrillMissingRevisions, "o1", 1)
 		e.clk.Set(at(3 * time.Minute))
 		e.beat(eng)
+		e.reachOnly("o1")
 		snap = e.observe(e.ops.Monitor)
 		q = snap.Orgs[0].Queues[0]
 		if !q.Stalled || q.Cause != router.CauseMissingRevision || q.StallCause != router.CauseUnknown {
