@@ -111,6 +111,10 @@ type RepairConfig struct {
 // MetricsConfig is metrics.*.
 type MetricsConfig struct {
 	Addr string // metrics.addr: host:port, empty for none
+	// PerQueue is metrics.per_queue: "unhealthy" (queues that are not ok,
+	// hold quarantined items, or have an old head and no throughput) or
+	// "all".
+	PerQueue string
 }
 
 // DemoConfig is demo.*.

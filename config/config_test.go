@@ -110,7 +110,7 @@ func TestDefaults(t *testing.T) {
 		"console.read_only": false, "console.refresh": "0s", "console.color": "auto", "drill.allow": false,
 		"cleanup.batch_size": int64(1000), "cleanup.pause": "100ms", "cleanup.max_rows": int64(100000),
 		"repair.default_priority": int64(50), "repair.default_channel": "chat", "metrics.addr": "",
-		"demo.orgs": int64(20), "demo.seed": int64(1), "demo.rate": 1.5,
+		"metrics.per_queue": "unhealthy", "demo.orgs": int64(20), "demo.seed": int64(1), "demo.rate": 1.5,
 	}
 	got := c.Redacted()
 	if len(got) != len(want) {
@@ -293,6 +293,7 @@ var badValues = []struct {
 	{"repair.default_priority", "-1", `-1 is out of range (allowed: 0 to 100)`},
 	{"repair.default_priority", "101", `101 is out of range`},
 	{"repair.default_channel", "fax", `"fax" is not allowed (allowed: chat, email, sms, voice)`},
+	{"metrics.per_queue", "some", `"some" is not allowed (allowed: unhealthy, all)`},
 	{"metrics.addr", "localhost", `"localhost" is not host:port (e.g. :9090, 127.0.0.1:9090)`},
 	{"metrics.addr", "h:http", `"h:http" is not host:port`},
 	{"metrics.addr", ":99999", `":99999" is not host:port`},

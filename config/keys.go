@@ -348,6 +348,12 @@ var keys = []keyDef{
 			return ""
 		}),
 
+	enumKey("metrics.per_queue", "unhealthy",
+		"Which queues get series of their own in /metrics: unhealthy (queues that are not ok, other than only behind; queues holding quarantined items; "+
+			"queues whose oldest item waited past health.warn_head_age with nothing assigned in five minutes; at most 1,500 of them, the most severe first) "+
+			"or all (every queue, as many series as queues times ten). Fleet totals are always exported.",
+		[]string{"unhealthy", "all"}, func(c *Config) *string { return &c.Metrics.PerQueue }),
+
 	intKey("demo.orgs", 20, 1, 5000, "Organisations in the embedded demo.",
 		func(c *Config) *int { return &c.Demo.Orgs }),
 	{key: "demo.seed", kind: kInt, def: int64(1), allowed: "any integer",

@@ -87,7 +87,7 @@ func New(ctx context.Context, cfg Config) (*Demo, error) {
 		return nil, fmt.Errorf("demo setup: %w", err)
 	}
 	d.ops = ops.New(d.store, cfg.Ops)
-	d.metrics = ops.NewMetrics(d.ops.Monitor)
+	d.metrics = ops.NewMetrics(d.ops.Monitor, ops.MetricsOptions{})
 	if !cfg.NoEngine {
 		ec := cfg.Engine
 		ec.Clock = d.clock

@@ -113,7 +113,7 @@ func TestEveryRuleIsTested(t *testing.T) {
 // exportedMetrics are the metric names that routeops serve registers.
 func exportedMetrics() map[string]bool {
 	out := map[string]bool{}
-	for _, n := range ops.NewMetrics(nil).Names() {
+	for _, n := range ops.NewMetrics(nil, ops.MetricsOptions{}).Names() {
 		out[n] = true
 	}
 	return out

@@ -30,8 +30,32 @@ var (
 	_ router.WakeupObserver = (*Metrics)(nil)
 )
 
+// PerQueue says which queues get series of their own (metrics.per_queue).
+type PerQueue string
+
+const (
+	// PerQueueUnhealthy: only queues that need looking at (see
+	// queueSeries), at most MaxQueueSeries of them; healthy queues cost no
+	// series, so a scrape stays small however many orgs there are.
+	PerQueueUnhealthy PerQueue = "unhealthy"
+	// PerQueueAll: every queue, about ten series each.
+	PerQueueAll PerQueue = "all"
+)
+
+// MaxQueueSeries bounds how many queues get series of their own with
+// PerQueueUnhealthy: about ten series each, so that a scrape stays under
+// 20,000 series even when a large part of the fleet is unhealthy. The
+// most severe queues come first; routeops_queue_series_dropped counts the
+// rest, which still count in the fleet totals.
+const MaxQueueSeries = 1500
+
+// MetricsOptions configure NewMetrics.
+type MetricsOptions struct {
+	PerQueue PerQueue // default PerQueueUnhealthy
+}
+
 // NewMetrics registers routeops's metrics on a fresh registry.
-func NewMetrics(mon *Monitor) *Metrics {
+func NewMetrics(mon *Monitor, o MetricsOptions) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.assignments = prometheus.NewCounter(prometheus.CounterOpts{Name: "routeops_assignments_total",
 		Help: "Items assigned to agents by this process's engine."})
@@ -48,7 +72,10 @@ func NewMetrics(mon *Monitor) *Metrics {
 	for _, c := range []router.Cause{router.CauseMissingRevision, router.CauseCorruptRevision, router.CauseUnknownQueue} {
 		m.faults.WithLabelValues(string(c))
 	}
-	m.snap = &snapshotCollector{mon: mon}
+	if o.PerQueue == "" {
+		o.PerQueue = PerQueueUnhealthy
+	}
+	m.snap = &snapshotCollector{mon: mon, perQueue: o.PerQueue}
 	m.reg.MustRegister(m.assignments, m.faults, m.errors, m.wakeups, m.batchSecs, m.snap,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -130,12 +157,30 @@ var (
 	descPolling  = prometheus.NewDesc("routeops_engines_polling", "Live engines without wake-ups, which find new work only by polling.", nil, nil)
 )
 
+// Fleet totals: a few series whatever the size of the fleet.
+var (
+	descOrgs     = prometheus.NewDesc("routeops_orgs", "Orgs by health (ok, warning, critical).", []string{"health"}, nil)
+	descQueues   = prometheus.NewDesc("routeops_queues", "Queues by health (ok, warning, critical).", []string{"health"}, nil)
+	descStalledN = prometheus.NewDesc("routeops_queues_stalled", "Stalled queues in the fleet.", nil, nil)
+	descBehindN  = prometheus.NewDesc("routeops_queues_behind", "Queues that no engine has reached for health.stall_after (routing is behind; not a stall).", nil, nil)
+	descStarvedN = prometheus.NewDesc("routeops_queues_starved", "Queues with no free capacity for their head.", nil, nil)
+	descQueued   = prometheus.NewDesc("routeops_queued_items", "Queued items in the fleet.", nil, nil)
+	descQuarN    = prometheus.NewDesc("routeops_quarantined_items", "Quarantined items in the fleet.", nil, nil)
+	descAssigned = prometheus.NewDesc("routeops_assigned_last_5m", "Assignments in the fleet in the last five minutes.", nil, nil)
+	descDropped  = prometheus.NewDesc("routeops_queue_series_dropped", "Queues that would have series of their own but are over the per-scrape bound (metrics.per_queue: unhealthy).", nil, nil)
+	descExported = prometheus.NewDesc("routeops_queue_series_queues", "Queues that have series of their own in this scrape.", nil, nil)
+)
+
 // snapshotCollector renders the monitor's latest snapshot as gauges.
-type snapshotCollector struct{ mon *Monitor }
+type snapshotCollector struct {
+	mon      *Monitor
+	perQueue PerQueue
+}
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDepth, descOldest, descAttempts, descStalled, descCause, descStarved, descCapacity,
-		descAssign5m, descQuar, descHealth, descBeat, descEngines, descSnapAge, descLag, descPolling} {
+		descAssign5m, descQuar, descHealth, descBeat, descEngines, descSnapAge, descLag, descPolling,
+		descOrgs, descQueues, descStalledN, descBehindN, descStarvedN, descQueued, descQuarN, descAssigned, descDropped, descExported} {
 		ch <- d
 	}
 }
@@ -151,32 +196,13 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	g := func(d *prometheus.Desc, v float64, lv ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
 	}
-	b2f := func(b bool) float64 {
-		if b {
-			return 1
-		}
-		return 0
+	c.collectFleet(s, g)
+	picked, dropped := pickQueues(s, c.perQueue, c.mon.Settings())
+	for _, p := range picked {
+		collectQueue(p.org, p.q, g)
 	}
-	for _, o := range s.Orgs {
-		for _, q := range o.Queues {
-			g(descDepth, float64(q.Depth), o.Org, q.Queue)
-			g(descOldest, q.OldestAgeSeconds, o.Org, q.Queue)
-			att := 0
-			if q.Head != nil {
-				att = q.Head.Attempts
-			}
-			g(descAttempts, float64(att), o.Org, q.Queue)
-			g(descStalled, b2f(q.Stalled), o.Org, q.Queue, string(q.StallCause))
-			if q.Cause != router.CauseNone {
-				g(descCause, 1, o.Org, q.Queue, string(q.Cause))
-			}
-			g(descStarved, b2f(q.Starved), o.Org, q.Queue)
-			g(descCapacity, float64(q.AvailableCapacity), o.Org, q.Queue)
-			g(descAssign5m, float64(q.Assigned5m), o.Org, q.Queue)
-			g(descQuar, float64(q.Quarantined), o.Org, q.Queue)
-			g(descHealth, float64(q.Health.rank()), o.Org, q.Queue)
-		}
-	}
+	g(descExported, float64(len(picked)))
+	g(descDropped, float64(dropped))
 	if s.Engine.LastBeatEpoch > 0 {
 		g(descBeat, s.Engine.LastBeatEpoch)
 	}
@@ -186,4 +212,118 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	if lag := s.Summary.ReplicaLagSeconds; lag != nil {
 		g(descLag, *lag)
 	}
+}
+
+// collectFleet renders the fleet totals.
+func (c *snapshotCollector) collectFleet(s *Snapshot, g func(*prometheus.Desc, float64, ...string)) {
+	orgs := map[Health]int{}
+	queues := map[Health]int{}
+	for i := range s.Orgs {
+		o := &s.Orgs[i]
+		orgs[o.Health]++
+		for j := range o.Queues {
+			queues[o.Queues[j].Health]++
+		}
+	}
+	for _, h := range []Health{HealthOK, HealthWarning, HealthCritical} {
+		g(descOrgs, float64(orgs[h]), string(h))
+		g(descQueues, float64(queues[h]), string(h))
+	}
+	sm := s.Summary
+	g(descStalledN, float64(sm.StalledQueues))
+	g(descBehindN, float64(sm.BehindQueues))
+	g(descStarvedN, float64(sm.StarvedQueues))
+	g(descQueued, float64(sm.Queued))
+	g(descQuarN, float64(sm.Quarantined))
+	g(descAssigned, float64(sm.Assigned5m))
+}
+
+type pickedQueue struct {
+	org string
+	q   *QueueHealth
+}
+
+// queueSeries reports whether a queue gets series of its own under
+// PerQueueUnhealthy, and how urgent it is (higher first): a stall; any
+// other queue that is not ok, unless it is only behind (that is the
+// engine's state, counted in routeops_queues_behind, not the queue's);
+// quarantined or skipped items (the quarantine alert sums them per org);
+// and an oldest item older than health.warn_head_age with nothing
+// assigned in five minutes and capacity for the head (what the old-head
+// alert watches), unless the queue is only behind.
+func queueSeries(q *QueueHealth, s Settings) (bool, int) {
+	switch {
+	case q.Stalled || q.StallCause != router.CauseNone:
+		return true, 3
+	case q.Health == HealthCritical:
+		return true, 3
+	case q.Health == HealthWarning && !q.Behind:
+		return true, 2
+	case q.Quarantined > 0 || q.Skipped > 0:
+		return true, 1
+	case !q.Behind && q.Depth > 0 && q.Assigned5m == 0 && q.AvailableCapacity > 0 &&
+		q.OldestAgeSeconds >= s.WarnHeadAge.Seconds():
+		return true, 1
+	}
+	return false, 0
+}
+
+// pickQueues chooses the queues that get series of their own, and counts
+// those left out by MaxQueueSeries.
+func pickQueues(s *Snapshot, mode PerQueue, set Settings) ([]pickedQueue, int) {
+	var out []pickedQueue
+	var rank []int
+	for i := range s.Orgs {
+		o := &s.Orgs[i]
+		for j := range o.Queues {
+			q := &o.Queues[j]
+			if mode == PerQueueAll {
+				out = append(out, pickedQueue{o.Org, q})
+				continue
+			}
+			if ok, r := queueSeries(q, set); ok {
+				out = append(out, pickedQueue{o.Org, q})
+				rank = append(rank, r)
+			}
+		}
+	}
+	if mode == PerQueueAll || len(out) <= MaxQueueSeries {
+		return out, 0
+	}
+	idx := make([]int, len(out))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return rank[idx[a]] > rank[idx[b]] })
+	kept := make([]pickedQueue, MaxQueueSeries)
+	for i := range kept {
+		kept[i] = out[idx[i]]
+	}
+	return kept, len(out) - MaxQueueSeries
+}
+
+// collectQueue renders one queue's series.
+func collectQueue(org string, q *QueueHealth, g func(*prometheus.Desc, float64, ...string)) {
+	b2f := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	g(descDepth, float64(q.Depth), org, q.Queue)
+	g(descOldest, q.OldestAgeSeconds, org, q.Queue)
+	att := 0
+	if q.Head != nil {
+		att = q.Head.Attempts
+	}
+	g(descAttempts, float64(att), org, q.Queue)
+	g(descStalled, b2f(q.Stalled), org, q.Queue, string(q.StallCause))
+	if q.Cause != router.CauseNone {
+		g(descCause, 1, org, q.Queue, string(q.Cause))
+	}
+	g(descStarved, b2f(q.Starved), org, q.Queue)
+	g(descCapacity, float64(q.AvailableCapacity), org, q.Queue)
+	g(descAssign5m, float64(q.Assigned5m), org, q.Queue)
+	g(descQuar, float64(q.Quarantined), org, q.Queue)
+	g(descHealth, float64(q.Health.rank()), org, q.Queue)
 }

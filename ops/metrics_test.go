@@ -53,7 +53,7 @@ func metric(t *testing.T, fams []*dto.MetricFamily, name string, want map[string
 
 func TestMetrics(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *env) {
-		m := ops.NewMetrics(e.ops.Monitor)
+		m := ops.NewMetrics(e.ops.Monitor, ops.MetricsOptions{PerQueue: ops.PerQueueAll})
 		// Before any snapshot the gauges are simply absent.
 		fams, err := m.Registry().Gather()
 		e.must(err)

@@ -13,7 +13,7 @@ import (
 // follows what is wrong now; so one stall is one series, one alert.
 func TestStalledSeriesKeepsItsIdentity(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *env) {
-		m := ops.NewMetrics(e.ops.Monitor)
+		m := ops.NewMetrics(e.ops.Monitor, ops.MetricsOptions{PerQueue: ops.PerQueueAll})
 		e.org("o1", 1, 5)
 		e.enqueue("o1", "default", attrs(1), base)
 		// An engine that beats and reaches the queue but assigns nothing:
@@ -67,7 +67,7 @@ func TestStalledSeriesKeepsItsIdentity(t *testing.T) {
 // queue_paused, and a warning: nothing there pages.
 func TestPausedQueueIsNotAStallMetric(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *env) {
-		m := ops.NewMetrics(e.ops.Monitor)
+		m := ops.NewMetrics(e.ops.Monitor, ops.MetricsOptions{PerQueue: ops.PerQueueAll})
 		e.org("o1", 1, 5)
 		e.enqueue("o1", "default", attrs(1), base)
 		_, err := e.ops.SetPaused(e.ctx, router.QueueRef{Org: "o1", Queue: "default"}, true)

@@ -203,7 +203,7 @@ func (a *app) runServe(ctx context.Context, untilIdle bool, duration time.Durati
 	}
 	defer st.Close()
 	mon := a.newOps(st).Monitor
-	metrics := ops.NewMetrics(mon)
+	metrics := ops.NewMetrics(mon, ops.MetricsOptions{PerQueue: ops.PerQueue(a.cfg.Metrics.PerQueue)})
 	eng := router.NewEngine(st, a.engineConfig(metrics))
 	if duration > 0 {
 		var cancel context.CancelFunc

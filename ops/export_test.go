@@ -1,0 +1,11 @@
+package ops
+
+// PickQueues exposes the per-queue series choice to the tests: how many
+// queues get series of their own, and how many are left out by the bound.
+func PickQueues(s *Snapshot, mode PerQueue, set Settings) (picked []string, dropped int) {
+	ps, dropped := pickQueues(s, mode, set)
+	for _, p := range ps {
+		picked = append(picked, p.org+"/"+p.q.Queue)
+	}
+	return picked, dropped
+}
