@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/routeops/routeops/demo"
+	"github.com/routeops/routeops/ops/present"
 )
 
 // demoConfig is the embedded demo's configuration: demo.* and routing.*
@@ -48,7 +49,7 @@ repaired.`,
 				return failed(err)
 			}
 			if a.output("table") == "json" {
-				return a.printJSON(snap)
+				return present.SnapshotJSON(a.stdout, snap)
 			}
 			return a.printStatus(snap, false)
 		},

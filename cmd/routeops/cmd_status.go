@@ -109,7 +109,7 @@ func (a *app) runStatus(cmd *cobra.Command, o statusOpts) error {
 		return err
 	}
 	if o.output == "json" {
-		return a.printJSON(snap)
+		return present.SnapshotJSON(a.stdout, snap)
 	}
 	return a.printStatus(snap, o.all)
 }
