@@ -88,7 +88,8 @@ type Options struct {
 	SnapshotRuns int
 
 	// CleanupBatch and CleanupPause shape the cleanup; their defaults are
-	// the product's (cleanup.batch_size 1000, cleanup.pause 100ms).
+	// the product's (cleanup.batch_size 1000, cleanup.pause 100ms). A
+	// negative CleanupPause means no pause at all.
 	CleanupBatch int
 	CleanupPause time.Duration
 
@@ -130,7 +131,7 @@ func (o *Options) defaults() {
 	if o.CleanupBatch <= 0 {
 		o.CleanupBatch = 1000
 	}
-	if o.CleanupPause <= 0 {
+	if o.CleanupPause == 0 {
 		o.CleanupPause = 100 * time.Millisecond
 	}
 	if o.Log == nil {

@@ -971,7 +971,7 @@ func (s *scenario) cleanupScenario(ctx context.Context) error {
 	r.Set("eligible", eligible)
 	r.Set("cleanup_batches", cres.Batches)
 	r.Set("cleanup_batch", s.opts.CleanupBatch)
-	r.Set("cleanup_pause_ms", ms(s.opts.CleanupPause))
+	r.Set("cleanup_pause_ms", ms(max(s.opts.CleanupPause, 0)))
 	r.Set("routed_alone", apass.Assigned+cpass.Assigned)
 	r.Set("routed_during", bpass.Assigned)
 	r.Note("routing_alone_per_second is the mean of two drains of identical sets, one before the cleanup and one after it; ratio_during_cleanup divides the drain during the cleanup by it")

@@ -70,6 +70,9 @@ Scenarios (--scenario, a comma-separated list, or all):
 			if err := a.allow(ops.ActionBench); err != nil {
 				return err
 			}
+			if opts.CleanupPause == 0 {
+				opts.CleanupPause = -1 // --cleanup-pause 0: no pause (bench.Options takes 0 as the default)
+			}
 			names, err := bench.Expand(scenario)
 			if err != nil {
 				return usageErr("--scenario: %v", err)
@@ -108,7 +111,7 @@ Scenarios (--scenario, a comma-separated list, or all):
 	f.DurationVar(&opts.LatencyDuration, "latency-duration", 10*time.Second, "how long the latency scenario enqueues (scaled by --scale, at least 1s)")
 	f.IntVar(&opts.SnapshotRuns, "snapshot-runs", 5, "timed snapshots after the warm-up (the median is reported)")
 	f.IntVar(&opts.CleanupBatch, "cleanup-batch", 1000, "cleanup batch size")
-	f.DurationVar(&opts.CleanupPause, "cleanup-pause", 100*time.Millisecond, "cleanup pause between batches (the product default, cleanup.pause)")
+	f.DurationVar(&opts.CleanupPause, "cleanup-pause", 100*time.Millisecond, "cleanup pause between batches (the product default, cleanup.pause); 0 for none")
 	f.IntVar(&opts.Statements, "statements", 0, "report the server's top N statements of each measured phase (pg_stat_statements must be preloaded)")
 	f.BoolVar(&printScript, "print-pgbench-script", false, "print the pgbench yardstick script for --orgs orgs and exit")
 	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a CPU profile of each scenario's measured phase to this file (FILE-<scenario>.EXT for several)")

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,19 +57,44 @@ func (s *Store) CleanupPlan(ctx context.Context, olderThan time.Time) (router.Cl
 	return st, s.wrap(rows.Err())
 }
 
-// CleanupBatch is the safe version of the script behind the incident.
-//
-//  1. It fixes a window of up to Limit old revisions after the cursor.
-//  2. It locks those revisions FOR UPDATE SKIP LOCKED, and the items that
-//     own them FOR SHARE SKIP LOCKED. A repoint to one of these revisions
-//     takes a KEY SHARE lock on it (a foreign key check does, and so do
-//     routeops's writers) and updates its item, so from here on no repoint
-//     can commit until this transaction ends; anything locked by someone
-//     else is left for another run.
-//  3. A second statement, with a snapshot taken after the locks, deletes
-//     the locked revisions that no item points at and that are not their
-//     item's newest. The reference check is in the deleting statement, so
-//     it holds even when the foreign key has been dropped.
+// cleanupSQL locks a window of old revisions and deletes those that are
+// eligible, in one statement (see migration 012). The reference check,
+// routeops_revisions_referenced, is VOLATILE, so it reads with a snapshot
+// of its own; its arguments are arrays of every locked row, so it runs
+// once, after the last lock is taken, whatever plan PostgreSQL picks. It
+// returns one row for the window (org NULL: how many revisions were
+// locked and the highest id) and one per org with deletions.
+const cleanupSQL = `
+WITH c AS MATERIALIZED (
+    SELECT r.ctid AS tid, r.org_id, r.id FROM work_item_revisions r
+    WHERE r.id > $1 AND r.created_at < $2
+    ORDER BY r.id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED),
+ref AS MATERIALIZED (
+    SELECT * FROM routeops_revisions_referenced(ARRAY(SELECT org_id FROM c), ARRAY(SELECT id FROM c))),
+d AS (
+    DELETE FROM work_item_revisions x USING c
+    WHERE x.ctid = c.tid AND x.org_id = c.org_id AND x.id = c.id
+      AND NOT EXISTS (SELECT 1 FROM ref WHERE ref.org_id = c.org_id AND ref.id = c.id)
+      AND EXISTS (SELECT 1 FROM work_item_revisions n
+                  WHERE n.org_id = x.org_id AND n.work_item_id = x.work_item_id AND n.id > x.id)
+    RETURNING x.org_id)
+SELECT NULL::text, (SELECT count(*) FROM c), (SELECT max(id) FROM c)
+UNION ALL
+SELECT org_id, count(*), NULL FROM d GROUP BY org_id`
+
+// CleanupBatch is the safe version of the script behind the incident. In
+// one statement it locks up to Limit old revisions after the cursor (FOR
+// UPDATE SKIP LOCKED: anything another transaction holds is left for
+// another run) and deletes the locked ones that no item points at and that
+// are not their item's newest. A repoint to one of these revisions takes a
+// KEY SHARE lock on it (a foreign key check does, and so do routeops's
+// writers), so once it is locked no repoint to it can commit until this
+// transaction ends; the reference check reads after the lock with a
+// snapshot of its own, so a repoint that committed before the lock is
+// seen. The check is in the deleting statement, so it holds even when the
+// foreign key has been dropped. One revisions_cleaned event per org.
 func (s *Store) CleanupBatch(ctx context.Context, req router.CleanupBatchRequest) (router.CleanupBatchResult, error) {
 	res := router.CleanupBatchResult{Next: req.After}
 	limit := req.Limit
@@ -76,93 +102,61 @@ func (s *Store) CleanupBatch(ctx context.Context, req router.CleanupBatchRequest
 		limit = 1000
 	}
 	err := s.withTx(ctx, true, func(tx pgx.Tx) error {
-		var maxID *int64
-		var n int
-		if err := tx.QueryRow(ctx, `SELECT max(id), count(*) FROM (
-				SELECT id FROM work_item_revisions WHERE id > $1 AND created_at < $2 ORDER BY id LIMIT $3) w`,
-			req.After, req.OlderThan.UTC(), limit).Scan(&maxID, &n); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT set_config('routeops.cleanup', 'on', true)`); err != nil {
 			return err
 		}
-		res.Examined = n
-		res.Done = n < limit
-		if maxID == nil {
-			return nil
-		}
-		res.Next = *maxID
-		rows, err := tx.Query(ctx, `
-			WITH cand AS (
-				SELECT r.org_id, r.id, r.work_item_id FROM work_item_revisions r
-				WHERE r.id > $1 AND r.id <= $2 AND r.created_at < $3
-				ORDER BY r.id
-				FOR UPDATE SKIP LOCKED),
-			owners AS (
-				SELECT w.org_id, w.id FROM work_items w
-				WHERE (w.org_id, w.id) IN (SELECT org_id, work_item_id FROM cand)
-				ORDER BY w.org_id, w.id
-				FOR SHARE SKIP LOCKED)
-			SELECT cand.org_id, cand.id FROM cand
-			JOIN owners ON owners.org_id = cand.org_id AND owners.id = cand.work_item_id`,
-			req.After, *maxID, req.OlderThan.UTC())
+		rows, err := tx.Query(ctx, cleanupSQL, req.After, req.OlderThan.UTC(), limit)
 		if err != nil {
 			return err
 		}
 		var orgs []string
-		var ids []int64
+		var counts []int32
 		for rows.Next() {
-			var o string
-			var id int64
-			if err := rows.Scan(&o, &id); err != nil {
+			var org *string
+			var n int64
+			var maxID *int64
+			if err := rows.Scan(&org, &n, &maxID); err != nil {
 				rows.Close()
 				return err
 			}
-			orgs, ids = append(orgs, o), append(ids, id)
+			if org == nil {
+				res.Examined = int(n)
+				if maxID != nil {
+					res.Next = *maxID
+				}
+				continue
+			}
+			orgs, counts = append(orgs, *org), append(counts, int32(n))
+			res.Deleted += int(n)
 		}
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if len(ids) == 0 {
+		res.Done = res.Examined < limit
+		if len(orgs) == 0 {
 			return nil
 		}
-		rows, err = tx.Query(ctx, `
-			WITH del AS (
-				DELETE FROM work_item_revisions r
-				USING unnest($1::text[], $2::bigint[]) AS d(org_id, id)
-				WHERE r.org_id = d.org_id AND r.id = d.id
-				  AND NOT EXISTS (SELECT 1 FROM work_items w
-				                  WHERE w.org_id = r.org_id AND w.current_revision_id = r.id)
-				  AND EXISTS (SELECT 1 FROM work_item_revisions n
-				              WHERE n.org_id = r.org_id AND n.work_item_id = r.work_item_id AND n.id > r.id)
-				RETURNING r.org_id)
-			SELECT org_id, count(*) FROM del GROUP BY org_id ORDER BY org_id`, orgs, ids)
-		if err != nil {
-			return err
-		}
-		perOrg := map[string]int{}
-		var order []string
-		for rows.Next() {
-			var o string
-			var c int
-			if err := rows.Scan(&o, &c); err != nil {
-				rows.Close()
-				return err
-			}
-			perOrg[o] = c
-			order = append(order, o)
-			res.Deleted += c
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, o := range order {
-			if err := insertEvent(ctx, tx, router.Event{OrgID: o, At: req.At, Kind: router.EventRevisionsCleaned,
-				Detail: router.Detail("deleted", perOrg[o], "older_than", req.OlderThan.UTC())}, req.Actor); err != nil {
-				return err
-			}
-		}
-		return nil
+		return insertCleanedEvents(ctx, tx, req, orgs, counts)
 	})
 	if err != nil {
 		return router.CleanupBatchResult{}, err
 	}
 	return res, nil
+}
+
+// insertCleanedEvents appends one revisions_cleaned event per org, in org
+// order.
+func insertCleanedEvents(ctx context.Context, tx pgx.Tx, req router.CleanupBatchRequest, orgs []string, counts []int32) error {
+	idx := make([]int, len(orgs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return orgs[idx[a]] < orgs[idx[b]] })
+	for _, i := range idx {
+		if err := insertEvent(ctx, tx, router.Event{OrgID: orgs[i], At: req.At, Kind: router.EventRevisionsCleaned,
+			Detail: router.Detail("deleted", counts[i], "older_than", req.OlderThan.UTC())}, req.Actor); err != nil {
+			return err
+		}
+	}
+	return nil
 }
