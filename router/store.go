@@ -101,7 +101,11 @@ type Store interface {
 
 	// ---- items and operator actions ----
 
+	// GetItem returns one item with its journal copy (the copy's
+	// attributes only when within the store's size limit).
 	GetItem(ctx context.Context, id int64) (WorkItem, error)
+	// ListItems returns a page of items without the journal copy's
+	// attributes: a list never fetches a blob it does not show.
 	ListItems(ctx context.Context, f ItemFilter) ([]WorkItem, error)
 	// ItemRevisions returns an item's revisions, oldest first.
 	ItemRevisions(ctx context.Context, org string, item int64) ([]Revision, error)
@@ -179,12 +183,29 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrInvalidJSON refuses attribute bytes that are not JSON at all.
 	ErrInvalidJSON = errors.New("attributes are not valid JSON")
+	// ErrAttributesTooLarge refuses attributes over the store's size
+	// limit (64 KiB unless the database says otherwise). Errors wrapping
+	// it also match ErrInvalidJSON: either way the store refused the
+	// bytes at once and stored nothing.
+	ErrAttributesTooLarge error = refusedAttributes("attributes too large")
 	// ErrPermission means the store refused for lack of a privilege. It is
 	// permanent: the engine stops on it rather than retrying.
 	ErrPermission = errors.New("permission denied")
 	// ErrReadOnly is returned by ops when a mutation is refused.
 	ErrReadOnly = errors.New("read-only")
 )
+
+// refusedAttributes is an attributes refusal that also matches
+// ErrInvalidJSON.
+type refusedAttributes string
+
+func (e refusedAttributes) Error() string        { return string(e) }
+func (e refusedAttributes) Is(target error) bool { return target == ErrInvalidJSON }
+
+// TooLargef wraps ErrAttributesTooLarge with a message.
+func TooLargef(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrAttributesTooLarge, fmt.Sprintf(format, args...))
+}
 
 // NotFoundf wraps ErrNotFound with a message.
 func NotFoundf(format string, args ...any) error {
@@ -345,10 +366,14 @@ type Batch struct {
 }
 
 // ClaimedItem is one claimed item with its current revision, if found.
+// A revision whose attributes are over the store's size limit is found
+// but Oversized, and its attributes are not loaded.
 type ClaimedItem struct {
 	Item          WorkItem
 	RevisionFound bool
 	Attributes    []byte
+	Oversized     bool
+	Bytes         int
 }
 
 // DecisionKind is what the engine decided for one item.
@@ -506,15 +531,23 @@ type HeadItem struct {
 	CurrentRevisionID int64
 	RevisionFound     bool
 	Attributes        []byte
+	// Oversized: the revision's attributes (Bytes long) are over the
+	// store's limit and were not loaded.
+	Oversized bool
+	Bytes     int
 }
 
 // RepairCandidate is an item that needs its current revision rebuilt.
 type RepairCandidate struct {
 	Item WorkItem
 	// RevisionFound is false when the current revision row is missing;
-	// otherwise CurrentAttributes holds its invalid attributes.
+	// otherwise CurrentAttributes holds its invalid attributes, unless
+	// they are over the store's size limit (CurrentOversized, with
+	// CurrentBytes their size).
 	RevisionFound     bool
 	CurrentAttributes []byte
+	CurrentOversized  bool
+	CurrentBytes      int
 	// Earlier holds the item's other revisions, newest first.
 	Earlier []Revision
 }

@@ -140,8 +140,8 @@ func (s *Store) UpsertOrg(ctx context.Context, o router.Org) error {
 		return err
 	}
 	defer s.mu.Unlock()
-	if o.ID == "" {
-		return fmt.Errorf("org id is empty")
+	if err := router.CheckID("org", o.ID); err != nil {
+		return err
 	}
 	if d := s.orgs[o.ID]; d != nil {
 		d.org = o
@@ -153,6 +153,9 @@ func (s *Store) UpsertOrg(ctx context.Context, o router.Org) error {
 }
 
 func (s *Store) UpsertQueue(ctx context.Context, q router.Queue) error {
+	if err := router.CheckID("queue", q.ID); err != nil {
+		return err
+	}
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
@@ -171,6 +174,9 @@ func (s *Store) UpsertQueue(ctx context.Context, q router.Queue) error {
 }
 
 func (s *Store) UpsertTeam(ctx context.Context, t router.Team) error {
+	if err := router.CheckID("team", t.ID); err != nil {
+		return err
+	}
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
@@ -189,6 +195,9 @@ func (s *Store) UpsertTeam(ctx context.Context, t router.Team) error {
 }
 
 func (s *Store) UpsertAgent(ctx context.Context, a router.Agent) error {
+	if err := router.CheckID("agent", a.ID); err != nil {
+		return err
+	}
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
@@ -262,10 +271,22 @@ func (s *Store) SetTeamStatus(ctx context.Context, org, team string, st router.T
 func (s *Store) newRevision(org string, item int64, attrs []byte, at time.Time, source string) *router.Revision {
 	s.nextRev++
 	r := &router.Revision{OrgID: org, ID: s.nextRev, WorkItemID: item, Attributes: bytes.Clone(attrs),
-		CreatedAt: at.UTC(), Source: source}
+		CreatedAt: at.UTC(), Source: source, Bytes: len(attrs)}
 	s.revisions[r.ID] = r
 	s.itemRevs[item] = append(s.itemRevs[item], r.ID)
 	return r
+}
+
+// checkAttributes refuses attribute bytes that are not JSON, or over the
+// size limit (this store's is router.MaxAttributesBytes), as pgstore does.
+func checkAttributes(b []byte) error {
+	if len(b) > router.MaxAttributesBytes {
+		return router.TooLargef("%d bytes, the limit is %d", len(b), router.MaxAttributesBytes)
+	}
+	if !json.Valid(b) {
+		return router.ErrInvalidJSON
+	}
+	return nil
 }
 
 func (o *orgData) addQueued(it *router.WorkItem) {
@@ -295,8 +316,8 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 	if _, ok := o.queues[req.QueueID]; !ok {
 		return router.WorkItem{}, router.NotFoundf("queue %s/%s does not exist", req.OrgID, req.QueueID)
 	}
-	if !json.Valid(req.Attributes) {
-		return router.WorkItem{}, router.ErrInvalidJSON
+	if err := checkAttributes(req.Attributes); err != nil {
+		return router.WorkItem{}, err
 	}
 	at := req.EnqueuedAt.UTC()
 	s.nextItem++
@@ -307,6 +328,7 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 	it.Priority = router.PriorityOf(req.Attributes)
 	it.JournalRevisionID = rev.ID
 	it.JournalAttributes = bytes.Clone(req.Attributes)
+	it.JournalVerified = true
 	s.items[it.ID] = it
 	o.addQueued(it)
 	s.notify(req.OrgID)
@@ -322,14 +344,15 @@ func (s *Store) AddRevision(ctx context.Context, org string, item int64, attrs [
 	if it == nil || it.OrgID != org {
 		return router.Revision{}, router.NotFoundf("item %d does not exist in org %s", item, org)
 	}
-	if !json.Valid(attrs) {
-		return router.Revision{}, router.ErrInvalidJSON
+	if err := checkAttributes(attrs); err != nil {
+		return router.Revision{}, err
 	}
 	rev := s.newRevision(org, item, attrs, at, "platform")
 	it.CurrentRevisionID = rev.ID
 	it.Priority = router.PriorityOf(attrs)
 	it.JournalRevisionID = rev.ID
 	it.JournalAttributes = bytes.Clone(attrs)
+	it.JournalVerified = true
 	if it.State == router.StateQueued {
 		s.notify(org)
 	}
@@ -395,8 +418,8 @@ func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.Bul
 			return res, fmt.Errorf("bulk item %d has no revisions", i)
 		}
 		for _, br := range bi.Revisions {
-			if !json.Valid(br.Attributes) {
-				return res, fmt.Errorf("bulk item %d: %w", i, router.ErrInvalidJSON)
+			if err := checkAttributes(br.Attributes); err != nil {
+				return res, fmt.Errorf("bulk item %d: %w", i, err)
 			}
 		}
 		st := bi.State
@@ -418,6 +441,7 @@ func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.Bul
 		it.Priority = router.PriorityOf(last.Attributes)
 		it.JournalRevisionID = last.ID
 		it.JournalAttributes = bytes.Clone(last.Attributes)
+		it.JournalVerified = true
 		s.items[it.ID] = it
 		if st == router.StateQueued {
 			o.addQueued(it)
@@ -697,6 +721,7 @@ func (s *Store) claimed(it *router.WorkItem) router.ClaimedItem {
 	if r := s.revisions[it.CurrentRevisionID]; r != nil && r.WorkItemID == it.ID {
 		ci.RevisionFound = true
 		ci.Attributes = bytes.Clone(r.Attributes)
+		ci.Bytes = len(r.Attributes)
 	}
 	return ci
 }
@@ -760,6 +785,7 @@ func (s *Store) Notifications(ctx context.Context) (<-chan string, error) {
 func cloneItem(it *router.WorkItem) router.WorkItem {
 	c := *it
 	c.JournalAttributes = bytes.Clone(it.JournalAttributes)
+	c.JournalBytes = len(it.JournalAttributes)
 	if it.AssignedAt != nil {
 		t := *it.AssignedAt
 		c.AssignedAt = &t

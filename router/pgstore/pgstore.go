@@ -41,6 +41,10 @@ const (
 	lockNSMigrate = 0x6d696772 // "migr"
 )
 
+// sqlStateTooLarge is the SQLSTATE of the schema's refusal of attributes
+// over the size limit (migration 010).
+const sqlStateTooLarge = "RO413"
+
 // NotifyChannel is the LISTEN/NOTIFY channel carrying org ids with work.
 const NotifyChannel = "routeops_work"
 
@@ -390,6 +394,13 @@ func (s *Store) wake(ctx context.Context, orgs ...string) {
 	}
 }
 
+// idConstraints are the CHECK constraints on org, queue, team and agent
+// ids, and which kind of id each guards.
+var idConstraints = map[string]string{
+	"orgs_id_clean": "org", "queues_id_clean": "queue", "teams_id_clean": "team", "agents_id_clean": "agent",
+	"orgs_id_check": "org", "queues_id_check": "queue", "teams_id_check": "team", "agents_id_check": "agent",
+}
+
 // wrap turns well-known PostgreSQL errors into the operator's words.
 func (s *Store) wrap(err error) error {
 	if err == nil {
@@ -406,6 +417,14 @@ func (s *Store) wrap(err error) error {
 			return fmt.Errorf("the statement timed out (%s)", pe.Message)
 		case "42P01":
 			return fmt.Errorf("%s: %w", pe.Message, ErrNoSchema)
+		case sqlStateTooLarge:
+			return router.TooLargef("%s", strings.TrimPrefix(pe.Message, "attributes too large: "))
+		case "23514":
+			// The schema's CHECK constraints on ids (see migration 009).
+			if kind, ok := idConstraints[pe.ConstraintName]; ok {
+				return fmt.Errorf("%w: a %s id must be 1 to %d characters without control or bidi characters (%s)",
+					router.ErrBadID, kind, router.MaxIDLen, pe.Message)
+			}
 		case "22P02", "22P05", "22021", "54001":
 			// PostgreSQL refused the attributes as jsonb (bad escapes, \u0000,
 			// bad encoding, too deep).
@@ -418,4 +437,39 @@ func (s *Store) wrap(err error) error {
 		}
 	}
 	return err
+}
+
+// Bounds of the attributes size limit (routeops_settings, migration 010).
+const (
+	MinAttributesLimit     = 16 << 10
+	MaxAttributesLimit     = 64 << 20
+	DefaultAttributesLimit = 64 << 10
+)
+
+// AttributesLimit returns the database's attributes size limit in bytes,
+// after setting it to set when set > 0 (`routeops migrate
+// --attributes-limit`). Documents over it are refused at write time by SQL,
+// for every writer; existing ones become oversized_attributes faults. It
+// needs the schema at this binary's version, and to set it, the rights of
+// the schema's owner.
+func AttributesLimit(ctx context.Context, opts Options, set int) (int, error) {
+	if set != 0 && (set < MinAttributesLimit || set > MaxAttributesLimit) {
+		return 0, fmt.Errorf("the attributes limit must be %d to %d bytes (16 KiB to 64 MiB), not %d",
+			MinAttributesLimit, MaxAttributesLimit, set)
+	}
+	s, err := Open(ctx, opts)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	var n int
+	if set != 0 {
+		err = s.pool.QueryRow(ctx, `UPDATE routeops_settings SET attributes_max_bytes = $1 RETURNING attributes_max_bytes`, set).Scan(&n)
+	} else {
+		err = s.pool.QueryRow(ctx, `SELECT routeops_attributes_limit()`).Scan(&n)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("attributes limit: %w", s.wrap(err))
+	}
+	return n, nil
 }

@@ -17,12 +17,18 @@ import (
 )
 
 func (s *Store) UpsertOrg(ctx context.Context, o router.Org) error {
+	if err := router.CheckID("org", o.ID); err != nil {
+		return err
+	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO orgs (id, name) VALUES ($1, $2)
 		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name`, o.ID, o.Name)
 	return s.wrap(err)
 }
 
 func (s *Store) UpsertQueue(ctx context.Context, q router.Queue) error {
+	if err := router.CheckID("queue", q.ID); err != nil {
+		return err
+	}
 	_, err := s.pool.Exec(ctx, `WITH up AS (
 			INSERT INTO queues (org_id, id, priority, paused) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (org_id, id) DO UPDATE SET priority = EXCLUDED.priority, paused = EXCLUDED.paused
@@ -32,6 +38,9 @@ func (s *Store) UpsertQueue(ctx context.Context, q router.Queue) error {
 }
 
 func (s *Store) UpsertTeam(ctx context.Context, t router.Team) error {
+	if err := router.CheckID("team", t.ID); err != nil {
+		return err
+	}
 	st := t.Status
 	if st == "" {
 		st = router.TeamActive
@@ -51,6 +60,9 @@ func sortedSkills(sk []string) []string {
 }
 
 func (s *Store) UpsertAgent(ctx context.Context, a router.Agent) error {
+	if err := router.CheckID("agent", a.ID); err != nil {
+		return err
+	}
 	if a.Capacity < 0 {
 		return fmt.Errorf("agent capacity must not be negative")
 	}
@@ -124,18 +136,17 @@ func attrText(b []byte) (string, error) {
 
 // enqueueSQL writes an item and its first revision in one statement: they
 // reference each other (the revision foreign key is deferred to the
-// commit), and an unknown queue fails the queue's foreign key.
+// commit), and an unknown queue fails the queue's foreign key. The item's
+// insert trigger copies the revision into the journal and sets the
+// denormalized priority (migration 011).
 const enqueueSQL = `WITH ids AS (
 		SELECT nextval('work_items_id_seq') AS item, nextval('work_item_revisions_id_seq') AS rev),
 	r AS (
 		INSERT INTO work_item_revisions (org_id, id, work_item_id, attributes, created_at, source)
 		SELECT $1, rev, item, $3::jsonb, $4, 'platform' FROM ids
 		RETURNING id, work_item_id, attributes)
-	INSERT INTO work_items (org_id, id, queue_id, state, current_revision_id, priority, enqueued_at,
-		journal_revision_id, journal_attributes)
-	SELECT $1, r.work_item_id, $2, 'queued', r.id,
-		CASE WHEN routeops_attributes_valid(r.attributes) THEN (r.attributes ->> 'priority')::smallint ELSE 0 END,
-		$4, r.id, r.attributes
+	INSERT INTO work_items (org_id, id, queue_id, state, current_revision_id, enqueued_at)
+	SELECT $1, r.work_item_id, $2, 'queued', r.id, $4
 	FROM r
 	RETURNING `
 
@@ -160,7 +171,7 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 	defer conn.Release()
 	batch := &pgx.Batch{}
 	batch.Queue(`BEGIN`)
-	batch.Queue(enqueueSQL+itemCols, req.OrgID, req.QueueID, attrs, req.EnqueuedAt.UTC())
+	batch.Queue(enqueueSQL+itemCols+", "+itemJournalColsAs(""), req.OrgID, req.QueueID, attrs, req.EnqueuedAt.UTC())
 	batch.Queue(`COMMIT`)
 	batch.Queue(wakeSQL, NotifyChannel, []string{req.OrgID})
 	var it router.WorkItem
@@ -172,7 +183,7 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 			return err
 		}
 		var err error
-		if it, err = scanItem(br.QueryRow()); err != nil {
+		if it, err = scanItemJournal(br.QueryRow()); err != nil {
 			return err
 		}
 		tag, err := br.Exec()
@@ -220,16 +231,16 @@ func (s *Store) AddRevision(ctx context.Context, org string, item int64, attrs [
 		if err != nil {
 			return err
 		}
-		row := tx.QueryRow(ctx, `INSERT INTO work_item_revisions (org_id, work_item_id, attributes, created_at, source)
+		row := tx.QueryRow(ctx, `INSERT INTO work_item_revisions AS r (org_id, work_item_id, attributes, created_at, source)
 			VALUES ($1, $2, $3::jsonb, $4, 'platform') RETURNING `+revCols, org, item, text, at.UTC())
 		rev, err = scanRevision(row)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE work_items SET current_revision_id = $3, journal_revision_id = $3,
-				journal_attributes = $4::jsonb,
-				priority = CASE WHEN routeops_attributes_valid($4::jsonb) THEN ($4::jsonb ->> 'priority')::smallint ELSE 0 END
-			WHERE org_id = $1 AND id = $2`, org, item, rev.ID, text); err != nil {
+		// The trigger copies the revision into the journal and sets the
+		// denormalized priority (migration 011).
+		if _, err := tx.Exec(ctx, `UPDATE work_items SET current_revision_id = $3 WHERE org_id = $1 AND id = $2`,
+			org, item, rev.ID); err != nil {
 			return err
 		}
 		queued = state == string(router.StateQueued)
@@ -282,6 +293,9 @@ func (s *Store) Complete(ctx context.Context, org string, item int64, at time.Ti
 // revisions and items can be copied without a round trip per row.
 func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.BulkResult, error) {
 	var res router.BulkResult
+	if err := checkBulkIDs(data); err != nil {
+		return res, err
+	}
 	nrev := 0
 	for i := range data.Items {
 		bi := &data.Items[i]
@@ -346,7 +360,7 @@ func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.Bul
 				st = router.StateQueued
 			}
 			itemRows = append(itemRows, []any{bi.OrgID, iid, bi.QueueID, string(st), lastID,
-				int16(router.PriorityOf(last)), bi.EnqueuedAt.UTC(), lastID, string(last)})
+				int16(router.PriorityOf(last)), bi.EnqueuedAt.UTC()})
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"work_item_revisions"},
 			[]string{"org_id", "id", "work_item_id", "attributes", "created_at", "source"},
@@ -354,8 +368,8 @@ func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.Bul
 			return fmt.Errorf("copy revisions: %w", err)
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"work_items"},
-			[]string{"org_id", "id", "queue_id", "state", "current_revision_id", "priority", "enqueued_at",
-				"journal_revision_id", "journal_attributes"},
+			// The journal copy is the insert trigger's to write (migration 011).
+			[]string{"org_id", "id", "queue_id", "state", "current_revision_id", "priority", "enqueued_at"},
 			pgx.CopyFromRows(itemRows)); err != nil {
 			return fmt.Errorf("copy items: %w", err)
 		}
@@ -392,6 +406,31 @@ func (s *Store) Analyze(ctx context.Context) error {
 	}
 	_, err := s.pool.Exec(ctx, `ANALYZE work_items, work_item_revisions, agents, queues, teams, queue_counts, queue_heads`)
 	return s.wrap(err)
+}
+
+// checkBulkIDs refuses bad reference ids before anything is sent.
+func checkBulkIDs(data *router.BulkData) error {
+	for _, o := range data.Orgs {
+		if err := router.CheckID("org", o.ID); err != nil {
+			return err
+		}
+	}
+	for _, q := range data.Queues {
+		if err := router.CheckID("queue", q.ID); err != nil {
+			return err
+		}
+	}
+	for _, t := range data.Teams {
+		if err := router.CheckID("team", t.ID); err != nil {
+			return err
+		}
+	}
+	for _, a := range data.Agents {
+		if err := router.CheckID("agent", a.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func bulkReference(ctx context.Context, tx pgx.Tx, data *router.BulkData) error {

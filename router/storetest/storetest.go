@@ -71,6 +71,7 @@ func Run(t *testing.T, newStore Harness) {
 		verifyTests,
 		drillTests,
 		concurrencyTests,
+		untrustedTests,
 	}
 	for _, g := range groups {
 		for _, tc := range g {
