@@ -92,7 +92,7 @@ var orgLockNS = fmt.Sprint(lockNSOrg)
 var claimCols = itemColsAs("w")
 
 // claimAttrsSQL is the claimed revision's size and its attributes as
-// text, ” when the revision is missing or over the size limit: the
+// text, empty when the revision is missing or over the size limit: the
 // engine never loads an oversized document, and faults its item.
 const claimAttrsSQL = `coalesce(routeops_attributes_bytes(r.attributes, r.attributes_bytes), 0),
 	CASE WHEN routeops_attributes_bytes(r.attributes, r.attributes_bytes) > (SELECT routeops_attributes_limit())
