@@ -35,7 +35,7 @@ func NewMetrics(mon *Monitor) *Metrics {
 		Help: "Routing transactions that failed with a transient error (the org backs off)."})
 	m.batchSecs = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "routeops_route_batch_seconds",
 		Help: "Duration of one routing transaction.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
-	for _, c := range []router.Cause{router.CauseMissingRevision, router.CauseCorruptRevision, router.CauseUnknownQueue} {
+	for _, c := range []router.Cause{router.CauseMissingRevision, router.CauseCorruptRevision, router.CauseOversizedAttributes, router.CauseUnknownQueue} {
 		m.faults.WithLabelValues(string(c))
 	}
 	m.snap = &snapshotCollector{mon: mon}

@@ -352,12 +352,14 @@ func evaluateQueue(q *router.QueueStats, o *router.OrgStats, teams map[string]ro
 	if h := q.Head; h != nil {
 		hh := &HeadHealth{Item: router.FormatItemID(h.ID), AgeSeconds: age(now, h.EnqueuedAt), Attempts: h.Attempts,
 			LastError: h.LastError, RevisionID: h.CurrentRevisionID, Revision: "ok", FaultCause: h.FaultCause}
-		a, cause, err := router.ClassifyRevision(h.RevisionFound, h.CurrentRevisionID, h.Attributes)
+		a, cause, err := router.ClassifyHead(h)
 		switch cause {
 		case router.CauseMissingRevision:
 			hh.Revision = "missing"
 		case router.CauseCorruptRevision:
 			hh.Revision = "corrupt"
+		case router.CauseOversizedAttributes:
+			hh.Revision = "oversized"
 		default:
 			attrs = &a
 		}

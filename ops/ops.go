@@ -217,6 +217,10 @@ type RevisionView struct {
 	Valid      bool      `json:"valid"`
 	Error      string    `json:"error,omitempty"`
 	Attributes rawJSON   `json:"attributes"`
+	// Bytes is the attributes' size; Oversized means they are over the
+	// store's limit and were not loaded.
+	Bytes     int  `json:"bytes"`
+	Oversized bool `json:"oversized,omitempty"`
 }
 
 // JournalView is the journal copy kept on the item.
@@ -224,6 +228,11 @@ type JournalView struct {
 	RevisionID int64   `json:"revision_id"`
 	Valid      bool    `json:"valid"`
 	Attributes rawJSON `json:"attributes"`
+	// Verified: the store proved the copy came from the revision (see
+	// router.WorkItem.JournalVerified).
+	Verified  bool `json:"verified"`
+	Bytes     int  `json:"bytes"`
+	Oversized bool `json:"oversized,omitempty"`
 }
 
 // Item loads one item's detail. org may be empty.
@@ -240,41 +249,40 @@ func (o *Ops) Item(ctx context.Context, org string, id int64) (*ItemDetail, erro
 	if err != nil {
 		return nil, err
 	}
-	found := false
+	cur := router.HeadItem{CurrentRevisionID: it.CurrentRevisionID}
 	for _, r := range revs {
 		rv := RevisionView{ID: r.ID, CreatedAt: r.CreatedAt, Source: r.Source, Current: r.ID == it.CurrentRevisionID,
-			Attributes: asRaw(r.Attributes)}
-		if err := router.ValidateAttributes(r.Attributes); err != nil {
+			Attributes: asRaw(r.Attributes), Bytes: r.Bytes, Oversized: r.Oversized}
+		if r.Oversized {
+			rv.Error = router.OversizedError(r.ID, r.Bytes).Error()
+		} else if err := router.ValidateAttributes(r.Attributes); err != nil {
 			rv.Error = err.Error()
 		} else {
 			rv.Valid = true
 		}
 		if rv.Current {
-			found = true
-			if a, err := router.ParseAttributes(r.Attributes); err == nil {
+			cur.RevisionFound, cur.Attributes, cur.Oversized, cur.Bytes = true, r.Attributes, r.Oversized, r.Bytes
+			if a, err := router.ParseAttributes(r.Attributes); err == nil && !r.Oversized {
 				d.Attrs = &a
 			}
 		}
 		d.Revisions = append(d.Revisions, rv)
 	}
-	var curAttrs []byte
-	for _, r := range revs {
-		if r.ID == it.CurrentRevisionID {
-			curAttrs = r.Attributes
-		}
-	}
-	_, cause, cerr := router.ClassifyRevision(found, it.CurrentRevisionID, curAttrs)
+	_, cause, cerr := router.ClassifyHead(&cur)
 	switch cause {
 	case router.CauseMissingRevision:
 		d.Revision, d.Error = "missing", cerr.Error()
 	case router.CauseCorruptRevision:
 		d.Revision, d.Error = "corrupt", cerr.Error()
+	case router.CauseOversizedAttributes:
+		d.Revision, d.Error = "oversized", cerr.Error()
 	default:
 		d.Revision = "ok"
 	}
 	if it.JournalRevisionID != 0 {
-		d.Journal = &JournalView{RevisionID: it.JournalRevisionID, Valid: router.ValidateAttributes(it.JournalAttributes) == nil,
-			Attributes: asRaw(it.JournalAttributes)}
+		d.Journal = &JournalView{RevisionID: it.JournalRevisionID, Attributes: asRaw(it.JournalAttributes),
+			Verified: it.JournalVerified, Bytes: it.JournalBytes, Oversized: it.JournalOversized}
+		d.Journal.Valid = !it.JournalOversized && router.ValidateAttributes(it.JournalAttributes) == nil
 	}
 	d.Events, err = o.Store.Events(ctx, router.EventFilter{Org: it.OrgID, ItemID: id, Limit: 200, NewestOf: true})
 	if err != nil {

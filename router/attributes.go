@@ -271,6 +271,15 @@ func ClassifyClaimed(ci *ClaimedItem) (Attributes, Cause, error) {
 	return ClassifyRevision(ci.RevisionFound, ci.Item.CurrentRevisionID, ci.Attributes)
 }
 
+// ClassifyHead classifies a queue head's current revision as
+// ClassifyClaimed does.
+func ClassifyHead(h *HeadItem) (Attributes, Cause, error) {
+	if h.RevisionFound && h.Oversized {
+		return Attributes{}, CauseOversizedAttributes, OversizedError(h.CurrentRevisionID, h.Bytes)
+	}
+	return ClassifyRevision(h.RevisionFound, h.CurrentRevisionID, h.Attributes)
+}
+
 // PriorityOf returns the priority of attributes, or 0 when they are invalid.
 // Stores denormalize it onto the item so that the head is an index scan.
 func PriorityOf(b []byte) int {

@@ -16,15 +16,17 @@ func (a *app) repairCmd() *cobra.Command {
 		Use:   "repair",
 		Short: "Rebuild missing or corrupt current revisions: plan (dry run), then apply",
 		Long: `repair finds every live item whose current revision is missing or invalid and
-rebuilds it: the exact attributes from the journal first (the copy kept on the
-item when the revision was written); an earlier revision only as a flagged
-fallback; defaults only with --allow-defaults. apply writes new revision rows
+rebuilds it: the exact attributes from the journal first (the copy the database
+kept on the item when the revision was written). A journal copy it cannot prove
+came from the revision (journal_unverified) and an earlier revision are
+fallbacks: the plan shows them, and apply uses them only with --allow-fallback.
+Defaults are used only with --allow-defaults. apply writes new revision rows
 (history is never edited), repoints the items, returns repaired quarantined items
 to their queue in their original place, journals each repair with your name,
 and runs verify. It is idempotent.`,
 	}
 	var org string
-	var allowDefaults bool
+	var allowDefaults, allowFallback bool
 	plan := &cobra.Command{
 		Use:   "plan",
 		Short: "Show what repair would do (changes nothing)",
@@ -39,6 +41,7 @@ and runs verify. It is idempotent.`,
 			if err != nil {
 				return failed(errors.New(explainErr(err)))
 			}
+			p.AllowFallback = allowFallback
 			if a.output("table") == "json" {
 				return a.printJSON(p)
 			}
@@ -63,6 +66,7 @@ and runs verify. It is idempotent.`,
 			if err != nil {
 				return failed(errors.New(explainErr(err)))
 			}
+			p.AllowFallback = allowFallback
 			if len(p.Items) == 0 {
 				if a.output("table") == "json" {
 					return a.printJSON(&ops.RepairReport{Outcomes: []router.RepairOutcome{}, VerifyOK: true})
@@ -73,8 +77,12 @@ and runs verify. It is idempotent.`,
 			if a.tty && !a.flags.yes && a.output("table") != "json" {
 				_ = a.printPlan(p)
 			}
-			if err := a.confirm("repair", fmt.Sprintf("Repair %d item(s) (%d fallbacks, %d cannot be repaired and will be left untouched).",
-				p.Repairable, p.Fallbacks, p.Unfixable)); err != nil {
+			what := fmt.Sprintf("Repair %d item(s) (%d fallbacks, %d cannot be repaired and will be left untouched).",
+				p.Repairable, p.Fallbacks, p.Unfixable)
+			if p.NeedOptIn > 0 && !p.AllowFallback {
+				what += fmt.Sprintf(" %d item(s) have only a fallback source and will be left untouched without --allow-fallback.", p.NeedOptIn)
+			}
+			if err := a.confirm("repair", what); err != nil {
 				return err
 			}
 			rep, err := o.ApplyRepair(cmd.Context(), p)
@@ -107,6 +115,7 @@ and runs verify. It is idempotent.`,
 	for _, c := range []*cobra.Command{plan, apply} {
 		c.Flags().StringVar(&org, "org", "", "only this org")
 		c.Flags().BoolVar(&allowDefaults, "allow-defaults", false, "rebuild from repair.default_* when no copy survives")
+		c.Flags().BoolVar(&allowFallback, "allow-fallback", false, "also apply fallback sources: an unverified journal copy (journal_unverified) or an earlier revision")
 	}
 	cmd.AddCommand(plan, apply)
 	return cmd
@@ -120,7 +129,10 @@ func (a *app) printPlan(p *ops.RepairPlan) error {
 	t := newTable(a.stdout, "ITEM", "ORG", "QUEUE", "STATE", "CAUSE", "SOURCE", "VALID", "ATTRIBUTES")
 	for _, it := range p.Items {
 		src := it.Source
-		if it.Fallback {
+		switch {
+		case it.OptIn == ops.OptInFallback && !p.AllowFallback:
+			src += " (FALLBACK: needs --allow-fallback)"
+		case it.Fallback:
 			src += " (FALLBACK)"
 		}
 		valid := "yes"
