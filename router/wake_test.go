@@ -1,0 +1,97 @@
+package router_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/routeops/routeops/router"
+)
+
+// sendAll hands the engine's subscription every payload, in order.
+func sendAll(t *testing.T, f *fakeStore, payloads []string) {
+	t.Helper()
+	for _, p := range payloads {
+		select {
+		case f.notify <- p:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the engine stopped listening")
+		}
+	}
+}
+
+// TestRunCoalescesNotificationFlood: any database role can send wake-ups,
+// as fast as it likes. Payloads that name no org are dropped (the list of
+// orgs is loaded once for them), and an org whose turn found nothing to do
+// is woken at most once per poll interval by notifications: a flood of
+// thousands costs one turn at once and one at the next poll.
+func TestRunCoalescesNotificationFlood(t *testing.T) {
+	clock := router.NewManualClock(t0)
+	f := newFake(clock, "a", "b")
+	f.routable = []string{}
+	cfg := engineConfig(clock)
+	cfg.PollInterval = time.Hour
+	e := router.NewEngine(f, cfg)
+	stop := startRun(t, e)
+	defer stop()
+	f.waitFor(t, "the first poll", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.routCalls >= 1
+	})
+	var flood []string
+	for i := 0; i < 2000; i++ {
+		flood = append(flood, "a", fmt.Sprintf("nope-%d", i), "", "evil\x1b]0;x\x07")
+	}
+	sendAll(t, f, []string{"a"})
+	f.waitFor(t, "a's first turn", func() bool { return len(f.callsOf("a")) == 1 })
+	// The marker: b is routed only once everything before it was read.
+	sendAll(t, f, append(flood, "b"))
+	f.waitFor(t, "the flood read", func() bool { return len(f.callsOf("b")) == 1 })
+	if n := len(f.callsOf("a")); n != 1 {
+		t.Fatalf("%d turns for a during the flood, want 1", n)
+	}
+	f.mu.Lock()
+	lists := f.listCalls
+	f.mu.Unlock()
+	if lists > 1 {
+		t.Fatalf("%d listings of orgs for made-up names within one interval, want at most 1", lists)
+	}
+	for _, org := range []string{"", "evil\x1b]0;x\x07", "nope-7"} {
+		if len(f.callsOf(org)) > 0 {
+			t.Fatalf("a turn for %q, which is no org", org)
+		}
+	}
+	// The next poll takes the held wake-up: one more turn, not 2000.
+	clock.Advance(time.Hour)
+	f.waitFor(t, "a's held turn", func() bool { return len(f.callsOf("a")) == 2 })
+	clock.Advance(time.Hour)
+	f.waitFor(t, "another poll", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.routCalls >= 3
+	})
+	if n := len(f.callsOf("a")); n != 2 {
+		t.Fatalf("%d turns for a, want 2", n)
+	}
+}
+
+// TestRunWakesBusyOrgAtOnce: an org whose last turn did work is woken by
+// every notification at once, without waiting for a poll: coalescing
+// never delays real traffic.
+func TestRunWakesBusyOrgAtOnce(t *testing.T) {
+	clock := router.NewManualClock(t0)
+	f := newFake(clock, "a")
+	f.routable = []string{}
+	w := &work{remaining: 1000}
+	f.route["a"] = w.trickle
+	cfg := engineConfig(clock)
+	cfg.PollInterval = 24 * time.Hour
+	e := router.NewEngine(f, cfg)
+	stop := startRun(t, e)
+	defer stop()
+	for i := 1; i <= 5; i++ {
+		sendAll(t, f, []string{"a"})
+		f.waitFor(t, fmt.Sprintf("turn %d", i), func() bool { return len(f.callsOf("a")) >= i })
+	}
+}
