@@ -195,7 +195,7 @@ With no DSN configured it runs on the embedded demo store.`,
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.flags.dsn, "dsn", "", "PostgreSQL DSN (also ROUTEOPS_DSN); empty: the embedded demo")
+	pf.StringVar(&a.flags.dsn, "dsn", "", "PostgreSQL DSN; empty: the embedded demo. Prefer ROUTEOPS_DSN, and keep the password out of it: in a 0600 PGPASSFILE (~/.pgpass) or PGPASSWORD")
 	pf.StringVar(&a.flags.configFile, "config", "", "config file (YAML, TOML or JSON); default ./routeops.yaml or ~/.config/routeops/config.yaml")
 	pf.StringVarP(&a.flags.output, "output", "o", "", "output format: table or json (some commands: markdown)")
 	pf.StringVar(&a.flags.operator, "operator", "", "your name, recorded with every change (default SUDO_USER or USER)")

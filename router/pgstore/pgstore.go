@@ -90,6 +90,7 @@ func ParseConfig(opts Options) (*pgxpool.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid DSN: %s", redactErr(err, opts.DSN))
 	}
+	cfg = dropInsecurePassfile(cfg, opts.DSN, opts.Logger)
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
