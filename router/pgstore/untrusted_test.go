@@ -636,3 +636,31 @@ func TestCleanupRaceWithoutForeignKey(t *testing.T) {
 		})
 	}
 }
+
+// TestLongestValidAttributesFitTheBound: routeops_priority_of does not
+// examine a document longer than 16384 bytes, because no valid one is:
+// the longest valid attributes (every string at its longest, every
+// character one that jsonb prints escaped) are valid and shorter.
+func TestLongestValidAttributesFitTheBound(t *testing.T) {
+	st := pgtest.NewStore(t)
+	esc := func(n int) string { return `"` + strings.Repeat(`\u0001`, n) + `"` }
+	skills := make([]string, router.MaxSkills)
+	for i := range skills {
+		skills[i] = esc(router.MaxSkillLen)
+	}
+	doc := `{"priority": 100, "channel": "voice", "team": ` + esc(router.MaxTeamLen) + `, "tier": ` + esc(router.MaxTierLen) +
+		`, "skills": [` + strings.Join(skills, ", ") + `]}`
+	if err := router.ValidateAttributes([]byte(doc)); err != nil {
+		t.Fatalf("the longest valid document is not valid: %v", err)
+	}
+	var valid bool
+	var size int
+	var prio int
+	if err := st.Pool().QueryRow(context.Background(), `SELECT routeops_attributes_valid($1::jsonb), octet_length($1::jsonb::text),
+		routeops_priority_of($1::jsonb, octet_length($1::jsonb::text))`, doc).Scan(&valid, &size, &prio); err != nil {
+		t.Fatal(err)
+	}
+	if !valid || size > 16384 || prio != 100 {
+		t.Fatalf("longest valid document: valid %v, %d bytes as text (bound 16384), priority %d", valid, size, prio)
+	}
+}

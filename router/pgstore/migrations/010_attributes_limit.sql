@@ -8,10 +8,10 @@
 --   - routeops_settings.attributes_max_bytes (64 KiB unless `routeops
 --     migrate --attributes-limit` says otherwise) bounds a revision's
 --     attributes, measured as the bytes of their text form;
---   - a trigger (ENABLE ALWAYS, so also under session_replication_role =
---     replica) measures every revision written, records the size in
---     work_item_revisions.attributes_bytes, and refuses a document over
---     the limit with SQLSTATE RO413;
+--   - triggers (ENABLE ALWAYS, so also under session_replication_role =
+--     replica) measure every revision written, record the size in
+--     work_item_revisions.attributes_bytes, and refuse a statement that
+--     writes a document over the limit with SQLSTATE RO413;
 --   - readers compare sizes in SQL and never fetch a document over the
 --     limit (routeops_attributes_bytes measures rows written before this
 --     version); the engine faults such an item as oversized_attributes;
@@ -40,21 +40,37 @@ $$;
 
 ALTER TABLE work_item_revisions ADD COLUMN attributes_bytes integer;
 
+-- Each row is measured as it is written; each statement's rows are then
+-- checked against the limit at once (one lookup of the setting per
+-- statement rather than per row: a bulk load writes millions of rows).
 CREATE FUNCTION routeops_revision_size() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    lim integer := routeops_attributes_limit();
 BEGIN
     NEW.attributes_bytes := octet_length(NEW.attributes::text);
-    IF NEW.attributes_bytes > lim THEN
-        RAISE EXCEPTION 'attributes too large: % bytes, the limit is % (routeops_settings.attributes_max_bytes)',
-            NEW.attributes_bytes, lim
-            USING ERRCODE = 'RO413';
-    END IF;
     RETURN NEW;
 END $$;
 CREATE TRIGGER work_item_revisions_size BEFORE INSERT OR UPDATE OF attributes, attributes_bytes ON work_item_revisions
     FOR EACH ROW EXECUTE FUNCTION routeops_revision_size();
+
+CREATE FUNCTION routeops_revision_size_check() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    lim  integer := routeops_attributes_limit();
+    size integer;
+BEGIN
+    SELECT max(attributes_bytes) INTO size FROM new_rows;
+    IF size > lim THEN
+        RAISE EXCEPTION 'attributes too large: % bytes, the limit is % (routeops_settings.attributes_max_bytes)',
+            size, lim
+            USING ERRCODE = 'RO413';
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER work_item_revisions_size_insert AFTER INSERT ON work_item_revisions
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION routeops_revision_size_check();
+CREATE TRIGGER work_item_revisions_size_update AFTER UPDATE ON work_item_revisions
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION routeops_revision_size_check();
 ALTER TABLE work_item_revisions ENABLE ALWAYS TRIGGER work_item_revisions_size;
+ALTER TABLE work_item_revisions ENABLE ALWAYS TRIGGER work_item_revisions_size_insert;
+ALTER TABLE work_item_revisions ENABLE ALWAYS TRIGGER work_item_revisions_size_update;
 
 -- The head's size, and its attributes only when within the limit.
 ALTER TABLE queue_heads ADD COLUMN head_attributes_bytes integer;

@@ -57,12 +57,15 @@ ALTER TABLE work_items ALTER COLUMN journal_verified SET DEFAULT false;
 -- copies written before this version: readers measure those.
 ALTER TABLE work_items ADD COLUMN journal_bytes integer;
 
--- The denormalized priority of attributes: 0 unless they are valid. A
--- document over the size limit is never valid, and is not examined (the
--- checks would read all of it, several times).
+-- The denormalized priority of attributes: 0 unless they are valid. No
+-- valid document is longer than 16384 bytes as text (the longest: a
+-- 64-character team, a 32-character tier and 32 skills of 64 characters,
+-- each character escaped as \u00XX, is under 14 kB), and the checks read
+-- a document several times, which for a legacy 10 MB one takes seconds:
+-- a longer one is not examined.
 CREATE FUNCTION routeops_priority_of(attrs jsonb, size integer) RETURNS smallint
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-SELECT CASE WHEN size IS NULL OR size > routeops_attributes_limit() THEN 0::smallint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+SELECT CASE WHEN size IS NULL OR size > 16384 THEN 0::smallint
             WHEN routeops_attributes_valid(attrs) THEN (attrs ->> 'priority')::smallint
             ELSE 0::smallint END
 $$;
@@ -83,7 +86,10 @@ BEGIN
         NEW.journal_attributes := attrs;
         NEW.journal_bytes := size;
         NEW.journal_verified := true;
-        NEW.priority := routeops_priority_of(attrs, size);
+        IF NEW.priority = 0 THEN
+            -- Not given by the writer (routeops's bulk loads compute it).
+            NEW.priority := routeops_priority_of(attrs, size);
+        END IF;
         RETURN NEW;
     END IF;
     -- The revision is not there (yet): keep what the writer sent, as an
