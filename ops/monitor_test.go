@@ -1,7 +1,6 @@
 package ops_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -144,7 +143,7 @@ func TestMonitorStallCauses(t *testing.T) {
 		// o-tpaused: the head needs team t2, which is paused; t1 is free.
 		e.org("o-tpaused", 1, 5)
 		e.team("o-tpaused", "t2", 1, 5)
-		e.must(e.st.SetTeamStatus(e.ctx, "o-tpaused", "t2", router.TeamPaused, base))
+		e.must(e.st.SetTeamStatus(e.ctx, router.TeamStatusRequest{Org: "o-tpaused", Team: "t2", Status: router.TeamPaused, At: base}))
 		e.enqueue("o-tpaused", "default", teamAttrs("t2", 1), base)
 
 		// o-unknown: nothing wrong that routeops can name; it simply is
@@ -163,8 +162,8 @@ func TestMonitorStallCauses(t *testing.T) {
 		e.beat(eng)
 		s := e.snapshot()
 		expect(s, "o-corrupt", false, "", ops.HealthWarning)
-		expect(s, "o-qpaused", false, "", ops.HealthWarning)
-		expect(s, "o-tpaused", false, "", ops.HealthWarning)
+		expect(s, "o-qpaused", false, router.CauseQueuePaused, ops.HealthWarning)
+		expect(s, "o-tpaused", false, router.CauseTeamPaused, ops.HealthWarning)
 		expect(s, "o-unknown", false, "", ops.HealthOK)
 
 		e.clk.Set(at(61 * time.Second))
@@ -174,13 +173,15 @@ func TestMonitorStallCauses(t *testing.T) {
 		if q.Head.Revision != "corrupt" || !strings.Contains(q.Head.LastError, "corrupt attributes") {
 			t.Fatalf("corrupt head: %+v", q.Head)
 		}
-		expect(s, "o-qpaused", true, router.CauseQueuePaused, ops.HealthWarning) // a deliberate pause pages no one
-		q = expect(s, "o-tpaused", true, router.CauseTeamPaused, ops.HealthCritical)
+		// A deliberate pause, of the queue or of the head's team, is never a
+		// stall: it warns and pages no one.
+		expect(s, "o-qpaused", false, router.CauseQueuePaused, ops.HealthWarning)
+		q = expect(s, "o-tpaused", false, router.CauseTeamPaused, ops.HealthWarning)
 		if q.AvailableCapacity != 0 {
 			t.Fatalf("team-paused capacity %d", q.AvailableCapacity)
 		}
 		expect(s, "o-unknown", true, router.CauseUnknown, ops.HealthCritical)
-		if s.Summary.StalledQueues != 4 || s.Summary.Health != ops.HealthCritical || s.Summary.CriticalOrgs != 3 || s.Summary.WarningOrgs != 1 {
+		if s.Summary.StalledQueues != 2 || s.Summary.Health != ops.HealthCritical || s.Summary.CriticalOrgs != 2 || s.Summary.WarningOrgs != 2 {
 			t.Fatalf("summary: %+v", s.Summary)
 		}
 		// Critical orgs first, then warnings.
@@ -188,7 +189,7 @@ func TestMonitorStallCauses(t *testing.T) {
 		for _, o := range s.Orgs {
 			order = append(order, o.Org)
 		}
-		if got := strings.Join(order, " "); got != "o-corrupt o-tpaused o-unknown o-qpaused" {
+		if got := strings.Join(order, " "); got != "o-corrupt o-unknown o-qpaused o-tpaused" {
 			t.Fatalf("org order: %s", got)
 		}
 
@@ -206,7 +207,7 @@ func TestMonitorStallCauses(t *testing.T) {
 		}
 		expect(s, "o-unknown", true, router.CauseEngineDown, ops.HealthCritical)
 		expect(s, "o-corrupt", true, router.CauseEngineDown, ops.HealthCritical)
-		expect(s, "o-qpaused", true, router.CauseQueuePaused, ops.HealthWarning)
+		expect(s, "o-qpaused", false, router.CauseQueuePaused, ops.HealthWarning)
 		// A clean stop is still no engine.
 		e.must(eng.Beat(e.ctx, true))
 		s = e.snapshot()
@@ -282,7 +283,7 @@ func TestMonitorAgeAloneIsNotAStall(t *testing.T) {
 			t.Fatalf("assigned %d", p.Assigned)
 		}
 		e.clk.Set(at(5 * time.Second))
-		e.must(e.st.Complete(e.ctx, "o1", i1.ID, e.clk.Now()))
+		e.must(e.st.Complete(e.ctx, router.CompleteRequest{Org: "o1", ItemID: i1.ID, At: e.clk.Now()}))
 		e.clk.Set(at(20 * time.Second))
 		e.beat(eng)
 		q := queueOf(t, e.snapshot(), "o1", "default")
@@ -319,14 +320,7 @@ func makeOrphan(e *env, org string) {
 		return
 	}
 	it := e.enqueue(org, "default", attrs(1), base)
-	tx, err := e.pg.Pool().Begin(e.ctx)
-	e.must(err)
-	defer tx.Rollback(context.Background()) //nolint:errcheck
-	_, err = tx.Exec(e.ctx, `SET LOCAL session_replication_role = replica`)
-	e.must(err)
-	_, err = tx.Exec(e.ctx, `UPDATE work_items SET queue_id = 'ghost' WHERE id = $1`, it.ID)
-	e.must(err)
-	e.must(tx.Commit(e.ctx))
+	e.db.Orphan(it.ID, "ghost")
 }
 
 func TestMonitorQuarantineWarningAndOrphans(t *testing.T) {

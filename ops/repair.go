@@ -115,7 +115,7 @@ func journalUse(it router.WorkItem) (source, why string) {
 // plan.AllowFallback); defaults only when allowDefaults is set. It changes
 // nothing.
 func (o *Ops) PlanRepair(ctx context.Context, org string, allowDefaults bool) (*RepairPlan, error) {
-	cands, err := o.Store.RepairCandidates(ctx, org)
+	cands, err := o.store.RepairCandidates(ctx, org)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func (o *Ops) PlanRepair(ctx context.Context, org string, allowDefaults bool) (*
 				}
 			}
 			if attrs == nil && allowDefaults {
-				a := router.Attributes{Priority: o.Repair.DefaultPriority, Channel: o.Repair.DefaultChannel}
+				a := router.Attributes{Priority: o.repair.DefaultPriority, Channel: o.repair.DefaultChannel}
 				attrs, p.Source, p.Fallback, p.OptIn = a.Marshal(), SourceDefault, true, OptInDefaults
 			}
 		}
@@ -187,7 +187,7 @@ type RepairReport struct {
 // cannot be repaired are reported and left untouched. Running it again
 // finds nothing to do.
 func (o *Ops) ApplyRepair(ctx context.Context, plan *RepairPlan) (*RepairReport, error) {
-	if err := o.guard("repair"); err != nil {
+	if err := o.guard(ActionRepair); err != nil {
 		return nil, err
 	}
 	rep := &RepairReport{Outcomes: []router.RepairOutcome{}}
@@ -209,7 +209,7 @@ func (o *Ops) ApplyRepair(ctx context.Context, plan *RepairPlan) (*RepairReport,
 	const chunk = 1000
 	for start := 0; start < len(fixes); start += chunk {
 		end := min(start+chunk, len(fixes))
-		outs, err := o.Store.ApplyRepair(ctx, fixes[start:end], o.Actor, o.Clock.Now())
+		outs, err := o.store.ApplyRepair(ctx, router.ApplyRepairRequest{Fixes: fixes[start:end], Actor: o.Actor, At: o.Clock.Now()})
 		if err != nil {
 			return rep, fmt.Errorf("repair stopped after %d items: %w", rep.Repaired, err)
 		}
@@ -222,8 +222,7 @@ func (o *Ops) ApplyRepair(ctx context.Context, plan *RepairPlan) (*RepairReport,
 			rep.Outcomes = append(rep.Outcomes, oc)
 		}
 	}
-	for i, p := range plan.Items {
-		_ = i
+	for _, p := range plan.Items {
 		if p.Valid && p.State == string(router.StateQuarantined) {
 			for _, oc := range rep.Outcomes {
 				if oc.ItemID == p.itemID && oc.Repaired && oc.State == router.StateQueued {
@@ -233,7 +232,7 @@ func (o *Ops) ApplyRepair(ctx context.Context, plan *RepairPlan) (*RepairReport,
 			}
 		}
 	}
-	v, err := o.Store.Verify(ctx, 1000)
+	v, err := o.store.Verify(ctx, 1000)
 	if err != nil {
 		return rep, fmt.Errorf("repair done (%d repaired), but verify failed: %w", rep.Repaired, err)
 	}

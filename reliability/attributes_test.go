@@ -83,7 +83,7 @@ func TestHostileAttributes(t *testing.T) {
 	})
 }
 
-func hostileOn(t *testing.T, st router.Store, h *harness) {
+func hostileOn(t *testing.T, st router.Store, h *rig) {
 	ctx := context.Background()
 	must := func(err error) {
 		t.Helper()
@@ -121,7 +121,7 @@ func hostileOn(t *testing.T, st router.Store, h *harness) {
 		}
 		// The same through AddRevision, on a valid queued item.
 		id := good()
-		_, err = st.AddRevision(ctx, "o", id, []byte(c.attrs), at.Add(time.Millisecond))
+		_, err = st.AddRevision(ctx, router.AddRevisionRequest{Org: "o", ItemID: id, Attributes: []byte(c.attrs), At: at.Add(time.Millisecond)})
 		switch {
 		case err == nil:
 			accepted[id] = "revision " + c.name
@@ -210,15 +210,15 @@ func hostileOn(t *testing.T, st router.Store, h *harness) {
 			continue // one of each: the revision variants show the same data
 		}
 		r := h.run(nil, "items", "show", fmt.Sprint(id), "-o", "json")
-		if r.code != 0 || !json.Valid([]byte(r.stdout)) {
-			t.Errorf("items show %d (%s): exit %d, valid JSON %v\n%.500s", id, name, r.code, json.Valid([]byte(r.stdout)), r.stderr)
+		if r.Code != 0 || !json.Valid([]byte(r.Stdout)) {
+			t.Errorf("items show %d (%s): exit %d, valid JSON %v\n%.500s", id, name, r.Code, json.Valid([]byte(r.Stdout)), r.Stderr)
 		}
 	}
 	for _, args := range [][]string{{"repair", "plan", "-o", "json"}, {"status", "-o", "json"}, {"items", "list", "--limit", "500", "-o", "json"},
 		{"timeline", "--since", "87600h", "-o", "json"}} {
 		r := h.run(nil, args...)
-		if r.code != 0 || !json.Valid([]byte(r.stdout)) {
-			t.Errorf("%v: exit %d, valid JSON %v\n%.2000s", args, r.code, json.Valid([]byte(r.stdout)), r.stderr)
+		if r.Code != 0 || !json.Valid([]byte(r.Stdout)) {
+			t.Errorf("%v: exit %d, valid JSON %v\n%.2000s", args, r.Code, json.Valid([]byte(r.Stdout)), r.Stderr)
 		}
 	}
 }

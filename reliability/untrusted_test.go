@@ -1,18 +1,15 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/routeops/routeops/internal/harness"
 	"github.com/routeops/routeops/router/pgstore/pgtest"
 )
 
@@ -42,7 +39,7 @@ func TestInsecurePassfileIgnored(t *testing.T) {
 		}
 		r := h.run(env, "status")
 		wantFail(t, r, 2, "authentication failed")
-		if !strings.Contains(r.stderr, "password file "+file) || !strings.Contains(r.stderr, "chmod 0600") {
+		if !strings.Contains(r.Stderr, "password file "+file) || !strings.Contains(r.Stderr, "chmod 0600") {
 			t.Fatalf("mode %04o: no warning about the password file:\n%s", mode, r)
 		}
 		noSecret(t, r, pw)
@@ -53,7 +50,7 @@ func TestInsecurePassfileIgnored(t *testing.T) {
 	r := h.run(env, "status")
 	// In, and without grants no further.
 	wantFail(t, r, 2, "permission denied")
-	if strings.Contains(r.stderr, "password file") {
+	if strings.Contains(r.Stderr, "password file") {
 		t.Fatalf("a 0600 password file was warned about:\n%s", r)
 	}
 	noSecret(t, r, pw)
@@ -66,7 +63,7 @@ func TestHelpSaysHowToKeepPasswordsOffTheCommandLine(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"status", "--help"}} {
 		r := h.mustRun(nil, args...)
 		var dsnLine string
-		for _, l := range strings.Split(r.stdout, "\n") {
+		for _, l := range strings.Split(r.Stdout, "\n") {
 			if strings.Contains(l, "--dsn") {
 				dsnLine = l
 			}
@@ -79,44 +76,15 @@ func TestHelpSaysHowToKeepPasswordsOffTheCommandLine(t *testing.T) {
 	}
 }
 
-// runMeasured runs routeops like harness.run and also returns its peak
-// resident memory, in bytes.
-func (h *harness) runMeasured(env []string, args ...string) (result, int64) {
-	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, routeops(h.t), args...)
-	cmd.Dir = h.dir
-	cmd.Env = mergeEnv(h.env, env)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	start := time.Now()
-	err := cmd.Run()
-	r := result{args: args, stdout: out.String(), stderr: errb.String(), took: time.Since(start)}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		h.t.Fatalf("routeops %s: %v", strings.Join(args, " "), err)
-	}
-	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss * 1024 // kilobytes on Linux
-	}
-	return r, rss
-}
-
 // bigTenant makes org-0003 hold 40 queued items whose current revisions
 // (and journal copies) are 10 MB documents, written while the limit
 // allowed it, then puts the default 64 KiB limit back: what a tenant's
 // blobs from before the limit look like.
-func bigTenant(t *testing.T, h *harness) []int64 {
+func bigTenant(t *testing.T, h *rig) []int64 {
 	t.Helper()
 	h.mustRun(nil, seedArgs(3, 20)...)
 	h.mustRun(nil, "migrate", "--attributes-limit", "64MiB")
-	h.exec(`WITH ids AS (
+	h.Exec(`WITH ids AS (
 			SELECT nextval('work_items_id_seq') AS item, nextval('work_item_revisions_id_seq') AS rev FROM generate_series(1, 40)),
 		r AS (INSERT INTO work_item_revisions (org_id, id, work_item_id, attributes)
 			SELECT 'org-0003', rev, item, jsonb_build_object('priority', 90, 'channel', 'chat', 'tier', repeat(md5(item::text), 327680))
@@ -124,19 +92,8 @@ func bigTenant(t *testing.T, h *harness) []int64 {
 		INSERT INTO work_items (org_id, id, queue_id, current_revision_id, priority, enqueued_at)
 		SELECT 'org-0003', work_item_id, 'default', id, 90, now() - interval '1 hour' FROM r`)
 	h.mustRun(nil, "migrate", "--attributes-limit", "64KiB")
-	var ids []int64
-	rows, err := h.pool.Query(context.Background(), `SELECT w.id FROM work_items w JOIN work_item_revisions r
+	ids := h.Ints(`SELECT w.id FROM work_items w JOIN work_item_revisions r
 		ON r.org_id = w.org_id AND r.id = w.current_revision_id WHERE r.attributes_bytes > 10000000 ORDER BY w.id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
 	if len(ids) != 40 {
 		t.Fatalf("%d items with 10 MB documents, want 40", len(ids))
 	}
@@ -153,26 +110,30 @@ func TestOversizedTenantBoundedMemory(t *testing.T) {
 	ids := bigTenant(t, h)
 	item := fmt.Sprint(ids[0])
 	const maxRSS, maxOut = 150 << 20, 1 << 20
-	measure := func(code int, args ...string) result {
+	measure := func(code int, args ...string) harness.Result {
 		t.Helper()
-		r, rss := h.runMeasured(nil, args...)
-		if r.code != code {
+		r := h.run(nil, args...)
+		rss := r.MaxRSS
+		if r.Code != code {
 			t.Fatalf("want exit %d:\n%s", code, r)
 		}
 		t.Logf("routeops %-40s %6.1f MB resident, %8d bytes out, %s", strings.Join(args, " "), float64(rss)/(1<<20),
-			len(r.stdout)+len(r.stderr), r.took.Round(time.Millisecond))
+			len(r.Stdout)+len(r.Stderr), r.Took.Round(time.Millisecond))
 		if rss > maxRSS {
 			t.Errorf("routeops %s: %d MB resident, want under 150 MB", strings.Join(args, " "), rss>>20)
 		}
-		if len(r.stdout)+len(r.stderr) > maxOut {
-			t.Errorf("routeops %s printed %d bytes", strings.Join(args, " "), len(r.stdout)+len(r.stderr))
+		if rss == 0 {
+			t.Fatalf("no peak memory reported for routeops %s", strings.Join(args, " "))
+		}
+		if len(r.Stdout)+len(r.Stderr) > maxOut {
+			t.Errorf("routeops %s printed %d bytes", strings.Join(args, " "), len(r.Stdout)+len(r.Stderr))
 		}
 		return r
 	}
 	measure(0, "items", "list", "--org", "org-0003", "--limit", "50")
 	measure(0, "items", "list", "--org", "org-0003", "--limit", "50", "-o", "json")
-	if r := measure(0, "items", "show", item); !strings.Contains(r.stdout, "oversized") {
-		t.Errorf("items show does not say the revision is oversized:\n%s", r.stdout)
+	if r := measure(0, "items", "show", item); !strings.Contains(r.Stdout, "oversized") {
+		t.Errorf("items show does not say the revision is oversized:\n%s", r.Stdout)
 	}
 	measure(0, "items", "show", item, "-o", "json")
 	measure(0, "status", "--all")

@@ -97,19 +97,19 @@ func (s *Store) RepairCandidates(ctx context.Context, org string) ([]router.Repa
 // ApplyRepair re-checks every fix under the item's row lock, then writes
 // the new revisions, repoints the items and journals the repairs with set
 // statements in one transaction.
-func (s *Store) ApplyRepair(ctx context.Context, fixes []router.RepairFix, actor router.Actor, at time.Time) ([]router.RepairOutcome, error) {
-	now := at.UTC()
-	outcomes := make([]router.RepairOutcome, len(fixes))
+func (s *Store) ApplyRepair(ctx context.Context, req router.ApplyRepairRequest) ([]router.RepairOutcome, error) {
+	now := req.At.UTC()
+	outcomes := make([]router.RepairOutcome, len(req.Fixes))
 	err := s.withTx(ctx, true, func(tx pgx.Tx) error {
-		for i, f := range fixes {
+		for i, f := range req.Fixes {
 			outcomes[i] = router.RepairOutcome{ItemID: f.ItemID, OrgID: f.OrgID}
 		}
-		if len(fixes) == 0 {
+		if len(req.Fixes) == 0 {
 			return nil
 		}
-		orgs := make([]string, len(fixes))
-		ids := make([]int64, len(fixes))
-		for i, f := range fixes {
+		orgs := make([]string, len(req.Fixes))
+		ids := make([]int64, len(req.Fixes))
+		for i, f := range req.Fixes {
 			orgs[i], ids[i] = f.OrgID, f.ItemID
 		}
 		type cur struct {
@@ -156,7 +156,7 @@ func (s *Store) ApplyRepair(ctx context.Context, fixes []router.RepairFix, actor
 			okIdx []int
 			seen  = map[[2]any]bool{}
 		)
-		for i, f := range fixes {
+		for i, f := range req.Fixes {
 			oc := &outcomes[i]
 			k := [2]any{f.OrgID, f.ItemID}
 			c := state[k]
@@ -199,7 +199,7 @@ func (s *Store) ApplyRepair(ctx context.Context, fixes []router.RepairFix, actor
 		)
 		notify := map[string]bool{}
 		for j, i := range okIdx {
-			f := fixes[i]
+			f := req.Fixes[i]
 			c := state[[2]any{f.OrgID, f.ItemID}]
 			newState := c.state
 			released := false
@@ -239,7 +239,7 @@ func (s *Store) ApplyRepair(ctx context.Context, fixes []router.RepairFix, actor
 		b.Queue(`INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
 			SELECT o, $4, 'revision_repaired', i, q, $5, $6, $7, d::jsonb
 			FROM unnest($1::text[], $2::bigint[], $3::text[], $8::text[]) AS u(o, i, q, d)`,
-			rOrgs, rItems, rQueues, now, actor.Name, actor.Origin, actor.OSUser, rDetails)
+			rOrgs, rItems, rQueues, now, req.Actor.Name, req.Actor.Origin, req.Actor.OSUser, rDetails)
 		orgsToNotify := make([]string, 0, len(notify))
 		for o := range notify {
 			orgsToNotify = append(orgsToNotify, o)

@@ -233,7 +233,7 @@ func TestAttributesLimitForEveryWriter(t *testing.T) {
 			t.Errorf("%s: %v, want SQLSTATE RO413 (too large)", name, err)
 		}
 	}
-	if _, err := st.AddRevision(ctx, "o1", it.ID, []byte(over), time.Now()); !errors.Is(err, router.ErrAttributesTooLarge) {
+	if _, err := st.AddRevision(ctx, router.AddRevisionRequest{Org: "o1", ItemID: it.ID, Attributes: []byte(over), At: time.Now()}); !errors.Is(err, router.ErrAttributesTooLarge) {
 		t.Errorf("AddRevision over the limit: %v", err)
 	}
 	if n, err := pgstore.AttributesLimit(ctx, pgstore.Options{DSN: dsn}, 0); err != nil || n != pgstore.DefaultAttributesLimit {
@@ -245,7 +245,7 @@ func TestAttributesLimitForEveryWriter(t *testing.T) {
 	if n, err := pgstore.AttributesLimit(ctx, pgstore.Options{DSN: dsn}, 128<<10); err != nil || n != 128<<10 {
 		t.Fatalf("raise the limit: %d, %v", n, err)
 	}
-	if _, err := st.AddRevision(ctx, "o1", it.ID, []byte(over), time.Now()); err != nil {
+	if _, err := st.AddRevision(ctx, router.AddRevisionRequest{Org: "o1", ItemID: it.ID, Attributes: []byte(over), At: time.Now()}); err != nil {
 		t.Errorf("AddRevision of %d bytes under a 128 KiB limit: %v", len(over), err)
 	}
 }
@@ -547,7 +547,7 @@ func TestCleanupRaceWithoutForeignKey(t *testing.T) {
 				t.Fatal(err)
 			}
 			candidate := x.CurrentRevisionID // superseded below, so cleanup may delete it
-			if _, err := st.AddRevision(ctx, "o1", x.ID, attrs, old.Add(time.Minute)); err != nil {
+			if _, err := st.AddRevision(ctx, router.AddRevisionRequest{Org: "o1", ItemID: x.ID, Attributes: attrs, At: old.Add(time.Minute)}); err != nil {
 				t.Fatal(err)
 			}
 			target := x.ID
@@ -568,8 +568,8 @@ func TestCleanupRaceWithoutForeignKey(t *testing.T) {
 			var res router.CleanupBatchResult
 			go func() {
 				var err error
-				res, err = st.CleanupBatch(ctx, router.CleanupBatchRequest{OlderThan: old.Add(time.Hour), Limit: 100},
-					router.Actor{Name: "cleanup-test"}, time.Now())
+				res, err = st.CleanupBatch(ctx, router.CleanupBatchRequest{OlderThan: old.Add(time.Hour), Limit: 100,
+					Actor: router.Actor{Name: "cleanup-test"}, At: time.Now()})
 				cleanupDone <- err
 			}()
 			waiting := func(sqlLike string) func() bool {

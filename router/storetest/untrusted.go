@@ -87,7 +87,7 @@ func testOversizedAttributesRefused(t *testing.T, s router.Store) {
 	_, err := s.Enqueue(f.ctx, router.EnqueueRequest{OrgID: "o1", QueueID: "q", Attributes: big, EnqueuedAt: sec(1)})
 	wantRefused("Enqueue", err)
 	it := f.enqueue("o1", "q", attrs(1, "chat"), sec(2))
-	_, err = s.AddRevision(f.ctx, "o1", it.ID, big, sec(3))
+	_, err = s.AddRevision(f.ctx, router.AddRevisionRequest{Org: "o1", ItemID: it.ID, Attributes: big, At: sec(3)})
 	wantRefused("AddRevision", err)
 	_, err = s.BulkLoad(f.ctx, &router.BulkData{Items: []router.BulkItem{{OrgID: "o1", QueueID: "q", EnqueuedAt: sec(4),
 		Revisions: []router.BulkRevision{{Attributes: big, CreatedAt: sec(4)}}}}})
