@@ -148,6 +148,32 @@ func ResolveActor(operator string, env func(string) string) router.Actor {
 	return router.Actor{Name: name, OSUser: osUser, Origin: origin}
 }
 
+// CheckedActor is ResolveActor with one rule for every source of a name:
+// the operator from the flag or config, SUDO_USER, USER (or LOGNAME) and
+// the OS user are refused alike when they hold a control character or a
+// bidi mark (router.CheckName), rather than recorded in the journal and
+// replayed on someone's terminal. The error names the source.
+func CheckedActor(operator string, env func(string) string) (router.Actor, error) {
+	if env == nil {
+		env = os.Getenv
+	}
+	for _, src := range []struct{ what, val string }{
+		{"the operator name (--operator, operator, ROUTEOPS_OPERATOR)", operator},
+		{"SUDO_USER", env("SUDO_USER")},
+		{"USER", env("USER")},
+		{"LOGNAME", env("LOGNAME")},
+	} {
+		if err := router.CheckName(src.what, src.val); err != nil {
+			return router.Actor{}, fmt.Errorf("%w; set --operator to the name to record", err)
+		}
+	}
+	a := ResolveActor(operator, env)
+	if err := router.CheckName("the OS user", a.OSUser); err != nil {
+		return router.Actor{}, fmt.Errorf("%w; set --operator to the name to record", err)
+	}
+	return a, nil
+}
+
 // Outcome reports an action on one item.
 type Outcome struct {
 	Item    string `json:"item"`
@@ -252,9 +278,10 @@ type JournalView struct {
 	RevisionID int64   `json:"revision_id"`
 	Valid      bool    `json:"valid"`
 	Attributes rawJSON `json:"attributes"`
-	// Verified: the store proved the copy came from the revision (see
-	// router.WorkItem.JournalVerified).
-	Verified  bool `json:"verified"`
+	// Unverified: the store cannot prove the copy came from the revision
+	// (see router.WorkItem.JournalVerified); repair uses it only as a
+	// fallback.
+	Unverified bool `json:"unverified,omitempty"`
 	Bytes     int  `json:"bytes"`
 	Oversized bool `json:"oversized,omitempty"`
 }
@@ -305,7 +332,7 @@ func (o *Ops) Item(ctx context.Context, org string, id int64) (*ItemDetail, erro
 	}
 	if it.JournalRevisionID != 0 {
 		d.Journal = &JournalView{RevisionID: it.JournalRevisionID, Attributes: asRaw(it.JournalAttributes),
-			Verified: it.JournalVerified, Bytes: it.JournalBytes, Oversized: it.JournalOversized}
+			Unverified: !it.JournalVerified, Bytes: it.JournalBytes, Oversized: it.JournalOversized}
 		d.Journal.Valid = !it.JournalOversized && router.ValidateAttributes(it.JournalAttributes) == nil
 	}
 	d.Events, err = o.store.Events(ctx, router.EventFilter{Org: it.OrgID, ItemID: id, Limit: 200, NewestOf: true})

@@ -33,7 +33,11 @@ type TimelineEntry struct {
 	Actor   string     `json:"actor"`
 	Origin  string     `json:"origin,omitempty"`
 	OSUser  string     `json:"os_user,omitempty"`
-	Summary string     `json:"summary"`
+	// DBUser and RecordedAt are what the database recorded, whatever the
+	// writer claimed in Actor, Origin and At (see router.Event).
+	DBUser     string     `json:"db_user,omitempty"`
+	RecordedAt *time.Time `json:"recorded_at,omitempty"`
+	Summary    string     `json:"summary"`
 	Detail  rawJSON    `json:"detail,omitempty"`
 }
 
@@ -149,7 +153,7 @@ func BuildTimeline(t *Timeline, evs []router.Event) {
 			item = router.FormatItemID(e.WorkItemID)
 		}
 		ent := TimelineEntry{At: e.At, Count: 1, Org: e.OrgID, Kind: e.Kind, Item: item, Queue: e.QueueID,
-			Actor: e.Actor, Origin: e.Origin, OSUser: e.OSUser, Detail: asRaw(e.Detail)}
+			Actor: e.Actor, Origin: e.Origin, OSUser: e.OSUser, DBUser: e.DBUser, RecordedAt: e.RecordedAt, Detail: asRaw(e.Detail)}
 		byOperator := !strings.HasPrefix(e.Actor, "engine:") && !strings.HasPrefix(e.Actor, "monitor")
 		if byOperator {
 			who := e.Actor
@@ -336,6 +340,7 @@ func (t *Timeline) Markdown() string {
 		if e.Origin != "" && e.Origin != "local" {
 			who += " from " + e.Origin
 		}
+		who += text.Login(e.DBUser) + text.Recorded(e.At, e.RecordedAt)
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", when, mdCell(e.Org), mdCell(e.Queue), mdCell(e.Summary), mdCell(who))
 	}
 	return b.String()

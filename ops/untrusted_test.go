@@ -112,3 +112,37 @@ func TestRepairReportsOversizedJournal(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckedActor: one rule for a name from any source.
+func TestCheckedActor(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	for _, c := range []struct {
+		operator string
+		env      func(string) string
+		ok       bool
+	}{
+		{"alice", env("USER", "alice-os"), true},
+		{"", env("SUDO_USER", "sam", "USER", "root"), true},
+		{"Zoë Ångström", env("USER", "zoe"), true},
+		{"alice\u202e", env("USER", "alice-os"), false},
+		{"alice\x1b]0;x\x07", env(), false},
+		{"", env("SUDO_USER", "sam\x1b[2J", "USER", "root"), false},
+		{"alice", env("SUDO_USER", "sam\u009b", "USER", "root"), false},
+		{"", env("USER", "u\x07"), false},
+		{"", env("LOGNAME", "l\u2066"), false},
+	} {
+		a, err := ops.CheckedActor(c.operator, c.env)
+		if (err == nil) != c.ok {
+			t.Errorf("CheckedActor(%q): %+v, %v; want ok %v", c.operator, a, err, c.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "--operator") {
+			t.Errorf("the refusal does not say what to do: %v", err)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/routeops/routeops/internal/harness"
+	"github.com/routeops/routeops/router"
 	"github.com/routeops/routeops/router/pgstore/pgtest"
 )
 
@@ -148,4 +149,144 @@ func TestOversizedTenantBoundedMemory(t *testing.T) {
 	measure(0, "items", "list", "--org", "org-0003", "--state", "quarantined")
 	measure(0, "timeline", "--since", "2h")
 	measure(1, "check") // a warning: quarantined items
+}
+
+// unsafeIn returns the first rune of out that must never reach a terminal
+// (line breaks and tabs aside), and its offset.
+func unsafeIn(out string) (rune, int, bool) {
+	for i, r := range out {
+		if r != '\n' && r != '\t' && router.UnsafeRune(r) {
+			return r, i, true
+		}
+	}
+	return 0, 0, false
+}
+
+// TestCLIEscapesHostileRows: fed hostile rows (pgtest.DB.Hostile: escapes
+// that set the title, write the clipboard with OSC 52 and clear the
+// screen; C1 controls U+009B and U+009D; U+202E; BEL), no output of any
+// command, table, JSON, Markdown or error, carries an ESC, BEL, C1 or bidi
+// byte: they show escaped (\x1b, \u202e), and JSON escapes them as
+// \uXXXX.
+func TestCLIEscapesHostileRows(t *testing.T) {
+	h := newHarness(t, pgtest.NewDB(t))
+	h.mustRun(nil, seedArgs(2, 5)...)
+	ids := h.Hostile()
+	item, quarantined, queued := fmt.Sprint(ids[0]), fmt.Sprint(ids[len(ids)-1]), fmt.Sprint(ids[1])
+	org, queue := pgtest.HostileOrg, pgtest.HostileQueue
+	for _, c := range []struct {
+		code int
+		args []string
+	}{
+		{0, []string{"status"}}, {0, []string{"status", "--all"}}, {0, []string{"status", "-o", "json"}},
+		{0, []string{"status", "--org", org}}, {2, []string{"check"}}, {2, []string{"check", "-o", "json"}}, // critical: no engine runs
+		{0, []string{"items", "list"}}, {0, []string{"items", "list", "-o", "json"}},
+		{0, []string{"items", "list", "--org", org, "--queue", queue}},
+		{0, []string{"items", "show", item}}, {0, []string{"items", "show", item, "--full"}},
+		{0, []string{"items", "show", item, "-o", "json"}},
+		{0, []string{"timeline", "--since", "24h"}}, {0, []string{"timeline", "--since", "24h", "-o", "markdown"}},
+		{0, []string{"timeline", "--since", "24h", "-o", "json"}},
+		{0, []string{"repair", "plan"}}, {0, []string{"repair", "plan", "-o", "json"}},
+		{0, []string{"verify"}}, {0, []string{"verify", "-o", "json"}},
+		{2, []string{"items", "show", item, "--org", "org-0001"}},
+		{0, []string{"quarantine", queued, "--reason", "INC\x1b]0;x\x07 " + pgtest.HostileLastError, "--yes"}},
+		{0, []string{"release", quarantined, "--yes", "-o", "json"}},
+		{0, []string{"pause", org + "/" + queue, "--yes"}},
+		{2, []string{"pause", org + "/nope\x1b[2J", "--yes"}},
+		{1, []string{"items", "show", "12\x1b]0;x\x07"}},
+	} {
+		r := h.run([]string{"ROUTEOPS_OPERATOR=olga"}, c.args...)
+		if r.Code != c.code {
+			t.Errorf("want exit %d:\n%s", c.code, r)
+			continue
+		}
+		if ru, at, bad := unsafeIn(r.Stdout + r.Stderr); bad {
+			t.Errorf("routeops %q wrote U+%04X raw at byte %d:\n%q", c.args, ru, at, r.Stdout+r.Stderr)
+		}
+	}
+	// The hostile text was shown, escaped, not dropped.
+	r := h.mustRun(nil, "items", "show", item)
+	for _, want := range []string{`evil\x1b]0;pwned\x07org`, `boom\x1b[2J\x07\u202e second line`, `mallory\x1b]52;c;cHduZWQ=\x07@10.0.0.1\u202e (login `} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("items show lacks %q:\n%s", want, r.Stdout)
+		}
+	}
+}
+
+// TestOperatorNamesCheckedAlike: an operator name with a control character
+// or a bidi mark is refused whatever it comes from (--operator, the
+// config's ROUTEOPS_OPERATOR, SUDO_USER, USER), with exit 1, a message
+// that shows it escaped, and nothing recorded.
+func TestOperatorNamesCheckedAlike(t *testing.T) {
+	h := newHarness(t, pgtest.NewDB(t))
+	h.mustRun(nil, seedArgs(1, 5)...)
+	item := fmt.Sprint(h.Ints(`SELECT min(id) FROM work_items`)[0])
+	before := h.Digest()
+	for _, c := range []struct {
+		env  []string
+		args []string
+	}{
+		{nil, []string{"--operator", "alice\u202e", "quarantine", item, "--reason", "x", "--yes"}},
+		{[]string{"ROUTEOPS_OPERATOR=bob\x1b]0;pwned\x07"}, []string{"quarantine", item, "--reason", "x", "--yes"}},
+		{[]string{"SUDO_USER=sam\x1b]52;c;cHduZWQ=\x07", "USER=root"}, []string{"quarantine", item, "--reason", "x", "--yes"}},
+		{[]string{"USER=u\u009b2J"}, []string{"quarantine", item, "--reason", "x", "--yes"}},
+		{[]string{"SUDO_USER=sam\x07"}, []string{"status"}},
+	} {
+		r := h.run(c.env, c.args...)
+		if r.Code != 1 || !strings.Contains(r.Stderr, "control characters or bidi marks") {
+			t.Errorf("env %q: want exit 1 refusing the name:\n%s", c.env, r)
+		}
+		if ru, at, bad := unsafeIn(r.Stdout + r.Stderr); bad {
+			t.Errorf("env %q: U+%04X raw at byte %d: %q", c.env, ru, at, r.Stderr)
+		}
+	}
+	if h.Digest() != before {
+		t.Fatal("a refused name changed data")
+	}
+	h.mustRun([]string{"SUDO_USER=sam", "USER=root"}, "quarantine", item, "--reason", "x", "--yes")
+}
+
+// TestOperatorCannotForgeTheJournal: the operator role writes events with
+// any actor, origin and time it likes (routeops's own actions claim the
+// operator's name and SSH origin), but the database adds the login that
+// wrote each one and its own clock, and the timeline and the item view
+// show them beside the claim. The operator cannot write an item's journal
+// copy.
+func TestOperatorCannotForgeTheJournal(t *testing.T) {
+	a := newAccessDB(t)
+	item := a.firstItem(t, "org-0001")
+	conn := a.connect(t, a.opsDSN)
+	ctx := context.Background()
+	if _, err := conn.Exec(ctx, `INSERT INTO events (org_id, kind, actor, origin, at, work_item_id, db_user, recorded_at)
+		VALUES ('org-0001', 'released', 'carol', '10.1.2.3', now() - interval '30 minutes', $1, 'postgres', now() - interval '30 minutes')`, item); err != nil {
+		t.Fatal(err)
+	}
+	var login string
+	var recent bool
+	if err := a.h.Pool().QueryRow(ctx, `SELECT db_user, recorded_at > now() - interval '5 minutes' FROM events WHERE actor = 'carol'`).Scan(&login, &recent); err != nil {
+		t.Fatal(err)
+	}
+	if login != a.operator || !recent {
+		t.Fatalf("forged event: db_user %q (want %q), recorded recently %v", login, a.operator, recent)
+	}
+	// routeops's own action, with a claimed name and a forged SSH origin.
+	a.h.mustRun(a.as(a.opsDSN, "ROUTEOPS_OPERATOR=alice", "SSH_CONNECTION=198.51.100.7 50000 10.0.0.1 22"),
+		"quarantine", fmt.Sprint(item), "--reason", "INC-9", "--yes")
+	for _, args := range [][]string{{"timeline", "--since", "2h"}, {"items", "show", fmt.Sprint(item)}} {
+		r := a.h.mustRun(a.as(a.viewerDSN), args...)
+		for _, want := range []string{"carol", "(login " + a.operator + ")", "(recorded ", "alice"} {
+			if !strings.Contains(r.Stdout, want) {
+				t.Errorf("routeops %s lacks %q:\n%s", strings.Join(args, " "), want, r.Stdout)
+			}
+		}
+	}
+	for _, sql := range []string{
+		`UPDATE work_items SET journal_attributes = '{"priority": 100, "channel": "voice"}' WHERE id = $1`,
+		`UPDATE work_items SET journal_revision_id = current_revision_id, journal_attributes = '{"priority": 1, "channel": "sms"}' WHERE id = $1`,
+		`UPDATE work_items SET journal_attributes = NULL, journal_revision_id = NULL WHERE id = $1`,
+	} {
+		if _, err := conn.Exec(ctx, sql, item); err == nil || !strings.Contains(err.Error(), "journal copy") {
+			t.Errorf("the operator ran %q: %v", sql, err)
+		}
+	}
 }

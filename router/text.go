@@ -49,3 +49,21 @@ func CheckID(kind, id string) error {
 	}
 	return nil
 }
+
+// CheckName validates a person's or process's name that routeops records
+// (an operator, an OS user): valid UTF-8, at most MaxIDLen characters, and
+// no character UnsafeRune refuses. what names the source, for the message.
+func CheckName(what, name string) error {
+	switch {
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%s is not valid UTF-8", what)
+	case utf8.RuneCountInString(name) > MaxIDLen:
+		return fmt.Errorf("%s is longer than %d characters", what, MaxIDLen)
+	}
+	for _, r := range name {
+		if UnsafeRune(r) {
+			return fmt.Errorf("%s %q contains control characters or bidi marks (U+%04X), which names may not hold", what, name, r)
+		}
+	}
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 	"github.com/routeops/routeops/router"
 )
 
@@ -125,9 +126,9 @@ func (m *Model) askSetPaused(ref router.QueueRef, pause bool, depth int) tea.Cmd
 
 // askRepair plans first (a read, in a Cmd); the plan view then asks before
 // applying.
-func (m *Model) askRepair(org string, allowDefaults bool) tea.Cmd {
+func (m *Model) askRepair(org string, allow repairAllow) tea.Cmd {
 	m.setStatus(statusInfo, "planning the repair of "+scopeName(org)+"…")
-	return fetchPlan(&m.shared, org, allowDefaults)
+	return fetchPlan(&m.shared, org, allow)
 }
 
 func (m *Model) askDrill(org string, count int, kind string) tea.Cmd {
@@ -178,7 +179,12 @@ func (m *Model) onPlan(msg planMsg) {
 			len(p.Items), orgArg(msg.org)))
 		return
 	}
-	m.confirm = &confirmState{action: "repair", prompt: repairPrompt(p), cmd: applyRepairCmd(&m.shared, p)}
+	if p.Repairable == p.NeedOptIn && !p.AllowFallback {
+		m.setStatus(statusErr, fmt.Sprintf("repair: the %d repairable items have only a fallback source; :repair %s--allow-fallback applies it",
+			p.NeedOptIn, orgArg(msg.org)))
+		return
+	}
+	m.confirm = &confirmState{action: "repair", prompt: present.AskRepair(p), cmd: applyRepairCmd(&m.shared, p)}
 }
 
 func (m *Model) handleConfirm(k tea.KeyPressMsg) tea.Cmd {

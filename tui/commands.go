@@ -56,7 +56,7 @@ var commands = []*command{
 		run: func(m *Model, args []string) tea.Cmd { return m.cmdSetPaused(args[0], true) }},
 	{name: "resume", args: "ORG/QUEUE", minArgs: 1, maxArgs: 1, writes: true,
 		run: func(m *Model, args []string) tea.Cmd { return m.cmdSetPaused(args[0], false) }},
-	{name: "repair", args: "[ORG] [--allow-defaults]", writes: true, run: (*Model).cmdRepair},
+	{name: "repair", args: "[ORG] [--allow-defaults] [--allow-fallback]", writes: true, run: (*Model).cmdRepair},
 	{name: "drill", args: "[ORG] [COUNT]", writes: true, demo: true, run: (*Model).cmdDrill},
 	{name: "q", aliases: []string{"quit", "exit"}, run: func(m *Model, _ []string) tea.Cmd { return m.quit() }},
 	{name: "q!", aliases: []string{"quit!"}, hidden: true, run: func(*Model, []string) tea.Cmd { return tea.Quit }},
@@ -215,11 +215,13 @@ func (m *Model) cmdSetPaused(arg string, pause bool) tea.Cmd {
 }
 
 func (m *Model) cmdRepair(args []string) tea.Cmd {
-	org, defaults := m.contextOrg(), false
+	org, allow := m.contextOrg(), repairAllow{}
 	for _, a := range args {
 		switch a {
 		case "--allow-defaults", "-d", "defaults":
-			defaults = true
+			allow.defaults = true
+		case "--allow-fallback", "-f", "fallback":
+			allow.fallback = true
 		case "all", "--all":
 			org = ""
 		default:
@@ -230,7 +232,7 @@ func (m *Model) cmdRepair(args []string) tea.Cmd {
 			org = name
 		}
 	}
-	return m.askRepair(org, defaults)
+	return m.askRepair(org, allow)
 }
 
 func (m *Model) cmdDrill(args []string) tea.Cmd {

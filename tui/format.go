@@ -5,33 +5,53 @@ import (
 	"unicode/utf8"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/routeops/routeops/ops/present"
 )
 
 // Formatting helpers. Everything here works on plain text (no escape
 // sequences) and is cheap: the hot paths are the ASCII fast paths.
+//
+// Text reaches the screen through these, and what they are given may come
+// from the store: hostile text. So they measure and cut it after present's
+// sanitizer (control and bidi characters escaped, on one line), before any
+// style is applied: nothing raw reaches the terminal, and a row's cells
+// keep their widths whatever the data holds.
 
+// isASCII reports whether s is printable ASCII: no control character, so
+// nothing for the sanitizer to do.
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
+		if c := s[i]; c >= utf8.RuneSelf || c < 0x20 || c == 0x7f {
 			return false
 		}
 	}
 	return true
 }
 
-// width is the display width of plain text.
+// safe is s as the console may show it (present.Line).
+func safe(s string) string {
+	if isASCII(s) {
+		return s
+	}
+	return present.Line(s)
+}
+
+// width is the display width of s, sanitized.
 func width(s string) int {
 	if isASCII(s) {
 		return len(s)
 	}
-	return ansi.StringWidth(s)
+	return ansi.StringWidth(present.Line(s))
 }
 
-// trunc cuts s to at most w cells, ending with "…" when it was cut.
+// trunc sanitizes s and cuts it to at most w cells, ending with "…" when
+// it was cut.
 func trunc(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
+	s = safe(s)
 	if isASCII(s) {
 		if len(s) <= w {
 			return s
@@ -80,13 +100,14 @@ func appendCell(b *strings.Builder, s string, w int, right, last bool) {
 	}
 }
 
-// wrap breaks plain lines to at most w cells each.
+// wrap sanitizes lines and breaks them to at most w cells each.
 func wrap(lines []string, w int) []string {
 	if w <= 0 {
 		return nil
 	}
 	out := make([]string, 0, len(lines))
 	for _, l := range lines {
+		l = safe(l)
 		if width(l) <= w {
 			out = append(out, l)
 			continue

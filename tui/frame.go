@@ -119,7 +119,7 @@ func (c *shared) headerLines() []string {
 	eng := c.engineText()
 	right := c.dataAge()
 	if c.opts.Operator != "" {
-		right += " · op " + c.opts.Operator
+		right += " · op " + safe(c.opts.Operator)
 	}
 	left := "routeops · "
 	storeW := c.width - width(left) - 3 - width(eng) - 1 - width(right)

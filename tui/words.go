@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 	"github.com/routeops/routeops/router"
 )
 
@@ -179,14 +180,11 @@ func fmtClock(t time.Time) string { return t.UTC().Format("15:04:05") }
 
 // ---- untrusted text ----
 
-// oneLine flattens whitespace so that an error or a JSON value never
-// breaks the layout.
-func oneLine(s string) string {
-	if !strings.ContainsAny(s, "\n\r\t") {
-		return s
-	}
-	return strings.Join(strings.Fields(s), " ")
-}
+// oneLine is untrusted text for one line of the console: present's
+// sanitizer (control and bidi characters escaped, blanks with line breaks
+// made one space), so that an error or a JSON value can neither break the
+// layout nor reach the terminal raw.
+func oneLine(s string) string { return present.Line(s) }
 
 // ---- outcome sentences and questions ----
 
@@ -265,18 +263,6 @@ func repairText(rep *ops.RepairReport) string {
 	return text
 }
 
-// repairPrompt is the question before a repair is applied.
-func repairPrompt(p *ops.RepairPlan) string {
-	prompt := fmt.Sprintf("Apply repair to %d items", p.Repairable)
-	if p.Fallbacks > 0 {
-		prompt += fmt.Sprintf(" (%d from a fallback source)", p.Fallbacks)
-	}
-	if p.Unfixable > 0 {
-		prompt += fmt.Sprintf("; %d cannot be repaired and stay untouched", p.Unfixable)
-	}
-	return prompt + "?"
-}
-
 // defaultReason is the quarantine reason when the operator gives none.
 func defaultReason(operator string) string {
 	if operator == "" {
@@ -291,89 +277,6 @@ func demoOnlyText(action string) string {
 }
 
 // ---- the text views ----
-
-// itemLines renders an item's detail: the revision chain with verdicts and
-// the journal copy, the last error, and the events.
-func itemLines(d *ops.ItemDetail, now time.Time) []string {
-	it := &d.Item
-	var out []string
-	out = append(out, fmt.Sprintf("Item %d · org %s · queue %s · state %s", it.ID, it.OrgID, it.QueueID, it.State))
-	out = append(out, fmt.Sprintf("Enqueued %s UTC (waited %s) · priority %d · attempts %d",
-		fmtTime(it.EnqueuedAt), fmtDur(now.Sub(it.EnqueuedAt)), it.Priority, it.Attempts))
-	cur := fmt.Sprintf("Current revision %d: %s", it.CurrentRevisionID, strings.ToUpper(d.Revision))
-	if d.Error != "" {
-		cur += ": " + d.Error
-	}
-	out = append(out, cur)
-	if it.FaultCause != "" {
-		f := "Fault: " + string(it.FaultCause)
-		if it.LastAttemptAt != nil {
-			f += " · last attempt " + fmtTime(*it.LastAttemptAt)
-		}
-		out = append(out, f)
-	}
-	le := it.LastError
-	if le == "" {
-		le = "none"
-	}
-	out = append(out, "Last error: "+oneLine(le))
-	if it.QuarantineReason != "" {
-		out = append(out, "Quarantine reason: "+oneLine(it.QuarantineReason))
-	}
-	if it.AgentID != "" {
-		a := "Agent: " + it.AgentID
-		if it.AssignedAt != nil {
-			a += " (assigned " + fmtTime(*it.AssignedAt) + ")"
-		}
-		out = append(out, a)
-	}
-	if it.Skipped {
-		out = append(out, "Skipped by the skip policy: routed past until repaired or released")
-	}
-	out = append(out, "", fmt.Sprintf("Revision chain (%d, oldest first):", len(d.Revisions)))
-	seenCurrent := false
-	for _, r := range d.Revisions {
-		verdict := "valid"
-		if !r.Valid {
-			verdict = "INVALID: " + r.Error
-		}
-		mark := " "
-		if r.Current {
-			mark, seenCurrent = "*", true
-		}
-		src := r.Source
-		if src == "" {
-			src = "-"
-		}
-		out = append(out, fmt.Sprintf(" %s rev %d  %s  %-10s %s  %s", mark, r.ID, fmtTime(r.CreatedAt), src, verdict,
-			oneLine(string(r.Attributes))))
-	}
-	if !seenCurrent {
-		out = append(out, fmt.Sprintf(" * rev %d  MISSING: the current revision row is gone", it.CurrentRevisionID))
-	}
-	if j := d.Journal; j != nil {
-		verdict := "valid"
-		if !j.Valid {
-			verdict = "INVALID"
-		}
-		out = append(out, fmt.Sprintf("Journal copy (kept on the item): revision %d · %s · %s", j.RevisionID, verdict,
-			oneLine(string(j.Attributes))))
-	} else {
-		out = append(out, "Journal copy: none")
-	}
-	out = append(out, "", fmt.Sprintf("Events (%d, oldest first):", len(d.Events)))
-	for _, e := range d.Events {
-		who := e.Actor
-		if e.Origin != "" && e.Origin != "local" {
-			who += "@" + e.Origin
-		}
-		out = append(out, fmt.Sprintf("  %s  %-17s %s  %s", fmtTime(e.At), e.Kind, who, oneLine(string(e.Detail))))
-	}
-	if len(d.Events) == 0 {
-		out = append(out, "  none")
-	}
-	return out
-}
 
 // timelineLines renders the journal as an incident timeline.
 func timelineLines(t *ops.Timeline) []string {
@@ -417,40 +320,8 @@ func timelineLines(t *ops.Timeline) []string {
 		if e.Queue != "" {
 			where += "/" + e.Queue
 		}
-		who := e.Actor
-		if e.Origin != "" && e.Origin != "local" {
-			who += "@" + e.Origin
-		}
+		who := present.EventWho(router.Event{Actor: e.Actor, Origin: e.Origin, DBUser: e.DBUser, At: e.At, RecordedAt: e.RecordedAt})
 		out = append(out, fmt.Sprintf("%s  %s  %s  (%s)", when, where, oneLine(e.Summary), who))
-	}
-	return out
-}
-
-// planLines renders a repair plan: every item with its source and verdict.
-func planLines(p *ops.RepairPlan, scope string) []string {
-	var out []string
-	out = append(out, fmt.Sprintf("%d items in %s: %d repairable (%d from a fallback source), %d cannot be repaired",
-		len(p.Items), scope, p.Repairable, p.Fallbacks, p.Unfixable))
-	out = append(out, "Source journal is the exact lost attributes; earlier_revision and defaults are flagged fallbacks.")
-	out = append(out, "")
-	for _, it := range p.Items {
-		src := it.Source
-		if it.Fallback {
-			src += " (FALLBACK)"
-		}
-		if it.SourceRevisionID != 0 {
-			src += fmt.Sprintf(" rev %d", it.SourceRevisionID)
-		}
-		verdict := "valid"
-		if !it.Valid {
-			verdict = "INVALID: " + it.Error
-		}
-		attrs := oneLine(string(it.Attributes))
-		if attrs == "" {
-			attrs = "-"
-		}
-		out = append(out, fmt.Sprintf("item %s  %s/%s  %s  %s  source %s  verdict %s  attributes %s",
-			it.Item, it.Org, it.Queue, it.State, it.Cause, src, verdict, attrs))
 	}
 	return out
 }

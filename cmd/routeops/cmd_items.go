@@ -86,6 +86,7 @@ func (a *app) itemsListCmd() *cobra.Command {
 
 func (a *app) itemsShowCmd() *cobra.Command {
 	var org string
+	var full bool
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show an item: its revision chain with verdicts, the journal copy, its events, the last error",
@@ -107,10 +108,15 @@ func (a *app) itemsShowCmd() *cobra.Command {
 			if a.output("table") == "json" {
 				return a.printJSON(d)
 			}
-			return a.printLines(present.ItemLines(d, time.Now(), present.ItemOptions{Style: present.CLI}))
+			opts := present.ItemOptions{Style: present.CLI}
+			if full {
+				opts.MaxValue = -1
+			}
+			return a.printLines(present.ItemLines(d, time.Now(), opts))
 		},
 	}
 	show.Flags().StringVar(&org, "org", "", "refuse the id unless it belongs to this org")
+	show.Flags().BoolVar(&full, "full", false, fmt.Sprintf("show attribute documents and event details whole (default: the first %d bytes, then how many more)", present.DefaultMaxValue))
 	return show
 }
 

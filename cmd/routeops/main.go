@@ -104,6 +104,8 @@ type app struct {
 	tty bool
 	// env is injectable for tests.
 	env func(string) (string, bool)
+	// act is who is acting, resolved and checked once the config is loaded.
+	act router.Actor
 }
 
 type globalFlags struct {
@@ -261,12 +263,17 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 	}
 	cfg, warnings, err := config.Load(config.LoadOptions{File: a.flags.configFile, Env: a.env, Flags: fs, FlagKeys: keys})
 	for _, w := range warnings {
-		fmt.Fprintln(a.stderr, "routeops: warning: "+w)
+		fmt.Fprintln(a.stderr, "routeops: warning: "+present.Line(w))
 	}
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
 	a.cfg = cfg
+	act, err := ops.CheckedActor(cfg.Operator, func(k string) string { v, _ := a.env(k); return v })
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	a.act = act
 	if a.flags.output != "" {
 		switch a.flags.output {
 		case "table", "json", "markdown", "md":
@@ -377,10 +384,8 @@ func (a *app) settings() ops.Settings {
 		HeartbeatTimeout: a.cfg.Health.HeartbeatTimeout, QuarantineWarn: a.cfg.Health.QuarantineWarn}
 }
 
-func (a *app) actor() router.Actor {
-	env := func(k string) string { v, _ := a.env(k); return v }
-	return ops.ResolveActor(a.cfg.Operator, env)
-}
+// actor is who is acting and from where, checked when the config loaded.
+func (a *app) actor() router.Actor { return a.act }
 
 // newOps builds the operator API on a store, once, with the configured
 // settings and rules.

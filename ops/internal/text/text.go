@@ -238,3 +238,27 @@ func Explain(err error) string {
 	msg = strings.TrimPrefix(msg, router.ErrNotFound.Error()+": ")
 	return strings.TrimPrefix(msg, router.ErrConflict.Error()+": ")
 }
+
+// Login is the database login that wrote a journal entry, as it follows
+// the claimed operator: " (login bob)"; "" when the store did not record
+// one. The login is what the database saw; the operator, origin and time
+// are what the writer claimed.
+func Login(login string) string {
+	if login == "" {
+		return ""
+	}
+	return " (login " + Line(login) + ")"
+}
+
+// Recorded is when the store recorded an entry, shown when it differs from
+// the time the writer claimed by more than a minute: " (recorded
+// 2026-11-28 15:04:05Z)"; "" otherwise.
+func Recorded(at time.Time, recorded *time.Time) string {
+	if recorded == nil {
+		return ""
+	}
+	if d := recorded.Sub(at); d > time.Minute || d < -time.Minute {
+		return " (recorded " + Time(*recorded) + ")"
+	}
+	return ""
+}
