@@ -282,8 +282,8 @@ type JournalView struct {
 	// (see router.WorkItem.JournalVerified); repair uses it only as a
 	// fallback.
 	Unverified bool `json:"unverified,omitempty"`
-	Bytes     int  `json:"bytes"`
-	Oversized bool `json:"oversized,omitempty"`
+	Bytes      int  `json:"bytes"`
+	Oversized  bool `json:"oversized,omitempty"`
 }
 
 // Item loads one item's detail. org may be empty.

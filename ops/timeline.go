@@ -23,22 +23,22 @@ var TimelineKinds = []string{
 // TimelineEntry is one line of the timeline. Repeated faults of one item
 // are collapsed into one entry with a count.
 type TimelineEntry struct {
-	At      time.Time  `json:"at"`
-	Until   *time.Time `json:"until,omitempty"`
-	Count   int        `json:"count"`
-	Org     string     `json:"org"`
-	Kind    string     `json:"kind"`
-	Item    string     `json:"item,omitempty"`
-	Queue   string     `json:"queue,omitempty"`
-	Actor   string     `json:"actor"`
-	Origin  string     `json:"origin,omitempty"`
-	OSUser  string     `json:"os_user,omitempty"`
+	At     time.Time  `json:"at"`
+	Until  *time.Time `json:"until,omitempty"`
+	Count  int        `json:"count"`
+	Org    string     `json:"org"`
+	Kind   string     `json:"kind"`
+	Item   string     `json:"item,omitempty"`
+	Queue  string     `json:"queue,omitempty"`
+	Actor  string     `json:"actor"`
+	Origin string     `json:"origin,omitempty"`
+	OSUser string     `json:"os_user,omitempty"`
 	// DBUser and RecordedAt are what the database recorded, whatever the
 	// writer claimed in Actor, Origin and At (see router.Event).
 	DBUser     string     `json:"db_user,omitempty"`
 	RecordedAt *time.Time `json:"recorded_at,omitempty"`
 	Summary    string     `json:"summary"`
-	Detail  rawJSON    `json:"detail,omitempty"`
+	Detail     rawJSON    `json:"detail,omitempty"`
 }
 
 // TimelineSummary condenses the window.
