@@ -113,8 +113,7 @@ func TestOversizedTenantBoundedMemory(t *testing.T) {
 	const maxRSS, maxOut = 150 << 20, 1 << 20
 	measure := func(code int, args ...string) harness.Result {
 		t.Helper()
-		r := h.run(nil, args...)
-		rss := r.MaxRSS
+		r, rss := h.RunMeasured(args...)
 		if r.Code != code {
 			t.Fatalf("want exit %d:\n%s", code, r)
 		}
@@ -133,7 +132,7 @@ func TestOversizedTenantBoundedMemory(t *testing.T) {
 	}
 	measure(0, "items", "list", "--org", "org-0003", "--limit", "50")
 	measure(0, "items", "list", "--org", "org-0003", "--limit", "50", "-o", "json")
-	if r := measure(0, "items", "show", item); !strings.Contains(r.Stdout, "oversized") {
+	if r := measure(0, "items", "show", item); !strings.Contains(r.Stdout, "OVERSIZED") {
 		t.Errorf("items show does not say the revision is oversized:\n%s", r.Stdout)
 	}
 	measure(0, "items", "show", item, "-o", "json")

@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -138,9 +139,6 @@ type Result struct {
 	Stdout, Stderr string
 	Code           int // -1 when the child could not be waited for
 	Took           time.Duration
-	// MaxRSS is the child's peak resident memory in bytes (0 when the OS
-	// does not say).
-	MaxRSS int64
 }
 
 func (r Result) String() string {
@@ -218,11 +216,6 @@ func (b *Bin) Start(args ...string) *Proc {
 			}
 		}
 		p.res = Result{Args: args, Stdout: p.Stdout.String(), Stderr: p.Stderr.String(), Code: code, Took: time.Since(p.Started)}
-		if cmd.ProcessState != nil {
-			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-				p.res.MaxRSS = ru.Maxrss * 1024 // kilobytes on Linux
-			}
-		}
 		close(p.done)
 	}()
 	b.t.Cleanup(func() {
@@ -286,6 +279,47 @@ func (p *Proc) Kill9() {
 func (b *Bin) Run(args ...string) Result {
 	b.t.Helper()
 	return b.Start(args...).Wait(RunTimeout)
+}
+
+// TimeBin is GNU time, which RunMeasured runs routeops under.
+const TimeBin = "/usr/bin/time"
+
+// RunMeasured runs routeops to completion under /usr/bin/time and returns
+// its peak resident memory in bytes as well. (The rusage a child reports
+// to this process is no measure: a child started by a Go program carries
+// the parent's high-water mark from before its exec.)
+func (b *Bin) RunMeasured(args ...string) (Result, int64) {
+	b.t.Helper()
+	if _, err := os.Stat(TimeBin); err != nil {
+		b.t.Fatalf("measuring memory needs GNU time at %s (Debian: apt-get install time): %v", TimeBin, err)
+	}
+	out := filepath.Join(b.t.TempDir(), "time")
+	cmd := exec.Command(TimeBin, append([]string{"-f", "%M", "-o", out, b.Path()}, args...)...)
+	cmd.Dir = b.dir
+	cmd.Env = b.Environ()
+	var stdout, stderr Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	r := Result{Args: args, Stdout: stdout.String(), Stderr: stderr.String(), Took: time.Since(start)}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.Code = ee.ExitCode()
+	default:
+		b.t.Fatalf("routeops %s: %v", strings.Join(args, " "), err)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		b.t.Fatalf("routeops %s: no memory figure: %v", strings.Join(args, " "), err)
+	}
+	fields := strings.Fields(string(raw)) // "Command exited with non-zero status N" comes first
+	kb, err := strconv.ParseInt(fields[len(fields)-1], 10, 64)
+	if err != nil {
+		b.t.Fatalf("routeops %s: cannot read %s's figure %q", strings.Join(args, " "), TimeBin, raw)
+	}
+	return r, kb * 1024
 }
 
 // Expect runs routeops and fails the test unless it exits with code.
