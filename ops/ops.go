@@ -222,14 +222,16 @@ func (o *Ops) Quarantine(ctx context.Context, org string, ids []int64, reason st
 }
 
 // Release returns quarantined (or skipped) items to their queue, in their
-// original place in line.
-func (o *Ops) Release(ctx context.Context, org string, ids []int64) ([]Outcome, error) {
+// original place in line. An item whose current revision is missing,
+// oversized or invalid would fault again at once: it is refused, saying to
+// repair it first, unless force.
+func (o *Ops) Release(ctx context.Context, org string, ids []int64, force bool) ([]Outcome, error) {
 	if err := o.guard(ActionRelease); err != nil {
 		return nil, err
 	}
 	outs := make([]Outcome, 0, len(ids))
 	for _, id := range ids {
-		r, err := o.store.Release(ctx, router.ReleaseRequest{Org: org, ItemID: id, Actor: o.Actor, At: o.Clock.Now()})
+		r, err := o.store.Release(ctx, router.ReleaseRequest{Org: org, ItemID: id, Force: force, Actor: o.Actor, At: o.Clock.Now()})
 		outs = append(outs, outcome(id, r, err))
 	}
 	return outs, nil

@@ -289,3 +289,27 @@ func TestOperatorCannotForgeTheJournal(t *testing.T) {
 		}
 	}
 }
+
+// TestReleaseRefusesABrokenRevision: releasing an item whose current
+// revision is still missing is refused (exit 2, "repair it first") and
+// changes nothing; --force releases it, and the journal says it was
+// forced.
+func TestReleaseRefusesABrokenRevision(t *testing.T) {
+	h := newHarness(t, pgtest.NewDB(t))
+	h.mustRun(nil, seedArgs(1, 10)...)
+	item := fmt.Sprint(h.Ints(`SELECT min(id) FROM work_items`)[0])
+	h.DeleteCurrentRevisions(h.Ints(`SELECT min(id) FROM work_items`)...)
+	h.mustRun(nil, "quarantine", item, "--reason", "revision gone", "--yes")
+	before := h.Digest()
+	r := h.run(nil, "release", item, "--yes")
+	if r.Code != 2 || !strings.Contains(r.Output(), "missing") || !strings.Contains(r.Output(), "repair it first") {
+		t.Fatalf("release of an item whose revision is missing:\n%s", r)
+	}
+	if h.Digest() != before {
+		t.Fatal("the refused release changed data")
+	}
+	h.mustRun(nil, "release", item, "--force", "--yes")
+	if n := h.count(`SELECT count(*) FROM events WHERE kind = 'released' AND work_item_id = $1 AND (detail ->> 'forced')::bool`, item); n != 1 {
+		t.Fatalf("%d forced release events", n)
+	}
+}

@@ -156,6 +156,9 @@ type OpsStore interface {
 	// Release returns a quarantined item, or a queued item flagged by the
 	// skip policy, to queued with its original enqueued_at, clearing the
 	// skip flag. A queued, unflagged item is left as is (Changed false).
+	// An item whose current revision is missing, over the size limit or
+	// invalid is refused with ErrConflict, saying to repair it first,
+	// unless req.Force; a forced release is journalled as such.
 	Release(ctx context.Context, req ReleaseRequest) (ActionResult, error)
 	// SetQueuePaused pauses or resumes a queue; repeating is harmless.
 	SetQueuePaused(ctx context.Context, req QueuePauseRequest) (ActionResult, error)
@@ -320,8 +323,12 @@ type QuarantineRequest struct {
 type ReleaseRequest struct {
 	Org    string
 	ItemID int64
-	Actor  Actor
-	At     time.Time
+	// Force releases an item whose current revision is missing, oversized
+	// or invalid, which is otherwise refused (ErrConflict): routed, it
+	// would fault again at once.
+	Force bool
+	Actor Actor
+	At    time.Time
 }
 
 // QueuePauseRequest pauses (Paused) or resumes a queue (SetQueuePaused).

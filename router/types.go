@@ -265,6 +265,13 @@ type Heartbeat struct {
 	Stopped   bool        `json:"stopped"`
 }
 
+// BrokenRevisionf says why an item should not be released: its current
+// revision is "missing", "oversized" or "invalid".
+func BrokenRevisionf(item, revision int64, verdict string) error {
+	return Conflictf("item %d's current revision %d is %s: released, it would fault again at once; "+
+		"repair it first (repair plan, then repair apply), or force the release", item, revision, verdict)
+}
+
 // FormatItemID renders an item id the way every output shows it.
 func FormatItemID(id int64) string { return strconv.FormatInt(id, 10) }
 

@@ -78,7 +78,7 @@ func (m *Model) askQuarantine(id int64, org, reason string) tea.Cmd {
 }
 
 // askRelease asks before releasing the item id, or (id 0) the target item.
-func (m *Model) askRelease(id int64, org string) tea.Cmd {
+func (m *Model) askRelease(id int64, org string, force bool) tea.Cmd {
 	desc := ""
 	if id == 0 {
 		var err error
@@ -92,8 +92,11 @@ func (m *Model) askRelease(id int64, org string) tea.Cmd {
 	if desc != "" {
 		prompt += " (" + desc + ")"
 	}
-	m.confirm = &confirmState{action: "release", prompt: prompt + " back to its queue, in its original place?",
-		cmd: releaseCmd(&m.shared, org, id)}
+	prompt += " back to its queue, in its original place"
+	if force {
+		prompt += ", even if its current revision is still broken"
+	}
+	m.confirm = &confirmState{action: "release", prompt: prompt + "?", cmd: releaseCmd(&m.shared, org, id, force)}
 	return nil
 }
 

@@ -51,7 +51,7 @@ var commands = []*command{
 	{name: "timeline", aliases: []string{"tl"}, args: "[ORG]", run: (*Model).cmdTimeline},
 	{name: "item", aliases: []string{"i"}, args: "ID", minArgs: 1, maxArgs: 1, run: (*Model).cmdItem},
 	{name: "quarantine", aliases: []string{"x"}, args: "ID [REASON]", minArgs: 1, writes: true, run: (*Model).cmdQuarantine},
-	{name: "release", aliases: []string{"u"}, args: "ID", minArgs: 1, maxArgs: 1, writes: true, run: (*Model).cmdRelease},
+	{name: "release", aliases: []string{"u"}, args: "ID [--force]", minArgs: 1, maxArgs: 2, writes: true, run: (*Model).cmdRelease},
 	{name: "pause", args: "ORG/QUEUE", minArgs: 1, maxArgs: 1, writes: true,
 		run: func(m *Model, args []string) tea.Cmd { return m.cmdSetPaused(args[0], true) }},
 	{name: "resume", args: "ORG/QUEUE", minArgs: 1, maxArgs: 1, writes: true,
@@ -203,7 +203,14 @@ func (m *Model) cmdRelease(args []string) tea.Cmd {
 	if err != nil {
 		return m.fail(err)
 	}
-	return m.askRelease(id, "")
+	force := false
+	if len(args) == 2 {
+		if args[1] != "--force" && args[1] != "-f" {
+			return m.fail(fmt.Errorf("release: %q is not --force", args[1]))
+		}
+		force = true
+	}
+	return m.askRelease(id, "", force)
 }
 
 func (m *Model) cmdSetPaused(arg string, pause bool) tea.Cmd {

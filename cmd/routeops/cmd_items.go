@@ -180,6 +180,7 @@ func (a *app) quarantineCmd() *cobra.Command {
 
 func (a *app) releaseCmd() *cobra.Command {
 	var org string
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "release ID...",
 		Short: "Return quarantined items to their queue, in their original place in line",
@@ -197,7 +198,7 @@ func (a *app) releaseCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			outs, err := a.newOps(st).Release(cmd.Context(), org, ids)
+			outs, err := a.newOps(st).Release(cmd.Context(), org, ids, force)
 			if err != nil {
 				return a.opsErr(err)
 			}
@@ -205,6 +206,7 @@ func (a *app) releaseCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&org, "org", "", "refuse ids that do not belong to this org")
+	cmd.Flags().BoolVar(&force, "force", false, "release even an item whose current revision is missing, oversized or invalid (it faults again when routed; repair it first)")
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ var untrustedTests = []suiteTest{
 	{"Untrusted/IDsWithControlOrBidiRefused", testUnsafeIDsRefused},
 	{"Untrusted/OversizedAttributesRefused", testOversizedAttributesRefused},
 	{"Untrusted/JournalVerified", testJournalVerified},
+	{"Untrusted/ReleaseChecksTheRevision", testReleaseChecksTheRevision},
 }
 
 // hostileIDs are ids a store must refuse: terminal escapes (a title, OSC
@@ -123,5 +125,48 @@ func testJournalVerified(t *testing.T, s router.Store) {
 		if l.JournalAttributes != nil {
 			t.Fatalf("ListItems carries the journal copy: %s", l.JournalAttributes)
 		}
+	}
+}
+
+// testReleaseChecksTheRevision: an item quarantined for a broken current
+// revision (invalid, or missing) is not released, which would only fault
+// it again, unless forced; a forced release says so in its event.
+func testReleaseChecksTheRevision(t *testing.T, s router.Store) {
+	f := newFx(t, s)
+	f.basicOrg("o1")
+	bad := f.enqueue("o1", "q", badChannelAttrs, sec(1))
+	gone := f.enqueue("o1", "q", attrs(1, "chat"), sec(2))
+	good := f.enqueue("o1", "q", attrs(1, "chat"), sec(3))
+	f.fault("o1", bad.ID, router.CauseCorruptRevision, "bad channel", router.PolicyQuarantine, sec(4))
+	f.quarantine("o1", good.ID, "looked odd", sec(5))
+	if del, err := drillerOf(t, s).DrillDeleteRevisions(f.ctx, router.DrillRequest{Org: "o1", Count: 1, Actor: operator, At: sec(6)}); err != nil || len(del) != 1 || del[0] != gone.ID {
+		t.Fatalf("DrillDeleteRevisions = %v, %v; want [%d]", del, err, gone.ID)
+	}
+	f.quarantine("o1", gone.ID, "revision gone", sec(7))
+	for id, verdict := range map[int64]string{bad.ID: "invalid", gone.ID: "missing"} {
+		_, err := s.Release(f.ctx, router.ReleaseRequest{Org: "o1", ItemID: id, Actor: operator, At: sec(8)})
+		wantConflict(t, "release of an item with a broken revision", err)
+		if !strings.Contains(err.Error(), verdict) || !strings.Contains(err.Error(), "repair it first") {
+			t.Errorf("release refusal %q does not say the revision is %s and to repair it first", err, verdict)
+		}
+		wantState(t, f.item(id), router.StateQuarantined)
+		if evs := f.itemEvents("o1", id, router.EventReleased); len(evs) != 0 {
+			t.Errorf("a refused release was journalled: %+v", evs)
+		}
+	}
+	if r := f.release("o1", good.ID, sec(9)); !r.Changed {
+		t.Fatalf("release of an item with a valid revision: %+v", r)
+	}
+	r, err := s.Release(f.ctx, router.ReleaseRequest{Org: "o1", ItemID: gone.ID, Force: true, Actor: operator, At: sec(10)})
+	if err != nil || !r.Changed || r.State != router.StateQueued {
+		t.Fatalf("forced release: %+v, %v", r, err)
+	}
+	evs := f.itemEvents("o1", gone.ID, router.EventReleased)
+	var d struct {
+		Forced   bool   `json:"forced"`
+		Revision string `json:"revision"`
+	}
+	if len(evs) != 1 || json.Unmarshal(evs[0].Detail, &d) != nil || !d.Forced || d.Revision != "missing" {
+		t.Fatalf("forced release's event: %+v", evs)
 	}
 }
