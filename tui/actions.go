@@ -89,13 +89,13 @@ func (m *Model) askRelease(id int64, org string, force bool) tea.Cmd {
 		}
 	}
 	prompt := fmt.Sprintf("Release item %d", id)
+	if force {
+		prompt = fmt.Sprintf("FORCE the release of item %d (even with a broken revision)", id)
+	}
 	if desc != "" {
 		prompt += " (" + desc + ")"
 	}
 	prompt += " back to its queue, in its original place"
-	if force {
-		prompt += ", even if its current revision is still broken"
-	}
 	m.confirm = &confirmState{action: "release", prompt: prompt + "?", cmd: releaseCmd(&m.shared, org, id, force)}
 	return nil
 }
