@@ -313,3 +313,26 @@ func TestReleaseRefusesABrokenRevision(t *testing.T) {
 		t.Fatalf("%d forced release events", n)
 	}
 }
+
+// TestMalformedPasswordNeverShown: a DSN whose password holds a quote that
+// is not escaped makes the driver refuse the DSN and quote what follows
+// the quote; routeops's message never shows any of the password, in the
+// environment or on the command line.
+func TestMalformedPasswordNeverShown(t *testing.T) {
+	h := newHarness(t, "")
+	for _, dsn := range []string{
+		"host=127.0.0.1 user=u password='abc'defSECRET' connect_timeout=x",
+		"host=127.0.0.1 user=u password=abc'defSECRET connect_timeout=x",
+		"host=127.0.0.1 user=u password='abc'de fSECRET' sslmode=bogus",
+	} {
+		for _, r := range []harness.Result{
+			h.run([]string{"ROUTEOPS_DSN=" + dsn}, "status"),
+			h.run(nil, "--dsn", dsn, "migrate"),
+			h.run([]string{"ROUTEOPS_DSN=" + dsn}, "config"),
+		} {
+			if strings.Contains(r.Output(), "SECRET") || strings.Contains(r.Output(), "defSE") {
+				t.Errorf("the password shows:\n%s", r)
+			}
+		}
+	}
+}
