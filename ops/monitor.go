@@ -47,6 +47,9 @@ func Worst(a, b Health) Health {
 	return a
 }
 
+// Worse reports whether h is more severe than other.
+func (h Health) Worse(other Health) bool { return h.rank() > other.rank() }
+
 // ExitCode maps health to the monitoring convention (0 ok, 1 warning, 2
 // critical).
 func (h Health) ExitCode() int { return h.rank() }

@@ -114,7 +114,7 @@ func TestReleaseConfirmed(t *testing.T) {
 	d.keys(":")
 	d.typeText(fmt.Sprintf("release %d --force", ids[0]))
 	d.keys("enter")
-	d.wantView(fmt.Sprintf("FORCE the release of item %d", ids[0]))
+	d.wantView(fmt.Sprintf("FORCE: Release item %d", ids[0]))
 	d.keys("y")
 	if got := w.itemState(t, ids[0]); got != router.StateQueued {
 		t.Fatalf("released item is %s", got)

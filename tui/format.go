@@ -2,57 +2,44 @@ package tui
 
 import (
 	"strings"
-	"unicode/utf8"
 
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/routeops/routeops/ops/present"
 )
 
-// Formatting helpers. Everything here works on plain text (no escape
-// sequences) and is cheap: the hot paths are the ASCII fast paths.
-//
-// Text reaches the screen through these, and what they are given may come
-// from the store: hostile text. So they measure and cut it after present's
-// sanitizer (control and bidi characters escaped, on one line), before any
-// style is applied: nothing raw reaches the terminal, and a row's cells
-// keep their widths whatever the data holds.
+// Layout helpers. Every cell is untrusted text: trunc and width work on
+// it as present's sanitizer leaves it (present.Clip, present.Width), so a
+// control character or a bidi mark is shown escaped and measured as
+// shown, and a row never loses a column to it. The hot paths are the
+// printable-ASCII fast paths, where sanitizing changes nothing.
 
-// isASCII reports whether s is printable ASCII: no control character, so
-// nothing for the sanitizer to do.
-func isASCII(s string) bool {
+// printable reports whether s is printable ASCII only: text the sanitizer
+// leaves as it is, one cell a byte.
+func printable(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= utf8.RuneSelf || c < 0x20 || c == 0x7f {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
 			return false
 		}
 	}
 	return true
 }
 
-// safe is s as the console may show it (present.Line).
-func safe(s string) string {
-	if isASCII(s) {
-		return s
-	}
-	return present.Line(s)
-}
-
-// width is the display width of s, sanitized.
+// width is the display width of s once sanitized.
 func width(s string) int {
-	if isASCII(s) {
+	if printable(s) {
 		return len(s)
 	}
-	return ansi.StringWidth(present.Line(s))
+	return present.Width(s)
 }
 
-// trunc sanitizes s and cuts it to at most w cells, ending with "…" when
-// it was cut.
+// trunc is s sanitized on one line and cut to at most w cells, ending
+// with "…" when it was cut.
 func trunc(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
-	s = safe(s)
-	if isASCII(s) {
+	if printable(s) {
 		if len(s) <= w {
 			return s
 		}
@@ -61,10 +48,7 @@ func trunc(s string, w int) string {
 		}
 		return s[:w-1] + "…"
 	}
-	if ansi.StringWidth(s) <= w {
-		return s
-	}
-	return ansi.Truncate(s, w, "…")
+	return present.Clip(s, w)
 }
 
 // padRight left-aligns s in exactly w cells.
@@ -100,14 +84,17 @@ func appendCell(b *strings.Builder, s string, w int, right, last bool) {
 	}
 }
 
-// wrap sanitizes lines and breaks them to at most w cells each.
+// wrap sanitizes lines (present.Line) and breaks them to at most w cells
+// each.
 func wrap(lines []string, w int) []string {
 	if w <= 0 {
 		return nil
 	}
 	out := make([]string, 0, len(lines))
 	for _, l := range lines {
-		l = safe(l)
+		if !printable(l) {
+			l = present.Line(l)
+		}
 		if width(l) <= w {
 			out = append(out, l)
 			continue

@@ -47,7 +47,7 @@ func (s *itemState) onItem(c *shared, msg itemMsg) {
 		return
 	}
 	if msg.err != nil {
-		s.err = oneLine(msg.err.Error())
+		s.err = present.Error(msg.err)
 		if s.detail == nil {
 			s.text = newText([]string{"item " + router.FormatItemID(msg.id) + ": " + s.err})
 		}

@@ -49,5 +49,5 @@ func newRepairState(msg planMsg) repairState {
 func (s *repairState) about() string { return s.org }
 
 func (s *repairState) body(c *shared, h int) []string {
-	return s.text.render(c, h, "Repair plan for "+scopeName(s.org)+" (nothing changes until you confirm)")
+	return s.text.render(c, h, "Repair plan for "+present.Scope(s.org)+" (nothing changes until you confirm)")
 }

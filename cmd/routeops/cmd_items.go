@@ -190,7 +190,11 @@ func (a *app) releaseCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := a.confirm(ops.ActionRelease, present.AskRelease(ids, "")); err != nil {
+			ask := present.AskRelease(ids, "")
+			if force {
+				ask = present.AskForcedRelease(ids, "")
+			}
+			if err := a.confirm(ops.ActionRelease, ask); err != nil {
 				return err
 			}
 			st, err := a.openStore(cmd.Context())

@@ -90,10 +90,14 @@ func RepairLines(rep *ops.RepairReport) []string {
 	return append(out, verifyVerdict(rep))
 }
 
-// RepairSummary is RepairLines on one line, without the per-item detail.
+// RepairSummary is an applied repair on one line, for a status line:
+// "repair: 2 repaired (2 back in their queue), 0 skipped; verify clean".
 func RepairSummary(rep *ops.RepairReport) string {
-	return fmt.Sprintf("repaired %d item(s), %d back in their queues; %d left untouched; %s",
-		rep.Repaired, rep.Released, rep.Skipped, verifyVerdict(rep))
+	s := fmt.Sprintf("repair: %d repaired (%d back in their queue), %d skipped; ", rep.Repaired, rep.Released, rep.Skipped)
+	if rep.VerifyOK {
+		return s + "verify clean"
+	}
+	return s + verifyVerdict(rep)
 }
 
 func verifyVerdict(rep *ops.RepairReport) string {
@@ -112,6 +116,14 @@ func NothingToRepair(org string) string {
 	return "nothing to repair in " + Scope(org) + ": every live item's current revision is present and valid"
 }
 
+// NoneRepairable is what repair says of a plan whose items have no
+// surviving copy; retry is how the face asks for the repair with
+// defaults ("--allow-defaults", ":repair o1 --allow-defaults").
+func NoneRepairable(p *ops.RepairPlan, retry string) string {
+	return fmt.Sprintf("repair: none of the %d items can be repaired from a surviving copy; %s rebuilds them from defaults",
+		len(p.Items), retry)
+}
+
 // The questions both faces ask before a change. The CLI adds " [y/N] ",
 // the console " y/N". desc, when given, says what the target is.
 
@@ -126,6 +138,20 @@ func AskRelease(ids []int64, desc string) string {
 		return fmt.Sprintf("Release %s back to its queue, in its original place?", itemsWithDesc(ids, desc))
 	}
 	return fmt.Sprintf("Release %s back to their queues, in their original places?", itemsWithDesc(ids, desc))
+}
+
+// AskForcedRelease asks before releasing items even when their current
+// revision is still broken (release --force).
+func AskForcedRelease(ids []int64, desc string) string {
+	return "FORCE: " + strings.TrimSuffix(AskRelease(ids, desc), "?") + ", even with a missing or invalid revision?"
+}
+
+// OnlyFallbacks says that every repairable item has only a fallback
+// source, which apply uses only when allowed; retry is the command that
+// allows it.
+func OnlyFallbacks(p *ops.RepairPlan, retry string) string {
+	return fmt.Sprintf("repair: the %d repairable items have only a fallback source (an earlier revision or an unverified "+
+		"journal copy); %s applies it", p.NeedOptIn, retry)
 }
 
 func itemsWithDesc(ids []int64, desc string) string {
