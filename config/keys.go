@@ -179,7 +179,7 @@ var keys = []keyDef{
 		return k
 	}(),
 	strKey("operator", "Who is at the keyboard, recorded with every mutation. Empty: taken from SUDO_USER, then USER.",
-		"any name without control characters or bidi marks", func(c *Config) *string { return &c.Operator },
+		"any name of up to 128 characters without control characters or bidi marks", func(c *Config) *string { return &c.Operator },
 		func(c *Config) string {
 			if router.CheckName("operator", c.Operator) != nil {
 				return fmt.Sprintf("%q contains control characters, bidi marks or invalid UTF-8, or is too long "+
