@@ -79,24 +79,17 @@ func TestHelpSaysHowToKeepPasswordsOffTheCommandLine(t *testing.T) {
 
 // bigTenant makes org-0003 hold 40 queued items whose current revisions
 // (and journal copies) are 10 MB documents, written while the limit
-// allowed it, then puts the default 64 KiB limit back: what a tenant's
-// blobs from before the limit look like.
+// allowed it (raised with migrate --attributes-limit), then puts the
+// default 64 KiB limit back: what a tenant's blobs from before the limit
+// look like.
 func bigTenant(t *testing.T, h *rig) []int64 {
 	t.Helper()
 	h.mustRun(nil, seedArgs(3, 20)...)
 	h.mustRun(nil, "migrate", "--attributes-limit", "64MiB")
-	h.Exec(`WITH ids AS (
-			SELECT nextval('work_items_id_seq') AS item, nextval('work_item_revisions_id_seq') AS rev FROM generate_series(1, 40)),
-		r AS (INSERT INTO work_item_revisions (org_id, id, work_item_id, attributes)
-			SELECT 'org-0003', rev, item, jsonb_build_object('priority', 90, 'channel', 'chat', 'tier', repeat(md5(item::text), 327680))
-			FROM ids RETURNING id, work_item_id)
-		INSERT INTO work_items (org_id, id, queue_id, current_revision_id, priority, enqueued_at)
-		SELECT 'org-0003', work_item_id, 'default', id, 90, now() - interval '1 hour' FROM r`)
+	ids := h.Oversized("org-0003", "default", 40, 10<<20)
 	h.mustRun(nil, "migrate", "--attributes-limit", "64KiB")
-	ids := h.Ints(`SELECT w.id FROM work_items w JOIN work_item_revisions r
-		ON r.org_id = w.org_id AND r.id = w.current_revision_id WHERE r.attributes_bytes > 10000000 ORDER BY w.id`)
-	if len(ids) != 40 {
-		t.Fatalf("%d items with 10 MB documents, want 40", len(ids))
+	if n := h.count(`SELECT count(*) FROM work_item_revisions WHERE attributes_bytes > 10000000`); n != 40 {
+		t.Fatalf("%d revisions of 10 MB, want 40", n)
 	}
 	return ids
 }

@@ -1,5 +1,7 @@
 package pgtest
 
+import "github.com/routeops/routeops/router/pgstore"
+
 // Hostile rows, as a platform integration or a compromised account could
 // write them with raw SQL: terminal escapes that set the window title,
 // write the clipboard (OSC 52), clear the screen and make text blinking,
@@ -43,5 +45,25 @@ func (d *DB) Hostile() []int64 {
 	d.Exec(`INSERT INTO events (org_id, kind, actor, origin, os_user, work_item_id, queue_id, at, detail)
 		VALUES ($1, 'quarantined', $2, E'10.0.0.1\u202e', E'root\u009b2J', $3, $4, now() - interval '30 minutes',
 			jsonb_build_object('reason', E'r\x1b[2J\x07', 'cause', 'operator'))`, HostileOrg, HostileActor, ids[0], HostileQueue)
+	return ids
+}
+
+// Oversized writes n queued items of org's queue whose current revisions
+// (and so their journal copies) are attribute documents of about size
+// bytes, written under a limit raised for them, which is then set back to
+// the default: documents stored before the limit, or before it was
+// lowered. It returns the items' ids.
+func (d *DB) Oversized(org, queue string, n, size int) []int64 {
+	d.tb.Helper()
+	d.Exec(`UPDATE routeops_settings SET attributes_max_bytes = $1`, pgstore.MaxAttributesLimit)
+	ids := d.Ints(`WITH ids AS (
+			SELECT nextval('work_items_id_seq') AS item, nextval('work_item_revisions_id_seq') AS rev FROM generate_series(1, $3)),
+		r AS (INSERT INTO work_item_revisions (org_id, id, work_item_id, attributes)
+			SELECT $1, rev, item, jsonb_build_object('priority', 90, 'channel', 'chat', 'tier', repeat(md5(item::text), $4 / 32))
+			FROM ids RETURNING id, work_item_id)
+		INSERT INTO work_items (org_id, id, queue_id, current_revision_id, priority, enqueued_at)
+		SELECT $1, work_item_id, $2, id, 90, now() - interval '1 hour' FROM r
+		RETURNING id`, org, queue, n, size)
+	d.Exec(`UPDATE routeops_settings SET attributes_max_bytes = $1`, pgstore.DefaultAttributesLimit)
 	return ids
 }
