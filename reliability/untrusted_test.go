@@ -186,6 +186,9 @@ func TestCLIEscapesHostileRows(t *testing.T) {
 		{0, []string{"pause", org + "/" + queue, "--yes"}},
 		{2, []string{"pause", org + "/nope\x1b[2J", "--yes"}},
 		{1, []string{"items", "show", "12\x1b]0;x\x07"}},
+		// SQL in arguments is data: every query is parameterised.
+		{0, []string{"items", "list", "--org", "o'; DROP TABLE events; --", "--queue", "q' OR '1'='1"}},
+		{2, []string{"pause", "o'; DELETE FROM work_items; --/q", "--yes"}},
 	} {
 		r := h.run([]string{"ROUTEOPS_OPERATOR=olga"}, c.args...)
 		if r.Code != c.code {
@@ -195,6 +198,9 @@ func TestCLIEscapesHostileRows(t *testing.T) {
 		if ru, at, bad := unsafeIn(r.Stdout + r.Stderr); bad {
 			t.Errorf("routeops %q wrote U+%04X raw at byte %d:\n%q", c.args, ru, at, r.Stdout+r.Stderr)
 		}
+	}
+	if n := h.count(`SELECT count(*) FROM work_items`); n != 13 {
+		t.Fatalf("%d items after SQL in the arguments, want 13", n)
 	}
 	// The hostile text was shown, escaped, not dropped.
 	r := h.mustRun(nil, "items", "show", item)
