@@ -693,7 +693,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		case r := <-done:
 			delete(inflight, r.org)
-			gate.turnDone(r.org, r.err == nil && r.turn.Progress())
+			gate.turnDone(r.org, r.err == nil && r.turn.Progress(), e.cfg.Clock.Now())
 			if r.err != nil && permanent(r.err) {
 				e.log.Error("routing refused; stopping", "org", r.org, "error", r.err.Error())
 				return r.err

@@ -13,29 +13,35 @@ import (
 //     most once per poll interval when a payload names one it does not
 //     know, so a new org is heard from within one interval and a flood of
 //     made-up names costs one listing per interval;
-//   - an org whose last turn made no progress is woken at most once per
-//     poll interval by notifications; more notifications meanwhile are
-//     held and start one turn at the next poll. An org whose last turn
-//     assigned or moved work is woken at once, so real traffic keeps its
-//     latency.
+//   - an org whose last wakeBurst turns found nothing to do, within one
+//     poll interval, is not woken by notifications again until the next
+//     poll, which takes one turn for all the notifications it held. An org
+//     whose turn did work is woken at once, and so is one after a few
+//     empty turns (a completion that freed capacity no one waited for, an
+//     item another engine took first), so real traffic keeps its latency.
 //
-// So a flood costs at most one extra turn per org per poll interval. The
-// gate is used by Run's scheduler goroutine only.
+// So a flood costs at most wakeBurst+1 turns per org per poll interval
+// (it cost one per notification the engine could take). The gate is used
+// by Run's scheduler goroutine only.
 type wakeGate struct {
 	interval time.Duration
 	known    map[string]bool
 	loadedAt time.Time
 	loaded   bool
-	woken    map[string]time.Time // when a notification last started a turn
-	idle     map[string]bool      // the org's last turn made no progress
+	empty    map[string]int       // turns in a row that found nothing to do
+	since    map[string]time.Time // when the first of them ended
 	held     map[string]bool
 	// Dropped and Held count notifications not acted on at once.
 	Dropped, Held int
 }
 
+// wakeBurst is how many empty turns in a row, within one poll interval,
+// notifications may start for one org before they wait for the poll.
+const wakeBurst = 3
+
 func newWakeGate(interval time.Duration) *wakeGate {
-	return &wakeGate{interval: interval, known: map[string]bool{}, woken: map[string]time.Time{},
-		idle: map[string]bool{}, held: map[string]bool{}}
+	return &wakeGate{interval: interval, known: map[string]bool{}, empty: map[string]int{},
+		since: map[string]time.Time{}, held: map[string]bool{}}
 }
 
 // learn records orgs known to exist (from a poll).
@@ -63,26 +69,30 @@ func (g *wakeGate) admit(org string, now time.Time, reload func() ([]string, err
 		g.Dropped++
 		return false
 	}
-	if last, ok := g.woken[org]; ok && g.idle[org] && now.Sub(last) < g.interval {
-		g.held[org] = true
-		g.Held++
-		return false
+	if g.empty[org] >= wakeBurst {
+		if now.Sub(g.since[org]) < g.interval {
+			g.held[org] = true
+			g.Held++
+			return false
+		}
+		delete(g.empty, org) // a new interval: a new burst
 	}
-	g.woken[org] = now
 	return true
 }
 
-// turnDone records whether an org's turn made progress.
-func (g *wakeGate) turnDone(org string, progress bool) {
+// turnDone records whether an org's turn did something, at now.
+func (g *wakeGate) turnDone(org string, progress bool, now time.Time) {
 	if progress {
-		delete(g.idle, org)
-	} else {
-		g.idle[org] = true
+		delete(g.empty, org)
+		return
 	}
+	if g.empty[org] == 0 {
+		g.since[org] = now
+	}
+	g.empty[org]++
 }
 
-// release returns the held orgs, sorted, for the poll to route; each
-// counts as woken now.
+// release returns the held orgs, sorted, for the poll to route.
 func (g *wakeGate) release(now time.Time) []string {
 	if len(g.held) == 0 {
 		return nil
@@ -90,7 +100,7 @@ func (g *wakeGate) release(now time.Time) []string {
 	out := make([]string, 0, len(g.held))
 	for o := range g.held {
 		out = append(out, o)
-		g.woken[o] = now
+		g.since[o] = now // the held turn starts a new interval's count
 	}
 	clear(g.held)
 	sort.Strings(out)

@@ -22,9 +22,10 @@ func sendAll(t *testing.T, f *fakeStore, payloads []string) {
 
 // TestRunCoalescesNotificationFlood: any database role can send wake-ups,
 // as fast as it likes. Payloads that name no org are dropped (the list of
-// orgs is loaded once for them), and an org whose turn found nothing to do
-// is woken at most once per poll interval by notifications: a flood of
-// thousands costs one turn at once and one at the next poll.
+// orgs is loaded once for them), and an org whose turns find nothing to do
+// is woken by notifications at most a few times (wakeBurst, 3) per poll
+// interval: a flood of thousands costs three turns at once and one at the
+// next poll.
 func TestRunCoalescesNotificationFlood(t *testing.T) {
 	clock := router.NewManualClock(t0)
 	f := newFake(clock, "a", "b")
@@ -43,13 +44,17 @@ func TestRunCoalescesNotificationFlood(t *testing.T) {
 	for i := 0; i < 2000; i++ {
 		flood = append(flood, "a", fmt.Sprintf("nope-%d", i), "", "evil\x1b]0;x\x07")
 	}
-	sendAll(t, f, []string{"a"})
-	f.waitFor(t, "a's first turn", func() bool { return len(f.callsOf("a")) == 1 })
-	// The marker: b is routed only once everything before it was read.
+	// One by one, three notifications start three (empty) turns...
+	for i := 1; i <= 3; i++ {
+		sendAll(t, f, []string{"a"})
+		f.waitFor(t, "a's turn", func() bool { return len(f.callsOf("a")) == i })
+	}
+	// ...and then none, however many follow. The marker: b is routed only
+	// once everything before it was read.
 	sendAll(t, f, append(flood, "b"))
 	f.waitFor(t, "the flood read", func() bool { return len(f.callsOf("b")) == 1 })
-	if n := len(f.callsOf("a")); n != 1 {
-		t.Fatalf("%d turns for a during the flood, want 1", n)
+	if n := len(f.callsOf("a")); n != 3 {
+		t.Fatalf("%d turns for a during the flood, want 3", n)
 	}
 	f.mu.Lock()
 	lists := f.listCalls
@@ -62,17 +67,17 @@ func TestRunCoalescesNotificationFlood(t *testing.T) {
 			t.Fatalf("a turn for %q, which is no org", org)
 		}
 	}
-	// The next poll takes the held wake-up: one more turn, not 2000.
+	// The next poll takes the held wake-ups: one more turn, not 2000.
 	clock.Advance(time.Hour)
-	f.waitFor(t, "a's held turn", func() bool { return len(f.callsOf("a")) == 2 })
+	f.waitFor(t, "a's held turn", func() bool { return len(f.callsOf("a")) == 4 })
 	clock.Advance(time.Hour)
 	f.waitFor(t, "another poll", func() bool {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		return f.routCalls >= 3
 	})
-	if n := len(f.callsOf("a")); n != 2 {
-		t.Fatalf("%d turns for a, want 2", n)
+	if n := len(f.callsOf("a")); n != 4 {
+		t.Fatalf("%d turns for a, want 4", n)
 	}
 }
 
@@ -91,6 +96,30 @@ func TestRunWakesBusyOrgAtOnce(t *testing.T) {
 	stop := startRun(t, e)
 	defer stop()
 	for i := 1; i <= 5; i++ {
+		sendAll(t, f, []string{"a"})
+		f.waitFor(t, fmt.Sprintf("turn %d", i), func() bool { return len(f.callsOf("a")) >= i })
+	}
+}
+
+// TestRunWakesAfterAFewEmptyTurns: empty turns between real work (a
+// completion that freed capacity nobody waited for, work another engine
+// took) do not make the next notification wait for the poll.
+func TestRunWakesAfterAFewEmptyTurns(t *testing.T) {
+	clock := router.NewManualClock(t0)
+	f := newFake(clock, "a")
+	f.routable = []string{}
+	f.route["a"] = func(n int, req router.RouteRequest) (router.RouteResult, error) {
+		if n%3 == 0 { // every third turn finds work
+			return router.RouteResult{Claimed: 1, Assigned: 1, Queues: map[string]router.QueueClaim{"q": {Claimed: 1}}}, nil
+		}
+		return router.RouteResult{}, nil
+	}
+	cfg := engineConfig(clock)
+	cfg.PollInterval = 24 * time.Hour
+	e := router.NewEngine(f, cfg)
+	stop := startRun(t, e)
+	defer stop()
+	for i := 1; i <= 12; i++ {
 		sendAll(t, f, []string{"a"})
 		f.waitFor(t, fmt.Sprintf("turn %d", i), func() bool { return len(f.callsOf("a")) >= i })
 	}
