@@ -51,8 +51,12 @@ func TestRunCoalescesNotificationFlood(t *testing.T) {
 	}
 	// ...and then none, however many follow. The marker: b is routed only
 	// once everything before it was read.
-	sendAll(t, f, append(flood, "b"))
-	f.waitFor(t, "the flood read", func() bool { return len(f.callsOf("b")) == 1 })
+	sendAll(t, f, flood)
+	// The engine may drop notifications while its queue of them is full
+	// (the poll catches up): send the marker until it arrives.
+	for len(f.callsOf("b")) == 0 {
+		sendAll(t, f, []string{"b"})
+	}
 	if n := len(f.callsOf("a")); n != 3 {
 		t.Fatalf("%d turns for a during the flood, want 3", n)
 	}
