@@ -68,8 +68,8 @@ const (
 	codeCharacterNotInRepertoire  = "22021"
 	codeStatementTooComplex       = "54001"
 	// The schema's own refusals: attributes over the size limit
-	// (migration 010), and a CHECK constraint such as the one on ids
-	// (migration 009).
+	// (migration 011), and a CHECK constraint such as the one on ids
+	// (migration 010).
 	codeAttributesTooLarge = "RO413"
 	codeCheckViolation     = "23514"
 )

@@ -42,7 +42,7 @@ func itemColsAs(alias string) string {
 var itemCols = itemColsAs("")
 
 // itemJournalColsAs are the journal copy's size and, when it is within the
-// attributes limit (see migration 010), its text: scanItemJournal reads
+// attributes limit (see migration 011), its text: scanItemJournal reads
 // them after itemColumns.
 func itemJournalColsAs(alias string) string {
 	p := ""

@@ -148,7 +148,7 @@ func TestMigrationReportsUncleanIDs(t *testing.T) {
 	dsn := pgtest.NewEmptyDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := pgstore.MigrateTo(ctx, dsn, 8); err != nil {
+	if err := pgstore.MigrateTo(ctx, dsn, 9); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := pgx.Connect(ctx, dsn)
@@ -180,8 +180,8 @@ func TestMigrationReportsUncleanIDs(t *testing.T) {
 		t.Errorf("the report carries a control or bidi character raw: %q", msg)
 	}
 	var v int
-	if err := conn.QueryRow(ctx, `SELECT version FROM `+pgstore.VersionTable).Scan(&v); err != nil || v != 8 {
-		t.Fatalf("schema version %d (%v) after the refused migration, want 8", v, err)
+	if err := conn.QueryRow(ctx, `SELECT version FROM `+pgstore.VersionTable).Scan(&v); err != nil || v != 9 {
+		t.Fatalf("schema version %d (%v) after the refused migration, want 9", v, err)
 	}
 	for _, sql := range []string{
 		`DELETE FROM teams`, `DELETE FROM queues WHERE id <> 'default'`, `DELETE FROM orgs WHERE id <> 'fine'`,

@@ -30,7 +30,7 @@ func attrText(b []byte) (string, error) {
 // reference each other (the revision foreign key is deferred to the
 // commit), and an unknown queue fails the queue's foreign key. The item's
 // insert trigger copies the revision into the journal and sets the
-// denormalized priority (migration 011).
+// denormalized priority (migration 012).
 const enqueueSQL = `WITH ids AS (
 		SELECT nextval('work_items_id_seq') AS item, nextval('work_item_revisions_id_seq') AS rev),
 	r AS (
@@ -56,13 +56,13 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 	if err != nil {
 		return router.WorkItem{}, err
 	}
-	conn, err := s.pool.Acquire(ctx)
+	conn, err := s.w.Acquire(ctx)
 	if err != nil {
 		return router.WorkItem{}, s.wrap(err)
 	}
 	defer conn.Release()
 	batch := &pgx.Batch{}
-	batch.Queue(`BEGIN`)
+	s.w.queueBegin(batch)
 	batch.Queue(enqueueSQL+itemCols+", "+itemJournalColsAs(""), req.OrgID, req.QueueID, attrs, req.EnqueuedAt.UTC())
 	batch.Queue(`COMMIT`)
 	batch.Queue(wakeSQL, NotifyChannel, []string{req.OrgID})
@@ -71,7 +71,7 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 	var wakeErr error
 	br := conn.SendBatch(ctx, batch)
 	err = func() error {
-		if _, err := br.Exec(); err != nil {
+		if err := s.w.beginResults(br); err != nil {
 			return err
 		}
 		var err error
@@ -130,7 +130,7 @@ func (s *Store) AddRevision(ctx context.Context, req router.AddRevisionRequest) 
 			return err
 		}
 		// The trigger copies the revision into the journal and sets the
-		// denormalized priority (migration 011).
+		// denormalized priority (migration 012).
 		if _, err := tx.Exec(ctx, `UPDATE work_items SET current_revision_id = $3 WHERE org_id = $1 AND id = $2`,
 			req.Org, req.ItemID, rev.ID); err != nil {
 			return err
@@ -217,7 +217,7 @@ func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.Bul
 		return res, err
 	}
 	if len(data.Queues)+len(data.Orgs) > 0 {
-		if _, err := s.pool.Exec(ctx, `ANALYZE orgs, queues`); err != nil {
+		if _, err := s.w.Exec(ctx, `ANALYZE orgs, queues`); err != nil {
 			return res, s.wrap(err)
 		}
 	}
@@ -260,7 +260,7 @@ func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.Bul
 			return fmt.Errorf("copy revisions: %w", err)
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"work_items"},
-			// The journal copy is the insert trigger's to write (migration 011).
+			// The journal copy is the insert trigger's to write (migration 012).
 			[]string{"org_id", "id", "queue_id", "state", "current_revision_id", "priority", "enqueued_at"},
 			pgx.CopyFromRows(itemRows)); err != nil {
 			return fmt.Errorf("copy items: %w", err)
@@ -296,7 +296,7 @@ func (s *Store) Analyze(ctx context.Context) error {
 	if err := s.Maintain(ctx); err != nil {
 		return err
 	}
-	_, err := s.pool.Exec(ctx, `ANALYZE work_items, work_item_revisions, agents, queues, teams, queue_counts, queue_heads`)
+	_, err := s.w.Exec(ctx, `ANALYZE work_items, work_item_revisions, agents, queues, teams, queue_counts, queue_heads`)
 	return s.wrap(err)
 }
 

@@ -1,4 +1,4 @@
--- routeops schema, version 11: a journal the writer cannot forge, and no
+-- routeops schema, version 12: a journal the writer cannot forge, and no
 -- dangling revision reference even with the foreign key off.
 --
 -- 1. events: the database records who wrote each event and when, whatever
@@ -52,7 +52,7 @@ WHERE w.journal_attributes IS NULL
                   WHERE r.org_id = w.org_id AND r.id = w.journal_revision_id
                     AND r.attributes = w.journal_attributes);
 ALTER TABLE work_items ALTER COLUMN journal_verified SET DEFAULT false;
--- The copy's size, as attributes_bytes is the revision's (migration 010),
+-- The copy's size, as attributes_bytes is the revision's (migration 011),
 -- so that readers need not render a large copy to measure it. NULL for
 -- copies written before this version: readers measure those.
 ALTER TABLE work_items ADD COLUMN journal_bytes integer;

@@ -1,4 +1,4 @@
--- routeops schema, version 10: attribute documents have a size limit that
+-- routeops schema, version 11: attribute documents have a size limit that
 -- every writer meets.
 --
 -- jsonb takes documents of hundreds of megabytes. One tenant's 10 MB

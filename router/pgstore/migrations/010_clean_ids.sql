@@ -1,4 +1,4 @@
--- routeops schema, version 9: ids without control or bidi characters.
+-- routeops schema, version 10: ids without control or bidi characters.
 --
 -- Org, queue, team and agent ids come from integrations and people, and
 -- every face of routeops prints them. routeops escapes what it prints, but
