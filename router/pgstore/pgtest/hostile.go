@@ -56,14 +56,19 @@ func (d *DB) Hostile() []int64 {
 func (d *DB) Oversized(org, queue string, n, size int) []int64 {
 	d.tb.Helper()
 	d.Exec(`UPDATE routeops_settings SET attributes_max_bytes = $1`, pgstore.MaxAttributesLimit)
-	ids := d.Ints(`WITH ids AS (
-			SELECT nextval('work_items_id_seq') AS item, nextval('work_item_revisions_id_seq') AS rev FROM generate_series(1, $3)),
-		r AS (INSERT INTO work_item_revisions (org_id, id, work_item_id, attributes)
-			SELECT $1, rev, item, jsonb_build_object('priority', 90, 'channel', 'chat', 'tier', repeat(md5(item::text), $4 / 32))
-			FROM ids RETURNING id, work_item_id)
-		INSERT INTO work_items (org_id, id, queue_id, current_revision_id, priority, enqueued_at)
-		SELECT $1, work_item_id, $2, id, 90, now() - interval '1 hour' FROM r
-		RETURNING id`, org, queue, n, size)
+	// One item a statement: each writes some 20 MB (the revision and the
+	// journal copy), within the helpers' statement deadline.
+	var ids []int64
+	for range n {
+		ids = append(ids, d.Int(`WITH ids AS (
+				SELECT nextval('work_items_id_seq') AS item, nextval('work_item_revisions_id_seq') AS rev),
+			r AS (INSERT INTO work_item_revisions (org_id, id, work_item_id, attributes)
+				SELECT $1, rev, item, jsonb_build_object('priority', 90, 'channel', 'chat', 'tier', repeat(md5(item::text), $3 / 32))
+				FROM ids RETURNING id, work_item_id)
+			INSERT INTO work_items (org_id, id, queue_id, current_revision_id, priority, enqueued_at)
+			SELECT $1, work_item_id, $2, id, 90, now() - interval '1 hour' FROM r
+			RETURNING id`, org, queue, size))
+	}
 	d.Exec(`UPDATE routeops_settings SET attributes_max_bytes = $1`, pgstore.DefaultAttributesLimit)
 	return ids
 }
