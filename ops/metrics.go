@@ -69,7 +69,7 @@ func NewMetrics(mon *Monitor, o MetricsOptions) *Metrics {
 	m.wakeups.Set(1)
 	m.batchSecs = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "routeops_route_batch_seconds",
 		Help: "Duration of the routing transaction that routed an org's batch (observed once per org; small orgs share one transaction).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
-	for _, c := range []router.Cause{router.CauseMissingRevision, router.CauseCorruptRevision, router.CauseUnknownQueue} {
+	for _, c := range []router.Cause{router.CauseMissingRevision, router.CauseCorruptRevision, router.CauseOversizedAttributes, router.CauseUnknownQueue} {
 		m.faults.WithLabelValues(string(c))
 	}
 	if o.PerQueue == "" {

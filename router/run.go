@@ -30,11 +30,13 @@ type scheduler struct {
 	jobs      int
 	nextPoll  time.Time
 	listFails int
+	// gate decides which notifications start a turn (see wakeGate).
+	gate *wakeGate
 }
 
 func newScheduler(e *Engine) *scheduler {
 	return &scheduler{e: e, pending: map[string]bool{}, inflight: map[string]bool{}, redo: map[string]bool{},
-		served: map[string]bool{}, depth: map[string]int{}}
+		served: map[string]bool{}, depth: map[string]int{}, gate: newWakeGate(e.cfg.PollInterval)}
 }
 
 func (s *scheduler) enqueue(org string) {
@@ -77,9 +79,13 @@ func (s *scheduler) poll(ctx context.Context, now time.Time) error {
 	s.depth = make(map[string]int, len(bl))
 	for _, b := range bl {
 		s.depth[b.Org] = b.Queued
+		s.gate.known[b.Org] = true
 		if b.Routable {
 			s.enqueue(b.Org)
 		}
+	}
+	for _, o := range s.gate.release(now) {
+		s.enqueue(o)
 	}
 	s.nextPoll = now.Add(e.cfg.PollInterval)
 	return nil
@@ -164,10 +170,11 @@ func (s *scheduler) dispatch(ctx context.Context, now time.Time, work chan<- *jo
 // batches, or a first-round batch that came back full) and orgs notified
 // meanwhile go back in line, at its end. It returns an error only when
 // the store refused for good.
-func (s *scheduler) finish(j *job) error {
+func (s *scheduler) finish(j *job, now time.Time) error {
 	s.jobs--
 	for _, t := range j.turns {
 		delete(s.inflight, t.org)
+		s.gate.turnDone(t.org, t.err == nil && t.Progress(), now)
 		if t.err != nil && permanent(t.err) {
 			s.e.log.Error("routing refused; stopping", "org", t.org, "error", t.err.Error())
 			return t.err
@@ -224,6 +231,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}()
 
 	s := newScheduler(e)
+	listOrgs := func() ([]string, error) { return e.store.ListOrgs(ctx) }
 	for {
 		now := e.cfg.Clock.Now()
 		if !now.Before(s.nextPoll) {
@@ -240,13 +248,15 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case org := <-notify:
-			s.enqueue(org)
+			if s.gate.admit(org, e.cfg.Clock.Now(), listOrgs) {
+				s.enqueue(org)
+			}
 		case <-resync:
 			// Subscribed (again): whatever was notified before is lost, so
 			// look at every org now.
 			s.nextPoll = time.Time{}
 		case j := <-done:
-			if err := s.finish(j); err != nil {
+			if err := s.finish(j, e.cfg.Clock.Now()); err != nil {
 				return err
 			}
 		case <-e.cfg.Clock.After(d):

@@ -197,7 +197,7 @@ func TestCommandTableIsCovered(t *testing.T) {
 // all come from the table.
 func TestCommandTableGeneratesHelp(t *testing.T) {
 	const before = "commands: :org NAME, :stalled, :all, :timeline [ORG], :item ID, :quarantine ID [REASON], " +
-		":release ID, :pause ORG/QUEUE, :resume ORG/QUEUE, :repair [ORG] [--allow-defaults], :drill [ORG] [COUNT], :q"
+		":release ID [--force], :pause ORG/QUEUE, :resume ORG/QUEUE, :repair [ORG] [--allow-defaults] [--allow-fallback], :drill [ORG] [COUNT], :q"
 	if commandHelp != before {
 		t.Errorf("commandHelp is\n%s\nwant\n%s", commandHelp, before)
 	}

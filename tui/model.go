@@ -345,9 +345,9 @@ func (m *Model) globalKey(k tea.KeyPressMsg) (tea.Cmd, bool) {
 	case key.Matches(k, km.Quarantine):
 		return m.action("quarantine", func() tea.Cmd { return m.askQuarantine(0, "", "") }), true
 	case key.Matches(k, km.Release):
-		return m.action("release", func() tea.Cmd { return m.askRelease(0, "") }), true
+		return m.action("release", func() tea.Cmd { return m.askRelease(0, "", false) }), true
 	case key.Matches(k, km.Repair):
-		return m.action("repair", func() tea.Cmd { return m.askRepair(m.contextOrg(), false) }), true
+		return m.action("repair", func() tea.Cmd { return m.askRepair(m.contextOrg(), repairAllow{}) }), true
 	case key.Matches(k, km.Pause):
 		return m.action("pause", m.askPause), true
 	case key.Matches(k, km.Drill):

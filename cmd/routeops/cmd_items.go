@@ -86,6 +86,7 @@ func (a *app) itemsListCmd() *cobra.Command {
 
 func (a *app) itemsShowCmd() *cobra.Command {
 	var org string
+	var full bool
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show an item: its revision chain with verdicts, the journal copy, its events, the last error",
@@ -107,10 +108,15 @@ func (a *app) itemsShowCmd() *cobra.Command {
 			if a.output("table") == "json" {
 				return a.printJSON(d)
 			}
-			return a.printLines(present.ItemLines(d, time.Now(), present.ItemOptions{Style: present.CLI}))
+			opts := present.ItemOptions{Style: present.CLI}
+			if full {
+				opts.MaxValue = -1
+			}
+			return a.printLines(present.ItemLines(d, time.Now(), opts))
 		},
 	}
 	show.Flags().StringVar(&org, "org", "", "refuse the id unless it belongs to this org")
+	show.Flags().BoolVar(&full, "full", false, fmt.Sprintf("show attribute documents and event details whole (default: the first %d bytes, then how many more)", present.DefaultMaxValue))
 	return show
 }
 
@@ -174,6 +180,7 @@ func (a *app) quarantineCmd() *cobra.Command {
 
 func (a *app) releaseCmd() *cobra.Command {
 	var org string
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "release ID...",
 		Short: "Return quarantined items to their queue, in their original place in line",
@@ -183,7 +190,11 @@ func (a *app) releaseCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := a.confirm(ops.ActionRelease, present.AskRelease(ids, "")); err != nil {
+			ask := present.AskRelease(ids, "")
+			if force {
+				ask = present.AskForcedRelease(ids, "")
+			}
+			if err := a.confirm(ops.ActionRelease, ask); err != nil {
 				return err
 			}
 			st, err := a.openStore(cmd.Context())
@@ -191,7 +202,7 @@ func (a *app) releaseCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			outs, err := a.newOps(st).Release(cmd.Context(), org, ids)
+			outs, err := a.newOps(st).Release(cmd.Context(), org, ids, force)
 			if err != nil {
 				return a.opsErr(err)
 			}
@@ -199,6 +210,7 @@ func (a *app) releaseCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&org, "org", "", "refuse ids that do not belong to this org")
+	cmd.Flags().BoolVar(&force, "force", false, "release even an item whose current revision is missing, oversized or invalid (it faults again when routed; repair it first)")
 	return cmd
 }
 

@@ -17,15 +17,17 @@ func (a *app) repairCmd() *cobra.Command {
 		Use:   "repair",
 		Short: "Rebuild missing or corrupt current revisions: plan (dry run), then apply",
 		Long: `repair finds every live item whose current revision is missing or invalid and
-rebuilds it: the exact attributes from the journal first (the copy kept on the
-item when the revision was written); an earlier revision only as a flagged
-fallback; defaults only with --allow-defaults. apply writes new revision rows
+rebuilds it: the exact attributes from the journal first (the copy the database
+kept on the item when the revision was written). A journal copy it cannot prove
+came from the revision (journal_unverified) and an earlier revision are
+fallbacks: the plan shows them, and apply uses them only with --allow-fallback.
+Defaults are used only with --allow-defaults. apply writes new revision rows
 (history is never edited), repoints the items, returns repaired quarantined items
 to their queue in their original place, journals each repair with your name,
 and runs verify. It is idempotent.`,
 	}
 	var org string
-	var allowDefaults bool
+	var allowDefaults, allowFallback bool
 	plan := &cobra.Command{
 		Use:   "plan",
 		Short: "Show what repair would do (changes nothing)",
@@ -40,6 +42,7 @@ and runs verify. It is idempotent.`,
 			if err != nil {
 				return a.opsErr(err)
 			}
+			p.AllowFallback = allowFallback
 			if a.output("table") == "json" {
 				return a.printJSON(p)
 			}
@@ -51,12 +54,13 @@ and runs verify. It is idempotent.`,
 		Short: "Apply the repair plan (needs --yes without a terminal), then verify",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runRepairApply(cmd.Context(), org, allowDefaults)
+			return a.runRepairApply(cmd.Context(), org, allowDefaults, allowFallback)
 		},
 	}
 	for _, c := range []*cobra.Command{plan, apply} {
 		c.Flags().StringVar(&org, "org", "", "only this org")
 		c.Flags().BoolVar(&allowDefaults, "allow-defaults", false, "rebuild from repair.default_* when no copy survives")
+		c.Flags().BoolVar(&allowFallback, "allow-fallback", false, "also apply fallback sources: an unverified journal copy (journal_unverified) or an earlier revision")
 	}
 	cmd.AddCommand(plan, apply)
 	return cmd
@@ -64,7 +68,7 @@ and runs verify. It is idempotent.`,
 
 // runRepairApply plans, shows the plan and asks on a terminal, applies,
 // and reports with the verify verdict.
-func (a *app) runRepairApply(ctx context.Context, org string, allowDefaults bool) error {
+func (a *app) runRepairApply(ctx context.Context, org string, allowDefaults, allowFallback bool) error {
 	if err := a.allow(ops.ActionRepair); err != nil {
 		return err
 	}
@@ -78,6 +82,7 @@ func (a *app) runRepairApply(ctx context.Context, org string, allowDefaults bool
 	if err != nil {
 		return a.opsErr(err)
 	}
+	p.AllowFallback = allowFallback
 	if len(p.Items) == 0 {
 		if a.output("table") == "json" {
 			return a.printJSON(&ops.RepairReport{Outcomes: []router.RepairOutcome{}, VerifyOK: true})

@@ -104,6 +104,7 @@ func (s *Store) ApplyRepair(ctx context.Context, req router.ApplyRepairRequest) 
 		it.Priority = router.PriorityOf(f.Attributes)
 		it.JournalRevisionID = rev.ID
 		it.JournalAttributes = bytes.Clone(f.Attributes)
+		it.JournalVerified = true
 		it.FaultCause = ""
 		released := false
 		o := s.orgs[it.OrgID]

@@ -58,7 +58,7 @@ func (s *Store) CleanupPlan(ctx context.Context, olderThan time.Time) (router.Cl
 }
 
 // cleanupSQL locks a window of old revisions and deletes those that are
-// eligible, in one statement (see migration 012). The reference check,
+// eligible, in one statement (see migration 015). The reference check,
 // routeops_revisions_referenced, is VOLATILE, so it reads with a snapshot
 // of its own; its arguments are arrays of every locked row, so it runs
 // once, after the last lock is taken, whatever plan PostgreSQL picks. It

@@ -78,6 +78,7 @@ func Run(t *testing.T, newStore Harness) {
 		verifyTests,
 		drillTests,
 		concurrencyTests,
+		untrustedTests,
 	}
 	for _, g := range groups {
 		for _, tc := range g {

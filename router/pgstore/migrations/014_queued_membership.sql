@@ -1,4 +1,4 @@
--- routeops schema, version 11: an assignment that touches no index.
+-- routeops schema, version 14: an assignment that touches no index.
 --
 -- An item's state sat in the predicates of three partial indexes on
 -- work_items (the head of each queue, its oldest waiting item, the faulted
@@ -118,9 +118,12 @@ BEGIN
     RETURN NULL;
 END $$;
 
--- The heads, from the membership.
+-- The heads, from the membership. As in version 11, the head keeps its
+-- attributes' size, and its attributes only when within the limit.
 CREATE OR REPLACE FUNCTION routeops_refresh_heads(orgs text[], queues text[]) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+    lim integer := routeops_attributes_limit();
 BEGIN
     -- Make sure a row exists for each queue, then lock them all in key
     -- order. Everything after this sees what committed before the locks.
@@ -138,7 +141,9 @@ BEGIN
         head_id = x.id, head_enqueued_at = x.enqueued_at, head_attempts = x.attempts,
         head_last_error = x.last_error, head_last_attempt_at = x.last_attempt_at,
         head_fault_cause = x.fault_cause, head_revision_id = x.current_revision_id,
-        head_revision_found = (r.id IS NOT NULL), head_attributes = r.attributes
+        head_revision_found = (r.id IS NOT NULL),
+        head_attributes_bytes = r.bytes,
+        head_attributes = CASE WHEN r.bytes > lim THEN NULL ELSE r.attributes END
     FROM (SELECT DISTINCT o AS org_id, q AS queue_id FROM unnest(orgs, queues) AS u(o, q)) k
     LEFT JOIN LATERAL (
         SELECT c.enqueued_at AS oldest FROM queued_items c
@@ -149,6 +154,9 @@ BEGIN
         FROM queued_items c JOIN work_items w ON w.org_id = c.org_id AND w.id = c.id
         WHERE c.org_id = k.org_id AND c.queue_id = k.queue_id AND NOT c.skipped
         ORDER BY c.priority DESC, c.enqueued_at, c.id LIMIT 1) x ON true
-    LEFT JOIN work_item_revisions r ON r.org_id = x.org_id AND r.id = x.current_revision_id
+    LEFT JOIN LATERAL (
+        SELECT r.id, r.attributes, routeops_attributes_bytes(r.attributes, r.attributes_bytes) AS bytes
+        FROM work_item_revisions r
+        WHERE r.org_id = x.org_id AND r.id = x.current_revision_id) r ON true
     WHERE h.org_id = k.org_id AND h.queue_id = k.queue_id;
 END $$;
