@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,10 @@ import (
 
 // Scenarios lists every scenario, in the order "all" runs them.
 var Scenarios = []string{"seed", "throughput", "poison", "latency", "snapshot", "repair", "cleanup"}
+
+// Named are the scenarios that run only when named: fleet seeds 10M
+// items and takes the better part of an hour at full size.
+var Named = []string{"fleet"}
 
 // Options configure a run. Zero values take the defaults: the full sizes.
 type Options struct {
@@ -101,6 +106,10 @@ type Options struct {
 	// CPUProfile writes a CPU profile of each scenario's measured phase:
 	// to this file for one scenario, to FILE-<scenario>.EXT for several.
 	CPUProfile string
+
+	// Binary is the routeops executable the fleet scenario runs (status,
+	// serve) as processes of their own; empty: those figures are skipped.
+	Binary string
 
 	// Log receives progress.
 	Log *slog.Logger
@@ -170,7 +179,7 @@ func Expand(s string) ([]string, error) {
 	for _, name := range strings.Split(s, ",") {
 		name = strings.TrimSpace(name)
 		if !known(name) {
-			return nil, fmt.Errorf("unknown scenario %q (known: %s, all)", name, strings.Join(Scenarios, ", "))
+			return nil, fmt.Errorf("unknown scenario %q (known: %s, all)", name, strings.Join(append(slices.Clone(Scenarios), Named...), ", "))
 		}
 		out = append(out, name)
 	}
@@ -178,7 +187,7 @@ func Expand(s string) ([]string, error) {
 }
 
 func known(name string) bool {
-	for _, s := range Scenarios {
+	for _, s := range append(slices.Clone(Scenarios), Named...) {
 		if s == name {
 			return true
 		}
@@ -349,6 +358,8 @@ func (r *runner) run(ctx context.Context, name string, several bool) (res *Resul
 		err = sc.cleanupScenario(ctx)
 	case "seed":
 		err = sc.seed(ctx)
+	case "fleet":
+		err = sc.fleet(ctx)
 	}
 	if err != nil {
 		res.Err = redact.Text(err.Error(), r.opts.DSN)

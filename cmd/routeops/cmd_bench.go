@@ -46,6 +46,13 @@ Scenarios (--scenario, a comma-separated list, or all):
               apply_seconds
   cleanup     1M unreferenced old revisions deleted while the engine routes:
               deleted_per_second, ratio_during_cleanup
+  fleet       50,000 orgs x 200 items (10M; not part of all): seed_seconds,
+              snapshot_ms, status -o json and the status table run as processes
+              (status_json_ms, _bytes, _rss_mb), serve --until-idle draining it
+              (items_per_second, first_assignment_max_seconds, serve_rss_mb,
+              /metrics scraped meanwhile: metrics_series, metrics_bytes,
+              metrics_scrape_ms), and the bare-table pgbench yardstick after
+              it (ratio_vs_pgbench_bare)
 
 --scale shrinks every scenario for a quick run; targets are judged at full size only.`,
 		Example: `  scripts/benchpg.sh start
@@ -81,6 +88,9 @@ Scenarios (--scenario, a comma-separated list, or all):
 				return err
 			}
 			opts.DSN = a.cfg.DSN
+			if self, err := os.Executable(); err == nil {
+				opts.Binary = self
+			}
 			opts.Log = a.log
 			format := a.output("table")
 			err = bench.Run(cmd.Context(), opts, names, func(r *bench.Result) error {
@@ -98,7 +108,7 @@ Scenarios (--scenario, a comma-separated list, or all):
 	f := cmd.Flags()
 	f.StringVar(&scenario, "scenario", "all", "scenario to run: "+joinScenarios()+", a comma-separated list, or all")
 	f.Float64Var(&opts.Scale, "scale", 1, "multiply every scenario's size by this (e.g. 0.1 for a quick run)")
-	f.IntVar(&opts.Orgs, "orgs", 0, "override the org count of throughput, poison, latency, snapshot, repair, cleanup and seed")
+	f.IntVar(&opts.Orgs, "orgs", 0, "override the org count of throughput, poison, latency, snapshot, repair, cleanup, seed and fleet")
 	f.IntVar(&opts.ItemsPerOrg, "items-per-org", 0, "override the items per org of those scenarios")
 	f.IntVar(&opts.BatchSize, "batch-size", router.DefaultBatchSize, "engine batch size (items claimed per queue per transaction; default routing.batch_size's)")
 	f.IntVar(&opts.Workers, "workers", 4, "engine workers (orgs routed at once)")
@@ -120,7 +130,7 @@ Scenarios (--scenario, a comma-separated list, or all):
 
 func joinScenarios() string {
 	s := ""
-	for i, n := range bench.Scenarios {
+	for i, n := range append(append([]string(nil), bench.Scenarios...), bench.Named...) {
 		if i > 0 {
 			s += ", "
 		}

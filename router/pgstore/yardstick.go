@@ -11,6 +11,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -153,6 +154,19 @@ func CountAssigned(ctx context.Context, conn SQLConn) (int, error) {
 	var n int
 	err := conn.QueryRow(ctx, `SELECT count(*) FROM work_items WHERE state = 'assigned'`).Scan(&n)
 	return n, err
+}
+
+// LatestFirstAssignment is, over every org with an assigned item, the
+// latest of their first assignments: how long the last org to be served
+// waited. Zero when nothing is assigned.
+func LatestFirstAssignment(ctx context.Context, conn SQLConn) (time.Time, error) {
+	var t *time.Time
+	err := conn.QueryRow(ctx, `SELECT max(first) FROM (
+		SELECT min(assigned_at) AS first FROM work_items WHERE state = 'assigned' GROUP BY org_id) f`).Scan(&t)
+	if err != nil || t == nil {
+		return time.Time{}, err
+	}
+	return *t, nil
 }
 
 // CreateBareYardstick fills an empty database with the yardstick's bare
