@@ -18,6 +18,47 @@ type fleetState struct {
 	filter         string // lower-cased
 	stalledOnly    bool
 	idx            []int32 // matching rows; nil when unfiltered
+	// steps are the filters typed since the rows last changed, with their
+	// matches: a character typed scans only the rows the filter before it
+	// kept, and a backspace finds its rows again without a scan.
+	steps []filterStep
+}
+
+type filterStep struct {
+	filter  string
+	stalled bool
+	idx     []int32
+}
+
+// maxFilterSteps bounds the filters remembered (each at most 4 bytes per
+// org).
+const maxFilterSteps = 16
+
+// match is the rows matching the filter, from the remembered steps when
+// it can be.
+func (f *fleetState) match(c *shared) []int32 {
+	if f.filter == "" && !f.stalledOnly {
+		return nil
+	}
+	for i := len(f.steps) - 1; i >= 0; i-- {
+		if st := f.steps[i]; st.filter == f.filter && st.stalled == f.stalledOnly {
+			f.steps = f.steps[:i+1]
+			return st.idx
+		}
+	}
+	var idx []int32
+	// A filter that contains the last one matches a subset of its rows.
+	if n := len(f.steps); n > 0 && f.steps[n-1].stalled == f.stalledOnly && strings.Contains(f.filter, f.steps[n-1].filter) {
+		idx = narrowRows(c.rows, f.steps[n-1].idx, f.filter, f.stalledOnly)
+	} else {
+		f.steps = f.steps[:0]
+		idx = filterRows(c.rows, f.filter, f.stalledOnly)
+	}
+	if len(f.steps) == maxFilterSteps {
+		f.steps = append(f.steps[:0], f.steps[1:]...)
+	}
+	f.steps = append(f.steps, filterStep{filter: f.filter, stalled: f.stalledOnly, idx: idx})
+	return idx
 }
 
 func (f *fleetState) count(c *shared) int {
@@ -61,7 +102,8 @@ func (f *fleetState) selectedName(c *shared) string {
 // that the worst org is always under the cursor; a selection further down
 // follows its org.
 func (f *fleetState) rebuilt(c *shared, follow string) {
-	f.idx = filterRows(c.rows, f.filter, f.stalledOnly)
+	f.steps = f.steps[:0]
+	f.idx = f.match(c)
 	if follow != "" {
 		n := f.count(c)
 		for i := 0; i < n; i++ {
@@ -77,7 +119,7 @@ func (f *fleetState) rebuilt(c *shared, follow string) {
 func (f *fleetState) filtered() bool { return f.filter != "" || f.stalledOnly }
 
 func (f *fleetState) refilter(c *shared) {
-	f.idx = filterRows(c.rows, f.filter, f.stalledOnly)
+	f.idx = f.match(c)
 	f.cursor, f.offset = 0, 0
 }
 

@@ -195,3 +195,14 @@ func filterRows(rows []fleetRow, filter string, stalledOnly bool) []int32 {
 	}
 	return out
 }
+
+// narrowRows keeps the rows of idx that match.
+func narrowRows(rows []fleetRow, idx []int32, filter string, stalledOnly bool) []int32 {
+	out := make([]int32, 0, min(len(idx), 64))
+	for _, i := range idx {
+		if rows[i].matches(filter, stalledOnly) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
