@@ -138,7 +138,7 @@ func TestTransactionPoolWakeups(t *testing.T) {
 			}
 			if _, ok := harness.Poll(60*time.Second, 50*time.Millisecond, func() bool {
 				body, err := scrape(addr)
-				v, ok := sample(body, "routeops_wakeups_available")
+				v, ok := harness.Sample(body, "routeops_wakeups_available")
 				return err == nil && ok && v == wantGauge && strings.Contains(serve.Stderr.String(), ready)
 			}); !ok {
 				t.Fatalf("serve never said %q with routeops_wakeups_available %v:\n%s", ready, wantGauge, serve.Stderr.String())

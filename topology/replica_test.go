@@ -120,7 +120,7 @@ func TestReadReplica(t *testing.T) {
 	serve := rc.Start("serve", "--metrics-addr", addr, "--duration", "2m")
 	if _, ok := harness.Poll(60*time.Second, 100*time.Millisecond, func() bool {
 		body, err := scrape(addr)
-		v, ok := sample(body, "routeops_replica_lag_seconds")
+		v, ok := harness.Sample(body, "routeops_replica_lag_seconds")
 		return err == nil && ok && v > 0
 	}); !ok {
 		body, _ := scrape(addr)
