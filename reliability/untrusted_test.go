@@ -65,7 +65,7 @@ func TestHelpSaysHowToKeepPasswordsOffTheCommandLine(t *testing.T) {
 		r := h.mustRun(nil, args...)
 		var dsnLine string
 		for _, l := range strings.Split(r.Stdout, "\n") {
-			if strings.Contains(l, "--dsn") {
+			if strings.HasPrefix(strings.TrimSpace(l), "--dsn ") {
 				dsnLine = l
 			}
 		}
