@@ -103,7 +103,7 @@ func (s *Store) Release(ctx context.Context, req router.ReleaseRequest) (router.
 			Detail: detail}, req.Actor); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, o)
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, s.WakeChannel(), o)
 		return err
 	})
 	return res, err
@@ -172,7 +172,7 @@ func (s *Store) SetQueuePaused(ctx context.Context, req router.QueuePauseRequest
 			return err
 		}
 		if !req.Paused {
-			_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, req.Org)
+			_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, s.WakeChannel(), req.Org)
 		}
 		return err
 	})

@@ -26,7 +26,7 @@ func (s *Store) UpsertQueue(ctx context.Context, q router.Queue) error {
 			INSERT INTO queues (org_id, id, priority, paused) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (org_id, id) DO UPDATE SET priority = EXCLUDED.priority, paused = EXCLUDED.paused
 			RETURNING org_id)
-		SELECT pg_notify($5, org_id) FROM up`, q.OrgID, q.ID, q.Priority, q.Paused, NotifyChannel)
+		SELECT pg_notify($5, org_id) FROM up`, q.OrgID, q.ID, q.Priority, q.Paused, s.WakeChannel())
 	return s.wrapFK(err, "org %s does not exist", q.OrgID)
 }
 
@@ -69,14 +69,14 @@ func (s *Store) UpsertAgent(ctx context.Context, a router.Agent) error {
 				status = EXCLUDED.status, capacity = EXCLUDED.capacity
 			RETURNING org_id)
 		SELECT pg_notify($7, org_id) FROM up`,
-		a.OrgID, a.ID, a.TeamID, sortedSkills(a.Skills), string(st), a.Capacity, NotifyChannel)
+		a.OrgID, a.ID, a.TeamID, sortedSkills(a.Skills), string(st), a.Capacity, s.WakeChannel())
 	return s.wrapFK(err, "team %s/%s does not exist", a.OrgID, a.TeamID)
 }
 
 func (s *Store) SetAgentStatus(ctx context.Context, req router.AgentStatusRequest) error {
 	tag, err := s.w.Exec(ctx, `WITH up AS (
 			UPDATE agents SET status = $3 WHERE org_id = $1 AND id = $2 RETURNING org_id, status)
-		SELECT pg_notify($4, org_id) FROM up WHERE status = 'available'`, req.Org, req.Agent, string(req.Status), NotifyChannel)
+		SELECT pg_notify($4, org_id) FROM up WHERE status = 'available'`, req.Org, req.Agent, string(req.Status), s.WakeChannel())
 	if err != nil {
 		return s.wrap(err)
 	}
@@ -96,7 +96,7 @@ func (s *Store) SetTeamStatus(ctx context.Context, req router.TeamStatusRequest)
 	err := s.w.QueryRow(ctx, `WITH up AS (
 			UPDATE teams SET status = $3 WHERE org_id = $1 AND id = $2 RETURNING org_id, status),
 		n AS (SELECT pg_notify($4, org_id) FROM up WHERE status = 'active')
-		SELECT EXISTS (SELECT 1 FROM up), (SELECT count(*) FROM n)`, req.Org, req.Team, string(req.Status), NotifyChannel).Scan(&found, new(int))
+		SELECT EXISTS (SELECT 1 FROM up), (SELECT count(*) FROM n)`, req.Org, req.Team, string(req.Status), s.WakeChannel()).Scan(&found, new(int))
 	if err != nil {
 		return s.wrap(err)
 	}

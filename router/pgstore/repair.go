@@ -246,7 +246,7 @@ func (s *Store) ApplyRepair(ctx context.Context, req router.ApplyRepairRequest) 
 		}
 		sort.Strings(orgsToNotify)
 		if len(orgsToNotify) > 0 {
-			b.Queue(`SELECT pg_notify($1, o) FROM unnest($2::text[]) o`, NotifyChannel, orgsToNotify)
+			b.Queue(`SELECT pg_notify($1, o) FROM unnest($2::text[]) o`, s.WakeChannel(), orgsToNotify)
 		}
 		br := tx.SendBatch(ctx, b)
 		var berr error

@@ -65,7 +65,7 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 	s.w.queueBegin(batch)
 	batch.Queue(enqueueSQL+itemCols+", "+itemJournalColsAs(""), req.OrgID, req.QueueID, attrs, req.EnqueuedAt.UTC())
 	batch.Queue(`COMMIT`)
-	batch.Queue(wakeSQL, NotifyChannel, []string{req.OrgID})
+	batch.Queue(wakeSQL, s.WakeChannel(), []string{req.OrgID})
 	var it router.WorkItem
 	var committed bool
 	var wakeErr error
