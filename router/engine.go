@@ -641,7 +641,17 @@ func (e *Engine) Run(ctx context.Context) error {
 
 	notify := make(chan string, 1024)
 	resync := make(chan struct{}, 1)
-	go e.listen(ctx, notify, resync)
+	listening := make(chan struct{})
+	go e.listen(ctx, notify, resync, listening)
+	// Subscribe before the first poll, so that nothing notified in between
+	// is missed; a subscription that takes longer is waited for no more
+	// than firstListenWait, and then asks for a poll of its own (resync).
+	select {
+	case <-listening:
+	case <-ctx.Done():
+		return nil
+	case <-time.After(firstListenWait):
+	}
 
 	work := make(chan string)
 	done := make(chan turnDone, e.cfg.Workers)
@@ -793,10 +803,15 @@ func (e *Engine) poll(ctx context.Context, now time.Time, listFails *int) ([]str
 // listen forwards store notifications, resubscribing with backoff. A
 // store that cannot offer wake-ups at all (ErrNoWakeups) is told once, and
 // the engine polls from then on.
-func (e *Engine) listen(ctx context.Context, out chan<- string, resync chan<- struct{}) {
+func (e *Engine) listen(ctx context.Context, out chan<- string, resync chan<- struct{}, listening chan<- struct{}) {
 	failures, subscribed := 0, false
+	first, started := true, time.Now()
 	for ctx.Err() == nil {
 		ch, err := e.store.Notifications(ctx)
+		if first {
+			first = false
+			close(listening) // Run's first poll may go ahead
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -818,9 +833,14 @@ func (e *Engine) listen(ctx context.Context, out chan<- string, resync chan<- st
 			continue
 		}
 		e.setWakeups(true)
-		select {
-		case resync <- struct{}{}:
-		default:
+		// A subscription after a poll may have missed what was notified in
+		// between: look at every org once more. The first one, made before
+		// Run's first poll, has missed nothing.
+		if subscribed || failures > 0 || time.Since(started) >= firstListenWait {
+			select {
+			case resync <- struct{}{}:
+			default:
+			}
 		}
 		switch {
 		case !subscribed:
@@ -845,6 +865,10 @@ func (e *Engine) listen(ctx context.Context, out chan<- string, resync chan<- st
 		}
 	}
 }
+
+// firstListenWait bounds how long Run waits for its first subscription
+// before its first poll.
+const firstListenWait = 2 * time.Second
 
 // SortDecisions orders decisions by item id, which stores use to lock rows
 // in a stable order.
