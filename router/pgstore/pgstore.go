@@ -41,9 +41,9 @@ const (
 )
 
 // NotifyChannel is the well-known LISTEN/NOTIFY channel of schemas before
-// version 13. Since then each database has a channel of its own whose name
+// version 14. Since then each database has a channel of its own whose name
 // only routeops's roles can read (routeops_settings.wake_channel, see
-// migration 013); a store that cannot read it falls back to this one.
+// migration 014); a store that cannot read it falls back to this one.
 const NotifyChannel = "routeops_work"
 
 // Errors about the schema, each with the operator's next step.

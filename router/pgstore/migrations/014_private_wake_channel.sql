@@ -1,4 +1,4 @@
--- routeops schema, version 13: a wake-up channel only routeops knows.
+-- routeops schema, version 14: a wake-up channel only routeops knows.
 --
 -- Any role that can connect may NOTIFY on any channel, and PostgreSQL has
 -- no privilege on channels. On the well-known channel routeops_work a
