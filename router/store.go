@@ -20,6 +20,10 @@ import (
 //     wraps ErrConflict. Anything else is an infrastructure error, which
 //     the engine treats as transient.
 type Store interface {
+	SetStore
+	ControlStore
+	ImpactStore
+
 	// Close releases the store's resources.
 	Close()
 	// Describe says what the store is, for headers and logs; it never
@@ -424,6 +428,8 @@ type EventFilter struct {
 	AfterID  int64
 	Limit    int
 	NewestOf bool // when set with Limit, return the newest Limit (still oldest first)
+	// OperationID keeps the events of one bulk operation.
+	OperationID string
 }
 
 // SnapshotRequest parameterises Snapshot.
@@ -493,6 +499,8 @@ type QueueStats struct {
 	// StalledSince and StallCause are the persisted stall state.
 	StalledSince *time.Time
 	StallCause   Cause
+	// Pause says who paused the queue, why and until when (when Paused).
+	Pause PauseInfo
 }
 
 // HeadItem is the head of a queue.

@@ -127,6 +127,9 @@ type Queue struct {
 	ID       string `json:"queue"`
 	Priority int    `json:"priority"`
 	Paused   bool   `json:"paused"`
+	// Pause is filled in by stores when they list queues; writers leave
+	// it empty.
+	Pause PauseInfo `json:"pause,omitzero"`
 }
 
 // Team groups agents.
@@ -134,6 +137,8 @@ type Team struct {
 	OrgID  string     `json:"org"`
 	ID     string     `json:"team"`
 	Status TeamStatus `json:"status"`
+	// Pause is filled in by stores when they list teams (paused ones).
+	Pause PauseInfo `json:"pause,omitzero"`
 }
 
 // Agent takes work items up to Capacity. Load is the number of items
@@ -213,6 +218,8 @@ type Event struct {
 	OSUser     string    `json:"os_user,omitempty"`
 	// Detail is a JSON object with kind-specific fields.
 	Detail []byte `json:"detail,omitempty"`
+	// OperationID groups the events of one bulk action.
+	OperationID string `json:"operation_id,omitempty"`
 }
 
 // Actor identifies who made a change and from where. Every mutation

@@ -30,6 +30,8 @@ type Store struct {
 	nextEvent  int64
 	subs       map[chan string]struct{}
 	closed     bool
+	// operations are the bulk actions, by id.
+	operations map[string]*operation
 }
 
 type orgData struct {
@@ -161,7 +163,11 @@ func (s *Store) UpsertQueue(ctx context.Context, q router.Queue) error {
 	if err != nil {
 		return err
 	}
+	q.Pause = router.PauseInfo{}
 	if d := o.queues[q.ID]; d != nil {
+		if q.Paused && d.q.Paused {
+			q.Pause = d.q.Pause // as pgstore: an upsert keeps a pause's who, why and until
+		}
 		d.q = q
 	} else {
 		o.queues[q.ID] = &queueData{q: q}
@@ -183,6 +189,10 @@ func (s *Store) UpsertTeam(ctx context.Context, t router.Team) error {
 		t.Status = router.TeamActive
 	}
 	tc := t
+	tc.Pause = router.PauseInfo{}
+	if old := o.teams[t.ID]; old != nil && old.Status == router.TeamPaused && t.Status == router.TeamPaused {
+		tc.Pause = old.Pause // as pgstore: an upsert keeps a pause's who and why
+	}
 	o.teams[t.ID] = &tc
 	s.notify(t.OrgID)
 	return nil
@@ -251,6 +261,9 @@ func (s *Store) SetTeamStatus(ctx context.Context, org, team string, st router.T
 	t := o.teams[team]
 	if t == nil {
 		return router.NotFoundf("team %s/%s does not exist", org, team)
+	}
+	if st != router.TeamPaused || t.Status != router.TeamPaused {
+		t.Pause = router.PauseInfo{}
 	}
 	t.Status = st
 	if st == router.TeamActive {

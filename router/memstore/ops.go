@@ -66,7 +66,7 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 		}
 		for _, q := range o.sortedQueues() {
 			qs := router.QueueStats{Org: id, Queue: q.q.ID, Priority: q.q.Priority, Paused: q.q.Paused,
-				Quarantined: qQuar[[2]string{id, q.q.ID}], StallCause: q.stallCause}
+				Quarantined: qQuar[[2]string{id, q.q.ID}], StallCause: q.stallCause, Pause: q.q.Pause}
 			all := s.ordered(o, q.q.ID, true)
 			qs.Depth = len(all)
 			for _, it := range all {
@@ -124,7 +124,9 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 		}
 		sort.Strings(teamIDs)
 		for _, tid := range teamIDs {
-			os.Teams = append(os.Teams, *o.teams[tid])
+			t := *o.teams[tid]
+			t.Pause = router.PauseInfo{} // as pgstore's snapshot: ListTeams says who paused
+			os.Teams = append(os.Teams, t)
 		}
 		os.AgentGroups = groupAgents(o)
 		snap.Orgs = append(snap.Orgs, os)
@@ -281,7 +283,8 @@ func (s *Store) Events(ctx context.Context, f router.EventFilter) ([]router.Even
 	}
 	defer s.mu.Unlock()
 	match := func(e *router.Event) bool {
-		if e.ID <= f.AfterID || (f.Org != "" && e.OrgID != f.Org) || (f.ItemID != 0 && e.WorkItemID != f.ItemID) {
+		if e.ID <= f.AfterID || (f.Org != "" && e.OrgID != f.Org) || (f.ItemID != 0 && e.WorkItemID != f.ItemID) ||
+			(f.OperationID != "" && e.OperationID != f.OperationID) {
 			return false
 		}
 		if !f.Since.IsZero() && e.At.Before(f.Since) {
@@ -402,9 +405,11 @@ func (s *Store) SetQueuePaused(ctx context.Context, org, queue string, paused bo
 		return router.ActionResult{Message: fmt.Sprintf("queue %s/%s is already %s", org, queue, word[paused])}, nil
 	}
 	q.q.Paused = paused
+	q.q.Pause = router.PauseInfo{}
 	kind := router.EventQueueResumed
 	if paused {
 		kind = router.EventQueuePaused
+		q.q.Pause = router.PauseInfo{By: actor.String(), At: timeCopy(&at)}
 	}
 	s.appendEvent(actorEvent(org, kind, 0, queue, actor, at.UTC(), nil))
 	if !paused {
@@ -528,6 +533,12 @@ func (s *Store) ApplyRepair(ctx context.Context, fixes []router.RepairFix, actor
 		return nil, err
 	}
 	defer s.mu.Unlock()
+	return s.applyRepair(fixes, "", actor, at), nil
+}
+
+// applyRepair is ApplyRepair under the lock, with the events carrying an
+// operation id (none when empty).
+func (s *Store) applyRepair(fixes []router.RepairFix, opID string, actor router.Actor, at time.Time) []router.RepairOutcome {
 	now := at.UTC()
 	out := make([]router.RepairOutcome, 0, len(fixes))
 	for _, f := range fixes {
@@ -577,8 +588,8 @@ func (s *Store) ApplyRepair(ctx context.Context, fixes []router.RepairFix, actor
 		if it.Skipped {
 			it.Skipped = false
 		}
-		s.appendEvent(actorEvent(it.OrgID, router.EventRevisionRepaired, it.ID, it.QueueID, actor, now,
-			router.Detail("old_revision_id", old, "new_revision_id", rev.ID, "source", f.Source, "released", released)))
+		s.appendOpEvent(actorEvent(it.OrgID, router.EventRevisionRepaired, it.ID, it.QueueID, actor, now,
+			router.Detail("old_revision_id", old, "new_revision_id", rev.ID, "source", f.Source, "released", released)), opID)
 		if it.State == router.StateQueued {
 			s.notify(it.OrgID)
 		}
@@ -587,7 +598,7 @@ func (s *Store) ApplyRepair(ctx context.Context, fixes []router.RepairFix, actor
 		oc.State = it.State
 		out = append(out, oc)
 	}
-	return out, nil
+	return out
 }
 
 // ---- cleanup ----

@@ -93,6 +93,9 @@ func (s *Store) Events(ctx context.Context, f router.EventFilter) ([]router.Even
 	if f.ItemID != 0 {
 		add("work_item_id = $%d", f.ItemID)
 	}
+	if f.OperationID != "" {
+		add("operation_id = $%d", f.OperationID)
+	}
 	if !f.Since.IsZero() {
 		add("at >= $%d", f.Since.UTC())
 	}
@@ -224,7 +227,12 @@ func (s *Store) SetQueuePaused(ctx context.Context, org, queue string, paused bo
 	var res router.ActionResult
 	word := map[bool]string{true: "paused", false: "flowing"}
 	err := s.withTx(ctx, true, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE queues SET paused = $3 WHERE org_id = $1 AND id = $2 AND paused <> $3`, org, queue, paused)
+		// A pause without a reason (the console's, a drill's) still says
+		// who; a resume clears the pause's who, why and until.
+		tag, err := tx.Exec(ctx, `UPDATE queues SET paused = $3,
+				paused_by = CASE WHEN $3 THEN $4 ELSE '' END, pause_reason = '',
+				paused_at = CASE WHEN $3 THEN $5::timestamptz END, paused_until = NULL
+			WHERE org_id = $1 AND id = $2 AND paused <> $3`, org, queue, paused, actor.String(), at.UTC())
 		if err != nil {
 			return err
 		}
@@ -270,14 +278,17 @@ func (s *Store) ListQueues(ctx context.Context, org string) ([]router.Queue, err
 	if err := s.orgExists(ctx, org); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT org_id, id, priority, paused FROM queues WHERE org_id = $1
+	rows, err := s.pool.Query(ctx, `SELECT org_id, id, priority, paused, paused_by, pause_reason, paused_at, paused_until
+		FROM queues WHERE org_id = $1
 		ORDER BY priority DESC, id COLLATE "C"`, org)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (router.Queue, error) {
 		var q router.Queue
-		err := r.Scan(&q.OrgID, &q.ID, &q.Priority, &q.Paused)
+		err := r.Scan(&q.OrgID, &q.ID, &q.Priority, &q.Paused, &q.Pause.By, &q.Pause.Reason, &q.Pause.At, &q.Pause.Until)
+		utcp(q.Pause.At)
+		utcp(q.Pause.Until)
 		return q, err
 	})
 	return out, s.wrap(err)
@@ -307,15 +318,17 @@ func (s *Store) ListTeams(ctx context.Context, org string) ([]router.Team, error
 	if err := s.orgExists(ctx, org); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT org_id, id, status FROM teams WHERE org_id = $1 ORDER BY id COLLATE "C"`, org)
+	rows, err := s.pool.Query(ctx, `SELECT org_id, id, status, paused_by, pause_reason, paused_at
+		FROM teams WHERE org_id = $1 ORDER BY id COLLATE "C"`, org)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (router.Team, error) {
 		var t router.Team
 		var st string
-		err := r.Scan(&t.OrgID, &t.ID, &st)
+		err := r.Scan(&t.OrgID, &t.ID, &st, &t.Pause.By, &t.Pause.Reason, &t.Pause.At)
 		t.Status = router.TeamStatus(st)
+		utcp(t.Pause.At)
 		return t, err
 	})
 	return out, s.wrap(err)

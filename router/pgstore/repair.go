@@ -52,41 +52,27 @@ func (s *Store) RepairCandidates(ctx context.Context, org string) ([]router.Repa
 	if len(out) == 0 {
 		return nil, nil
 	}
-	// Earlier revisions, newest first, for all candidates in one query.
-	orgs := make([]string, len(out))
-	ids := make([]int64, len(out))
-	at := make(map[[2]any]int, len(out))
-	for i, c := range out {
-		orgs[i], ids[i] = c.Item.OrgID, c.Item.ID
-		at[[2]any{c.Item.OrgID, c.Item.ID}] = i
-	}
-	rows, err = tx.Query(ctx, `SELECT r.org_id, r.id, r.work_item_id, r.attributes::text, r.created_at, r.source
-		FROM unnest($1::text[], $2::bigint[]) AS c(org_id, id)
-		JOIN work_item_revisions r ON r.org_id = c.org_id AND r.work_item_id = c.id
-		JOIN work_items w ON w.org_id = c.org_id AND w.id = c.id
-		WHERE r.id <> w.current_revision_id
-		ORDER BY r.work_item_id, r.id DESC`, orgs, ids)
-	if err != nil {
+	if err := earlierRevisions(ctx, tx, out); err != nil {
 		return nil, s.wrap(err)
 	}
-	for rows.Next() {
-		r, err := scanRevision(rows)
-		if err != nil {
-			rows.Close()
-			return nil, s.wrap(err)
-		}
-		if i, ok := at[[2]any{r.OrgID, r.WorkItemID}]; ok {
-			out[i].Earlier = append(out[i].Earlier, r)
-		}
-	}
-	return out, s.wrap(rows.Err())
+	return out, nil
 }
 
 // ApplyRepair re-checks every fix under the item's row lock, then writes
 // the new revisions, repoints the items and journals the repairs with set
 // statements in one transaction.
 func (s *Store) ApplyRepair(ctx context.Context, fixes []router.RepairFix, actor router.Actor, at time.Time) ([]router.RepairOutcome, error) {
+	return s.applyRepair(ctx, fixes, "", actor, at)
+}
+
+// applyRepair is ApplyRepair with the events carrying an operation id
+// (none when empty).
+func (s *Store) applyRepair(ctx context.Context, fixes []router.RepairFix, opID string, actor router.Actor, at time.Time) ([]router.RepairOutcome, error) {
 	now := at.UTC()
+	var op any
+	if opID != "" {
+		op = opID
+	}
 	outcomes := make([]router.RepairOutcome, len(fixes))
 	err := s.withTx(ctx, true, func(tx pgx.Tx) error {
 		for i, f := range fixes {
@@ -220,10 +206,10 @@ func (s *Store) ApplyRepair(ctx context.Context, fixes []router.RepairFix, actor
 				state = u.st
 			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::smallint[], $6::text[]) AS u(o, i, n, a, p, st)
 			WHERE w.org_id = u.o AND w.id = u.i`, rOrgs, rItems, rNew, rAttrs, rPrio, rStates)
-		b.Queue(`INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
-			SELECT o, $4, 'revision_repaired', i, q, $5, $6, $7, d::jsonb
+		b.Queue(`INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail, operation_id)
+			SELECT o, $4, 'revision_repaired', i, q, $5, $6, $7, d::jsonb, $9
 			FROM unnest($1::text[], $2::bigint[], $3::text[], $8::text[]) AS u(o, i, q, d)`,
-			rOrgs, rItems, rQueues, now, actor.Name, actor.Origin, actor.OSUser, rDetails)
+			rOrgs, rItems, rQueues, now, actor.Name, actor.Origin, actor.OSUser, rDetails, op)
 		orgsToNotify := make([]string, 0, len(notify))
 		for o := range notify {
 			orgsToNotify = append(orgsToNotify, o)

@@ -79,12 +79,14 @@ func scanRevision(row pgx.Row) (router.Revision, error) {
 	return r, nil
 }
 
-const eventCols = `org_id, id, at, kind, coalesce(work_item_id, 0), coalesce(queue_id, ''), actor, origin, os_user, detail::text`
+const eventCols = `org_id, id, at, kind, coalesce(work_item_id, 0), coalesce(queue_id, ''), actor, origin, os_user, detail::text,
+	coalesce(operation_id, '')`
 
 func scanEvent(row pgx.Row) (router.Event, error) {
 	var e router.Event
 	var detail string
-	if err := row.Scan(&e.OrgID, &e.ID, &e.At, &e.Kind, &e.WorkItemID, &e.QueueID, &e.Actor, &e.Origin, &e.OSUser, &detail); err != nil {
+	if err := row.Scan(&e.OrgID, &e.ID, &e.At, &e.Kind, &e.WorkItemID, &e.QueueID, &e.Actor, &e.Origin, &e.OSUser, &detail,
+		&e.OperationID); err != nil {
 		return e, err
 	}
 	e.At = e.At.UTC()

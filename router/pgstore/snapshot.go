@@ -25,7 +25,8 @@ SELECT q.org_id, q.id, q.priority, q.paused, q.last_assigned_at, q.stalled_since
        h.oldest_enqueued_at, h.head_id, h.head_enqueued_at, h.head_attempts, h.head_last_error,
        h.head_last_attempt_at, h.head_fault_cause, h.head_revision_id,
        coalesce(h.head_revision_found, false), coalesce(h.head_attributes::text, ''),
-       coalesce(t.a1, 0)::bigint, coalesce(t.a5, 0)::bigint
+       coalesce(t.a1, 0)::bigint, coalesce(t.a5, 0)::bigint,
+       q.paused_by, q.pause_reason, q.paused_at, q.paused_until
 FROM queues q
 LEFT JOIN queue_heads h ON h.org_id = q.org_id AND h.queue_id = q.id
 LEFT JOIN (
@@ -379,9 +380,13 @@ func insertEvent(ctx context.Context, tx pgx.Tx, e router.Event, actor router.Ac
 	if len(detail) == 0 {
 		detail = []byte(`{}`)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)`,
-		e.OrgID, e.At.UTC(), e.Kind, item, queue, actor.Name, actor.Origin, actor.OSUser, string(detail))
+	var op any
+	if e.OperationID != "" {
+		op = e.OperationID
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail, operation_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)`,
+		e.OrgID, e.At.UTC(), e.Kind, item, queue, actor.Name, actor.Origin, actor.OSUser, string(detail), op)
 	return err
 }
 
@@ -390,6 +395,7 @@ func scanQueueRows(rows pgx.Rows) ([]router.QueueStats, error) {
 	var out []router.QueueStats
 	var (
 		lastAssigned, stalledSince, oldest, hEnq, hLast pgtype.Timestamptz
+		pausedAt, pausedUntil                           pgtype.Timestamptz
 		hID, hRev                                       pgtype.Int8
 		hAttempts                                       pgtype.Int4
 		hErr, hCause                                    pgtype.Text
@@ -407,9 +413,11 @@ func scanQueueRows(rows pgx.Rows) ([]router.QueueStats, error) {
 	for rows.Next() {
 		var qs router.QueueStats
 		if err := rows.Scan(&qs.Org, &qs.Queue, &qs.Priority, &qs.Paused, &lastAssigned, &stalledSince, &cause,
-			&oldest, &hID, &hEnq, &hAttempts, &hErr, &hLast, &hCause, &hRev, &found, &attrs, &a1, &a5); err != nil {
+			&oldest, &hID, &hEnq, &hAttempts, &hErr, &hLast, &hCause, &hRev, &found, &attrs, &a1, &a5,
+			&qs.Pause.By, &qs.Pause.Reason, &pausedAt, &pausedUntil); err != nil {
 			return nil, err
 		}
+		qs.Pause.At, qs.Pause.Until = tp(pausedAt), tp(pausedUntil)
 		qs.StallCause = router.Cause(cause)
 		qs.LastAssignedAt, qs.StalledSince, qs.OldestEnqueuedAt = tp(lastAssigned), tp(stalledSince), tp(oldest)
 		qs.Assigned1m, qs.Assigned5m = int(a1), int(a5)

@@ -25,7 +25,11 @@ func (s *Store) UpsertOrg(ctx context.Context, o router.Org) error {
 func (s *Store) UpsertQueue(ctx context.Context, q router.Queue) error {
 	_, err := s.pool.Exec(ctx, `WITH up AS (
 			INSERT INTO queues (org_id, id, priority, paused) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (org_id, id) DO UPDATE SET priority = EXCLUDED.priority, paused = EXCLUDED.paused
+			ON CONFLICT (org_id, id) DO UPDATE SET priority = EXCLUDED.priority, paused = EXCLUDED.paused,
+				paused_by = CASE WHEN EXCLUDED.paused THEN queues.paused_by ELSE '' END,
+				pause_reason = CASE WHEN EXCLUDED.paused THEN queues.pause_reason ELSE '' END,
+				paused_at = CASE WHEN EXCLUDED.paused THEN queues.paused_at END,
+				paused_until = CASE WHEN EXCLUDED.paused THEN queues.paused_until END
 			RETURNING org_id)
 		SELECT pg_notify($5, org_id) FROM up`, q.OrgID, q.ID, q.Priority, q.Paused, NotifyChannel)
 	return s.wrapFK(err, "org %s does not exist", q.OrgID)
@@ -37,7 +41,10 @@ func (s *Store) UpsertTeam(ctx context.Context, t router.Team) error {
 		st = router.TeamActive
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO teams (org_id, id, status) VALUES ($1, $2, $3)
-		ON CONFLICT (org_id, id) DO UPDATE SET status = EXCLUDED.status`, t.OrgID, t.ID, string(st))
+		ON CONFLICT (org_id, id) DO UPDATE SET status = EXCLUDED.status,
+			paused_by = CASE WHEN EXCLUDED.status = 'paused' THEN teams.paused_by ELSE '' END,
+			pause_reason = CASE WHEN EXCLUDED.status = 'paused' THEN teams.pause_reason ELSE '' END,
+			paused_at = CASE WHEN EXCLUDED.status = 'paused' THEN teams.paused_at END`, t.OrgID, t.ID, string(st))
 	return s.wrapFK(err, "org %s does not exist", t.OrgID)
 }
 
@@ -98,7 +105,11 @@ func (s *Store) SetAgentStatus(ctx context.Context, org, agent string, st router
 func (s *Store) SetTeamStatus(ctx context.Context, org, team string, st router.TeamStatus, at time.Time) error {
 	var found bool
 	err := s.pool.QueryRow(ctx, `WITH up AS (
-			UPDATE teams SET status = $3 WHERE org_id = $1 AND id = $2 RETURNING org_id, status),
+			UPDATE teams SET status = $3,
+				paused_by = CASE WHEN $3 = 'paused' AND status = 'paused' THEN paused_by ELSE '' END,
+				pause_reason = CASE WHEN $3 = 'paused' AND status = 'paused' THEN pause_reason ELSE '' END,
+				paused_at = CASE WHEN $3 = 'paused' AND status = 'paused' THEN paused_at END
+			WHERE org_id = $1 AND id = $2 RETURNING org_id, status),
 		n AS (SELECT pg_notify($4, org_id) FROM up WHERE status = 'active')
 		SELECT EXISTS (SELECT 1 FROM up), (SELECT count(*) FROM n)`, org, team, string(st), NotifyChannel).Scan(&found, new(int))
 	if err != nil {

@@ -71,6 +71,9 @@ func Run(t *testing.T, newStore Harness) {
 		verifyTests,
 		drillTests,
 		concurrencyTests,
+		setTests,
+		controlTests,
+		impactTests,
 	}
 	for _, g := range groups {
 		for _, tc := range g {
