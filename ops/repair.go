@@ -77,47 +77,60 @@ func (o *Ops) PlanRepair(ctx context.Context, org string, allowDefaults bool) (*
 	}
 	plan := &RepairPlan{Items: make([]PlanItem, 0, len(cands)), DryRun: true}
 	for _, c := range cands {
-		it := c.Item
-		p := PlanItem{Item: router.FormatItemID(it.ID), Org: it.OrgID, Queue: it.QueueID, State: string(it.State),
-			RevisionID: it.CurrentRevisionID, Cause: router.CauseCorruptRevision, Source: SourceNone, itemID: it.ID}
-		if !c.RevisionFound {
-			p.Cause = router.CauseMissingRevision
-		}
-		var attrs []byte
-		switch {
-		case it.JournalRevisionID == it.CurrentRevisionID && len(it.JournalAttributes) > 0 &&
-			router.ValidateAttributes(it.JournalAttributes) == nil:
-			attrs, p.Source = it.JournalAttributes, SourceJournal
-		default:
-			for _, r := range c.Earlier {
-				if router.ValidateAttributes(r.Attributes) == nil {
-					attrs, p.Source, p.SourceRevisionID, p.Fallback = r.Attributes, SourceEarlier, r.ID, true
-					break
-				}
-			}
-			if attrs == nil && allowDefaults {
-				a := router.Attributes{Priority: o.Repair.DefaultPriority, Channel: o.Repair.DefaultChannel}
-				attrs, p.Source, p.Fallback = a.Marshal(), SourceDefault, true
-			}
-		}
-		if attrs == nil {
-			p.Error = "no surviving copy of the attributes (no journal entry, no valid earlier revision); rerun with --allow-defaults to use defaults"
-			plan.Unfixable++
-		} else if err := router.ValidateAttributes(attrs); err != nil {
-			p.Error = "rebuilt attributes do not validate: " + err.Error()
-			p.Attributes = asRaw(attrs)
-			plan.Unfixable++
-		} else {
-			p.Valid = true
-			p.Attributes = asRaw(attrs)
-			plan.Repairable++
-			if p.Fallback {
-				plan.Fallbacks++
-			}
-		}
-		plan.Items = append(plan.Items, p)
+		plan.add(o.planItem(c, allowDefaults))
 	}
 	return plan, nil
+}
+
+// add appends one item to the plan and counts it.
+func (plan *RepairPlan) add(p PlanItem) {
+	switch {
+	case !p.Valid:
+		plan.Unfixable++
+	case p.Fallback:
+		plan.Repairable++
+		plan.Fallbacks++
+	default:
+		plan.Repairable++
+	}
+	plan.Items = append(plan.Items, p)
+}
+
+// planItem decides how to rebuild one candidate's attributes.
+func (o *Ops) planItem(c router.RepairCandidate, allowDefaults bool) PlanItem {
+	it := c.Item
+	p := PlanItem{Item: router.FormatItemID(it.ID), Org: it.OrgID, Queue: it.QueueID, State: string(it.State),
+		RevisionID: it.CurrentRevisionID, Cause: router.CauseCorruptRevision, Source: SourceNone, itemID: it.ID}
+	if !c.RevisionFound {
+		p.Cause = router.CauseMissingRevision
+	}
+	var attrs []byte
+	switch {
+	case it.JournalRevisionID == it.CurrentRevisionID && len(it.JournalAttributes) > 0 &&
+		router.ValidateAttributes(it.JournalAttributes) == nil:
+		attrs, p.Source = it.JournalAttributes, SourceJournal
+	default:
+		for _, r := range c.Earlier {
+			if router.ValidateAttributes(r.Attributes) == nil {
+				attrs, p.Source, p.SourceRevisionID, p.Fallback = r.Attributes, SourceEarlier, r.ID, true
+				break
+			}
+		}
+		if attrs == nil && allowDefaults {
+			a := router.Attributes{Priority: o.Repair.DefaultPriority, Channel: o.Repair.DefaultChannel}
+			attrs, p.Source, p.Fallback = a.Marshal(), SourceDefault, true
+		}
+	}
+	if attrs == nil {
+		p.Error = "no surviving copy of the attributes (no journal entry, no valid earlier revision); rerun with --allow-defaults to use defaults"
+	} else if err := router.ValidateAttributes(attrs); err != nil {
+		p.Error = "rebuilt attributes do not validate: " + err.Error()
+		p.Attributes = asRaw(attrs)
+	} else {
+		p.Valid = true
+		p.Attributes = asRaw(attrs)
+	}
+	return p
 }
 
 // RepairReport says what apply did.
@@ -138,6 +151,12 @@ func (o *Ops) ApplyRepair(ctx context.Context, plan *RepairPlan) (*RepairReport,
 	if err := o.guard("repair"); err != nil {
 		return nil, err
 	}
+	return o.applyRepair(ctx, plan, "", nil)
+}
+
+// applyRepair applies a plan; with an operation id every repair's event
+// carries it. progress, when set, is told how many items are done.
+func (o *Ops) applyRepair(ctx context.Context, plan *RepairPlan, opID string, progress func(done, total int)) (*RepairReport, error) {
 	rep := &RepairReport{Outcomes: []router.RepairOutcome{}}
 	var fixes []router.RepairFix
 	for _, p := range plan.Items {
@@ -153,7 +172,14 @@ func (o *Ops) ApplyRepair(ctx context.Context, plan *RepairPlan) (*RepairReport,
 	const chunk = 1000
 	for start := 0; start < len(fixes); start += chunk {
 		end := min(start+chunk, len(fixes))
-		outs, err := o.Store.ApplyRepair(ctx, fixes[start:end], o.Actor, o.Clock.Now())
+		var outs []router.RepairOutcome
+		var err error
+		if opID == "" {
+			outs, err = o.Store.ApplyRepair(ctx, fixes[start:end], o.Actor, o.Clock.Now())
+		} else {
+			outs, err = o.Store.BulkRepair(ctx, router.RepairBatchRequest{OperationID: opID, Fixes: fixes[start:end],
+				Actor: o.Actor, At: o.Clock.Now()})
+		}
 		if err != nil {
 			return rep, fmt.Errorf("repair stopped after %d items: %w", rep.Repaired, err)
 		}
@@ -164,6 +190,9 @@ func (o *Ops) ApplyRepair(ctx context.Context, plan *RepairPlan) (*RepairReport,
 				rep.Skipped++
 			}
 			rep.Outcomes = append(rep.Outcomes, oc)
+		}
+		if progress != nil {
+			progress(end, len(fixes))
 		}
 	}
 	for i, p := range plan.Items {
