@@ -243,8 +243,9 @@ func (s *scenario) measureImpact(ctx context.Context, st router.Store, seedAt ti
 	}
 	affected := slices.IndexFunc(rep.Orgs, func(o router.ImpactOrg) bool { return o.OverSLA > 0 }) >= 0
 	r.Set("impact_ms", impactMS)
-	r.Set("impact_items", rep.Fleet.Items)
-	r.Set("impact_over_sla", rep.Fleet.OverSLA)
+	fleet := rep.FleetStats()
+	r.Set("impact_items", fleet.Items)
+	r.Set("impact_over_sla", fleet.OverSLA)
 	r.Set("impact_any_org_affected", affected)
 	r.Set("impact_org_ms", orgMS)
 	r.Set("wait_series_ms", seriesMS)

@@ -11,8 +11,8 @@ import (
 // window, computed set-based from the items and the journal.
 type ImpactStore interface {
 	// Impact aggregates the waits of the conversations enqueued in
-	// [Since, Until) (cancelled ones left out), per org and per queue and
-	// for the fleet, with the stall windows that overlap the window and
+	// [Since, Until) (cancelled ones left out), per org and per queue, with
+	// the stall windows that overlap the window and
 	// the items quarantined or repaired in it. A conversation's wait is
 	// assigned_at - enqueued_at, or Until - enqueued_at while it has not
 	// been assigned. Percentiles are percentile_disc.
@@ -51,9 +51,23 @@ type WaitStats struct {
 }
 
 // ImpactData is what Impact returns, orgs sorted by id and queues by id.
+// Fleet totals are the orgs' (FleetStats); there is no fleet-wide
+// percentile, which would sort every wait once more.
 type ImpactData struct {
-	Fleet WaitStats
-	Orgs  []ImpactOrg
+	Orgs []ImpactOrg
+}
+
+// FleetStats adds up the orgs' figures: items, over-SLA, excess, and the
+// longest wait. Percentiles are left zero.
+func (d *ImpactData) FleetStats() WaitStats {
+	var s WaitStats
+	for _, o := range d.Orgs {
+		s.Items += o.Items
+		s.OverSLA += o.OverSLA
+		s.Excess += o.Excess
+		s.Max = max(s.Max, o.Max)
+	}
+	return s
 }
 
 // ImpactOrg is one org's part of the report.

@@ -19,7 +19,6 @@ func (s *Store) Impact(ctx context.Context, req router.ImpactRequest) (*router.I
 	defer s.mu.Unlock()
 	since, until := req.Since.UTC().Truncate(time.Microsecond), req.Until.UTC().Truncate(time.Microsecond)
 	type key struct{ org, queue string }
-	var fleet []time.Duration
 	byOrg := map[string][]time.Duration{}
 	byQueue := map[key][]time.Duration{}
 	for _, it := range s.items {
@@ -28,11 +27,10 @@ func (s *Store) Impact(ctx context.Context, req router.ImpactRequest) (*router.I
 			continue
 		}
 		w := router.WaitOf(it, until)
-		fleet = append(fleet, w)
 		byOrg[it.OrgID] = append(byOrg[it.OrgID], w)
 		byQueue[key{it.OrgID, it.QueueID}] = append(byQueue[key{it.OrgID, it.QueueID}], w)
 	}
-	out := &router.ImpactData{Fleet: router.StatsOf(fleet, req.SLA)}
+	out := &router.ImpactData{}
 	orgs := map[string]*router.ImpactOrg{}
 	org := func(id string) *router.ImpactOrg {
 		if o := orgs[id]; o != nil {

@@ -70,11 +70,6 @@ func (s *Store) bulk(ctx context.Context, req router.BatchRequest, a bulkAction)
 	}
 	sel := req.Selector
 	sel.Scope, sel.ExcludeOperation, sel.IDs, sel.After, sel.Limit = a.scope, req.OperationID, ids, 0, 0
-	var q selWhere
-	set := a.set(&q, &req)
-	if err := q.selector(sel); err != nil {
-		return res, err
-	}
 	err := s.withTx(ctx, true, func(tx pgx.Tx) error {
 		res = router.BatchResult{}
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM work_items w
@@ -82,9 +77,21 @@ func (s *Store) bulk(ctx context.Context, req router.BatchRequest, a bulkAction)
 			ORDER BY w.id FOR UPDATE`, ids); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `UPDATE work_items w SET `+set+`
-			WHERE `+q.sql()+`
-			RETURNING w.org_id, w.id, w.queue_id, w.enqueued_at`, q.args...)
+		var q selWhere
+		set := a.set(&q, &req)
+		var err error
+		if q.stale, err = staleItems(ctx, tx, sel); err != nil {
+			return err
+		}
+		if err := q.selector(sel); err != nil {
+			return err
+		}
+		// The planned items are locked: this statement's snapshot, taken
+		// after the locks, sees their latest versions.
+		rows, err := tx.Query(ctx, `UPDATE work_items t SET `+set+`
+			FROM (`+q.union("work_items w", "w.org_id, w.id", "")+`) s
+			WHERE t.org_id = s.org_id AND t.id = s.id
+			RETURNING t.org_id, t.id, t.queue_id, t.enqueued_at`, q.args...)
 		if err != nil {
 			return err
 		}

@@ -25,6 +25,11 @@ func (s *Store) Impact(ctx context.Context, req router.ImpactRequest) (*router.I
 		return nil, s.wrap(err)
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck
+	// The waits of a million items sort in memory; compiling the query
+	// (JIT) would cost more than it saves.
+	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'; SET LOCAL jit = off`); err != nil {
+		return nil, s.wrap(err)
+	}
 	since, until := req.Since.UTC(), req.Until.UTC()
 	orgCond := ""
 	args := []any{since, until, req.SLA.Microseconds()}
@@ -42,7 +47,7 @@ func (s *Store) Impact(ctx context.Context, req router.ImpactRequest) (*router.I
 		orgs[id] = o
 		return o
 	}
-	if err := s.impactWaits(ctx, tx, orgCond, args, out, org); err != nil {
+	if err := s.impactWaits(ctx, tx, orgCond, args, org); err != nil {
 		return nil, s.wrap(err)
 	}
 	if err := s.impactMoved(ctx, tx, orgCond, args, req.ListItems, org); err != nil {
@@ -59,16 +64,19 @@ func (s *Store) Impact(ctx context.Context, req router.ImpactRequest) (*router.I
 	return out, nil
 }
 
-func (s *Store) impactWaits(ctx context.Context, tx pgx.Tx, orgCond string, args []any, out *router.ImpactData,
-	org func(string) *router.ImpactOrg) error {
+func (s *Store) impactWaits(ctx context.Context, tx pgx.Tx, orgCond string, args []any, org func(string) *router.ImpactOrg) error {
+	// One scan and one sort (by org and queue, in the C collation: a
+	// locale's collation made that sort ten times slower); each group's
+	// percentiles sort only that group's waits. No fleet-wide percentile:
+	// it would sort every wait once more.
 	rows, err := tx.Query(ctx, `WITH x AS (
-			SELECT w.org_id, w.queue_id, `+waitUS+` AS us FROM work_items w
+			SELECT w.org_id COLLATE "C" AS org_id, w.queue_id COLLATE "C" AS queue_id, `+waitUS+` AS us FROM work_items w
 			WHERE w.enqueued_at >= $1 AND w.enqueued_at < $2 AND w.state <> 'cancelled'`+orgCond+`)
-		SELECT grouping(org_id, queue_id), coalesce(org_id, ''), coalesce(queue_id, ''), count(*),
+		SELECT grouping(org_id, queue_id), org_id, coalesce(queue_id, ''), count(*),
 			count(*) FILTER (WHERE us > $3), max(us),
 			percentile_disc(0.5) WITHIN GROUP (ORDER BY us), percentile_disc(0.95) WITHIN GROUP (ORDER BY us),
 			coalesce(sum(greatest(us - $3, 0)), 0)::bigint
-		FROM x GROUP BY GROUPING SETS ((), (org_id), (org_id, queue_id))`, args...)
+		FROM x GROUP BY GROUPING SETS ((org_id), (org_id, queue_id))`, args...)
 	if err != nil {
 		return err
 	}
@@ -85,8 +93,6 @@ func (s *Store) impactWaits(ctx context.Context, tx pgx.Tx, orgCond string, args
 		}
 		st := router.WaitStats{Items: n, OverSLA: over, Max: us(mx.Int64), P50: us(p50.Int64), P95: us(p95.Int64), Excess: us(excess)}
 		switch g {
-		case 3: // ()
-			out.Fleet = st
 		case 1: // (org_id)
 			org(o).WaitStats = st
 		case 0: // (org_id, queue_id)

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -12,13 +13,99 @@ import (
 
 // selWhere renders an item selector as conditions on work_items w, with
 // its arguments. Everything is a condition on w (the revision checks are
-// correlated subqueries), so the same text serves a SELECT, a count and
-// an UPDATE. States and scopes are written as literals, so that the
-// planner can match them to the partial indexes (it cannot prove a
-// predicate from a parameter).
+// correlated subqueries), so the same text serves a SELECT, a count and an
+// UPDATE. States and scopes are written as literals, so that the planner
+// can match them to the partial indexes (it cannot prove a predicate from
+// a parameter).
+//
+// A filter whose rows come from two indexes (the attributes: the GIN index
+// on the journal copy, or the small index of stale journals) is a pair of
+// disjoint alternatives; the selection is the UNION ALL of one arm per
+// combination, because PostgreSQL plans such an OR as a scan of the whole
+// partial index instead of two index scans.
 type selWhere struct {
 	args  []any
 	conds []string
+	alts  [][]string
+	// stale lists the items whose journal copy is not of their current
+	// revision, when there are few (see staleItems); nil: not looked up.
+	stale *staleSet
+}
+
+// staleSet is the keys of the items with a stale journal copy.
+type staleSet struct {
+	orgs []string
+	ids  []int64
+	// many is set when there were too many to list.
+	many bool
+}
+
+// maxStale bounds the stale journals listed by key.
+const maxStale = 10000
+
+// staleItems lists the items of the selection's org (every org when
+// empty) whose journal copy is stale. Normally there are none. They are
+// looked up first because PostgreSQL estimates "a IS DISTINCT FROM b" to
+// hold for almost every row and would scan the table for them rather than
+// read the (empty) index of stale journals.
+func staleItems(ctx context.Context, q pgx.Tx, sel router.ItemSelector) (*staleSet, error) {
+	if len(sel.Attrs) == 0 && sel.Revision == 0 {
+		return nil, nil
+	}
+	var rows pgx.Rows
+	var err error
+	const sql = `SELECT w.org_id, w.id FROM work_items w WHERE ` + journalStale
+	if sel.Org != "" {
+		rows, err = q.Query(ctx, sql+` AND w.org_id = $1 ORDER BY w.org_id, w.id LIMIT $2`, sel.Org, maxStale+1)
+	} else {
+		rows, err = q.Query(ctx, sql+` ORDER BY w.org_id, w.id LIMIT $1`, maxStale+1)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	st := &staleSet{}
+	for rows.Next() {
+		var o string
+		var id int64
+		if err := rows.Scan(&o, &id); err != nil {
+			return nil, err
+		}
+		st.orgs, st.ids = append(st.orgs, o), append(st.ids, id)
+	}
+	if len(st.ids) > maxStale {
+		st.many = true
+	}
+	return st, rows.Err()
+}
+
+// staleArm is the condition that picks the items with a stale journal,
+// or "" when there are none.
+func (q *selWhere) staleArm() string {
+	switch {
+	case q.stale == nil || q.stale.many:
+		return journalStale
+	case len(q.stale.ids) == 0:
+		return ""
+	}
+	return fmt.Sprintf("%s AND (w.org_id, w.id) IN (SELECT * FROM unnest(%s::text[], %s::bigint[]))",
+		journalStale, q.arg(q.stale.orgs), q.arg(q.stale.ids))
+}
+
+// alt adds a pair of disjoint alternatives; an empty one (no stale
+// journals) is left out.
+func (q *selWhere) alt(choices ...string) {
+	var keep []string
+	for _, c := range choices {
+		if c != "" {
+			keep = append(keep, c)
+		}
+	}
+	if len(keep) == 1 {
+		q.conds = append(q.conds, keep[0])
+		return
+	}
+	q.alts = append(q.alts, keep)
 }
 
 func (q *selWhere) arg(v any) string {
@@ -30,11 +117,41 @@ func (q *selWhere) add(format string, args ...any) {
 	q.conds = append(q.conds, fmt.Sprintf(format, args...))
 }
 
-func (q *selWhere) sql() string {
-	if len(q.conds) == 0 {
-		return "true"
+// arms returns the WHERE text of each arm: the conditions and one choice
+// of every pair of alternatives.
+func (q *selWhere) arms() []string {
+	arms := [][]string{slices.Clone(q.conds)}
+	for _, alt := range q.alts {
+		var next [][]string
+		for _, a := range arms {
+			for _, choice := range alt {
+				next = append(next, append(slices.Clone(a), choice))
+			}
+		}
+		arms = next
 	}
-	return strings.Join(q.conds, "\n\t\t  AND ")
+	out := make([]string, len(arms))
+	for i, a := range arms {
+		if len(a) == 0 {
+			a = []string{"true"}
+		}
+		out[i] = strings.Join(a, "\n\t\t  AND ")
+	}
+	return out
+}
+
+// union selects cols from every arm (each followed by tail, such as an
+// ORDER BY and LIMIT), as one query.
+func (q *selWhere) union(from, cols, tail string) string {
+	arms := q.arms()
+	if len(arms) == 1 {
+		return "SELECT " + cols + " FROM " + from + " WHERE " + arms[0] + tail
+	}
+	parts := make([]string, len(arms))
+	for i, a := range arms {
+		parts[i] = "(SELECT " + cols + " FROM " + from + " WHERE " + a + tail + ")"
+	}
+	return strings.Join(parts, "\nUNION ALL\n")
 }
 
 // stateLiteral renders a state known to the schema as a SQL literal.
@@ -50,6 +167,12 @@ func stateLiteral(st router.ItemState) (string, bool) {
 // revisionValid is "the item's current revision exists and is valid".
 const revisionValid = `EXISTS (SELECT 1 FROM work_item_revisions r
 			WHERE r.org_id = w.org_id AND r.id = w.current_revision_id AND routeops_attributes_valid(r.attributes))`
+
+// Journal freshness: the journal copy is the current revision's, or not.
+const (
+	journalFresh = "w.journal_revision_id = w.current_revision_id"
+	journalStale = "w.journal_revision_id IS DISTINCT FROM w.current_revision_id"
+)
 
 func (q *selWhere) selector(sel router.ItemSelector) error {
 	if sel.Org != "" {
@@ -84,8 +207,7 @@ func (q *selWhere) selector(sel router.ItemSelector) error {
 		q.add("w.enqueued_at < %s", q.arg(sel.Now.Add(-sel.WaitedOver).UTC()))
 	}
 	if sel.Revision != 0 {
-		r := q.arg(sel.Revision)
-		q.add("(w.current_revision_id = %s OR (w.journal_revision_id IS DISTINCT FROM w.current_revision_id AND w.journal_revision_id = %s))", r, r)
+		q.revision(sel)
 	}
 	if len(sel.IDs) > 0 {
 		// work_item_orgs turns ids into primary keys of work_items.
@@ -113,10 +235,25 @@ func (q *selWhere) selector(sel router.ItemSelector) error {
 	return nil
 }
 
+// revision: the current revision is R (the index on org and current
+// revision; without an org, one probe of it per org), or the stale
+// journal copy is.
+func (q *selWhere) revision(sel router.ItemSelector) {
+	r := q.arg(sel.Revision)
+	cur := "w.current_revision_id = " + r
+	if sel.Org == "" {
+		cur += " AND w.org_id = ANY (ARRAY(SELECT id FROM orgs))"
+	}
+	stale := ""
+	if arm := q.staleArm(); arm != "" {
+		stale = fmt.Sprintf("w.current_revision_id <> %s AND w.journal_revision_id = %s AND %s", r, r, arm)
+	}
+	q.alt(cur, stale)
+}
+
 // attrs matches on the journal copy when it is the current revision's
 // (router.SearchAttributes), through the GIN index on waiting items, and
-// on the current revision otherwise, through the small index of items
-// whose journal is stale.
+// on the current revision otherwise, through the index of stale journals.
 func (q *selWhere) attrs(attrs []router.AttrMatch) {
 	match := func(doc string) string {
 		var all []string
@@ -129,80 +266,112 @@ func (q *selWhere) attrs(attrs []router.AttrMatch) {
 		}
 		return strings.Join(all, " AND ")
 	}
-	q.add(`((w.journal_revision_id = w.current_revision_id AND %s)
-		   OR (w.journal_revision_id IS DISTINCT FROM w.current_revision_id AND EXISTS (
-			SELECT 1 FROM work_item_revisions ar WHERE ar.org_id = w.org_id AND ar.id = w.current_revision_id AND %s)))`,
-		match("w.journal_attributes"), match("ar.attributes"))
+	fresh := journalFresh + " AND " + match("w.journal_attributes")
+	stale := ""
+	if arm := q.staleArm(); arm != "" {
+		stale = arm + ` AND EXISTS (SELECT 1 FROM work_item_revisions ar
+			WHERE ar.org_id = w.org_id AND ar.id = w.current_revision_id AND ` + match("ar.attributes") + ")"
+	}
+	q.alt(fresh, stale)
+}
+
+// readSelection runs fn in a read-only snapshot with the selector's
+// conditions built (stale journals looked up in the same snapshot).
+func (s *Store) readSelection(ctx context.Context, sel router.ItemSelector, fn func(tx pgx.Tx, q *selWhere) error) error {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return s.wrap(err)
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck
+	q := &selWhere{}
+	if q.stale, err = staleItems(ctx, tx, sel); err != nil {
+		return s.wrap(err)
+	}
+	if err := q.selector(sel); err != nil {
+		return err
+	}
+	return s.wrap(fn(tx, q))
 }
 
 func (s *Store) CountSelected(ctx context.Context, sel router.ItemSelector) ([]router.SelectionCount, error) {
 	sel.After = 0
-	var q selWhere
-	if err := q.selector(sel); err != nil {
-		return nil, err
-	}
-	rows, err := s.pool.Query(ctx, `SELECT w.org_id, w.queue_id, count(*) FROM work_items w
-		WHERE `+q.sql()+`
-		GROUP BY w.org_id, w.queue_id ORDER BY w.org_id COLLATE "C", w.queue_id COLLATE "C"`, q.args...)
-	if err != nil {
-		return nil, s.wrap(err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (router.SelectionCount, error) {
-		var c router.SelectionCount
-		err := r.Scan(&c.Org, &c.Queue, &c.N)
-		return c, err
+	var out []router.SelectionCount
+	err := s.readSelection(ctx, sel, func(tx pgx.Tx, q *selWhere) error {
+		rows, err := tx.Query(ctx, `SELECT s.org_id, s.queue_id, count(*) FROM (
+		`+q.union("work_items w", "w.org_id, w.queue_id", "")+`) s
+		GROUP BY s.org_id, s.queue_id ORDER BY s.org_id COLLATE "C", s.queue_id COLLATE "C"`, q.args...)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (router.SelectionCount, error) {
+			var c router.SelectionCount
+			err := r.Scan(&c.Org, &c.Queue, &c.N)
+			return c, err
+		})
+		return err
 	})
-	return out, s.wrap(err)
+	return out, err
 }
 
-func (s *Store) SelectItems(ctx context.Context, sel router.ItemSelector) ([]router.WorkItem, error) {
-	var q selWhere
-	if err := q.selector(sel); err != nil {
-		return nil, err
-	}
+// pageSQL selects one page of a selection, in id order. Without an org,
+// each arm may walk work_item_orgs in id order (its primary key) and fetch
+// items by theirs, which the planner takes when matches are common.
+func pageSQL(q *selWhere, sel router.ItemSelector, cols string) string {
 	limit := sel.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+itemColsAs("w")+` FROM work_items w
-		WHERE `+q.sql()+`
-		ORDER BY w.id LIMIT `+q.arg(limit), q.args...)
-	if err != nil {
-		return nil, s.wrap(err)
+	n := q.arg(limit)
+	from, order := "work_items w", "w.id"
+	if sel.Org == "" {
+		from, order = "work_item_orgs o JOIN work_items w ON w.org_id = o.org_id AND w.id = o.id", "o.id"
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (router.WorkItem, error) { return scanItem(r) })
-	return out, s.wrap(err)
+	u := q.union(from, cols, " ORDER BY "+order+" LIMIT "+n)
+	if len(q.arms()) == 1 {
+		return u
+	}
+	return "SELECT * FROM (" + u + ") s ORDER BY s.id LIMIT " + n
+}
+
+func (s *Store) SelectItems(ctx context.Context, sel router.ItemSelector) ([]router.WorkItem, error) {
+	var out []router.WorkItem
+	err := s.readSelection(ctx, sel, func(tx pgx.Tx, q *selWhere) error {
+		rows, err := tx.Query(ctx, pageSQL(q, sel, itemColsAs("w")), q.args...)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (router.WorkItem, error) { return scanItem(r) })
+		return err
+	})
+	return out, err
 }
 
 func (s *Store) SelectRepairCandidates(ctx context.Context, sel router.ItemSelector) ([]router.RepairCandidate, error) {
 	sel.Scope, sel.RevisionHealth = router.ScopeLive, router.RevisionBroken
-	var q selWhere
-	if err := q.selector(sel); err != nil {
-		return nil, err
-	}
-	limit := sel.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return nil, s.wrap(err)
-	}
-	defer tx.Rollback(context.Background()) //nolint:errcheck
-	rows, err := tx.Query(ctx, `SELECT `+itemColsAs("w")+`, r.id IS NOT NULL, coalesce(r.attributes::text, ''), w.ctid
-		FROM work_items w
+	var out []router.RepairCandidate
+	err := s.readSelection(ctx, sel, func(tx pgx.Tx, q *selWhere) error {
+		var err error
+		out, err = repairPage(ctx, tx, q, sel)
+		return err
+	})
+	return out, err
+}
+
+func repairPage(ctx context.Context, tx pgx.Tx, q *selWhere, sel router.ItemSelector) ([]router.RepairCandidate, error) {
+	rows, err := tx.Query(ctx, `WITH page AS (`+pageSQL(q, sel, "w.org_id, w.id")+`)
+		SELECT `+itemColsAs("w")+`, r.id IS NOT NULL, coalesce(r.attributes::text, ''), w.ctid
+		FROM page p JOIN work_items w ON w.org_id = p.org_id AND w.id = p.id
 		LEFT JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
-		WHERE `+q.sql()+`
-		ORDER BY w.id LIMIT `+q.arg(limit), q.args...)
+		ORDER BY w.id`, q.args...)
 	if err != nil {
-		return nil, s.wrap(err)
+		return nil, err
 	}
 	var out []router.RepairCandidate
 	for rows.Next() {
 		ci, _, err := scanClaimed(rows)
 		if err != nil {
 			rows.Close()
-			return nil, s.wrap(err)
+			return nil, err
 		}
 		c := router.RepairCandidate{Item: ci.Item, RevisionFound: ci.RevisionFound}
 		if ci.RevisionFound {
@@ -211,12 +380,9 @@ func (s *Store) SelectRepairCandidates(ctx context.Context, sel router.ItemSelec
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, s.wrap(err)
+		return nil, err
 	}
-	if err := earlierRevisions(ctx, tx, out); err != nil {
-		return nil, s.wrap(err)
-	}
-	return out, nil
+	return out, earlierRevisions(ctx, tx, out)
 }
 
 // earlierRevisions fills in each candidate's other revisions, newest
