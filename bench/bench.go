@@ -4,14 +4,18 @@
 // with pgstore.Migrate and dropped afterwards unless Keep is set, and
 // reports one Result.
 //
-// The scenarios are those of issue 5: throughput (with the pgbench
-// yardstick measured in the same run), poison, latency, snapshot, repair,
-// cleanup and seed. Speed is reported, never asserted: the tests of this
-// package check that every figure is there and sane at a tiny scale.
+// The scenarios are throughput (with the pgbench yardstick measured in
+// the same run), poison, latency, snapshot, repair, cleanup and seed, each
+// with the sizes and targets routeops is held to. Speed is reported, never
+// asserted: the tests of this package check that every figure is there and
+// sane at a tiny scale.
 //
-// SQL here is limited to server administration (CREATE and DROP DATABASE,
-// SHOW, CHECKPOINT, VACUUM, pg_stat_statements) and the pgbench yardstick;
-// everything about routeops's own data goes through the Store and ops.
+// bench holds no SQL. Everything about routeops's own data goes through
+// the Store and ops; what it does besides (creating and dropping
+// databases, server settings, CHECKPOINT, VACUUM, pg_stat_statements, the
+// pgbench yardstick, the commit floor, deleting revisions) are helpers of
+// router/pgstore, the package router/pgstore/pgtest creates its test
+// databases with too.
 package bench
 
 import (
@@ -38,7 +42,7 @@ import (
 // Scenarios lists every scenario, in the order "all" runs them.
 var Scenarios = []string{"seed", "throughput", "poison", "latency", "snapshot", "repair", "cleanup", "incident"}
 
-// Options configure a run. Zero values take the defaults of issue 5.
+// Options configure a run. Zero values take the defaults: the full sizes.
 type Options struct {
 	// DSN names the server (any database on it); its role needs CREATEDB,
 	// and superuser for poison and repair (which delete revisions with
@@ -46,7 +50,8 @@ type Options struct {
 	// CHECKPOINT.
 	DSN string
 	// Scale multiplies every scenario's size (items; orgs for snapshot;
-	// the duration of latency). 1 is issue 5's size.
+	// the duration of latency). 1 is the full size, at which targets are
+	// judged.
 	Scale float64
 	// Orgs and ItemsPerOrg override the org count and items per org of
 	// throughput, poison, repair and seed (and of cleanup's routing sets).
@@ -223,8 +228,7 @@ func newRunner(ctx context.Context, opts Options) (*runner, error) {
 	}
 	r := &runner{opts: opts, log: opts.Log, admin: admin}
 	r.machine = machine(ctx, admin)
-	var preload string
-	if err := admin.QueryRow(ctx, `SELECT current_setting('shared_preload_libraries')`).Scan(&preload); err == nil {
+	if preload, err := pgstore.Setting(ctx, admin, "shared_preload_libraries"); err == nil {
 		r.pgss = strings.Contains(preload, "pg_stat_statements")
 	}
 	if opts.Statements > 0 && !r.pgss {
@@ -233,7 +237,7 @@ func newRunner(ctx context.Context, opts Options) (*runner, error) {
 	r.log.Info("bench server", "postgres", r.machine.PGVersion, "fsync", r.machine.Fsync,
 		"synchronous_commit", r.machine.SynchronousCommit, "shared_buffers", r.machine.SharedBuffers, "nproc", r.machine.NProc)
 	if r.machine.Fsync != "on" || r.machine.SynchronousCommit != "on" {
-		r.log.Warn("the bench server is not durable (fsync or synchronous_commit off): figures are not comparable to issue 5's; use scripts/benchpg.sh")
+		r.log.Warn("the bench server is not durable (fsync or synchronous_commit off): figures are not comparable to the targets'; use scripts/benchpg.sh")
 	}
 	return r, nil
 }
@@ -245,8 +249,8 @@ func machine(ctx context.Context, admin *pgx.Conn) Machine {
 	m := Machine{NProc: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
 		MemTotalMB: memTotalMB()}
 	show := func(name string) string {
-		var v string
-		if err := admin.QueryRow(ctx, `SELECT current_setting($1)`, name).Scan(&v); err != nil {
+		v, err := pgstore.Setting(ctx, admin, name)
+		if err != nil {
 			return "unknown"
 		}
 		return v
@@ -380,14 +384,24 @@ func (s *scenario) newDB(ctx context.Context, suffix string) (database, error) {
 	return db, nil
 }
 
-// createDB creates an empty database.
+// createDB creates an empty database of this scenario.
 func (s *scenario) createDB(ctx context.Context, suffix string) (database, error) {
+	return s.makeDB(ctx, suffix, "")
+}
+
+// copyDB clones db (which must have no open connections) into a new
+// database of this scenario.
+func (s *scenario) copyDB(ctx context.Context, db database, suffix string) (database, error) {
+	return s.makeDB(ctx, suffix, db.name)
+}
+
+// makeDB creates a database of this scenario, empty or a copy of template,
+// replacing one an interrupted run left behind, with pgstore's database
+// helper (the one pgtest creates test databases with).
+func (s *scenario) makeDB(ctx context.Context, suffix, template string) (database, error) {
 	name := s.dbName(suffix)
-	if _, err := s.admin.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`); err != nil {
-		return database{}, fmt.Errorf("drop old database %s: %w", name, err)
-	}
-	if _, err := s.admin.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()); err != nil {
-		return database{}, fmt.Errorf("create database %s: %w", name, err)
+	if err := pgstore.CreateDatabase(ctx, s.admin, name, template); err != nil {
+		return database{}, err
 	}
 	s.dbs = append(s.dbs, name)
 	s.untrack(ctx, name)
@@ -398,24 +412,14 @@ func (s *scenario) createDB(ctx context.Context, suffix string) (database, error
 	return database{name: name, dsn: dsn}, nil
 }
 
-// copyDB clones db (which must have no open connections) into a new
-// database of this scenario.
-func (s *scenario) copyDB(ctx context.Context, db database, suffix string) (database, error) {
-	name := s.dbName(suffix)
-	if _, err := s.admin.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`); err != nil {
-		return database{}, err
-	}
-	if _, err := s.admin.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()+` TEMPLATE `+
-		pgx.Identifier{db.name}.Sanitize()); err != nil {
-		return database{}, fmt.Errorf("copy database %s to %s: %w", db.name, name, err)
-	}
-	s.dbs = append(s.dbs, name)
-	s.untrack(ctx, name)
-	dsn, err := withDatabase(s.opts.DSN, name)
+// withConn runs fn on a connection of its own to db.
+func withConn(ctx context.Context, db database, fn func(conn *pgx.Conn) error) error {
+	conn, err := pgx.Connect(ctx, db.dsn)
 	if err != nil {
-		return database{}, err
+		return err
 	}
-	return database{name: name, dsn: dsn}, nil
+	defer conn.Close(context.Background())
+	return fn(conn)
 }
 
 // open opens a store on db; it is closed when the scenario ends. Its pool
@@ -448,7 +452,7 @@ func (s *scenario) untrack(ctx context.Context, name string) {
 	if !s.pgss || s.opts.Statements > 0 {
 		return
 	}
-	if _, err := s.admin.Exec(ctx, `ALTER DATABASE `+pgx.Identifier{name}.Sanitize()+` SET pg_stat_statements.track = 'none'`); err != nil {
+	if err := pgstore.UntrackStatements(ctx, s.admin, name); err != nil {
 		s.log.Debug("could not turn pg_stat_statements off", "database", name, "error", err.Error())
 	}
 }
@@ -465,7 +469,7 @@ func (s *scenario) cleanup() {
 			s.log.Info("keeping database", "database", name)
 			continue
 		}
-		if _, err := s.admin.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`); err != nil {
+		if err := pgstore.DropDatabase(ctx, s.admin, name); err != nil {
 			s.log.Warn("drop database failed", "database", name, "error", err.Error())
 		}
 	}
@@ -475,34 +479,21 @@ func (s *scenario) cleanup() {
 // checkpoint flushes the server's dirty pages before a measured phase, so
 // that one phase does not pay for the writes of the one before.
 func (s *scenario) checkpoint(ctx context.Context) {
-	if _, err := s.admin.Exec(ctx, `CHECKPOINT`); err != nil {
+	if err := pgstore.Checkpoint(ctx, s.admin); err != nil {
 		s.log.Warn("CHECKPOINT failed (needs superuser or pg_checkpoint); phases may pay for each other's writes", "error", err.Error())
 	}
 }
 
 // vacuum runs VACUUM ANALYZE on a database.
 func (s *scenario) vacuum(ctx context.Context, db database) error {
-	conn, err := pgx.Connect(ctx, db.dsn)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	_, err = conn.Exec(ctx, `VACUUM (ANALYZE)`)
-	return err
+	return withConn(ctx, db, func(conn *pgx.Conn) error { return pgstore.VacuumAnalyze(ctx, conn) })
 }
 
 // startTimed marks the start of a measured phase: it resets
 // pg_stat_statements and starts the CPU profile.
 func (s *scenario) startTimed(ctx context.Context, db database) {
 	if s.opts.Statements > 0 && s.pgss {
-		conn, err := pgx.Connect(ctx, db.dsn)
-		if err == nil {
-			_, err = conn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`)
-			if err == nil {
-				_, err = conn.Exec(ctx, `SELECT pg_stat_statements_reset()`)
-			}
-			conn.Close(context.Background())
-		}
+		err := withConn(ctx, db, func(conn *pgx.Conn) error { return pgstore.ResetStatements(ctx, conn) })
 		if err != nil {
 			s.log.Warn("pg_stat_statements unavailable", "error", err.Error())
 		}
@@ -528,31 +519,22 @@ func (s *scenario) stopTimed(ctx context.Context, db database) {
 	if s.opts.Statements <= 0 || !s.pgss {
 		return
 	}
-	conn, err := pgx.Connect(ctx, db.dsn)
-	if err != nil {
-		return
-	}
-	defer conn.Close(context.Background())
-	rows, err := conn.Query(ctx, `SELECT regexp_replace(query, '\s+', ' ', 'g'), calls, total_exec_time, mean_exec_time, rows
-		FROM pg_stat_statements
-		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-		ORDER BY total_exec_time DESC LIMIT $1`, s.opts.Statements)
-	if err != nil {
-		s.log.Warn("reading pg_stat_statements failed", "error", err.Error())
-		return
-	}
-	st, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Statement, error) {
-		var x Statement
-		err := row.Scan(&x.Query, &x.Calls, &x.TotalMS, &x.MeanMS, &x.Rows)
-		if len(x.Query) > 240 {
-			x.Query = x.Query[:240] + "…"
-		}
-		x.TotalMS, x.MeanMS = round(x.TotalMS), round(x.MeanMS)
-		return x, err
+	var top []pgstore.StatementStat
+	err := withConn(ctx, db, func(conn *pgx.Conn) error {
+		var err error
+		top, err = pgstore.TopStatements(ctx, conn, s.opts.Statements)
+		return err
 	})
 	if err != nil {
 		s.log.Warn("reading pg_stat_statements failed", "error", err.Error())
 		return
+	}
+	st := make([]Statement, 0, len(top))
+	for _, x := range top {
+		if len(x.Query) > 240 {
+			x.Query = x.Query[:240] + "…"
+		}
+		st = append(st, Statement{Query: x.Query, Calls: x.Calls, TotalMS: round(x.TotalMS), MeanMS: round(x.MeanMS), Rows: x.Rows})
 	}
 	s.res.Statements = append(s.res.Statements, st...)
 }

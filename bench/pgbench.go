@@ -12,29 +12,16 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/routeops/routeops/router/pgstore"
 )
 
-// PgbenchBatch is the LIMIT of issue 5's yardstick statement.
-const PgbenchBatch = 50
+// PgbenchBatch is the LIMIT of the yardstick statement.
+const PgbenchBatch = pgstore.PgbenchBatch
 
-// PgbenchScript is issue 5's yardstick: the simplest possible batch claim,
-// one statement per transaction, on routeops's own schema (so it pays for
-// the same indexes and the same counter trigger). The schema's CHECK
-// constraints want an agent and a time on an assigned item: it takes the
-// org's first agent and now(), and does not touch agent load or the
-// journal, which the engine does.
-func PgbenchScript(orgs int) string {
-	org := `'org-' || lpad(:org::text, greatest(4, length(:org::text)), '0')`
-	return fmt.Sprintf(`\set org random(1, %d)
-UPDATE work_items w SET state = 'assigned', agent_id = a.id, assigned_at = now()
-FROM (SELECT id FROM work_items
-      WHERE org_id = %[2]s AND state = 'queued'
-      ORDER BY priority DESC, enqueued_at, id
-      FOR UPDATE SKIP LOCKED LIMIT %[3]d) c,
-     (SELECT min(id) AS id FROM agents WHERE org_id = %[2]s) a
-WHERE w.org_id = %[2]s AND w.id = c.id;
-`, orgs, org, PgbenchBatch)
-}
+// PgbenchScript is the yardstick for orgs orgs, a pgbench script: the
+// simplest possible batch claim (pgstore.PgbenchScript).
+func PgbenchScript(orgs int) string { return pgstore.PgbenchScript(orgs) }
 
 // findPgbench returns the pgbench binary: the one given, PATH, pg_config
 // --bindir, or the newest /usr/lib/postgresql/*/bin.

@@ -24,7 +24,7 @@ type Result struct {
 	Seconds      float64
 	TotalSeconds float64
 	Scale        float64
-	// FullScale is set when the run had issue 5's sizes (scale 1, no
+	// FullScale is set when the run had the full sizes (scale 1, no
 	// overrides); only then are the targets judged.
 	FullScale bool
 	Targets   []Target
@@ -43,7 +43,7 @@ type field struct {
 	value any
 }
 
-// Target is a goal from issue 5 for one figure.
+// Target is the goal for one figure.
 type Target struct {
 	Figure string
 	Op     string // ">=", "<=", "=="
@@ -129,7 +129,7 @@ func (r *Result) number(name string) (float64, bool) {
 }
 
 // TargetMet judges the targets: nil when there are none, when a figure is
-// missing, or when the run was not at issue 5's sizes.
+// missing, or when the run was not at the full sizes.
 func (r *Result) TargetMet() *bool {
 	if len(r.Targets) == 0 || r.Err != "" || !r.FullScale {
 		return nil

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,9 +64,9 @@ func (s *scenario) drain(ctx context.Context, st router.Store, what string) (rou
 func (s *scenario) throughput(ctx context.Context) error {
 	r := s.res
 	orgs, per := s.opts.orgs(100), s.opts.perOrg(2000)
-	// Issue 5's ceiling is the simplest claim on the same server. On
-	// routeops's own schema the statement pays for its indexes and trigger
-	// too, so the target is judged against both yardsticks.
+	// The ceiling is the simplest claim on the same server. On routeops's
+	// own schema the statement pays for its indexes and trigger too, so the
+	// target is judged against both yardsticks.
 	r.Targets = []Target{{Figure: "ratio_vs_pgbench", Op: ">=", Value: 0.5}, {Figure: "ratio_vs_pgbench_bare", Op: ">=", Value: 0.5}}
 	db, st, err := s.newStore(ctx, 0)
 	if err != nil {
@@ -138,7 +137,7 @@ func (s *scenario) throughput(ctx context.Context) error {
 	return nil
 }
 
-// yardstick runs issue 5's single-statement claim with pgbench for half
+// yardstick runs the single-statement claim with pgbench for half
 // of the items (so that no org runs dry), and counts what it claimed. On
 // a copy of the seeded routeops database (suffix ""), it pays for the
 // same schema as the engine: indexes, counter trigger, constraints. On
@@ -186,54 +185,24 @@ func (s *scenario) yardstick(ctx context.Context, bin string, db database, orgs,
 
 // countClaimed counts the items pgbench assigned.
 func (s *scenario) countClaimed(ctx context.Context, db database) (int, error) {
-	conn, err := pgx.Connect(ctx, db.dsn)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close(context.Background())
 	var n int
-	err = conn.QueryRow(ctx, `SELECT count(*) FROM work_items WHERE state = 'assigned'`).Scan(&n)
+	err := withConn(ctx, db, func(conn *pgx.Conn) error {
+		var err error
+		n, err = pgstore.CountAssigned(ctx, conn)
+		return err
+	})
 	return n, err
 }
 
-// bareDB makes the yardstick's bare table: only the columns the claim
-// touches, one index in claim order, no trigger, no foreign key, no
-// journal; the same org ids, counts and shape of priorities and times as
-// the seeded data.
+// bareDB makes the yardstick's bare table (pgstore.CreateBareYardstick) in
+// a database of its own: only the columns the claim touches, with the same
+// org ids, counts and shape of priorities and times as the seeded data.
 func (s *scenario) bareDB(ctx context.Context, orgs, per int) (database, error) {
 	db, err := s.createDB(ctx, "bare")
 	if err != nil {
 		return db, err
 	}
-	conn, err := pgx.Connect(ctx, db.dsn)
-	if err != nil {
-		return db, err
-	}
-	defer conn.Close(context.Background())
-	org := `'org-' || lpad(o::text, greatest(4, length(o::text)), '0')`
-	for _, q := range []string{
-		`CREATE TABLE agents (org_id text NOT NULL, id text NOT NULL, PRIMARY KEY (org_id, id))`,
-		`CREATE TABLE work_items (org_id text NOT NULL, id bigint NOT NULL, state text NOT NULL DEFAULT 'queued',
-			priority smallint NOT NULL, enqueued_at timestamptz NOT NULL, agent_id text, assigned_at timestamptz,
-			PRIMARY KEY (org_id, id))`,
-		`INSERT INTO agents SELECT ` + org + `, 'agent-' || a FROM generate_series(1, $1::int) o, generate_series(1, 20) a`,
-		`INSERT INTO work_items (org_id, id, priority, enqueued_at)
-			SELECT ` + org + `, (o - 1)::bigint * $2 + i, (random() * 100)::int, now() - random() * interval '10 minutes'
-			FROM generate_series(1, $1::int) o, generate_series(1, $2::int) i`,
-		`CREATE INDEX work_items_claim ON work_items (org_id, priority DESC, enqueued_at, id) WHERE state = 'queued'`,
-		`VACUUM ANALYZE`,
-	} {
-		var args []any
-		if strings.Contains(q, "$2") {
-			args = []any{orgs, per}
-		} else if strings.Contains(q, "$1") {
-			args = []any{orgs}
-		}
-		if _, err := conn.Exec(ctx, q, args...); err != nil {
-			return db, fmt.Errorf("bare yardstick table: %w", err)
-		}
-	}
-	return db, nil
+	return db, withConn(ctx, db, func(conn *pgx.Conn) error { return pgstore.CreateBareYardstick(ctx, conn, orgs, per) })
 }
 
 // ---- poison ----
@@ -785,7 +754,7 @@ func (s *scenario) repair(ctx context.Context) error {
 		return err
 	}
 	s.log.Info("revisions deleted", "scenario", s.name, "items", deleted)
-	o := ops.New(st, router.RealClock{}, actor, ops.DefaultSettings())
+	o := ops.New(st, ops.Options{Actor: actor})
 
 	s.checkpoint(ctx)
 	s.startTimed(ctx, db)
@@ -944,7 +913,7 @@ func (s *scenario) cleanupScenario(ctx context.Context) error {
 
 	s.settle(ctx, db)
 	s.startTimed(ctx, db)
-	o := ops.New(st, router.RealClock{}, actor, ops.DefaultSettings())
+	o := ops.New(st, ops.Options{Actor: actor})
 	eng := s.engine(st, router.PolicyQuarantine)
 	var (
 		cres       *ops.CleanupResult
@@ -1055,12 +1024,11 @@ func roundAll(xs []float64) []float64 {
 // it puts in context. The durations come back sorted.
 func commitFloor(ctx context.Context, st *pgstore.Store, rate float64, d time.Duration, workers int) ([]float64, error) {
 	pool := st.Pool()
-	if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS bench_commit_floor (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())`); err != nil {
+	if err := pgstore.PrepareCommitFloor(ctx, pool); err != nil {
 		return nil, err
 	}
 	r := paced(ctx, max(1, int(rate*d.Seconds())), rate, workers, func(int) error {
-		_, err := pool.Exec(ctx, `INSERT INTO bench_commit_floor DEFAULT VALUES`)
-		return err
+		return pgstore.CommitFloorWrite(ctx, pool)
 	})
 	if r.err != nil {
 		return nil, r.err
@@ -1132,12 +1100,12 @@ func paced(ctx context.Context, n int, rate float64, workers int, do func(i int)
 }
 
 // deleteRevisions deletes the current revisions of per queued items in each
-// of the first orgs orgs, the drill's way (foreign key bypassed, queue
-// heads first), and returns how many it deleted.
-func deleteRevisions(ctx context.Context, st router.Store, orgs, per int) (int, error) {
+// of the first orgs orgs as the incident did (foreign key bypassed, queue
+// heads first: the items a drill picks), and returns how many it deleted.
+func deleteRevisions(ctx context.Context, st *pgstore.Store, orgs, per int) (int, error) {
 	deleted := 0
 	for i := 1; i <= orgs; i++ {
-		ids, err := st.DrillDeleteRevisions(ctx, sim.OrgID(i), per, actor, time.Now())
+		ids, err := pgstore.DeleteHeadRevisions(ctx, st.Pool(), sim.OrgID(i), per)
 		if err != nil {
 			return deleted, fmt.Errorf("delete revisions: %w", err)
 		}

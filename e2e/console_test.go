@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/routeops/routeops/internal/harness"
 	"github.com/routeops/routeops/router/pgstore/pgtest"
 )
 
@@ -32,7 +33,7 @@ func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) 
 // startPane runs routeops args in a cols x rows tmux pane with exactly the
 // cli's environment plus TERM from tmux, and records its exit status in a
 // file when it ends: sh -c 'routeops ...; echo EXIT=$? > file'.
-func startPane(t *testing.T, c *cli, cols, rows int, args ...string) *pane {
+func startPane(t *testing.T, c *harness.Bin, cols, rows int, args ...string) *pane {
 	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Fatalf("tmux is needed for the console tests: %v", err)
@@ -43,13 +44,13 @@ func startPane(t *testing.T, c *cli, cols, rows int, args ...string) *pane {
 		t.Fatal(err)
 	}
 	p := &pane{t: t, sock: filepath.Join(dir, "s"), exitFile: filepath.Join(dir, "exit")}
-	env := c.environ()
+	env := c.Environ()
 	var cmd strings.Builder
-	cmd.WriteString("cd " + shQuote(c.dir) + " || exit 99\nenv -i")
+	cmd.WriteString("cd " + shQuote(c.Dir()) + " || exit 99\nenv -i")
 	for _, kv := range env {
 		cmd.WriteString(" " + shQuote(kv))
 	}
-	cmd.WriteString(` TERM="$TERM" ` + shQuote(binary(t)))
+	cmd.WriteString(` TERM="$TERM" ` + shQuote(c.Path()))
 	for _, a := range args {
 		cmd.WriteString(" " + shQuote(a))
 	}
@@ -100,7 +101,7 @@ func (p *pane) screen(escapes bool) string {
 func (p *pane) waitFor(what string, deadline time.Duration, ok func(screen string) bool) string {
 	p.t.Helper()
 	var s string
-	took, found := poll(deadline, 150*time.Millisecond, func() bool {
+	took, found := harness.Poll(deadline, 150*time.Millisecond, func() bool {
 		s = p.screen(false)
 		return ok(s)
 	})
@@ -125,7 +126,7 @@ func (p *pane) key(k string) {
 func (p *pane) exitCode(deadline time.Duration) int {
 	p.t.Helper()
 	var b []byte
-	if _, ok := poll(deadline, 100*time.Millisecond, func() bool {
+	if _, ok := harness.Poll(deadline, 100*time.Millisecond, func() bool {
 		var err error
 		b, err = os.ReadFile(p.exitFile)
 		return err == nil && strings.HasSuffix(string(b), "\n")
@@ -159,15 +160,15 @@ func colourSGR(screen string) []string {
 	return found
 }
 
-// Issue 4, acceptance "Real database": `routeops console --dsn …` on a
+// Acceptance "Real database": `routeops console --dsn …` on a
 // seeded PostgreSQL shows its orgs, shows the DSN redacted in its header
 // (never the password), adapts to a resize, and q exits 0.
 func TestConsoleOnSeededDatabase(t *testing.T) {
 	dsn := pgtest.NewDB(t)
-	c := newCLI(t, "")
+	c := harness.New(t, "")
 	const pw = "e2e-console-pw"
 	dsnPW := withPassword(t, dsn, pw)
-	c.withDSN(dsnPW).must("seed", "--orgs", "12", "--items-per-org", "10")
+	c.WithDSN(dsnPW).Must("seed", "--orgs", "12", "--items-per-org", "10")
 
 	p := startPane(t, c, 80, 24, "console", "--dsn", dsnPW)
 	s := p.waitFor("the seeded orgs org-0001 to org-0012", 60*time.Second, func(s string) bool {
@@ -194,11 +195,11 @@ func TestConsoleOnSeededDatabase(t *testing.T) {
 	}
 }
 
-// Issue 4, acceptance "Read-only at 80x24": NO_COLOR=1 routeops demo
+// Acceptance "Read-only at 80x24": NO_COLOR=1 routeops demo
 // --read-only at 80x24 shows no colour, no line wider than 80, and a
 // visible READ-ONLY badge; q exits 0.
 func TestConsoleDemoReadOnlyNoColor(t *testing.T) {
-	c := newCLI(t, "").with("NO_COLOR", "1", "COLORTERM", "truecolor")
+	c := harness.New(t, "").With("NO_COLOR=1", "COLORTERM=truecolor")
 	p := startPane(t, c, 80, 24, "demo", "--read-only")
 	s := p.waitFor("the demo's orgs and a READ-ONLY badge", 60*time.Second, func(s string) bool {
 		return strings.Contains(s, "org-0001") && strings.Contains(s, "READ-ONLY")
@@ -230,10 +231,10 @@ func TestConsoleDemoReadOnlyNoColor(t *testing.T) {
 	}
 }
 
-// Issue 4, acceptance "Actions reachable" and "Clean exit": in the demo,
+// Acceptance "Actions reachable" and "Clean exit": in the demo,
 // ? lists quarantine and repair, and q exits 0.
 func TestConsoleDemoHelpListsActions(t *testing.T) {
-	c := newCLI(t, "").with("COLORTERM", "truecolor")
+	c := harness.New(t, "").With("COLORTERM=truecolor")
 	p := startPane(t, c, 80, 24, "demo")
 	p.waitFor("the demo's orgs", 60*time.Second, func(s string) bool { return strings.Contains(s, "org-0001") })
 	// The control for the NO_COLOR test: without NO_COLOR there is colour.

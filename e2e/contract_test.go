@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/routeops/routeops/internal/harness"
 )
 
 // The `status -o json` contract of DESIGN.md, decoded.
@@ -179,9 +181,9 @@ func parseStatus(raw []byte) (*statusDoc, error) {
 	return &s, nil
 }
 
-func mustStatus(t *testing.T, r result) *statusDoc {
+func mustStatus(t *testing.T, r harness.Result) *statusDoc {
 	t.Helper()
-	s, err := parseStatus([]byte(r.stdout))
+	s, err := parseStatus([]byte(r.Stdout))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, r)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/routeops/routeops/internal/harness"
 	"github.com/routeops/routeops/router/pgstore/pgtest"
 )
 
@@ -17,7 +18,7 @@ const (
 	incidentQueue = "default"
 )
 
-// Issue 3, acceptance "Stall detection": with the current revisions of a
+// Acceptance "Stall detection": with the current revisions of a
 // queue's head items deleted by raw SQL and serve running the legacy block
 // policy, status flags the queue stalled with cause missing_revision within
 // stall_after plus a few seconds (asserted: stall_after + 10s, for a loaded
@@ -25,27 +26,27 @@ const (
 // stall_detected event is written.
 func TestStallDetectedUnderBlockPolicy(t *testing.T) {
 	dsn := pgtest.NewDB(t)
-	c := newCLI(t, dsn)
-	c.must("seed", "--orgs", "20", "--agents-per-org", "10", "--capacity", "5", "--items-per-org", "40")
-	d := connect(t, dsn)
-	heads := d.headItems(incidentOrg, incidentQueue, 3)
-	d.deleteCurrentRevisions(heads)
+	c := harness.New(t, dsn)
+	c.Must("seed", "--orgs", "20", "--agents-per-org", "10", "--capacity", "5", "--items-per-org", "40")
+	d := pgtest.Connect(t, dsn)
+	heads := d.HeadItems(incidentOrg, incidentQueue, 3)
+	d.DeleteCurrentRevisions(heads...)
 
 	const stallAfter = 3 * time.Second
-	serve := c.start("serve", "--on-item-fault", "block", "--stall-after", "3s", "--duration", "3m")
+	serve := c.Start("serve", "--on-item-fault", "block", "--stall-after", "3s", "--duration", "3m")
 	var snap *statusDoc
 	var lastErr error
-	var last result
-	took, ok := poll(stallAfter+10*time.Second, 200*time.Millisecond, func() bool {
-		if !serve.running() {
+	var last harness.Result
+	took, ok := harness.Poll(stallAfter+10*time.Second, 200*time.Millisecond, func() bool {
+		if !serve.Running() {
 			return false
 		}
-		last = c.run("status", "--stall-after", "3s", "-o", "json")
-		if last.code != 0 {
-			lastErr = fmt.Errorf("status exited %d", last.code)
+		last = c.Run("status", "--stall-after", "3s", "-o", "json")
+		if last.Code != 0 {
+			lastErr = fmt.Errorf("status exited %d", last.Code)
 			return false
 		}
-		s, err := parseStatus([]byte(last.stdout))
+		s, err := parseStatus([]byte(last.Stdout))
 		if err != nil {
 			lastErr = err
 			return false
@@ -56,10 +57,10 @@ func TestStallDetectedUnderBlockPolicy(t *testing.T) {
 	})
 	if !ok {
 		t.Fatalf("status did not flag %s/%s stalled with cause missing_revision within stall_after + 10s (%s); last error %v\n%s\nserve:\n%s",
-			incidentOrg, incidentQueue, took.Round(time.Millisecond), lastErr, last, serve.stderr.String())
+			incidentOrg, incidentQueue, took.Round(time.Millisecond), lastErr, last, serve.Stderr.String())
 	}
 	t.Logf("status flagged %s/%s stalled (missing_revision) %.2fs after serve started (stall_after %s)",
-		incidentOrg, incidentQueue, time.Since(serve.started).Seconds(), stallAfter)
+		incidentOrg, incidentQueue, time.Since(serve.Started).Seconds(), stallAfter)
 
 	// The document says what is wrong, where.
 	org, q := snap.queue(incidentOrg, incidentQueue)
@@ -79,8 +80,8 @@ func TestStallDetectedUnderBlockPolicy(t *testing.T) {
 	// Once the other queues have drained, the damaged queue is the only
 	// stalled one: the block policy stops its own queue, no other.
 	var others []string
-	if _, ok := poll(60*time.Second, 250*time.Millisecond, func() bool {
-		s, err := parseStatus([]byte(c.run("status", "--stall-after", "3s", "-o", "json").stdout))
+	if _, ok := harness.Poll(60*time.Second, 250*time.Millisecond, func() bool {
+		s, err := parseStatus([]byte(c.Run("status", "--stall-after", "3s", "-o", "json").Stdout))
 		if err != nil {
 			return false
 		}
@@ -90,26 +91,26 @@ func TestStallDetectedUnderBlockPolicy(t *testing.T) {
 		t.Errorf("stalled queues %v, want only %s/%s", others, incidentOrg, incidentQueue)
 	}
 
-	r := c.run("check", "--stall-after", "3s")
-	if r.code != 2 || !strings.HasPrefix(r.stdout, "ROUTEOPS CRITICAL") ||
-		!strings.Contains(r.stdout, incidentOrg+"/"+incidentQueue) || !strings.Contains(r.stdout, "missing_revision") {
+	r := c.Run("check", "--stall-after", "3s")
+	if r.Code != 2 || !strings.HasPrefix(r.Stdout, "ROUTEOPS CRITICAL") ||
+		!strings.Contains(r.Stdout, incidentOrg+"/"+incidentQueue) || !strings.Contains(r.Stdout, "missing_revision") {
 		t.Errorf("check should exit 2 with a CRITICAL line naming %s/%s and missing_revision:\n%s", incidentOrg, incidentQueue, r)
 	}
-	if lines := strings.Count(strings.TrimRight(r.stdout, "\n"), "\n"); lines != 0 {
+	if lines := strings.Count(strings.TrimRight(r.Stdout, "\n"), "\n"); lines != 0 {
 		t.Errorf("check printed %d lines, want one:\n%s", lines+1, r)
 	}
 
 	// The serve's monitor records the stall once.
-	if took, ok := poll(30*time.Second, 200*time.Millisecond, func() bool {
-		return d.int(`SELECT count(*) FROM events WHERE kind = 'stall_detected'`) > 0
+	if took, ok := harness.Poll(30*time.Second, 200*time.Millisecond, func() bool {
+		return d.Int(`SELECT count(*) FROM events WHERE kind = 'stall_detected'`) > 0
 	}); !ok {
 		t.Errorf("no stall_detected event within %s", took)
 	}
-	serve.interrupt()
-	if r := serve.wait(time.Minute); r.code != 0 {
+	serve.Interrupt()
+	if r := serve.Wait(time.Minute); r.Code != 0 {
 		t.Errorf("serve should exit 0 on SIGINT:\n%s", r)
 	}
-	rows := d.strMap(`SELECT id, org_id || '/' || queue_id || ' ' || (detail->>'cause') FROM events WHERE kind = 'stall_detected'`)
+	rows := d.Map(`SELECT id, org_id || '/' || queue_id || ' ' || (detail->>'cause') FROM events WHERE kind = 'stall_detected'`)
 	if len(rows) != 1 {
 		t.Errorf("%d stall_detected events, want exactly one: %v", len(rows), rows)
 	}
@@ -118,11 +119,11 @@ func TestStallDetectedUnderBlockPolicy(t *testing.T) {
 			t.Errorf("stall_detected event %q, want %q", v, want)
 		}
 	}
-	if at := d.int(`SELECT coalesce((extract(epoch FROM min(at)) * 1000)::bigint, 0) FROM events WHERE kind = 'stall_detected'`); at > 0 {
-		t.Logf("stall_detected recorded %.2fs after serve started", float64(at-serve.started.UnixMilli())/1000)
+	if at := d.Int(`SELECT coalesce((extract(epoch FROM min(at)) * 1000)::bigint, 0) FROM events WHERE kind = 'stall_detected'`); at > 0 {
+		t.Logf("stall_detected recorded %.2fs after serve started", float64(at-serve.Started.UnixMilli())/1000)
 	}
 	// The block policy left the head where it was, failing on it.
-	if s := d.str(`SELECT state || ' ' || (attempts > 0)::text FROM work_items WHERE id = $1`, heads[0]); s != "queued true" {
+	if s := d.Str(`SELECT state || ' ' || (attempts > 0)::text FROM work_items WHERE id = $1`, heads[0]); s != "queued true" {
 		t.Errorf("head item %d: state and attempted %q, want \"queued true\" under the block policy", heads[0], s)
 	}
 }
@@ -147,28 +148,28 @@ func jsonEqual(a, b []byte) bool {
 	return reflect.DeepEqual(x, y)
 }
 
-// Issue 3, acceptance "Recovery": under the default policy the damaged head
+// Acceptance "Recovery": under the default policy the damaged head
 // items are quarantined; repair plan lists them valid from the journal;
 // repair apply refuses without --yes and without a terminal; with --yes it
 // restores byte-identical attributes in new revision rows without touching
 // the old ones; verify exits 0; the items route; the timeline tells it all.
 func TestRecoveryRepairsFromTheJournal(t *testing.T) {
 	dsn := pgtest.NewDB(t)
-	c := newCLI(t, dsn)
-	c.must("seed", "--orgs", "20", "--agents-per-org", "10", "--capacity", "5", "--items-per-org", "40")
-	d := connect(t, dsn)
-	heads := d.headItems(incidentOrg, incidentQueue, 3)
-	original := d.strMap(`SELECT w.id, r.attributes::text FROM work_items w JOIN work_item_revisions r
+	c := harness.New(t, dsn)
+	c.Must("seed", "--orgs", "20", "--agents-per-org", "10", "--capacity", "5", "--items-per-org", "40")
+	d := pgtest.Connect(t, dsn)
+	heads := d.HeadItems(incidentOrg, incidentQueue, 3)
+	original := d.Map(`SELECT w.id, r.attributes::text FROM work_items w JOIN work_item_revisions r
 		ON r.org_id = w.org_id AND r.id = w.current_revision_id WHERE w.id = ANY($1)`, heads)
-	oldRev := d.strMap(`SELECT id, current_revision_id::text FROM work_items WHERE id = ANY($1)`, heads)
-	enqueued := d.strMap(`SELECT id, enqueued_at::text FROM work_items WHERE id = ANY($1)`, heads)
-	d.deleteCurrentRevisions(heads)
+	oldRev := d.Map(`SELECT id, current_revision_id::text FROM work_items WHERE id = ANY($1)`, heads)
+	enqueued := d.Map(`SELECT id, enqueued_at::text FROM work_items WHERE id = ANY($1)`, heads)
+	d.DeleteCurrentRevisions(heads...)
 
-	sum := decodeServe(t, c.must("serve", "--until-idle", "-o", "json"))
+	sum := decodeServe(t, c.Must("serve", "--until-idle", "-o", "json"))
 	if sum.Quarantined != int64(len(heads)) {
 		t.Errorf("serve quarantined %d items, want %d", sum.Quarantined, len(heads))
 	}
-	states := d.strMap(`SELECT id, state || ' ' || fault_cause FROM work_items WHERE id = ANY($1)`, heads)
+	states := d.Map(`SELECT id, state || ' ' || fault_cause FROM work_items WHERE id = ANY($1)`, heads)
 	for _, id := range heads {
 		if states[id] != "quarantined missing_revision" {
 			t.Fatalf("item %d is %q after serve, want quarantined missing_revision", id, states[id])
@@ -176,11 +177,11 @@ func TestRecoveryRepairsFromTheJournal(t *testing.T) {
 	}
 
 	// The plan: the documented shape, every item valid from the journal.
-	r := c.must("repair", "plan", "-o", "json")
+	r := c.Must("repair", "plan", "-o", "json")
 	var raw struct {
 		Items []map[string]any `json:"items"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &raw); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &raw); err != nil {
 		t.Fatalf("repair plan -o json: %v\n%s", err, r)
 	}
 	for i, it := range raw.Items {
@@ -191,7 +192,7 @@ func TestRecoveryRepairsFromTheJournal(t *testing.T) {
 		}
 	}
 	var plan repairPlanJSON
-	_ = json.Unmarshal([]byte(r.stdout), &plan)
+	_ = json.Unmarshal([]byte(r.Stdout), &plan)
 	planned := map[int64]bool{}
 	for _, it := range plan.Items {
 		var id int64
@@ -208,28 +209,28 @@ func TestRecoveryRepairsFromTheJournal(t *testing.T) {
 	if !sameIDs(sortedIDs(planned), heads) {
 		t.Errorf("repair plan lists %v, want exactly %v", sortedIDs(planned), heads)
 	}
-	if r := c.must("repair", "plan"); !strings.Contains(r.stdout, "Dry run") {
+	if r := c.Must("repair", "plan"); !strings.Contains(r.Stdout, "Dry run") {
 		t.Errorf("the table plan should say it is a dry run:\n%s", r)
 	}
 
 	// Without --yes and without a terminal: refused, nothing changed.
-	before := d.fingerprint()
-	revsBefore := d.strMap(`SELECT id, concat_ws('|', org_id, work_item_id, attributes::text, created_at, source)
+	before := d.Digest()
+	revsBefore := d.Map(`SELECT id, concat_ws('|', org_id, work_item_id, attributes::text, created_at, source)
 		FROM work_item_revisions`)
-	r = c.expect(2, "repair", "apply")
-	if !strings.Contains(r.stderr, "--yes") {
+	r = c.Expect(2, "repair", "apply")
+	if !strings.Contains(r.Stderr, "--yes") {
 		t.Errorf("repair apply without --yes should say it needs --yes:\n%s", r)
 	}
-	if d.fingerprint() != before {
+	if d.Digest() != before {
 		t.Errorf("repair apply without --yes changed the database")
 	}
 
 	const operator = "oncall-olga"
-	r = c.must("repair", "apply", "--yes", "--operator", operator)
-	if !strings.Contains(r.stdout, fmt.Sprintf("repaired %d item(s)", len(heads))) || !strings.Contains(r.stdout, "verify: clean") {
+	r = c.Must("repair", "apply", "--yes", "--operator", operator)
+	if !strings.Contains(r.Stdout, fmt.Sprintf("repaired %d item(s)", len(heads))) || !strings.Contains(r.Stdout, "verify: clean") {
 		t.Errorf("repair apply should report %d repairs and a clean verify:\n%s", len(heads), r)
 	}
-	now := d.strMap(`SELECT w.id, concat_ws('|', w.state, w.current_revision_id, w.enqueued_at, r.attributes::text)
+	now := d.Map(`SELECT w.id, concat_ws('|', w.state, w.current_revision_id, w.enqueued_at, r.attributes::text)
 		FROM work_items w JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
 		WHERE w.id = ANY($1)`, heads)
 	for _, id := range heads {
@@ -251,7 +252,7 @@ func TestRecoveryRepairsFromTheJournal(t *testing.T) {
 			t.Errorf("item %d attributes after repair:\n  %s\nwant byte-identical:\n  %s", id, parts[3], original[id])
 		}
 	}
-	revsAfter := d.strMap(`SELECT id, concat_ws('|', org_id, work_item_id, attributes::text, created_at, source)
+	revsAfter := d.Map(`SELECT id, concat_ws('|', org_id, work_item_id, attributes::text, created_at, source)
 		FROM work_item_revisions`)
 	for id, v := range revsBefore {
 		if revsAfter[id] != v {
@@ -261,20 +262,20 @@ func TestRecoveryRepairsFromTheJournal(t *testing.T) {
 	if len(revsAfter) != len(revsBefore)+len(heads) {
 		t.Errorf("%d revisions after repair, want %d old + %d new", len(revsAfter), len(revsBefore), len(heads))
 	}
-	c.must("verify")
-	if r := c.must("repair", "apply", "--yes"); !strings.Contains(r.stdout, "nothing to repair") {
+	c.Must("verify")
+	if r := c.Must("repair", "apply", "--yes"); !strings.Contains(r.Stdout, "nothing to repair") {
 		t.Errorf("a second repair apply should find nothing to repair:\n%s", r)
 	}
 
 	// The items route afterwards.
-	sum = decodeServe(t, c.must("serve", "--until-idle", "-o", "json"))
-	if n := d.int(`SELECT count(*) FROM work_items WHERE id = ANY($1) AND state = 'assigned'`, heads); n != int64(len(heads)) {
+	sum = decodeServe(t, c.Must("serve", "--until-idle", "-o", "json"))
+	if n := d.Int(`SELECT count(*) FROM work_items WHERE id = ANY($1) AND state = 'assigned'`, heads); n != int64(len(heads)) {
 		t.Errorf("%d of the %d repaired items assigned after serve (%+v)", n, len(heads), sum)
 	}
 	checkAgents(t, d)
 
 	// The timeline: faults, quarantines, repairs, and who.
-	md := c.must("timeline", "-o", "markdown").stdout
+	md := c.Must("timeline", "-o", "markdown").Stdout
 	for _, want := range []string{"missing_revision", "quarantined", "repaired", operator} {
 		if !strings.Contains(md, want) {
 			t.Errorf("timeline -o markdown does not mention %q:\n%s", want, md)
@@ -296,7 +297,7 @@ func TestRecoveryRepairsFromTheJournal(t *testing.T) {
 			Actor string `json:"actor"`
 		} `json:"entries"`
 	}
-	c.mustJSON(&tl, 0, "timeline", "-o", "json")
+	c.MustJSON(&tl, 0, "timeline", "-o", "json")
 	kinds := map[string]map[string]string{}
 	for _, e := range tl.Entries {
 		if kinds[e.Item] == nil {
@@ -331,33 +332,33 @@ type cleanupResultJSON struct {
 	Stopped string `json:"stopped"`
 }
 
-// Issue 3, acceptance "Cleanup": with every revision aged past the
+// Acceptance "Cleanup": with every revision aged past the
 // retention, cleanup removes exactly the unreferenced, superseded ones and
 // keeps every referenced one; a second run deletes nothing; --max-rows
 // caps a run.
 func TestCleanupRemovesExactlyTheUnreferenced(t *testing.T) {
 	dsn := pgtest.NewDB(t)
-	c := newCLI(t, dsn)
-	c.must("seed", "--orgs", "5", "--items-per-org", "60")
-	d := connect(t, dsn)
+	c := harness.New(t, dsn)
+	c.Must("seed", "--orgs", "5", "--items-per-org", "60")
+	d := pgtest.Connect(t, dsn)
 	// Some items point back at their oldest revision, as an edit undone
 	// would: that older revision is referenced (kept) and the newest one is
 	// not referenced but newest (kept too).
-	repointed := d.exec(`UPDATE work_items w SET current_revision_id = f.first
+	repointed := d.Exec(`UPDATE work_items w SET current_revision_id = f.first
 		FROM (SELECT org_id, work_item_id, min(id) AS first, count(*) AS n FROM work_item_revisions GROUP BY 1, 2) f
 		WHERE f.org_id = w.org_id AND f.work_item_id = w.id AND f.n >= 3 AND w.id % 4 = 0`)
 	if repointed == 0 {
 		t.Fatal("the seed has no item with three revisions to repoint")
 	}
-	d.exec(`UPDATE work_item_revisions SET created_at = now() - interval '40 days'`)
+	d.Exec(`UPDATE work_item_revisions SET created_at = now() - interval '40 days'`)
 
-	all := d.ints(`SELECT id FROM work_item_revisions ORDER BY id`)
-	eligible := d.ints(`SELECT r.id FROM work_item_revisions r
+	all := d.Ints(`SELECT id FROM work_item_revisions ORDER BY id`)
+	eligible := d.Ints(`SELECT r.id FROM work_item_revisions r
 		WHERE r.created_at < now() - interval '720 hours'
 		  AND NOT EXISTS (SELECT 1 FROM work_items w WHERE w.org_id = r.org_id AND w.current_revision_id = r.id)
 		  AND r.id <> (SELECT max(n.id) FROM work_item_revisions n WHERE n.org_id = r.org_id AND n.work_item_id = r.work_item_id)
 		ORDER BY r.id`)
-	referenced := d.ints(`SELECT DISTINCT current_revision_id FROM work_items`)
+	referenced := d.Ints(`SELECT DISTINCT current_revision_id FROM work_items`)
 	t.Logf("%d revisions: %d eligible, %d referenced, %d items repointed to an older revision",
 		len(all), len(eligible), len(referenced), repointed)
 	if len(eligible) < 20 {
@@ -365,7 +366,7 @@ func TestCleanupRemovesExactlyTheUnreferenced(t *testing.T) {
 	}
 
 	var plan cleanupPlanJSON
-	c.mustJSON(&plan, 0, "cleanup", "plan", "--older-than", "720h", "-o", "json")
+	c.MustJSON(&plan, 0, "cleanup", "plan", "--older-than", "720h", "-o", "json")
 	if plan.Eligible == nil || *plan.Eligible != len(eligible) {
 		t.Errorf("cleanup plan says eligible %v, want %d (computed in SQL)", plan.Eligible, len(eligible))
 	}
@@ -373,18 +374,18 @@ func TestCleanupRemovesExactlyTheUnreferenced(t *testing.T) {
 	// --max-rows caps a run.
 	const maxRows = 7
 	var res cleanupResultJSON
-	c.mustJSON(&res, 0, "cleanup", "apply", "--older-than", "720h", "--yes", "--max-rows", fmt.Sprint(maxRows), "-o", "json")
-	left := d.ints(`SELECT id FROM work_item_revisions ORDER BY id`)
+	c.MustJSON(&res, 0, "cleanup", "apply", "--older-than", "720h", "--yes", "--max-rows", fmt.Sprint(maxRows), "-o", "json")
+	left := d.Ints(`SELECT id FROM work_item_revisions ORDER BY id`)
 	if res.Deleted != maxRows || len(all)-len(left) != maxRows || res.Stopped != "max_rows" {
 		t.Errorf("cleanup apply --max-rows %d deleted %d (reported %d, stopped %q), want %d and stopped max_rows",
 			maxRows, len(all)-len(left), res.Deleted, res.Stopped, maxRows)
 	}
 
-	c.mustJSON(&res, 0, "cleanup", "apply", "--older-than", "720h", "--yes", "-o", "json")
+	c.MustJSON(&res, 0, "cleanup", "apply", "--older-than", "720h", "--yes", "-o", "json")
 	if res.Deleted != len(eligible)-maxRows {
 		t.Errorf("the full cleanup deleted %d, want the remaining %d", res.Deleted, len(eligible)-maxRows)
 	}
-	left = d.ints(`SELECT id FROM work_item_revisions ORDER BY id`)
+	left = d.Ints(`SELECT id FROM work_item_revisions ORDER BY id`)
 	elig := idSet(eligible)
 	var kept []int64
 	for _, id := range all {
@@ -401,24 +402,24 @@ func TestCleanupRemovesExactlyTheUnreferenced(t *testing.T) {
 			t.Errorf("cleanup deleted revision %d, which an item references", id)
 		}
 	}
-	if n := d.int(`SELECT count(*) FROM work_items w WHERE NOT EXISTS (SELECT 1 FROM work_item_revisions r
+	if n := d.Int(`SELECT count(*) FROM work_items w WHERE NOT EXISTS (SELECT 1 FROM work_item_revisions r
 		WHERE r.org_id = w.org_id AND r.id = w.current_revision_id)`); n != 0 {
 		t.Errorf("%d items point at a revision that is gone", n)
 	}
 
-	c.mustJSON(&res, 0, "cleanup", "apply", "--older-than", "720h", "--yes", "-o", "json")
+	c.MustJSON(&res, 0, "cleanup", "apply", "--older-than", "720h", "--yes", "-o", "json")
 	if res.Deleted != 0 {
 		t.Errorf("a second cleanup deleted %d, want 0", res.Deleted)
 	}
-	c.mustJSON(&plan, 0, "cleanup", "plan", "--older-than", "720h", "-o", "json")
+	c.MustJSON(&plan, 0, "cleanup", "plan", "--older-than", "720h", "-o", "json")
 	if plan.Eligible == nil || *plan.Eligible != 0 {
 		t.Errorf("cleanup plan after cleanup says eligible %v, want 0", plan.Eligible)
 	}
-	if n := d.int(`SELECT coalesce(sum((detail->>'deleted')::int), 0) FROM events WHERE kind = 'revisions_cleaned'`); n != int64(len(eligible)) {
+	if n := d.Int(`SELECT coalesce(sum((detail->>'deleted')::int), 0) FROM events WHERE kind = 'revisions_cleaned'`); n != int64(len(eligible)) {
 		t.Errorf("revisions_cleaned events account for %d deletions, want %d", n, len(eligible))
 	}
-	if n := d.int(`SELECT count(*) FROM events WHERE kind = 'revisions_cleaned' AND actor <> $1`, operatorUser); n != 0 {
-		t.Errorf("%d revisions_cleaned events are not attributed to %s", n, operatorUser)
+	if n := d.Int(`SELECT count(*) FROM events WHERE kind = 'revisions_cleaned' AND actor <> $1`, harness.OperatorUser); n != 0 {
+		t.Errorf("%d revisions_cleaned events are not attributed to %s", n, harness.OperatorUser)
 	}
-	c.must("verify")
+	c.Must("verify")
 }

@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/routeops/routeops/internal/harness"
 	"github.com/routeops/routeops/router/pgstore/pgtest"
 )
 
@@ -22,10 +19,10 @@ type serveSummary struct {
 	Stopped     string `json:"stopped"`
 }
 
-func decodeServe(t *testing.T, r result) serveSummary {
+func decodeServe(t *testing.T, r harness.Result) serveSummary {
 	t.Helper()
 	var s serveSummary
-	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &s); err != nil {
 		t.Fatalf("serve -o json did not print its summary: %v\n%s", err, r)
 	}
 	return s
@@ -33,13 +30,13 @@ func decodeServe(t *testing.T, r result) serveSummary {
 
 // checkAgents asserts that no agent is over capacity and that every
 // agent's stored load is its count of assigned items.
-func checkAgents(t *testing.T, d *db) {
+func checkAgents(t *testing.T, d *pgtest.DB) {
 	t.Helper()
-	over := d.int(`SELECT count(*) FROM agents WHERE load > capacity`)
+	over := d.Int(`SELECT count(*) FROM agents WHERE load > capacity`)
 	if over != 0 {
 		t.Errorf("%d agents are over capacity", over)
 	}
-	wrong := d.int(`SELECT count(*) FROM agents a WHERE a.load <> (SELECT count(*) FROM work_items w
+	wrong := d.Int(`SELECT count(*) FROM agents a WHERE a.load <> (SELECT count(*) FROM work_items w
 		WHERE w.org_id = a.org_id AND w.agent_id = a.id AND w.state = 'assigned')`)
 	if wrong != 0 {
 		t.Errorf("%d agents have a stored load that differs from their count of assigned items", wrong)
@@ -48,19 +45,19 @@ func checkAgents(t *testing.T, d *db) {
 
 // checkOneAssignedEvent asserts that every assigned item has exactly one
 // `assigned` event and that no other item has any.
-func checkOneAssignedEvent(t *testing.T, d *db) {
+func checkOneAssignedEvent(t *testing.T, d *pgtest.DB) {
 	t.Helper()
-	bad := d.int(`SELECT count(*) FROM work_items w WHERE w.state = 'assigned' AND
+	bad := d.Int(`SELECT count(*) FROM work_items w WHERE w.state = 'assigned' AND
 		(SELECT count(*) FROM events e WHERE e.kind = 'assigned' AND e.org_id = w.org_id AND e.work_item_id = w.id) <> 1`)
 	if bad != 0 {
 		t.Errorf("%d assigned items do not have exactly one `assigned` event", bad)
 	}
-	twice := d.int(`SELECT count(*) FROM (SELECT org_id, work_item_id FROM events WHERE kind = 'assigned'
+	twice := d.Int(`SELECT count(*) FROM (SELECT org_id, work_item_id FROM events WHERE kind = 'assigned'
 		GROUP BY 1, 2 HAVING count(*) > 1) x`)
 	if twice != 0 {
 		t.Errorf("%d items were assigned more than once (several `assigned` events)", twice)
 	}
-	stray := d.int(`SELECT count(*) FROM events e WHERE e.kind = 'assigned' AND NOT EXISTS (
+	stray := d.Int(`SELECT count(*) FROM events e WHERE e.kind = 'assigned' AND NOT EXISTS (
 		SELECT 1 FROM work_items w WHERE w.org_id = e.org_id AND w.id = e.work_item_id AND w.state = 'assigned')`)
 	if stray != 0 {
 		t.Errorf("%d `assigned` events name an item that is not assigned", stray)
@@ -78,7 +75,7 @@ type verifyJSON struct {
 	} `json:"findings"`
 }
 
-// Issue 2, acceptance "Bad items": on 20 seeded orgs with ample capacity, a
+// Acceptance "Bad items": on 20 seeded orgs with ample capacity, a
 // raw SQL script deletes the current revisions of a few queued items in one
 // org and corrupts the attributes of a few items in another. serve
 // --until-idle then assigns every other item, quarantines the bad ones with
@@ -87,23 +84,23 @@ type verifyJSON struct {
 // the damaged items until they are repaired.
 func TestBadItemsAreQuarantinedAndEverythingElseRoutes(t *testing.T) {
 	dsn := pgtest.NewEmptyDB(t)
-	c := newCLI(t, dsn)
-	if r := c.must("migrate"); !strings.Contains(r.stdout, "migrated from version 0") {
+	c := harness.New(t, dsn)
+	if r := c.Must("migrate"); !strings.Contains(r.Stdout, "migrated from version 0") {
 		t.Errorf("migrate on an empty database should say it migrated from version 0:\n%s", r)
 	}
-	if r := c.must("migrate"); !strings.Contains(r.stdout, "nothing to do") {
+	if r := c.Must("migrate"); !strings.Contains(r.Stdout, "nothing to do") {
 		t.Errorf("a second migrate should change nothing:\n%s", r)
 	}
 	// 10 agents x 5 = 50 >= 40 items per org: ample capacity.
-	c.must("seed", "--orgs", "20", "--agents-per-org", "10", "--capacity", "5", "--items-per-org", "40")
-	d := connect(t, dsn)
-	total := d.int(`SELECT count(*) FROM work_items`)
+	c.Must("seed", "--orgs", "20", "--agents-per-org", "10", "--capacity", "5", "--items-per-org", "40")
+	d := pgtest.Connect(t, dsn)
+	total := d.Int(`SELECT count(*) FROM work_items`)
 	if total != 800 {
 		t.Fatalf("seeded %d items, want 800", total)
 	}
 
-	missing := d.ints(`SELECT id FROM work_items WHERE org_id = 'org-0003' AND state = 'queued' ORDER BY id LIMIT 3`)
-	corrupt := d.ints(`SELECT id FROM work_items WHERE org_id = 'org-0005' AND state = 'queued' ORDER BY id LIMIT 5`)
+	missing := d.Ints(`SELECT id FROM work_items WHERE org_id = 'org-0003' AND state = 'queued' ORDER BY id LIMIT 3`)
+	corrupt := d.Ints(`SELECT id FROM work_items WHERE org_id = 'org-0005' AND state = 'queued' ORDER BY id LIMIT 5`)
 	// Each corrupt item gets another way of being wrong.
 	bad := []string{
 		`{"priority": "high", "channel": "chat"}`,     // priority not a number
@@ -112,20 +109,8 @@ func TestBadItemsAreQuarantinedAndEverythingElseRoutes(t *testing.T) {
 		`{"priority": 10, "channel": "chat", "x": 1}`, // unknown key
 		`{"priority": 101, "channel": "email"}`,       // priority out of range
 	}
-	d.deleteCurrentRevisions(missing)
-	d.rawScript(func(tx pgx.Tx) error {
-		for i, id := range corrupt {
-			tag, err := tx.Exec(context.Background(), `UPDATE work_item_revisions r SET attributes = $2::jsonb
-				FROM work_items w WHERE w.id = $1 AND r.org_id = w.org_id AND r.id = w.current_revision_id`, id, bad[i])
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() != 1 {
-				return fmt.Errorf("corrupting item %d touched %d rows", id, tag.RowsAffected())
-			}
-		}
-		return nil
-	})
+	d.DeleteCurrentRevisions(missing...)
+	d.CorruptAttributes(corrupt, bad...)
 	cause := map[int64]string{}
 	for _, id := range missing {
 		cause[id] = "missing_revision"
@@ -135,9 +120,9 @@ func TestBadItemsAreQuarantinedAndEverythingElseRoutes(t *testing.T) {
 	}
 	damaged := append(append([]int64{}, missing...), corrupt...)
 
-	r := c.must("serve", "--until-idle", "-o", "json")
+	r := c.Must("serve", "--until-idle", "-o", "json")
 	sum := decodeServe(t, r)
-	t.Logf("serve --until-idle: %+v in %.2fs", sum, r.took.Seconds())
+	t.Logf("serve --until-idle: %+v in %.2fs", sum, r.Took.Seconds())
 	if sum.Stopped != "idle" {
 		t.Errorf("serve stopped %q, want idle", sum.Stopped)
 	}
@@ -147,20 +132,20 @@ func TestBadItemsAreQuarantinedAndEverythingElseRoutes(t *testing.T) {
 	}
 
 	// Nothing lost.
-	if n := d.int(`SELECT count(*) FROM work_items`); n != total {
+	if n := d.Int(`SELECT count(*) FROM work_items`); n != total {
 		t.Errorf("work_items has %d rows after serve, want %d", n, total)
 	}
 	// Every other item assigned; the bad ones quarantined with their cause.
-	if n := d.int(`SELECT count(*) FROM work_items WHERE state = 'assigned' AND NOT id = ANY($1)`, damaged); n != total-int64(len(damaged)) {
+	if n := d.Int(`SELECT count(*) FROM work_items WHERE state = 'assigned' AND NOT id = ANY($1)`, damaged); n != total-int64(len(damaged)) {
 		t.Errorf("%d undamaged items assigned, want %d", n, total-int64(len(damaged)))
 	}
-	got := d.strMap(`SELECT id, state || ' ' || fault_cause FROM work_items WHERE id = ANY($1)`, damaged)
+	got := d.Map(`SELECT id, state || ' ' || fault_cause FROM work_items WHERE id = ANY($1)`, damaged)
 	for _, id := range damaged {
 		if want := "quarantined " + cause[id]; got[id] != want {
 			t.Errorf("item %d: state and fault_cause %q, want %q", id, got[id], want)
 		}
 	}
-	quar := d.strMap(`SELECT work_item_id, detail->>'cause' FROM events WHERE kind = 'quarantined'`)
+	quar := d.Map(`SELECT work_item_id, detail->>'cause' FROM events WHERE kind = 'quarantined'`)
 	if len(quar) != len(damaged) {
 		t.Errorf("%d items have `quarantined` events, want %d: %v", len(quar), len(damaged), quar)
 	}
@@ -168,7 +153,7 @@ func TestBadItemsAreQuarantinedAndEverythingElseRoutes(t *testing.T) {
 		if quar[id] != cause[id] {
 			t.Errorf("item %d: `quarantined` event cause %q, want %q", id, quar[id], cause[id])
 		}
-		if n := d.int(`SELECT count(*) FROM events WHERE kind = 'item_fault' AND work_item_id = $1 AND detail->>'cause' = $2`,
+		if n := d.Int(`SELECT count(*) FROM events WHERE kind = 'item_fault' AND work_item_id = $1 AND detail->>'cause' = $2`,
 			id, cause[id]); n < 1 {
 			t.Errorf("item %d has no `item_fault` event with cause %s", id, cause[id])
 		}
@@ -178,7 +163,7 @@ func TestBadItemsAreQuarantinedAndEverythingElseRoutes(t *testing.T) {
 
 	// verify reports exactly the damaged items, until repair.
 	var v verifyJSON
-	r = c.mustJSON(&v, 2, "verify", "-o", "json")
+	r = c.MustJSON(&v, 2, "verify", "-o", "json")
 	wantKind := map[string]string{"missing_revision": "dangling_current_revision", "corrupt_revision": "invalid_attributes"}
 	seen := map[int64]bool{}
 	for _, f := range v.Findings {
@@ -192,71 +177,71 @@ func TestBadItemsAreQuarantinedAndEverythingElseRoutes(t *testing.T) {
 	if v.Clean || !sameIDs(sortedIDs(seen), damaged) {
 		t.Errorf("verify reports items %v, want exactly %v\n%s", sortedIDs(seen), damaged, r)
 	}
-	c.expect(2, "verify") // the table form exits 2 too
+	c.Expect(2, "verify") // the table form exits 2 too
 
-	c.must("repair", "apply", "--yes")
-	c.must("verify")
-	sum = decodeServe(t, c.must("serve", "--until-idle", "-o", "json"))
+	c.Must("repair", "apply", "--yes")
+	c.Must("verify")
+	sum = decodeServe(t, c.Must("serve", "--until-idle", "-o", "json"))
 	if sum.Assigned != int64(len(damaged)) {
 		t.Errorf("after repair, serve assigned %d, want the %d repaired items", sum.Assigned, len(damaged))
 	}
-	if n := d.int(`SELECT count(*) FROM work_items WHERE state = 'assigned'`); n != total {
+	if n := d.Int(`SELECT count(*) FROM work_items WHERE state = 'assigned'`); n != total {
 		t.Errorf("%d of %d items assigned after repair", n, total)
 	}
 	checkAgents(t, d)
 	checkOneAssignedEvent(t, d)
 }
 
-// Issue 2, acceptance "Two engines": two `serve --until-idle` processes
+// Acceptance "Two engines": two `serve --until-idle` processes
 // started together on one database with less capacity than items fill
 // every agent exactly to capacity, and no item is assigned twice.
 func TestTwoEnginesFillEveryAgentExactlyOnce(t *testing.T) {
 	dsn := pgtest.NewDB(t)
-	c := newCLI(t, dsn)
+	c := harness.New(t, dsn)
 	// 5 agents x 8 = 40 capacity per org, 100 items per org.
-	c.must("seed", "--orgs", "40", "--agents-per-org", "5", "--capacity", "8", "--items-per-org", "100")
-	d := connect(t, dsn)
-	capacity := d.int(`SELECT sum(capacity) FROM agents`)
-	items := d.int(`SELECT count(*) FROM work_items`)
+	c.Must("seed", "--orgs", "40", "--agents-per-org", "5", "--capacity", "8", "--items-per-org", "100")
+	d := pgtest.Connect(t, dsn)
+	capacity := d.Int(`SELECT sum(capacity) FROM agents`)
+	items := d.Int(`SELECT count(*) FROM work_items`)
 	if capacity >= items {
 		t.Fatalf("the seed has capacity %d for %d items; the test needs less capacity than items", capacity, items)
 	}
 
 	// Small batches and few workers make each engine take many short
 	// routing transactions, so the two interleave on the same orgs.
-	a := c.start("serve", "--until-idle", "--batch-size", "5", "--workers", "2", "-o", "json")
-	b := c.start("serve", "--until-idle", "--batch-size", "5", "--workers", "2", "-o", "json")
-	ra, rb := a.wait(3*time.Minute), b.wait(3*time.Minute)
-	for _, r := range []result{ra, rb} {
-		if r.code != 0 {
+	a := c.Start("serve", "--until-idle", "--batch-size", "5", "--workers", "2", "-o", "json")
+	b := c.Start("serve", "--until-idle", "--batch-size", "5", "--workers", "2", "-o", "json")
+	ra, rb := a.Wait(3*time.Minute), b.Wait(3*time.Minute)
+	for _, r := range []harness.Result{ra, rb} {
+		if r.Code != 0 {
 			t.Errorf("an engine did not exit 0:\n%s", r)
 		}
 	}
 	sa, sb := decodeServe(t, ra), decodeServe(t, rb)
 	t.Logf("engine A assigned %d in %.2fs, engine B assigned %d in %.2fs (capacity %d, items %d)",
-		sa.Assigned, ra.took.Seconds(), sb.Assigned, rb.took.Seconds(), capacity, items)
+		sa.Assigned, ra.Took.Seconds(), sb.Assigned, rb.Took.Seconds(), capacity, items)
 	if sa.Stopped != "idle" || sb.Stopped != "idle" {
 		t.Errorf("engines stopped %q and %q, want idle", sa.Stopped, sb.Stopped)
 	}
 
-	assigned := d.int(`SELECT count(*) FROM work_items WHERE state = 'assigned'`)
+	assigned := d.Int(`SELECT count(*) FROM work_items WHERE state = 'assigned'`)
 	if assigned != capacity {
 		t.Errorf("%d items assigned, want the total capacity %d", assigned, capacity)
 	}
 	if sa.Assigned+sb.Assigned != assigned {
 		t.Errorf("the engines report %d + %d assignments, but %d items are assigned", sa.Assigned, sb.Assigned, assigned)
 	}
-	notFull := d.int(`SELECT count(*) FROM agents a WHERE a.load <> a.capacity OR a.capacity <> (SELECT count(*)
+	notFull := d.Int(`SELECT count(*) FROM agents a WHERE a.load <> a.capacity OR a.capacity <> (SELECT count(*)
 		FROM work_items w WHERE w.org_id = a.org_id AND w.agent_id = a.id AND w.state = 'assigned')`)
 	if notFull != 0 {
 		t.Errorf("%d agents are not exactly at capacity (load = capacity = count of assigned items)", notFull)
 	}
 	checkOneAssignedEvent(t, d)
-	if n := d.int(`SELECT count(*) FROM events WHERE kind = 'assigned'`); n != assigned {
+	if n := d.Int(`SELECT count(*) FROM events WHERE kind = 'assigned'`); n != assigned {
 		t.Errorf("%d `assigned` events for %d assigned items", n, assigned)
 	}
-	if n := d.int(`SELECT count(*) FROM work_items`); n != items {
+	if n := d.Int(`SELECT count(*) FROM work_items`); n != items {
 		t.Errorf("work_items has %d rows, want %d", n, items)
 	}
-	c.must("verify")
+	c.Must("verify")
 }

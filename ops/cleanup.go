@@ -2,7 +2,6 @@ package ops
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -20,11 +19,11 @@ type CleanupPlan struct {
 // retention, not the current revision of any item, and not their item's
 // newest. It changes nothing.
 func (o *Ops) PlanCleanup(ctx context.Context, retention time.Duration) (*CleanupPlan, error) {
-	if retention <= 0 {
-		return nil, errors.New("cleanup needs a positive --older-than, such as 720h")
+	if err := CheckRetention(retention); err != nil {
+		return nil, err
 	}
 	older := o.Clock.Now().Add(-retention)
-	st, err := o.Store.CleanupPlan(ctx, older)
+	st, err := o.store.CleanupPlan(ctx, older)
 	if err != nil {
 		return nil, err
 	}
@@ -54,22 +53,22 @@ type CleanupOptions struct {
 // ApplyCleanup deletes eligible revisions in batches, pausing between
 // batches so routing keeps its pace, and stops at MaxRows.
 func (o *Ops) ApplyCleanup(ctx context.Context, opt CleanupOptions) (*CleanupResult, error) {
-	if err := o.guard("cleanup"); err != nil {
+	if err := o.guard(ActionCleanup); err != nil {
 		return nil, err
 	}
-	if opt.Retention <= 0 {
-		return nil, errors.New("cleanup needs a positive --older-than, such as 720h")
+	if err := CheckRetention(opt.Retention); err != nil {
+		return nil, err
 	}
 	if opt.BatchSize <= 0 {
-		opt.BatchSize = o.Cleanup.BatchSize
+		opt.BatchSize = o.cleanup.BatchSize
 	}
 	if opt.MaxRows <= 0 {
-		opt.MaxRows = o.Cleanup.MaxRows
+		opt.MaxRows = o.cleanup.MaxRows
 	}
 	if opt.Pause < 0 {
 		opt.Pause = 0
 	} else if opt.Pause == 0 {
-		opt.Pause = o.Cleanup.Pause
+		opt.Pause = o.cleanup.Pause
 	}
 	start := time.Now()
 	older := o.Clock.Now().Add(-opt.Retention)
@@ -81,7 +80,7 @@ func (o *Ops) ApplyCleanup(ctx context.Context, opt CleanupOptions) (*CleanupRes
 			break
 		}
 		limit := min(opt.BatchSize, opt.MaxRows-res.Deleted)
-		b, err := o.Store.CleanupBatch(ctx, router.CleanupBatchRequest{OlderThan: older, After: after, Limit: limit},
+		b, err := o.store.CleanupBatch(ctx, router.CleanupBatchRequest{OlderThan: older, After: after, Limit: limit},
 			o.Actor, o.Clock.Now())
 		if err != nil {
 			if ctx.Err() != nil {

@@ -22,7 +22,7 @@ func TestDrillGate(t *testing.T) {
 		before := e.allRevisions()
 
 		// A store that is neither the embedded demo nor marked for drills.
-		e.ops.Embedded, e.ops.DrillAllowed = false, false
+		e.setPolicy(ops.Policy{})
 		for _, kind := range []string{ops.DrillMissingRevisions, ops.DrillCorruptRevisions} {
 			_, err := e.ops.Drill(e.ctx, kind, "o1", 1)
 			var dr *ops.DrillRefusedError
@@ -39,9 +39,9 @@ func TestDrillGate(t *testing.T) {
 
 		// Allowed: the embedded store, or a database marked for drills.
 		if e.pg == nil {
-			e.ops.Embedded = true
+			e.setPolicy(ops.Policy{Embedded: true})
 		} else {
-			e.ops.DrillAllowed = true
+			e.setPolicy(ops.Policy{DrillAllow: true})
 		}
 		if _, err := e.ops.Drill(e.ctx, ops.DrillMissingRevisions, "o1", 0); err == nil {
 			t.Fatal("drill with count 0")
@@ -129,7 +129,7 @@ func TestReadOnlyRefusesEveryMutation(t *testing.T) {
 			t.Fatalf("plan: %+v", plan)
 		}
 
-		e.ops.ReadOnly = true
+		e.setPolicy(ops.Policy{ReadOnly: true, Embedded: e.pg == nil, DrillAllow: e.pg != nil})
 		before := e.state()
 		ref := router.QueueRef{Org: "o1", Queue: "default"}
 		mutations := map[string]func() error{

@@ -39,9 +39,11 @@ type env struct {
 	kind string // "memstore" or "pgstore"
 	st   router.Store
 	pg   *pgstore.Store // nil on memstore
+	db   *pgtest.DB     // raw SQL on pg's database; nil on memstore
 	dsn  string
 	clk  *router.ManualClock
 	ops  *ops.Ops
+	opt  ops.Options
 }
 
 // eachStore runs fn as one subtest per store: memstore and pgstore on a
@@ -67,15 +69,22 @@ func newEnv(t *testing.T, kind string) *env {
 	case "pgstore":
 		e.dsn = pgtest.NewDB(t)
 		e.pg = e.openPG()
+		e.db = pgtest.On(t, e.pg.Pool())
 		e.st = e.pg
 	default:
 		t.Fatalf("unknown store %s", kind)
 	}
-	e.ops = ops.New(e.st, e.clk, operator, settings())
-	e.ops.Embedded = kind == "memstore"
-	e.ops.DrillAllowed = kind == "pgstore"
-	e.ops.Cleanup.Pause = 0 // no pause: the manual clock would never fire it
+	// No cleanup pause: the manual clock would never fire it.
+	e.opt = ops.Options{Clock: e.clk, Actor: operator, Health: settings(),
+		Policy: ops.Policy{Embedded: kind == "memstore", DrillAllow: kind == "pgstore"}}
+	e.ops = ops.New(e.st, e.opt)
 	return e
+}
+
+// setPolicy rebuilds the env's operator API under another policy.
+func (e *env) setPolicy(p ops.Policy) {
+	e.opt.Policy = p
+	e.ops = ops.New(e.st, e.opt)
 }
 
 // openPG opens another pgstore on the env's database (a second process,
@@ -111,12 +120,10 @@ func (e *env) must(err error) {
 // exec runs raw SQL on pgstore.
 func (e *env) exec(sql string, args ...any) {
 	e.t.Helper()
-	if e.pg == nil {
+	if e.db == nil {
 		e.t.Fatal("exec needs pgstore")
 	}
-	if _, err := e.pg.Pool().Exec(e.ctx, sql, args...); err != nil {
-		e.t.Fatalf("exec %q: %v", sql, err)
-	}
+	e.db.Exec(sql, args...)
 }
 
 // attrs renders valid attributes in the form PostgreSQL's jsonb prints,

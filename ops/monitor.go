@@ -1,7 +1,11 @@
-// Package ops holds every operator-facing operation: the health monitor,
-// quarantine and release, repair, cleanup, verify, drills, the timeline and
-// metrics. The console and the CLI are two faces of these same calls; ops
-// never writes SQL (that lives in router/pgstore).
+// Package ops holds every operator rule and every operator-facing
+// operation. The rules (rules.go) are read-only, the drill gate, required
+// reasons, the confirmation policy and the incident target; the
+// operations are the health monitor, quarantine and release, pause and
+// resume, repair, cleanup, verify, drills, the timeline and metrics. The
+// console and the CLI are two faces of these same calls, and say what
+// they return with the words of ops/present. The store is reachable only
+// through an Ops; ops never writes SQL (that lives in router/pgstore).
 package ops
 
 import (
@@ -12,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/routeops/routeops/ops/internal/text"
 	"github.com/routeops/routeops/router"
 )
 
@@ -171,6 +176,8 @@ type HeadHealth struct {
 	// Revision is "ok", "missing" or "corrupt".
 	Revision   string       `json:"revision"`
 	FaultCause router.Cause `json:"fault_cause,omitempty"`
+	// Team is the team the head needs, when its attributes name one.
+	Team string `json:"team,omitempty"`
 }
 
 // Evaluate turns the store's raw aggregates into health. It is a pure
@@ -333,126 +340,149 @@ func evaluateQueue(q *router.QueueStats, o *router.OrgStats, teams map[string]ro
 	if q.LastAssignedAt != nil {
 		qh.LastProgressSeconds = age(now, *q.LastAssignedAt)
 	}
-	// Progress is measured from the last assignment, or from when the
-	// running engine started if that is later: an engine that has just
-	// started on a backlog has not yet had stall_after to make progress.
-	var progressRef *time.Time
-	if q.LastAssignedAt != nil {
-		progressRef = q.LastAssignedAt
-	}
-	if eng.Up() && eng.RunningSince != nil && (progressRef == nil || eng.RunningSince.After(*progressRef)) {
-		progressRef = eng.RunningSince
-	}
-	noProgress := progressRef == nil || now.Sub(*progressRef) >= s.StallAfter
-
-	// The head, and what could take it.
-	var attrs *router.Attributes
-	var revCause router.Cause
-	var revErr string
-	if h := q.Head; h != nil {
-		hh := &HeadHealth{Item: router.FormatItemID(h.ID), AgeSeconds: age(now, h.EnqueuedAt), Attempts: h.Attempts,
-			LastError: h.LastError, RevisionID: h.CurrentRevisionID, Revision: "ok", FaultCause: h.FaultCause}
-		a, cause, err := router.ClassifyRevision(h.RevisionFound, h.CurrentRevisionID, h.Attributes)
-		switch cause {
-		case router.CauseMissingRevision:
-			hh.Revision = "missing"
-		case router.CauseCorruptRevision:
-			hh.Revision = "corrupt"
-		default:
-			attrs = &a
-		}
-		if cause != router.CauseNone {
-			revCause, revErr = cause, err.Error()
-			if hh.LastError == "" {
-				hh.LastError = revErr
-			}
-		}
-		qh.Head = hh
-	}
-	qh.AvailableCapacity = router.GroupFree(o.AgentGroups, attrs)
-
-	warn := func(reason string) {
-		if qh.Health == HealthOK {
-			qh.Health, qh.Reason = HealthWarning, reason
-		}
-	}
-	if qh.Head != nil {
-		headAge := now.Sub(q.Head.EnqueuedAt)
-		waiting := headAge >= s.StallAfter
-		teamPaused := attrs != nil && attrs.Team != "" && teams[attrs.Team] == router.TeamPaused
-		stall := func(c router.Cause, reason string) {
-			qh.Stalled, qh.Cause, qh.Reason = true, c, reason
-			qh.Health = HealthCritical
-			if c == router.CauseQueuePaused {
-				// A deliberate pause is visible, but it pages no one.
-				qh.Health = HealthWarning
-			}
-		}
-		switch {
-		case q.Paused:
-			// Stalled by the pause only under the stall rule: the head
-			// waited, capacity could take it, and nothing was assigned.
-			if waiting && noProgress && qh.AvailableCapacity > 0 {
-				stall(router.CauseQueuePaused, fmt.Sprintf("queue is paused with %d waiting", q.Depth))
-			} else {
-				warn("queue is paused")
-			}
-		case !eng.Up() && qh.AvailableCapacity > 0:
-			// Only when capacity could take the head: a starved queue
-			// waits for capacity, not for the engine.
-			if waiting && noProgress {
-				stall(router.CauseEngineDown, "no routing engine is running ("+eng.State+")")
-			} else {
-				warn("no routing engine is running (" + eng.State + ")")
-			}
-		case teamPaused:
-			if waiting && noProgress {
-				stall(router.CauseTeamPaused, fmt.Sprintf("head needs team %s, which is paused", attrs.Team))
-			} else {
-				warn(fmt.Sprintf("head needs team %s, which is paused", attrs.Team))
-			}
-		case qh.AvailableCapacity == 0:
-			qh.Starved, qh.Cause = true, router.CauseNoCapacity
-			if revCause != router.CauseNone {
-				warn("starved, and head item " + qh.Head.Item + " is broken: " + revErr)
-			} else if headAge >= s.WarnHeadAge {
-				warn(fmt.Sprintf("starved: no free capacity for the head, which waited %s", shortDur(headAge)))
-			} else {
-				qh.Reason = "starved: no free capacity for the head"
-			}
-		case waiting && (noProgress || (revCause != router.CauseNone && q.Head.Attempts > 0)):
-			// A head the engine keeps failing on (the block policy) stalls
-			// its queue even while higher-priority arrivals still flow past.
-			switch {
-			case revCause != router.CauseNone:
-				stall(revCause, "head item "+qh.Head.Item+": "+revErr)
-			case q.Head.FaultCause != router.CauseNone:
-				stall(q.Head.FaultCause, "head item "+qh.Head.Item+": "+q.Head.LastError)
-			default:
-				stall(router.CauseUnknown, fmt.Sprintf("no assignment for %s with %d free capacity", shortDur(headAge), qh.AvailableCapacity))
-			}
-		case revCause != router.CauseNone:
-			warn("head item " + qh.Head.Item + ": " + revErr)
-		}
+	h := evaluateHead(&qh, q.Head, now)
+	qh.AvailableCapacity = router.GroupFree(o.AgentGroups, h.attrs)
+	if q.Head != nil {
+		h.noProgress = noProgress(q, now, s, eng)
+		h.teamPaused = h.attrs != nil && h.attrs.Team != "" && teams[h.attrs.Team] == router.TeamPaused
+		judgeHead(&qh, q, h, now, s, eng)
 	}
 	if s.QuarantineWarn > 0 && q.Quarantined >= s.QuarantineWarn {
-		warn(fmt.Sprintf("%d quarantined", q.Quarantined))
+		qh.warn(fmt.Sprintf("%d quarantined", q.Quarantined))
 	}
 	if q.Skipped > 0 {
-		warn(fmt.Sprintf("%d skipped by the skip policy", q.Skipped))
+		qh.warn(fmt.Sprintf("%d skipped by the skip policy", q.Skipped))
 	}
 	return qh
 }
 
-func shortDur(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-	default:
-		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+// noProgress reports whether the queue assigned nothing for stall_after.
+// Progress is measured from the last assignment, or from when the running
+// engine started if that is later: an engine that has just started on a
+// backlog has not yet had stall_after to make progress.
+func noProgress(q *router.QueueStats, now time.Time, s Settings, eng EngineState) bool {
+	var ref *time.Time
+	if q.LastAssignedAt != nil {
+		ref = q.LastAssignedAt
 	}
+	if eng.Up() && eng.RunningSince != nil && (ref == nil || eng.RunningSince.After(*ref)) {
+		ref = eng.RunningSince
+	}
+	return ref == nil || now.Sub(*ref) >= s.StallAfter
+}
+
+// headFacts is what the rules need to know about a queue's head.
+type headFacts struct {
+	attrs      *router.Attributes // nil when the revision is missing or corrupt
+	cause      router.Cause       // the revision's fault, if any
+	err        string
+	noProgress bool
+	teamPaused bool
+}
+
+// evaluateHead fills qh.Head and classifies the head's current revision.
+func evaluateHead(qh *QueueHealth, h *router.HeadItem, now time.Time) headFacts {
+	var f headFacts
+	if h == nil {
+		return f
+	}
+	hh := &HeadHealth{Item: router.FormatItemID(h.ID), AgeSeconds: age(now, h.EnqueuedAt), Attempts: h.Attempts,
+		LastError: h.LastError, RevisionID: h.CurrentRevisionID, Revision: "ok", FaultCause: h.FaultCause}
+	a, cause, err := router.ClassifyRevision(h.RevisionFound, h.CurrentRevisionID, h.Attributes)
+	switch cause {
+	case router.CauseMissingRevision:
+		hh.Revision = "missing"
+	case router.CauseCorruptRevision:
+		hh.Revision = "corrupt"
+	default:
+		f.attrs = &a
+		hh.Team = a.Team
+	}
+	if cause != router.CauseNone {
+		f.cause, f.err = cause, err.Error()
+		if hh.LastError == "" {
+			hh.LastError = f.err
+		}
+	}
+	qh.Head = hh
+	return f
+}
+
+func (qh *QueueHealth) warn(reason string) {
+	if qh.Health == HealthOK {
+		qh.Health, qh.Reason = HealthWarning, reason
+	}
+}
+
+func (qh *QueueHealth) stall(c router.Cause, reason string) {
+	qh.Stalled, qh.Cause, qh.Reason, qh.Health = true, c, reason, HealthCritical
+}
+
+// pause marks a deliberate pause: never a stall, a warning that pages no
+// one, with its cause.
+func (qh *QueueHealth) pause(c router.Cause, reason string) {
+	qh.Cause = c
+	qh.warn(reason)
+}
+
+// judgeHead applies the rules, in this order: a deliberate pause (of the
+// queue, or of the team the head needs) is never a stall; no engine with
+// capacity waiting is engine_down; no capacity for the head is starved;
+// work, capacity and no progress for stall_after is a stall.
+func judgeHead(qh *QueueHealth, q *router.QueueStats, h headFacts, now time.Time, s Settings, eng EngineState) {
+	headAge := now.Sub(q.Head.EnqueuedAt)
+	waiting := headAge >= s.StallAfter
+	switch {
+	case q.Paused:
+		reason := fmt.Sprintf("queue is paused with %d waiting", q.Depth)
+		if broken := brokenHead(qh.Head, h); broken != "" {
+			reason += "; behind the pause, " + broken
+		}
+		qh.pause(router.CauseQueuePaused, reason)
+	case h.teamPaused:
+		qh.pause(router.CauseTeamPaused, fmt.Sprintf("head needs team %s, which is paused", h.attrs.Team))
+	case !eng.Up() && qh.AvailableCapacity > 0:
+		// Only when capacity could take the head: a starved queue
+		// waits for capacity, not for the engine.
+		if waiting && h.noProgress {
+			qh.stall(router.CauseEngineDown, "no routing engine is running ("+eng.State+")")
+		} else {
+			qh.warn("no routing engine is running (" + eng.State + ")")
+		}
+	case qh.AvailableCapacity == 0:
+		qh.Starved, qh.Cause = true, router.CauseNoCapacity
+		if h.cause != router.CauseNone {
+			qh.warn("starved, and head item " + qh.Head.Item + " is broken: " + h.err)
+		} else if headAge >= s.WarnHeadAge {
+			qh.warn(fmt.Sprintf("starved: no free capacity for the head, which waited %s", text.Duration(headAge)))
+		} else {
+			qh.Reason = "starved: no free capacity for the head"
+		}
+	case waiting && (h.noProgress || (h.cause != router.CauseNone && q.Head.Attempts > 0)):
+		// A head the engine keeps failing on (the block policy) stalls
+		// its queue even while higher-priority arrivals still flow past.
+		switch {
+		case h.cause != router.CauseNone:
+			qh.stall(h.cause, "head item "+qh.Head.Item+": "+h.err)
+		case q.Head.FaultCause != router.CauseNone:
+			qh.stall(q.Head.FaultCause, "head item "+qh.Head.Item+": "+q.Head.LastError)
+		default:
+			qh.stall(router.CauseUnknown, fmt.Sprintf("no assignment for %s with %d free capacity", text.Duration(headAge), qh.AvailableCapacity))
+		}
+	case h.cause != router.CauseNone:
+		qh.warn("head item " + qh.Head.Item + ": " + h.err)
+	}
+}
+
+// brokenHead names a head that would fault when routed, or "".
+func brokenHead(hh *HeadHealth, h headFacts) string {
+	switch {
+	case h.cause != router.CauseNone:
+		return "head item " + hh.Item + " is broken (" + string(h.cause) + "): " + h.err
+	case hh.FaultCause != router.CauseNone:
+		return "head item " + hh.Item + " faulted (" + string(hh.FaultCause) + "): " + hh.LastError
+	}
+	return ""
 }
 
 // Monitor builds snapshots and, when it records, writes stall detected and
@@ -572,4 +602,21 @@ func (m *Monitor) Run(ctx context.Context, interval time.Duration, onSnap func(*
 		case <-m.clock.After(interval):
 		}
 	}
+}
+
+// Loop observes every interval until ctx ends, recording stall
+// transitions, and logs a failing streak once when it starts and once
+// when it ends (not every failed snapshot).
+func (m *Monitor) Loop(ctx context.Context, interval time.Duration) {
+	failing := false
+	m.Run(ctx, interval, func(_ *Snapshot, err error) {
+		switch {
+		case err != nil && !failing:
+			failing = true
+			m.log.Warn("monitor: snapshot failed; retrying", "error", err.Error())
+		case err == nil && failing:
+			failing = false
+			m.log.Info("monitor: snapshot recovered")
+		}
+	})
 }

@@ -1,7 +1,6 @@
 package ops_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -163,8 +162,8 @@ func TestMonitorStallCauses(t *testing.T) {
 		e.beat(eng)
 		s := e.snapshot()
 		expect(s, "o-corrupt", false, "", ops.HealthWarning)
-		expect(s, "o-qpaused", false, "", ops.HealthWarning)
-		expect(s, "o-tpaused", false, "", ops.HealthWarning)
+		expect(s, "o-qpaused", false, router.CauseQueuePaused, ops.HealthWarning)
+		expect(s, "o-tpaused", false, router.CauseTeamPaused, ops.HealthWarning)
 		expect(s, "o-unknown", false, "", ops.HealthOK)
 
 		e.clk.Set(at(61 * time.Second))
@@ -174,13 +173,15 @@ func TestMonitorStallCauses(t *testing.T) {
 		if q.Head.Revision != "corrupt" || !strings.Contains(q.Head.LastError, "corrupt attributes") {
 			t.Fatalf("corrupt head: %+v", q.Head)
 		}
-		expect(s, "o-qpaused", true, router.CauseQueuePaused, ops.HealthWarning) // a deliberate pause pages no one
-		q = expect(s, "o-tpaused", true, router.CauseTeamPaused, ops.HealthCritical)
+		// A deliberate pause, of the queue or of the head's team, is never a
+		// stall: it warns and pages no one.
+		expect(s, "o-qpaused", false, router.CauseQueuePaused, ops.HealthWarning)
+		q = expect(s, "o-tpaused", false, router.CauseTeamPaused, ops.HealthWarning)
 		if q.AvailableCapacity != 0 {
 			t.Fatalf("team-paused capacity %d", q.AvailableCapacity)
 		}
 		expect(s, "o-unknown", true, router.CauseUnknown, ops.HealthCritical)
-		if s.Summary.StalledQueues != 4 || s.Summary.Health != ops.HealthCritical || s.Summary.CriticalOrgs != 3 || s.Summary.WarningOrgs != 1 {
+		if s.Summary.StalledQueues != 2 || s.Summary.Health != ops.HealthCritical || s.Summary.CriticalOrgs != 2 || s.Summary.WarningOrgs != 2 {
 			t.Fatalf("summary: %+v", s.Summary)
 		}
 		// Critical orgs first, then warnings.
@@ -188,7 +189,7 @@ func TestMonitorStallCauses(t *testing.T) {
 		for _, o := range s.Orgs {
 			order = append(order, o.Org)
 		}
-		if got := strings.Join(order, " "); got != "o-corrupt o-tpaused o-unknown o-qpaused" {
+		if got := strings.Join(order, " "); got != "o-corrupt o-unknown o-qpaused o-tpaused" {
 			t.Fatalf("org order: %s", got)
 		}
 
@@ -206,7 +207,7 @@ func TestMonitorStallCauses(t *testing.T) {
 		}
 		expect(s, "o-unknown", true, router.CauseEngineDown, ops.HealthCritical)
 		expect(s, "o-corrupt", true, router.CauseEngineDown, ops.HealthCritical)
-		expect(s, "o-qpaused", true, router.CauseQueuePaused, ops.HealthWarning)
+		expect(s, "o-qpaused", false, router.CauseQueuePaused, ops.HealthWarning)
 		// A clean stop is still no engine.
 		e.must(eng.Beat(e.ctx, true))
 		s = e.snapshot()
@@ -319,14 +320,7 @@ func makeOrphan(e *env, org string) {
 		return
 	}
 	it := e.enqueue(org, "default", attrs(1), base)
-	tx, err := e.pg.Pool().Begin(e.ctx)
-	e.must(err)
-	defer tx.Rollback(context.Background()) //nolint:errcheck
-	_, err = tx.Exec(e.ctx, `SET LOCAL session_replication_role = replica`)
-	e.must(err)
-	_, err = tx.Exec(e.ctx, `UPDATE work_items SET queue_id = 'ghost' WHERE id = $1`, it.ID)
-	e.must(err)
-	e.must(tx.Commit(e.ctx))
+	e.db.Orphan(it.ID, "ghost")
 }
 
 func TestMonitorQuarantineWarningAndOrphans(t *testing.T) {

@@ -2,7 +2,6 @@ package ops
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,26 +10,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/routeops/routeops/ops/internal/text"
 	"github.com/routeops/routeops/router"
 )
 
 // Ops is the operator API. Every mutation goes through it, is refused in
 // read-only mode, and is recorded with the operator's identity and origin.
+// The store is private: nothing reaches it around the rules.
 type Ops struct {
-	Store router.Store
-	Clock router.Clock
-	Actor router.Actor
-	// ReadOnly refuses every mutation.
-	ReadOnly bool
-	// Embedded is set on the in-process demo store; drills are always
-	// allowed there.
-	Embedded bool
-	// DrillAllowed is drill.allow from the database's config.
-	DrillAllowed bool
-	Monitor      *Monitor
-	Repair       RepairSettings
-	Cleanup      CleanupSettings
-	Log          *slog.Logger
+	store   router.Store
+	Clock   router.Clock
+	Actor   router.Actor
+	Monitor *Monitor
+	Log     *slog.Logger
+
+	policy  Policy
+	repair  RepairSettings
+	cleanup CleanupSettings
 }
 
 // RepairSettings are repair.* in the config.
@@ -42,41 +38,77 @@ type RepairSettings struct {
 // CleanupSettings are cleanup.* in the config.
 type CleanupSettings struct {
 	BatchSize int
-	Pause     time.Duration
-	MaxRows   int
+	// Pause between batches; 0 is no pause.
+	Pause   time.Duration
+	MaxRows int
 }
 
-// New builds an Ops with defaults filled in.
-func New(store router.Store, clock router.Clock, actor router.Actor, s Settings) *Ops {
-	if clock == nil {
-		clock = router.RealClock{}
+// Options are everything an Ops is built with, once. Zero values take the
+// defaults noted on each field.
+type Options struct {
+	// Clock defaults to the wall clock.
+	Clock router.Clock
+	// Actor is who acts, recorded with every change (ResolveActor).
+	Actor router.Actor
+	// MonitorActor is who the monitor records stall events as; Actor when
+	// empty.
+	MonitorActor router.Actor
+	// Health are the monitor's thresholds; the zero Settings means
+	// DefaultSettings().
+	Health Settings
+	// Policy is the read-only switch and the drill gate. Policy.Store
+	// defaults to the store's description.
+	Policy Policy
+	// Repair: a zero priority and an empty channel take 50 and chat.
+	Repair RepairSettings
+	// Cleanup: a zero batch size and row cap take 1000 and 100000; the
+	// pause is taken as given.
+	Cleanup CleanupSettings
+	// Log defaults to discarding.
+	Log *slog.Logger
+}
+
+// New builds the operator API on a store, with its monitor.
+func New(store router.Store, opt Options) *Ops {
+	if opt.Clock == nil {
+		opt.Clock = router.RealClock{}
 	}
-	log := slog.New(slog.DiscardHandler)
-	return &Ops{Store: store, Clock: clock, Actor: actor,
-		Monitor: NewMonitor(store, clock, s, actor, log),
-		Repair:  RepairSettings{DefaultPriority: 50, DefaultChannel: "chat"},
-		Cleanup: CleanupSettings{BatchSize: 1000, Pause: 100 * time.Millisecond, MaxRows: 100000},
-		Log:     log}
-}
-
-// ErrReadOnly refuses a mutation in read-only mode.
-var ErrReadOnly = router.ErrReadOnly
-
-// ReadOnlyError names the refused action.
-type ReadOnlyError struct{ Action string }
-
-func (e *ReadOnlyError) Error() string {
-	return fmt.Sprintf("read-only mode: %s refused (started with --read-only or console.read_only: true)", e.Action)
-}
-
-func (e *ReadOnlyError) Unwrap() error { return router.ErrReadOnly }
-
-func (o *Ops) guard(action string) error {
-	if o.ReadOnly {
-		return &ReadOnlyError{Action: action}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	return nil
+	if opt.Health == (Settings{}) {
+		opt.Health = DefaultSettings()
+	}
+	if opt.MonitorActor == (router.Actor{}) {
+		opt.MonitorActor = opt.Actor
+	}
+	if opt.Policy.Store == "" {
+		opt.Policy.Store = store.Describe()
+	}
+	if opt.Repair.DefaultPriority == 0 && opt.Repair.DefaultChannel == "" {
+		opt.Repair = RepairSettings{DefaultPriority: 50, DefaultChannel: "chat"}
+	}
+	if opt.Cleanup.BatchSize <= 0 {
+		opt.Cleanup.BatchSize = 1000
+	}
+	if opt.Cleanup.MaxRows <= 0 {
+		opt.Cleanup.MaxRows = 100000
+	}
+	return &Ops{store: store, Clock: opt.Clock, Actor: opt.Actor,
+		Monitor: NewMonitor(store, opt.Clock, opt.Health, opt.MonitorActor, opt.Log),
+		Log:     opt.Log, policy: opt.Policy, repair: opt.Repair, cleanup: opt.Cleanup}
 }
+
+// Policy returns the rules this Ops runs under.
+func (o *Ops) Policy() Policy { return o.policy }
+
+// ReadOnly reports whether every change is refused.
+func (o *Ops) ReadOnly() bool { return o.policy.ReadOnly }
+
+// Describe names the store, with any password redacted.
+func (o *Ops) Describe() string { return o.store.Describe() }
+
+func (o *Ops) guard(action string) error { return o.policy.Allow(action) }
 
 // ResolveActor works out who is acting and from where: the operator from
 // the flag or config, else SUDO_USER or USER; the origin from the client
@@ -141,31 +173,23 @@ func Failed(outs []Outcome) int {
 func outcome(id int64, r router.ActionResult, err error) Outcome {
 	o := Outcome{Item: router.FormatItemID(id), OK: err == nil, Changed: r.Changed, State: string(r.State), Message: r.Message, Err: err}
 	if err != nil {
-		o.Message = explain(err)
+		o.Message = text.Explain(err)
 	}
 	return o
-}
-
-// explain renders a store error for an operator.
-func explain(err error) string {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, router.ErrNotFound.Error()+": ")
-	msg = strings.TrimPrefix(msg, router.ErrConflict.Error()+": ")
-	return msg
 }
 
 // Quarantine moves queued items aside. org may be empty; when given, an id
 // from another org is refused as not found.
 func (o *Ops) Quarantine(ctx context.Context, org string, ids []int64, reason string) ([]Outcome, error) {
-	if err := o.guard("quarantine"); err != nil {
+	if err := o.guard(ActionQuarantine); err != nil {
 		return nil, err
 	}
-	if strings.TrimSpace(reason) == "" {
-		return nil, errors.New("quarantine needs a reason (--reason)")
+	if err := RequireReason(ActionQuarantine, reason); err != nil {
+		return nil, err
 	}
 	outs := make([]Outcome, 0, len(ids))
 	for _, id := range ids {
-		r, err := o.Store.Quarantine(ctx, org, id, reason, o.Actor, o.Clock.Now())
+		r, err := o.store.Quarantine(ctx, org, id, reason, o.Actor, o.Clock.Now())
 		outs = append(outs, outcome(id, r, err))
 	}
 	return outs, nil
@@ -174,12 +198,12 @@ func (o *Ops) Quarantine(ctx context.Context, org string, ids []int64, reason st
 // Release returns quarantined (or skipped) items to their queue, in their
 // original place in line.
 func (o *Ops) Release(ctx context.Context, org string, ids []int64) ([]Outcome, error) {
-	if err := o.guard("release"); err != nil {
+	if err := o.guard(ActionRelease); err != nil {
 		return nil, err
 	}
 	outs := make([]Outcome, 0, len(ids))
 	for _, id := range ids {
-		r, err := o.Store.Release(ctx, org, id, o.Actor, o.Clock.Now())
+		r, err := o.store.Release(ctx, org, id, o.Actor, o.Clock.Now())
 		outs = append(outs, outcome(id, r, err))
 	}
 	return outs, nil
@@ -187,14 +211,14 @@ func (o *Ops) Release(ctx context.Context, org string, ids []int64) ([]Outcome, 
 
 // SetPaused pauses or resumes a queue.
 func (o *Ops) SetPaused(ctx context.Context, ref router.QueueRef, paused bool) (router.ActionResult, error) {
-	action := "resume"
+	action := ActionResume
 	if paused {
-		action = "pause"
+		action = ActionPause
 	}
 	if err := o.guard(action); err != nil {
 		return router.ActionResult{}, err
 	}
-	return o.Store.SetQueuePaused(ctx, ref.Org, ref.Queue, paused, o.Actor, o.Clock.Now())
+	return o.store.SetQueuePaused(ctx, ref.Org, ref.Queue, paused, o.Actor, o.Clock.Now())
 }
 
 // ItemDetail is everything about one item.
@@ -228,7 +252,7 @@ type JournalView struct {
 
 // Item loads one item's detail. org may be empty.
 func (o *Ops) Item(ctx context.Context, org string, id int64) (*ItemDetail, error) {
-	it, err := o.Store.GetItem(ctx, id)
+	it, err := o.store.GetItem(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +260,7 @@ func (o *Ops) Item(ctx context.Context, org string, id int64) (*ItemDetail, erro
 		return nil, router.NotFoundf("item %d does not exist in org %s", id, org)
 	}
 	d := &ItemDetail{Item: it}
-	revs, err := o.Store.ItemRevisions(ctx, it.OrgID, id)
+	revs, err := o.store.ItemRevisions(ctx, it.OrgID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +300,7 @@ func (o *Ops) Item(ctx context.Context, org string, id int64) (*ItemDetail, erro
 		d.Journal = &JournalView{RevisionID: it.JournalRevisionID, Valid: router.ValidateAttributes(it.JournalAttributes) == nil,
 			Attributes: asRaw(it.JournalAttributes)}
 	}
-	d.Events, err = o.Store.Events(ctx, router.EventFilter{Org: it.OrgID, ItemID: id, Limit: 200, NewestOf: true})
+	d.Events, err = o.store.Events(ctx, router.EventFilter{Org: it.OrgID, ItemID: id, Limit: 200, NewestOf: true})
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +321,7 @@ func (o *Ops) ListItems(ctx context.Context, f router.ItemFilter) (*ItemPage, er
 	}
 	want := f.Limit
 	f.Limit = want + 1
-	items, err := o.Store.ListItems(ctx, f)
+	items, err := o.store.ListItems(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -314,46 +338,26 @@ func (o *Ops) ListItems(ctx context.Context, f router.ItemFilter) (*ItemPage, er
 
 // Verify runs the integrity scan.
 func (o *Ops) Verify(ctx context.Context, limit int) (router.VerifyReport, error) {
-	rep, err := o.Store.Verify(ctx, limit)
+	rep, err := o.store.Verify(ctx, limit)
 	if rep.Findings == nil {
 		rep.Findings = []router.Finding{}
 	}
 	return rep, err
 }
 
-// Drill kinds.
-const (
-	DrillMissingRevisions = "missing-revisions"
-	DrillCorruptRevisions = "corrupt-revisions"
-)
-
-// DrillRefusedError explains why a drill was refused.
-type DrillRefusedError struct{ Store string }
-
-func (e *DrillRefusedError) Error() string {
-	return fmt.Sprintf("drill refused: %s is not marked for drills. Drills run on the embedded demo, "+
-		"or on a database whose routeops config sets drill.allow: true", e.Store)
-}
-
 // Drill injects the incident: it deletes (or corrupts) the current
 // revisions of up to count queued items of org.
 func (o *Ops) Drill(ctx context.Context, kind, org string, count int) ([]int64, error) {
-	if err := o.guard("drill"); err != nil {
+	if err := o.guard(ActionDrill); err != nil {
 		return nil, err
 	}
-	if !o.Embedded && !o.DrillAllowed {
-		return nil, &DrillRefusedError{Store: o.Store.Describe()}
+	if err := CheckDrill(kind, org, count); err != nil {
+		return nil, err
 	}
-	if count <= 0 {
-		return nil, errors.New("drill needs --count of at least 1")
+	if kind == DrillCorruptRevisions {
+		return o.store.DrillCorruptRevisions(ctx, org, count, o.Actor, o.Clock.Now())
 	}
-	switch kind {
-	case DrillMissingRevisions:
-		return o.Store.DrillDeleteRevisions(ctx, org, count, o.Actor, o.Clock.Now())
-	case DrillCorruptRevisions:
-		return o.Store.DrillCorruptRevisions(ctx, org, count, o.Actor, o.Clock.Now())
-	}
-	return nil, fmt.Errorf("unknown drill %q (allowed: %s, %s)", kind, DrillMissingRevisions, DrillCorruptRevisions)
+	return o.store.DrillDeleteRevisions(ctx, org, count, o.Actor, o.Clock.Now())
 }
 
 // InjectIncident reproduces the incident where it shows: at the head of
@@ -366,16 +370,16 @@ func (o *Ops) Drill(ctx context.Context, kind, org string, count int) ([]int64, 
 // that a running engine cannot route the victims first; the pause and
 // resume are journalled like any other action.
 func (o *Ops) InjectIncident(ctx context.Context, kind, org string, count int) ([]int64, error) {
-	if err := o.guard("drill"); err != nil {
+	if err := o.guard(ActionDrill); err != nil {
 		return nil, err
-	}
-	if !o.Embedded && !o.DrillAllowed {
-		return nil, &DrillRefusedError{Store: o.Store.Describe()}
 	}
 	if count <= 0 {
 		count = 1
 	}
-	qs, err := o.Store.ListQueues(ctx, org)
+	if err := CheckDrill(kind, org, count); err != nil {
+		return nil, err
+	}
+	qs, err := o.store.ListQueues(ctx, org)
 	if err != nil {
 		return nil, err
 	}
@@ -389,17 +393,17 @@ func (o *Ops) InjectIncident(ctx context.Context, kind, org string, count int) (
 	if top == nil {
 		return nil, fmt.Errorf("org %s has no unpaused queue to break", org)
 	}
-	if _, err := o.Store.SetQueuePaused(ctx, org, top.ID, true, o.Actor, o.Clock.Now()); err != nil {
+	if _, err := o.store.SetQueuePaused(ctx, org, top.ID, true, o.Actor, o.Clock.Now()); err != nil {
 		return nil, err
 	}
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		_, _ = o.Store.SetQueuePaused(rctx, org, top.ID, false, o.Actor, o.Clock.Now())
+		_, _ = o.store.SetQueuePaused(rctx, org, top.ID, false, o.Actor, o.Clock.Now())
 	}()
 	victim := router.Attributes{Priority: 100, Channel: "chat", Tier: "gold"}
 	for i := 0; i < count; i++ {
-		if _, err := o.Store.Enqueue(ctx, router.EnqueueRequest{OrgID: org, QueueID: top.ID,
+		if _, err := o.store.Enqueue(ctx, router.EnqueueRequest{OrgID: org, QueueID: top.ID,
 			Attributes: victim.Marshal(), EnqueuedAt: o.Clock.Now()}); err != nil {
 			return nil, err
 		}

@@ -71,7 +71,7 @@ type RepairPlan struct {
 // journal first; an earlier revision only as a flagged fallback; defaults
 // only when allowDefaults is set. It changes nothing.
 func (o *Ops) PlanRepair(ctx context.Context, org string, allowDefaults bool) (*RepairPlan, error) {
-	cands, err := o.Store.RepairCandidates(ctx, org)
+	cands, err := o.store.RepairCandidates(ctx, org)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func (o *Ops) planItem(c router.RepairCandidate, allowDefaults bool) PlanItem {
 			}
 		}
 		if attrs == nil && allowDefaults {
-			a := router.Attributes{Priority: o.Repair.DefaultPriority, Channel: o.Repair.DefaultChannel}
+			a := router.Attributes{Priority: o.repair.DefaultPriority, Channel: o.repair.DefaultChannel}
 			attrs, p.Source, p.Fallback = a.Marshal(), SourceDefault, true
 		}
 	}
@@ -148,7 +148,7 @@ type RepairReport struct {
 // cannot be repaired are reported and left untouched. Running it again
 // finds nothing to do.
 func (o *Ops) ApplyRepair(ctx context.Context, plan *RepairPlan) (*RepairReport, error) {
-	if err := o.guard("repair"); err != nil {
+	if err := o.guard(ActionRepair); err != nil {
 		return nil, err
 	}
 	return o.applyRepair(ctx, plan, "", nil)
@@ -175,9 +175,9 @@ func (o *Ops) applyRepair(ctx context.Context, plan *RepairPlan, opID string, pr
 		var outs []router.RepairOutcome
 		var err error
 		if opID == "" {
-			outs, err = o.Store.ApplyRepair(ctx, fixes[start:end], o.Actor, o.Clock.Now())
+			outs, err = o.store.ApplyRepair(ctx, fixes[start:end], o.Actor, o.Clock.Now())
 		} else {
-			outs, err = o.Store.BulkRepair(ctx, router.RepairBatchRequest{OperationID: opID, Fixes: fixes[start:end],
+			outs, err = o.store.BulkRepair(ctx, router.RepairBatchRequest{OperationID: opID, Fixes: fixes[start:end],
 				Actor: o.Actor, At: o.Clock.Now()})
 		}
 		if err != nil {
@@ -195,8 +195,7 @@ func (o *Ops) applyRepair(ctx context.Context, plan *RepairPlan, opID string, pr
 			progress(end, len(fixes))
 		}
 	}
-	for i, p := range plan.Items {
-		_ = i
+	for _, p := range plan.Items {
 		if p.Valid && p.State == string(router.StateQuarantined) {
 			for _, oc := range rep.Outcomes {
 				if oc.ItemID == p.itemID && oc.Repaired && oc.State == router.StateQueued {
@@ -206,7 +205,7 @@ func (o *Ops) applyRepair(ctx context.Context, plan *RepairPlan, opID string, pr
 			}
 		}
 	}
-	v, err := o.Store.Verify(ctx, 1000)
+	v, err := o.store.Verify(ctx, 1000)
 	if err != nil {
 		return rep, fmt.Errorf("repair done (%d repaired), but verify failed: %w", rep.Repaired, err)
 	}

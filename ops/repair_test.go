@@ -2,7 +2,6 @@ package ops_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -368,14 +367,10 @@ func TestRepairJournalNulled(t *testing.T) {
 		it := e.enqueue("o1", "default", attrs(3), base)
 		first, _ := current(e, it)
 		second := e.addRevision("o1", it.ID, attrs(4), at(time.Minute))
-		tx, err := e.pg.Pool().Begin(e.ctx)
-		e.must(err)
-		defer tx.Rollback(context.Background()) //nolint:errcheck
-		_, err = tx.Exec(e.ctx, `SET LOCAL session_replication_role = replica`)
-		e.must(err)
-		_, err = tx.Exec(e.ctx, `DELETE FROM work_item_revisions WHERE id = $1`, second.ID)
-		e.must(err)
-		e.must(tx.Commit(e.ctx))
+		if e.item(it.ID).CurrentRevisionID != second.ID {
+			t.Fatalf("the second revision is not current")
+		}
+		e.db.DeleteCurrentRevisions(it.ID)
 		e.exec(`UPDATE work_items SET journal_attributes = NULL, journal_revision_id = NULL WHERE id = $1`, it.ID)
 
 		plan, err := e.ops.PlanRepair(e.ctx, "", false)

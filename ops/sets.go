@@ -14,11 +14,11 @@ import (
 	"github.com/routeops/routeops/router"
 )
 
-// Bulk actions on a selection.
+// Bulk actions on a selection: the actions of rules.go.
 const (
-	SetQuarantine = "quarantine"
-	SetRelease    = "release"
-	SetRepair     = "repair"
+	SetQuarantine = ActionQuarantine
+	SetRelease    = ActionRelease
+	SetRepair     = ActionRepair
 )
 
 // DefaultMax is how many items a bulk action changes at most unless told
@@ -30,11 +30,6 @@ const bulkBatch = 500
 
 // planRows is how many items a plan shows.
 const planRows = 10
-
-// UsageError is a request the faces should not have sent: exit 1.
-type UsageError struct{ Msg string }
-
-func (e *UsageError) Error() string { return e.Msg }
 
 // OverMaxError refuses a bulk action larger than its cap: nothing changed.
 type OverMaxError struct {
@@ -205,10 +200,10 @@ func eventOf(action string) string {
 // filters must make sense. It is a usage error otherwise.
 func CheckSelector(action string, sel router.ItemSelector) error {
 	if err := sel.Validate(); err != nil {
-		return &UsageError{Msg: err.Error()}
+		return requestErr("%s", err.Error())
 	}
 	if (action == SetQuarantine || action == SetRelease) && !sel.Filtered() {
-		return &UsageError{Msg: action + " needs item ids or a filter (--org, --queue, --state, --cause, --waited-over, --attr, --revision)"}
+		return requestErr("%s needs item ids or a filter (--org, --queue, --state, --cause, --waited-over, --attr, --revision)", action)
 	}
 	return nil
 }
@@ -219,8 +214,10 @@ func (o *Ops) PlanSet(ctx context.Context, action string, sel router.ItemSelecto
 	if err := CheckSelector(action, sel); err != nil {
 		return nil, err
 	}
-	if action == SetQuarantine && strings.TrimSpace(opt.Reason) == "" {
-		return nil, &UsageError{Msg: "quarantine needs a reason (--reason)"}
+	if action == SetQuarantine {
+		if err := RequireReason(action, opt.Reason); err != nil {
+			return nil, err
+		}
 	}
 	scope, err := scopeOf(action)
 	if err != nil {
@@ -237,11 +234,11 @@ func (o *Ops) PlanSet(ctx context.Context, action string, sel router.ItemSelecto
 		fingerprint: Fingerprint(action, sel, opt.Force)}
 	eff := sel
 	eff.Scope = scope
-	if op, err := o.Store.FindOperation(ctx, p.fingerprint); err != nil {
+	if op, err := o.store.FindOperation(ctx, p.fingerprint); err != nil {
 		return nil, err
 	} else if op != nil {
 		p.Operation = op.ID
-		if p.Done, err = o.Store.OperationDone(ctx, op.ID, eventOf(action)); err != nil {
+		if p.Done, err = o.store.OperationDone(ctx, op.ID, eventOf(action)); err != nil {
 			return nil, err
 		}
 		eff.ExcludeOperation = op.ID
@@ -257,7 +254,7 @@ func (o *Ops) PlanSet(ctx context.Context, action string, sel router.ItemSelecto
 	if action == SetRepair {
 		eff.RevisionHealth = router.RevisionBroken
 	}
-	if p.Groups, err = o.Store.CountSelected(ctx, eff); err != nil {
+	if p.Groups, err = o.store.CountSelected(ctx, eff); err != nil {
 		return nil, err
 	}
 	for _, g := range p.Groups {
@@ -274,7 +271,7 @@ func (o *Ops) PlanSet(ctx context.Context, action string, sel router.ItemSelecto
 }
 
 func (o *Ops) countSelected(ctx context.Context, sel router.ItemSelector) (int, error) {
-	cs, err := o.Store.CountSelected(ctx, sel)
+	cs, err := o.store.CountSelected(ctx, sel)
 	n := 0
 	for _, c := range cs {
 		n += c.N
@@ -289,7 +286,7 @@ func (o *Ops) checkIDs(ctx context.Context, sel router.ItemSelector) error {
 		return nil
 	}
 	sel.Limit = len(sel.IDs)
-	got, err := o.Store.SelectItems(ctx, sel)
+	got, err := o.store.SelectItems(ctx, sel)
 	if err != nil {
 		return err
 	}
@@ -317,7 +314,7 @@ func (o *Ops) planItems(ctx context.Context, p *SetPlan, opt SetOptions) error {
 	if p.Action == SetRepair {
 		plan := &RepairPlan{Items: []PlanItem{}, DryRun: true}
 		for {
-			cands, err := o.Store.SelectRepairCandidates(ctx, sel)
+			cands, err := o.store.SelectRepairCandidates(ctx, sel)
 			if err != nil {
 				return err
 			}
@@ -337,7 +334,7 @@ func (o *Ops) planItems(ctx context.Context, p *SetPlan, opt SetOptions) error {
 		return nil
 	}
 	for {
-		items, err := o.Store.SelectItems(ctx, sel)
+		items, err := o.store.SelectItems(ctx, sel)
 		if err != nil {
 			return err
 		}
@@ -415,14 +412,14 @@ func (o *Ops) ApplySet(ctx context.Context, p *SetPlan, opt ApplyOptions) (*SetR
 	if len(p.ids) == 0 {
 		return rep, nil
 	}
-	op, err := o.Store.StartOperation(ctx, router.Operation{ID: NewOperationID(o.Clock.Now()), Kind: p.Action,
+	op, err := o.store.StartOperation(ctx, router.Operation{ID: NewOperationID(o.Clock.Now()), Kind: p.Action,
 		Fingerprint: p.fingerprint, Selector: p.Selector, Actor: o.Actor.String(), StartedAt: o.Clock.Now()})
 	if err != nil {
 		return nil, err
 	}
 	rep.Operation, rep.Resumed = op.ID, op.Resumed
 	if op.Resumed {
-		if rep.Done, err = o.Store.OperationDone(ctx, op.ID, eventOf(p.Action)); err != nil {
+		if rep.Done, err = o.store.OperationDone(ctx, op.ID, eventOf(p.Action)); err != nil {
 			return rep, err
 		}
 	}
@@ -450,7 +447,7 @@ func (o *Ops) ApplySet(ctx context.Context, p *SetPlan, opt ApplyOptions) (*SetR
 	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := o.Store.FinishOperation(fctx, op.ID, o.Clock.Now()); err != nil {
+	if err := o.store.FinishOperation(fctx, op.ID, o.Clock.Now()); err != nil {
 		return rep, err
 	}
 	return rep, nil
@@ -470,9 +467,9 @@ func (o *Ops) applyBatches(ctx context.Context, p *SetPlan, opID string, rep *Se
 			Actor: o.Actor, At: at}
 		var res router.BatchResult
 		if p.Action == SetQuarantine {
-			res, err = o.Store.BulkQuarantine(ctx, req)
+			res, err = o.store.BulkQuarantine(ctx, req)
 		} else {
-			res, err = o.Store.BulkRelease(ctx, req)
+			res, err = o.store.BulkRelease(ctx, req)
 		}
 		if err != nil {
 			return err

@@ -150,7 +150,7 @@ func TestBulkSkipsWhatChangedSincePlan(t *testing.T) {
 func TestBulkRules(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *env) {
 		ids := e.bulkFleet(2, 30)
-		var usage *ops.UsageError
+		var usage *ops.RequestError
 		if _, err := e.ops.PlanSet(e.ctx, ops.SetQuarantine, router.ItemSelector{}, ops.SetOptions{Reason: "x"}); !errors.As(err, &usage) {
 			t.Fatalf("quarantine without a selector: %v, want a usage error", err)
 		}
@@ -190,11 +190,11 @@ func TestBulkRules(t *testing.T) {
 			t.Fatalf("empty selection: %+v %+v %v", p, rep, err)
 		}
 		// Read-only refuses the apply.
-		ro := ops.New(e.st, e.clk, operator, settings())
-		ro.ReadOnly = true
-		p, err = ro.PlanSet(e.ctx, ops.SetQuarantine, gold, ops.SetOptions{Reason: "x"})
+		ro := e.opt
+		ro.Policy.ReadOnly = true
+		p, err = ops.New(e.st, ro).PlanSet(e.ctx, ops.SetQuarantine, gold, ops.SetOptions{Reason: "x"})
 		e.must(err)
-		if _, err := ro.ApplySet(e.ctx, p, ops.ApplyOptions{}); !errors.Is(err, router.ErrReadOnly) {
+		if _, err := ops.New(e.st, ro).ApplySet(e.ctx, p, ops.ApplyOptions{}); !errors.Is(err, router.ErrReadOnly) {
 			t.Fatalf("read-only apply: %v", err)
 		}
 	})
@@ -251,7 +251,9 @@ func TestReleaseRate(t *testing.T) {
 		p, err := e.ops.PlanSet(e.ctx, ops.SetRelease, gold, ops.SetOptions{Max: 1000})
 		e.must(err)
 		// The clock jumps ahead whenever the pacer waits on it.
-		e.ops.Clock = jumpClock{e.clk}
+		jo := e.opt
+		jo.Clock = jumpClock{e.clk}
+		e.ops = ops.New(e.st, jo)
 		start := e.clk.Now()
 		rep, err := e.ops.ApplySet(e.ctx, p, ops.ApplyOptions{Rate: 100})
 		e.must(err)

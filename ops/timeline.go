@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/routeops/routeops/ops/internal/text"
 	"github.com/routeops/routeops/router"
 )
 
@@ -98,7 +99,7 @@ func (o *Ops) Timeline(ctx context.Context, opt TimelineOptions) (*Timeline, err
 	if !opt.All {
 		f.Kinds = TimelineKinds
 	}
-	evs, err := o.Store.Events(ctx, f)
+	evs, err := o.store.Events(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -185,15 +186,6 @@ func BuildTimeline(t *Timeline, evs []router.Event) {
 			} else {
 				ent.Summary = fmt.Sprintf("engine quarantined item %s (%s)", item, d.Cause)
 			}
-		case router.EventReleased:
-			s.Released++
-			ent.Summary = fmt.Sprintf("%s released item %s back to %s, in its original place", e.Actor, item, e.QueueID)
-		case router.EventRevisionRepaired:
-			s.Repaired++
-			ent.Summary = fmt.Sprintf("%s repaired item %s from %s: revision %d -> %d", e.Actor, item, d.Source, d.OldRevision, d.NewRevision)
-			if d.Released {
-				ent.Summary += ", back in its queue"
-			}
 		case router.EventStallDetected:
 			s.StallsDetected++
 			ent.Summary = fmt.Sprintf("queue %s STALLED (%s): %s", e.QueueID, d.Cause, d.Reason)
@@ -208,26 +200,12 @@ func BuildTimeline(t *Timeline, evs []router.Event) {
 				sp.To = &at
 				sp.Seconds = round1(at.Sub(sp.From).Seconds())
 				delete(open, k)
-				ent.Summary = fmt.Sprintf("queue %s flowing again after %s stalled", e.QueueID, shortDur(at.Sub(sp.From)))
+				ent.Summary = fmt.Sprintf("queue %s flowing again after %s stalled", e.QueueID, text.Duration(at.Sub(sp.From)))
 			} else {
 				ent.Summary = fmt.Sprintf("queue %s flowing again", e.QueueID)
 			}
-		case router.EventRevisionsCleaned:
-			s.RevisionsDeleted += d.Deleted
-			ent.Summary = fmt.Sprintf("cleanup by %s deleted %d unreferenced revisions older than %s", e.Actor, d.Deleted, d.OlderThan)
-		case router.EventQueuePaused:
-			ent.Summary = fmt.Sprintf("%s paused queue %s", e.Actor, e.QueueID)
-		case router.EventQueueResumed:
-			ent.Summary = fmt.Sprintf("%s resumed queue %s", e.Actor, e.QueueID)
-		case router.EventDrillInjected:
-			s.Drills++
-			ent.Summary = fmt.Sprintf("DRILL by %s: %s on %d items %s", e.Actor, d.Drill, len(d.Items), idList(d.Items))
-		case router.EventAssigned:
-			ent.Summary = fmt.Sprintf("item %s assigned to %s", item, d.Agent)
-		case router.EventCompleted:
-			ent.Summary = fmt.Sprintf("item %s completed", item)
 		default:
-			ent.Summary = e.Kind
+			ent.Summary = plainEntry(s, e, item, &d)
 		}
 		t.Entries = append(t.Entries, ent)
 	}
@@ -240,6 +218,38 @@ func BuildTimeline(t *Timeline, evs []router.Event) {
 	if t.Summary.Stalls == nil {
 		t.Summary.Stalls = []StallSpan{}
 	}
+}
+
+// plainEntry counts an event that needs no other event to be told, and
+// says what happened.
+func plainEntry(s *TimelineSummary, e router.Event, item string, d *detailFields) string {
+	switch e.Kind {
+	case router.EventReleased:
+		s.Released++
+		return fmt.Sprintf("%s released item %s back to %s, in its original place", e.Actor, item, e.QueueID)
+	case router.EventRevisionRepaired:
+		s.Repaired++
+		sum := fmt.Sprintf("%s repaired item %s from %s: revision %d -> %d", e.Actor, item, d.Source, d.OldRevision, d.NewRevision)
+		if d.Released {
+			sum += ", back in its queue"
+		}
+		return sum
+	case router.EventRevisionsCleaned:
+		s.RevisionsDeleted += d.Deleted
+		return fmt.Sprintf("cleanup by %s deleted %d unreferenced revisions older than %s", e.Actor, d.Deleted, d.OlderThan)
+	case router.EventQueuePaused:
+		return fmt.Sprintf("%s paused queue %s", e.Actor, e.QueueID)
+	case router.EventQueueResumed:
+		return fmt.Sprintf("%s resumed queue %s", e.Actor, e.QueueID)
+	case router.EventDrillInjected:
+		s.Drills++
+		return fmt.Sprintf("DRILL by %s: %s on %d items %s", e.Actor, d.Drill, len(d.Items), idList(d.Items))
+	case router.EventAssigned:
+		return fmt.Sprintf("item %s assigned to %s", item, d.Agent)
+	case router.EventCompleted:
+		return fmt.Sprintf("item %s completed", item)
+	}
+	return e.Kind
 }
 
 func faultSummary(item string, d detailFields, n int) string {
@@ -278,7 +288,7 @@ func (t *Timeline) Markdown() string {
 	var b strings.Builder
 	org := "all orgs"
 	if t.Org != "" {
-		org = t.Org
+		org = text.Line(t.Org)
 	}
 	fmt.Fprintf(&b, "# Incident timeline\n\n")
 	fmt.Fprintf(&b, "Window: %s to %s (UTC), %s, %d events", t.Since.Format("2006-01-02 15:04:05"),
@@ -296,10 +306,10 @@ func (t *Timeline) Markdown() string {
 	fmt.Fprintf(&b, "- Stalls detected: %d, cleared: %d\n", s.StallsDetected, s.StallsCleared)
 	for _, sp := range s.Stalls {
 		if sp.To != nil {
-			fmt.Fprintf(&b, "  - %s/%s stalled %s to %s (%s), cause %s\n", sp.Org, sp.Queue, sp.From.Format("15:04:05"),
-				sp.To.Format("15:04:05"), shortDur(time.Duration(sp.Seconds*float64(time.Second))), sp.Cause)
+			fmt.Fprintf(&b, "  - %s/%s stalled %s to %s (%s), cause %s\n", text.Line(sp.Org), text.Line(sp.Queue), sp.From.Format("15:04:05"),
+				sp.To.Format("15:04:05"), text.Duration(time.Duration(sp.Seconds*float64(time.Second))), text.Line(sp.Cause))
 		} else {
-			fmt.Fprintf(&b, "  - %s/%s stalled since %s, cause %s, still open\n", sp.Org, sp.Queue, sp.From.Format("15:04:05"), sp.Cause)
+			fmt.Fprintf(&b, "  - %s/%s stalled since %s, cause %s, still open\n", text.Line(sp.Org), text.Line(sp.Queue), sp.From.Format("15:04:05"), text.Line(sp.Cause))
 		}
 	}
 	if s.RevisionsDeleted > 0 {
@@ -309,7 +319,7 @@ func (t *Timeline) Markdown() string {
 		fmt.Fprintf(&b, "- Drills injected: %d\n", s.Drills)
 	}
 	if len(s.Operators) > 0 {
-		fmt.Fprintf(&b, "- Operators: %s\n", strings.Join(s.Operators, ", "))
+		fmt.Fprintf(&b, "- Operators: %s\n", text.Line(strings.Join(s.Operators, ", ")))
 	}
 	b.WriteString("\n## Events\n\n")
 	if len(t.Entries) == 0 {
@@ -331,7 +341,8 @@ func (t *Timeline) Markdown() string {
 	return b.String()
 }
 
+// mdCell is one Markdown table cell of untrusted text: sanitized on one
+// line (text.Line), with its pipes escaped.
 func mdCell(s string) string {
-	s = strings.ReplaceAll(s, "|", `\|`)
-	return strings.ReplaceAll(s, "\n", " ")
+	return strings.ReplaceAll(text.Line(s), "|", `\|`)
 }

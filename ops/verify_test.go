@@ -1,7 +1,6 @@
 package ops_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -132,18 +131,8 @@ func TestVerifyFindingsSQL(t *testing.T) {
 
 		// Under replica the foreign key is skipped; CHECK constraints are
 		// not, so the one guarding "assigned has an agent" is dropped.
-		tx, err := e.pg.Pool().Begin(e.ctx)
-		e.must(err)
-		defer tx.Rollback(context.Background()) //nolint:errcheck
-		for _, q := range []string{
-			`SET LOCAL session_replication_role = replica`,
-			fmt.Sprintf(`DELETE FROM work_item_revisions WHERE id = %d`, dangling.CurrentRevisionID),
-			fmt.Sprintf(`UPDATE work_item_revisions SET attributes = '{"priority": 5}' WHERE id = %d`, corrupt.CurrentRevisionID),
-		} {
-			_, err := tx.Exec(e.ctx, q)
-			e.must(err)
-		}
-		e.must(tx.Commit(e.ctx))
+		e.db.DeleteCurrentRevisions(dangling.ID)
+		e.db.CorruptAttributes([]int64{corrupt.ID}, `{"priority": 5}`)
 		e.exec(`ALTER TABLE work_items DROP CONSTRAINT work_items_assigned_has_agent`)
 		e.exec(`UPDATE work_items SET agent_id = NULL WHERE id = $1`, noAgent.ID)
 		e.exec(`UPDATE agents SET load = load + 1 WHERE org_id = 'o1' AND id = $1`, loadAgent)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/routeops/routeops/internal/harness"
 	"github.com/routeops/routeops/router/pgstore/pgtest"
 )
 
@@ -24,7 +25,7 @@ var roleSeq atomic.Int64
 // passwords: a member of routeops_viewer and a member of routeops_operator.
 type accessDB struct {
 	srv               *pgtest.Server
-	h                 *harness // as the superuser
+	h                 *rig // as the superuser
 	db                string
 	viewer, operator  string // login role names
 	viewerDSN, opsDSN string
@@ -43,7 +44,7 @@ func newAccessDB(t *testing.T) *accessDB {
 	a.h.mustRun(nil, seedArgs(2, 20)...)
 	for i := 0; i < 2; i++ { // idempotent: the second run changes nothing and succeeds
 		r := a.h.mustRun(nil, "migrate", "--roles")
-		if !strings.Contains(r.stdout, "roles routeops_viewer and routeops_operator are up to date") {
+		if !strings.Contains(r.Stdout, "roles routeops_viewer and routeops_operator are up to date") {
 			t.Fatalf("migrate --roles:\n%s", r)
 		}
 	}
@@ -73,7 +74,7 @@ func (a *accessDB) as(dsn string, env ...string) []string {
 func (a *accessDB) firstItem(t testing.TB, org string) int64 {
 	t.Helper()
 	var id int64
-	if err := a.h.pool.QueryRow(context.Background(), `SELECT min(id) FROM work_items WHERE org_id = $1 AND state = 'queued'`, org).Scan(&id); err != nil {
+	if err := a.h.Pool().QueryRow(context.Background(), `SELECT min(id) FROM work_items WHERE org_id = $1 AND state = 'queued'`, org).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -88,13 +89,13 @@ func TestViewerCanReadButNotChange(t *testing.T) {
 	a := newAccessDB(t)
 	// Something for repair to find.
 	a.h.mustRun([]string{"ROUTEOPS_DRILL_ALLOW=true"}, "drill", "inject", "corrupt-revisions", "--org", "org-0002", "--count", "1", "--yes")
-	before := a.h.digest()
+	before := a.h.Digest()
 	item := fmt.Sprint(a.firstItem(t, "org-0001"))
 	for _, args := range [][]string{{"status"}, {"status", "-o", "json"}, {"timeline", "--since", "24h"}, {"items", "list"},
 		{"items", "show", item}, {"repair", "plan", "-o", "json"}, {"cleanup", "plan", "--older-than", "1s"},
 		{"console", "--read-only", "--no-engine"}, {"config"}} {
 		r := a.h.run(a.as(a.viewerDSN), args...)
-		if r.code != 0 {
+		if r.Code != 0 {
 			t.Fatalf("the viewer should be able to run this:\n%s", r)
 		}
 		noSecret(t, r, viewerPassword)
@@ -102,10 +103,10 @@ func TestViewerCanReadButNotChange(t *testing.T) {
 	// verify runs, and finds the drill's corrupt revision (exit 2 with a
 	// finding, not a permission error).
 	r := a.h.run(a.as(a.viewerDSN), "verify", "-o", "json")
-	if r.code != 2 || !strings.Contains(r.stdout, "invalid_attributes") || strings.Contains(r.output(), "permission") {
+	if r.Code != 2 || !strings.Contains(r.Stdout, "invalid_attributes") || strings.Contains(r.Output(), "permission") {
 		t.Fatalf("verify as the viewer:\n%s", r)
 	}
-	if r := a.h.run(a.as(a.viewerDSN), "check"); r.code == 3 {
+	if r := a.h.run(a.as(a.viewerDSN), "check"); r.Code == 3 {
 		t.Fatalf("check as the viewer is UNKNOWN:\n%s", r)
 	}
 	for _, args := range [][]string{
@@ -123,10 +124,10 @@ func TestViewerCanReadButNotChange(t *testing.T) {
 		noSecret(t, r, viewerPassword)
 	}
 	r = a.h.run(a.as(a.viewerDSN), "quarantine", item, "--reason", "viewer tries", "--yes")
-	if !strings.Contains(r.stdout, "routeops_operator") {
+	if !strings.Contains(r.Stdout, "routeops_operator") {
 		t.Fatalf("the refusal should say which role can do it:\n%s", r)
 	}
-	if a.h.digest() != before {
+	if a.h.Digest() != before {
 		t.Fatal("the viewer changed data")
 	}
 }
@@ -136,10 +137,10 @@ func TestViewerCanReadButNotChange(t *testing.T) {
 // of retrying a permission error forever as if it were transient.
 func TestViewerServeRefused(t *testing.T) {
 	a := newAccessDB(t)
-	before := a.h.digest()
+	before := a.h.Digest()
 	r := a.h.run(a.as(a.viewerDSN), "serve", "--until-idle", "--duration", "15s")
 	wantFail(t, r, 2, "permission denied")
-	if a.h.digest() != before {
+	if a.h.Digest() != before {
 		t.Fatal("the viewer's engine changed data")
 	}
 }
@@ -164,14 +165,14 @@ func TestOperatorActionsAudited(t *testing.T) {
 		{"cleanup", "apply", "--older-than", "1s", "--yes"},
 	} {
 		r := a.h.run(env, args...)
-		if r.code != 0 {
+		if r.Code != 0 {
 			t.Fatalf("the operator should be able to do this:\n%s", r)
 		}
 		noSecret(t, r, operatorPassword)
 	}
 	a.h.verifyClean(t)
 	ctx := context.Background()
-	rows, err := a.h.pool.Query(ctx, `SELECT kind, actor, os_user, origin FROM events
+	rows, err := a.h.Pool().Query(ctx, `SELECT kind, actor, os_user, origin FROM events
 		WHERE kind IN ('quarantined', 'released', 'queue_paused', 'queue_resumed', 'revision_repaired', 'revisions_cleaned')
 		ORDER BY id`)
 	if err != nil {
@@ -196,11 +197,11 @@ func TestOperatorActionsAudited(t *testing.T) {
 	}
 	// Under sudo, with no --operator: the sudoer is the operator.
 	r := a.h.run(a.as(a.opsDSN, "USER=root", "SUDO_USER=sam", "-SSH_CONNECTION"), "pause", "org-0001/billing", "--yes")
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("pause under sudo:\n%s", r)
 	}
 	var actor, osUser, origin string
-	if err := a.h.pool.QueryRow(ctx, `SELECT actor, os_user, origin FROM events ORDER BY id DESC LIMIT 1`).Scan(&actor, &osUser, &origin); err != nil {
+	if err := a.h.Pool().QueryRow(ctx, `SELECT actor, os_user, origin FROM events ORDER BY id DESC LIMIT 1`).Scan(&actor, &osUser, &origin); err != nil {
 		t.Fatal(err)
 	}
 	if actor != "sam" || osUser != "root (sudo from sam)" || origin != "local" {
@@ -251,7 +252,7 @@ func TestJournalAppendOnly(t *testing.T) {
 	if n0 == 0 {
 		t.Fatal("no events to protect")
 	}
-	who := map[string]string{"viewer": a.viewerDSN, "operator": a.opsDSN, "superuser": a.h.dsn}
+	who := map[string]string{"viewer": a.viewerDSN, "operator": a.opsDSN, "superuser": a.h.DSN()}
 	for name, dsn := range who {
 		conn := a.connect(t, dsn)
 		stmts := []string{`UPDATE events SET actor = 'mallory'`, `DELETE FROM events`, `TRUNCATE events`,
@@ -302,7 +303,7 @@ func TestSecretsNeverShown(t *testing.T) {
 		args []string
 		ok   bool
 	}
-	var runs []result
+	var runs []harness.Result
 	for i, c := range []run{
 		{[]string{"status"}, true}, {[]string{"status", "-o", "json"}, true}, {[]string{"status", "--all"}, true},
 		{[]string{"config"}, true}, {[]string{"config", "-o", "json"}, true},
@@ -335,21 +336,21 @@ func TestSecretsNeverShown(t *testing.T) {
 		if slices.Contains(args, "serve") && !strings.Contains(string(b), "engine started") && !strings.Contains(string(b), "serve finished") {
 			t.Fatalf("serve wrote no log to %s, so the check proves nothing:\n%s", logFile, b)
 		}
-		if (r.code == 0) != c.ok {
+		if (r.Code == 0) != c.ok {
 			t.Fatalf("want success %v:\n%s", c.ok, r)
 		}
 		runs = append(runs, r)
 	}
 	r := a.h.run(env, "check", "-o", "json")
 	noSecret(t, r, operatorPassword)
-	if r.code == 3 || !json.Valid([]byte(r.stdout)) {
+	if r.Code == 3 || !json.Valid([]byte(r.Stdout)) {
 		t.Fatalf("check:\n%s", r)
 	}
 	// status -o json names the store without a secret.
 	var st struct {
 		Store string `json:"store"`
 	}
-	if err := json.Unmarshal([]byte(runs[1].stdout), &st); err != nil || !strings.HasPrefix(st.Store, "postgres://"+a.operator+"@") {
+	if err := json.Unmarshal([]byte(runs[1].Stdout), &st); err != nil || !strings.HasPrefix(st.Store, "postgres://"+a.operator+"@") {
 		t.Fatalf("status -o json store %q: %v", st.Store, err)
 	}
 }

@@ -83,7 +83,7 @@ func TestHostileAttributes(t *testing.T) {
 	})
 }
 
-func hostileOn(t *testing.T, st router.Store, h *harness) {
+func hostileOn(t *testing.T, st router.Store, h *rig) {
 	ctx := context.Background()
 	must := func(err error) {
 		t.Helper()
@@ -210,15 +210,15 @@ func hostileOn(t *testing.T, st router.Store, h *harness) {
 			continue // one of each: the revision variants show the same data
 		}
 		r := h.run(nil, "items", "show", fmt.Sprint(id), "-o", "json")
-		if r.code != 0 || !json.Valid([]byte(r.stdout)) {
-			t.Errorf("items show %d (%s): exit %d, valid JSON %v\n%.500s", id, name, r.code, json.Valid([]byte(r.stdout)), r.stderr)
+		if r.Code != 0 || !json.Valid([]byte(r.Stdout)) {
+			t.Errorf("items show %d (%s): exit %d, valid JSON %v\n%.500s", id, name, r.Code, json.Valid([]byte(r.Stdout)), r.Stderr)
 		}
 	}
 	for _, args := range [][]string{{"repair", "plan", "-o", "json"}, {"status", "-o", "json"}, {"items", "list", "--limit", "500", "-o", "json"},
 		{"timeline", "--since", "87600h", "-o", "json"}} {
 		r := h.run(nil, args...)
-		if r.code != 0 || !json.Valid([]byte(r.stdout)) {
-			t.Errorf("%v: exit %d, valid JSON %v\n%.2000s", args, r.code, json.Valid([]byte(r.stdout)), r.stderr)
+		if r.Code != 0 || !json.Valid([]byte(r.Stdout)) {
+			t.Errorf("%v: exit %d, valid JSON %v\n%.2000s", args, r.Code, json.Valid([]byte(r.Stdout)), r.Stderr)
 		}
 	}
 }

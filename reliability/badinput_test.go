@@ -12,33 +12,34 @@ import (
 	"testing"
 	"time"
 
+	"github.com/routeops/routeops/internal/harness"
 	"github.com/routeops/routeops/router/pgstore/pgtest"
 )
 
 const secret = "hunter2secret"
 
 // noSecret fails if the password appears anywhere in a run's output.
-func noSecret(t testing.TB, r result, secrets ...string) {
+func noSecret(t testing.TB, r harness.Result, secrets ...string) {
 	t.Helper()
 	for _, s := range append(secrets, secret) {
-		if strings.Contains(r.output(), s) {
+		if strings.Contains(r.Output(), s) {
 			t.Fatalf("the output shows the password %q:\n%s", s, r)
 		}
 	}
 }
 
 // wantFail checks an exit code and that the output names the problem.
-func wantFail(t testing.TB, r result, code int, substrs ...string) {
+func wantFail(t testing.TB, r harness.Result, code int, substrs ...string) {
 	t.Helper()
-	if r.code != code {
+	if r.Code != code {
 		t.Fatalf("want exit %d:\n%s", code, r)
 	}
 	for _, s := range substrs {
-		if !strings.Contains(r.output(), s) {
+		if !strings.Contains(r.Output(), s) {
 			t.Fatalf("the output should say %q:\n%s", s, r)
 		}
 	}
-	if strings.Contains(r.output(), "goroutine ") || strings.Contains(r.output(), "panic") {
+	if strings.Contains(r.Output(), "goroutine ") || strings.Contains(r.Output(), "panic") {
 		t.Fatalf("a stack trace instead of a message:\n%s", r)
 	}
 }
@@ -101,6 +102,7 @@ func TestUnreachableDSN(t *testing.T) {
 
 	t.Run("refused", func(t *testing.T) {
 		t.Parallel()
+		h := h.For(t)
 		for _, args := range [][]string{
 			{"status"}, {"status", "-o", "json"}, {"serve", "--until-idle"}, {"verify", "-o", "json"},
 			{"quarantine", "7", "--reason", "x", "--yes"}, {"items", "show", "7"}, {"migrate"}, {"timeline"},
@@ -116,14 +118,15 @@ func TestUnreachableDSN(t *testing.T) {
 	})
 	t.Run("blackhole-2s", func(t *testing.T) {
 		t.Parallel()
+		h := h.For(t)
 		for _, dsn := range []string{holeURL, holeKV} {
 			r := h.run([]string{"ROUTEOPS_DB_CONNECT_TIMEOUT=2s", "ROUTEOPS_DSN=" + dsn}, "status")
 			wantFail(t, r, 2, "unreachable within the connect timeout")
 			noSecret(t, r)
-			if r.took > 10*time.Second {
-				t.Fatalf("took %s with db.connect_timeout 2s", r.took)
+			if r.Took > 10*time.Second {
+				t.Fatalf("took %s with db.connect_timeout 2s", r.Took)
 			}
-			t.Logf("blackhole, connect timeout 2s: failed after %s", r.took.Round(time.Millisecond))
+			t.Logf("blackhole, connect timeout 2s: failed after %s", r.Took.Round(time.Millisecond))
 		}
 		// The password in a config file is never shown either.
 		cfg := filepath.Join(t.TempDir(), "c.yaml")
@@ -136,13 +139,14 @@ func TestUnreachableDSN(t *testing.T) {
 	})
 	t.Run("blackhole-default-timeout", func(t *testing.T) {
 		t.Parallel()
+		h := h.For(t)
 		r := h.run([]string{"ROUTEOPS_DSN=" + holeURL}, "serve", "--until-idle")
 		wantFail(t, r, 2, "unreachable within the connect timeout")
 		noSecret(t, r)
-		if r.took > 20*time.Second {
-			t.Fatalf("an unreachable DSN took %s to fail; the acceptance is 20 s", r.took)
+		if r.Took > 20*time.Second {
+			t.Fatalf("an unreachable DSN took %s to fail; the acceptance is 20 s", r.Took)
 		}
-		t.Logf("blackhole, default connect timeout (10s): failed after %s", r.took.Round(time.Millisecond))
+		t.Logf("blackhole, default connect timeout (10s): failed after %s", r.Took.Round(time.Millisecond))
 	})
 }
 
@@ -162,7 +166,7 @@ func TestWrongPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHarness(t, dsn)
-	before := h.digest()
+	before := h.Digest()
 	wrongURL := srv.DSNAs(db, "pw_user", secret)
 	wrongKV := fmt.Sprintf("host=127.0.0.1 port=%d user=pw_user password=%s dbname=%s sslmode=disable", srv.Port, secret, db)
 	for _, dsn := range []string{wrongURL, wrongKV} {
@@ -180,7 +184,7 @@ func TestWrongPassword(t *testing.T) {
 	r = h.run([]string{"ROUTEOPS_DSN=" + srv.DSNAs(db, "pw_user", "Right-Pa55")}, "status")
 	wantFail(t, r, 2, "permission denied")
 	noSecret(t, r, "Right-Pa55")
-	if after := h.digest(); after != before {
+	if after := h.Digest(); after != before {
 		t.Fatal("a failed login changed data")
 	}
 }
@@ -216,10 +220,10 @@ func TestNoSchema(t *testing.T) {
 func TestSchemaNewerThanBinary(t *testing.T) {
 	h := newHarness(t, pgtest.NewDB(t))
 	h.mustRun(nil, seedArgs(2, 20)...)
-	h.exec(`UPDATE routeops_schema_version SET version = 99`)
-	before := h.digest()
+	h.Exec(`UPDATE routeops_schema_version SET version = 99`)
+	before := h.Digest()
 	var item int64
-	if err := h.pool.QueryRow(context.Background(), `SELECT min(id) FROM work_items`).Scan(&item); err != nil {
+	if err := h.Pool().QueryRow(context.Background(), `SELECT min(id) FROM work_items`).Scan(&item); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"status"}, {"migrate"}, {"migrate", "--roles"}, {"serve", "--until-idle"},
@@ -231,7 +235,7 @@ func TestSchemaNewerThanBinary(t *testing.T) {
 	if n := h.count(`SELECT version FROM routeops_schema_version`); n != 99 {
 		t.Fatalf("schema version %d, want 99 untouched", n)
 	}
-	if h.digest() != before {
+	if h.Digest() != before {
 		t.Fatal("a refused command changed data")
 	}
 }
@@ -244,9 +248,9 @@ func TestSchemaNewerThanBinary(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	h := newHarness(t, pgtest.NewDB(t))
 	h.mustRun(nil, seedArgs(2, 20)...)
-	before := h.digest()
+	before := h.Digest()
 	write := func(name, body string) string {
-		p := filepath.Join(h.dir, name)
+		p := filepath.Join(h.Dir(), name)
 		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -257,16 +261,16 @@ func TestConfigErrors(t *testing.T) {
 	wantFail(t, h.run(nil, "serve", "--until-idle"), 1, "routeops.yaml", "invalid YAML", "line 1")
 	r := h.run(nil, "check")
 	wantFail(t, r, 3, "ROUTEOPS UNKNOWN", "invalid YAML")
-	os.Remove(filepath.Join(h.dir, "routeops.yaml"))
+	os.Remove(filepath.Join(h.Dir(), "routeops.yaml"))
 	for name, body := range map[string]string{"b.json": `{"dsn": `, "b.toml": `dsn = "x`, "b.yml": "\t- :"} {
 		wantFail(t, h.run(nil, "--config", write(name, body), "serve", "--until-idle"), 1, name, "invalid")
 	}
-	wantFail(t, h.run(nil, "--config", filepath.Join(h.dir, "nope.yaml"), "status"), 1, "nope.yaml", "does not exist")
+	wantFail(t, h.run(nil, "--config", filepath.Join(h.Dir(), "nope.yaml"), "status"), 1, "nope.yaml", "does not exist")
 
 	// Unknown keys warn, and the command runs.
 	r = h.run(nil, "--config", write("u.yaml", "routng:\n  on_item_fault: skip\nrouting:\n  on_item_faul: skip\n"), "status", "-o", "json")
-	if r.code != 0 || !strings.Contains(r.stderr, "warning: unknown config key routing.on_item_faul") ||
-		!strings.Contains(r.stderr, "did you mean routing.on_item_fault?") || !strings.Contains(r.stderr, "routng.on_item_fault") {
+	if r.Code != 0 || !strings.Contains(r.Stderr, "warning: unknown config key routing.on_item_faul") ||
+		!strings.Contains(r.Stderr, "did you mean routing.on_item_fault?") || !strings.Contains(r.Stderr, "routng.on_item_fault") {
 		t.Fatalf("unknown keys should warn and run:\n%s", r)
 	}
 
@@ -282,7 +286,7 @@ func TestConfigErrors(t *testing.T) {
 		"console.read_only", "true, false")
 	wantFail(t, h.run([]string{"ROUTEOPS_ROUTING_ON_ITEM_FAULT=bogus"}, "check"), 3, "ROUTEOPS UNKNOWN", "routing.on_item_fault")
 	wantFail(t, h.run(nil, "status", "-o", "yaml"), 1, "not a known output format")
-	if h.digest() != before {
+	if h.Digest() != before {
 		t.Fatal("a configuration error changed data (did serve route?)")
 	}
 }
@@ -296,13 +300,13 @@ func TestBadItemIDs(t *testing.T) {
 	h.mustRun(nil, seedArgs(2, 5)...)
 	ctx := context.Background()
 	var org1Item, org2Item int64
-	if err := h.pool.QueryRow(ctx, `SELECT min(id) FROM work_items WHERE org_id = 'org-0001'`).Scan(&org1Item); err != nil {
+	if err := h.Pool().QueryRow(ctx, `SELECT min(id) FROM work_items WHERE org_id = 'org-0001'`).Scan(&org1Item); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.pool.QueryRow(ctx, `SELECT min(id) FROM work_items WHERE org_id = 'org-0002'`).Scan(&org2Item); err != nil {
+	if err := h.Pool().QueryRow(ctx, `SELECT min(id) FROM work_items WHERE org_id = 'org-0002'`).Scan(&org2Item); err != nil {
 		t.Fatal(err)
 	}
-	before := h.digest()
+	before := h.Digest()
 	unknown := "999999999"
 	wantFail(t, h.run(nil, "quarantine", unknown, "--reason", "x", "--yes"), 2, "item 999999999 does not exist")
 	wantFail(t, h.run(nil, "release", unknown, "--yes"), 2, "item 999999999 does not exist")
@@ -324,7 +328,7 @@ func TestBadItemIDs(t *testing.T) {
 	wantFail(t, h.run(nil, "quarantine", fmt.Sprint(org1Item), "abc", "--reason", "x", "--yes"), 1, "malformed item id")
 	wantFail(t, h.run(nil, "pause", "nope", "--yes"), 1, "malformed queue")
 	wantFail(t, h.run(nil, "items", "list", "--state", "lost"), 1, "unknown state")
-	if h.digest() != before {
+	if h.Digest() != before {
 		t.Fatal("bad ids changed data")
 	}
 	// The valid id alone works, and its event names the operator.
@@ -340,21 +344,21 @@ func TestNoTerminal(t *testing.T) {
 	h := newHarness(t, pgtest.NewDB(t))
 	h.mustRun(nil, seedArgs(1, 5)...)
 	var item int64
-	if err := h.pool.QueryRow(context.Background(), `SELECT min(id) FROM work_items`).Scan(&item); err != nil {
+	if err := h.Pool().QueryRow(context.Background(), `SELECT min(id) FROM work_items`).Scan(&item); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{}, {"console"}} {
 		r := h.mustRun(nil, args...)
-		if !strings.HasPrefix(r.stdout, "routeops status") || strings.Contains(r.stdout, "\x1b[") {
+		if !strings.HasPrefix(r.Stdout, "routeops status") || strings.Contains(r.Stdout, "\x1b[") {
 			t.Fatalf("routeops %v without a terminal should print the status:\n%s", args, r)
 		}
 	}
-	before := h.digest()
+	before := h.Digest()
 	id := fmt.Sprint(item)
 	for _, args := range [][]string{{"quarantine", id, "--reason", "x"}, {"release", id}, {"pause", "org-0001/default"},
 		{"repair", "apply", "--allow-defaults"}, {"cleanup", "apply", "--older-than", "1s"}} {
 		r := h.run(nil, args...)
-		if args[0] == "repair" && r.code == 0 {
+		if args[0] == "repair" && r.Code == 0 {
 			continue // nothing to repair: nothing to confirm
 		}
 		wantFail(t, r, 2, "needs --yes", "nothing was changed")
@@ -369,7 +373,7 @@ func TestNoTerminal(t *testing.T) {
 		}
 		wantFail(t, r, 2, "read-only")
 	}
-	if h.digest() != before {
+	if h.Digest() != before {
 		t.Fatal("a refused mutation changed data")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/routeops/routeops/internal/harness"
 	"github.com/routeops/routeops/router/pgstore/pgtest"
 )
 
@@ -23,19 +24,19 @@ func seedArgs(orgs, perOrg int) []string {
 // engineSessionsGone waits until no routeops session is left on the test
 // database: after a kill -9, PostgreSQL notices the closed sockets and
 // rolls the killed engine's open transactions back.
-func (h *harness) engineSessionsGone(t testing.TB) {
+func (h *rig) engineSessionsGone(t testing.TB) {
 	t.Helper()
-	waitFor(t, "the killed engine's sessions to end", 30*time.Second, func() bool {
+	harness.WaitFor(t, "the killed engine's sessions to end", 30*time.Second, func() bool {
 		return h.count(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
 			AND application_name = 'routeops'`) == 0
 	})
 }
 
-func (h *harness) rollbacks() int {
+func (h *rig) rollbacks() int {
 	return h.count(`SELECT xact_rollback FROM pg_stat_database WHERE datname = current_database()`)
 }
 
-func (h *harness) assigned() int {
+func (h *rig) assigned() int {
 	return h.count(`SELECT count(*) FROM work_items WHERE state = 'assigned'`)
 }
 
@@ -57,10 +58,10 @@ func TestKill9MidDrain(t *testing.T) {
 	// A kill right after start: the engine may be connecting, migrating
 	// nothing, taking its first heartbeat, or in its first transaction.
 	p := h.start(nil, "serve")
-	waitFor(t, "the engine's first heartbeat", 30*time.Second, func() bool {
+	harness.WaitFor(t, "the engine's first heartbeat", 30*time.Second, func() bool {
 		return h.count(`SELECT count(*) FROM engine_heartbeats`) > 0
 	})
-	p.kill9(t)
+	p.Kill9()
 	h.engineSessionsGone(t)
 	h.invariants(t, total)
 
@@ -77,13 +78,13 @@ func TestKill9MidDrain(t *testing.T) {
 		p := h.start(nil, args...)
 		// Kill on the data, not on a timer: as soon as the engine has gone
 		// past the target, whatever it is doing at that moment.
-		waitFor(t, fmt.Sprintf("%d assignments", target), 60*time.Second, func() bool {
-			if p.exited() {
-				t.Fatalf("serve exited before the kill point:\n%s", p.output())
+		harness.WaitFor(t, fmt.Sprintf("%d assignments", target), 60*time.Second, func() bool {
+			if !p.Running() {
+				t.Fatalf("serve exited before the kill point:\n%s", p.Output())
 			}
 			return h.assigned() >= target
 		})
-		p.kill9(t)
+		p.Kill9()
 		killedAt := time.Since(start)
 		h.engineSessionsGone(t)
 		after := h.assigned()
@@ -110,8 +111,8 @@ func TestKill9MidDrain(t *testing.T) {
 	start := time.Now()
 	r := h.mustRun(nil, "serve", "--until-idle")
 	t.Logf("recovery: serve --until-idle finished the remaining work in %s: %s", time.Since(start).Round(time.Millisecond),
-		strings.TrimSpace(r.stdout))
-	if !strings.Contains(r.stdout, "idle after") {
+		strings.TrimSpace(r.Stdout))
+	if !strings.Contains(r.Stdout, "idle after") {
 		t.Fatalf("serve --until-idle did not report idle:\n%s", r)
 	}
 	h.invariants(t, total)
@@ -125,7 +126,7 @@ func TestKill9MidDrain(t *testing.T) {
 }
 
 // acceptanceItems is the size of TestKill9Acceptance: 100,000 items (the
-// issue's acceptance), or ROUTEOPS_RELIABILITY_ITEMS.
+// reliability acceptance), or ROUTEOPS_RELIABILITY_ITEMS.
 func acceptanceItems(t testing.TB) int {
 	if v := os.Getenv("ROUTEOPS_RELIABILITY_ITEMS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -137,7 +138,7 @@ func acceptanceItems(t testing.TB) int {
 	return 100_000
 }
 
-// TestKill9Acceptance is the issue's acceptance: seed 100,000 items, start
+// TestKill9Acceptance is the reliability acceptance: seed 100,000 items, start
 // `serve`, kill it with -9 two seconds into draining (two seconds after its
 // first assignment), check that nothing was lost, the journal agrees with
 // the state and no agent is over capacity, then restart it with
@@ -151,9 +152,9 @@ func TestKill9Acceptance(t *testing.T) {
 	t.Logf("seeded %d items in %s", total, time.Since(start).Round(time.Millisecond))
 
 	p := h.start(nil, "serve")
-	waitFor(t, "the first assignment", 60*time.Second, func() bool { return h.assigned() > 0 })
+	harness.WaitFor(t, "the first assignment", 60*time.Second, func() bool { return h.assigned() > 0 })
 	time.Sleep(2 * time.Second) // the acceptance's kill point: two seconds into draining
-	p.kill9(t)
+	p.Kill9()
 	h.engineSessionsGone(t)
 	assigned := h.assigned()
 	t.Logf("killed -9 two seconds into draining, at %d of %d assigned", assigned, total)
@@ -167,7 +168,7 @@ func TestKill9Acceptance(t *testing.T) {
 	r := h.mustRun(nil, "serve", "--until-idle")
 	t.Logf("recovery after kill -9: the restarted serve --until-idle drained the remaining %d items and exited 0 in %s",
 		total-assigned, time.Since(start).Round(time.Millisecond))
-	if !strings.Contains(r.stdout, "idle after") {
+	if !strings.Contains(r.Stdout, "idle after") {
 		t.Fatalf("serve --until-idle did not report idle:\n%s", r)
 	}
 	h.invariants(t, total)

@@ -1,7 +1,6 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,14 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/routeops/routeops/internal/harness"
 	"github.com/routeops/routeops/ops"
 	"github.com/routeops/routeops/router"
 	"github.com/routeops/routeops/router/pgstore"
@@ -24,21 +22,7 @@ import (
 	"github.com/routeops/routeops/router/sim"
 )
 
-// reconnect replaces the harness's pool, after the server restarted.
-func (h *harness) reconnect() {
-	h.t.Helper()
-	h.pool.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	pool, err := pgxpool.New(ctx, h.dsn)
-	if err != nil {
-		h.t.Fatalf("reconnect: %v", err)
-	}
-	h.t.Cleanup(pool.Close)
-	h.pool = pool
-}
-
-// TestPostgresRestartWhileDraining is the issue's acceptance "Restart":
+// TestPostgresRestartWhileDraining is the reliability acceptance "Restart":
 // PostgreSQL is restarted (a fast shutdown, then a start on the same data
 // directory and port) twice while `serve --until-idle` drains 20,000 items.
 // serve logs the failure, backs off, reconnects by itself, and still exits
@@ -50,14 +34,14 @@ func TestPostgresRestartWhileDraining(t *testing.T) {
 	srv := pgtest.StartPrivate(t, pgtest.PrivateOptions{})
 	h := newHarness(t, pgtest.NewDBOn(t, srv))
 	h.mustRun(nil, seedArgs(orgs, perOrg)...)
-	logFile := filepath.Join(h.dir, "serve.log")
+	logFile := filepath.Join(h.Dir(), "serve.log")
 	p := h.start([]string{"ROUTEOPS_LOG_LEVEL=info", "ROUTEOPS_ROUTING_BACKOFF_MAX=1s"},
 		"serve", "--until-idle", "--batch-size", "20", "--log-file", logFile)
 	for round, frac := range []float64{0.2, 0.6} {
 		target := int(frac * total)
-		waitFor(t, fmt.Sprintf("%d assignments", target), 60*time.Second, func() bool {
-			if p.exited() {
-				t.Fatalf("serve exited before the restart:\n%s\nlog:\n%s", p.output(), readFile(logFile))
+		harness.WaitFor(t, fmt.Sprintf("%d assignments", target), 60*time.Second, func() bool {
+			if !p.Running() {
+				t.Fatalf("serve exited before the restart:\n%s\nlog:\n%s", p.Output(), readFile(logFile))
 			}
 			return h.assigned() >= target
 		})
@@ -67,24 +51,24 @@ func TestPostgresRestartWhileDraining(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Keep the server down until serve has noticed and said so.
-		waitFor(t, "serve to log the failure", 60*time.Second, func() bool {
+		harness.WaitFor(t, "serve to log the failure", 60*time.Second, func() bool {
 			return strings.Contains(readFile(logFile)[logged:], "failed")
 		})
-		if p.exited() {
-			t.Fatalf("serve exited while the database was down:\n%s\nlog:\n%s", p.output(), readFile(logFile))
+		if !p.Running() {
+			t.Fatalf("serve exited while the database was down:\n%s\nlog:\n%s", p.Output(), readFile(logFile))
 		}
 		if err := srv.Start(); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("restart %d: PostgreSQL down for %s at %d+ of %d assigned", round+1, time.Since(down).Round(time.Millisecond), target, total)
-		h.reconnect()
+		h.Reconnect()
 	}
 	start := time.Now()
-	if code := p.wait(t, 3*time.Minute); code != 0 {
-		t.Fatalf("serve --until-idle exited %d after PostgreSQL restarts, want 0:\n%s\nlog:\n%s", code, p.output(), readFile(logFile))
+	if code := p.Wait(3 * time.Minute).Code; code != 0 {
+		t.Fatalf("serve --until-idle exited %d after PostgreSQL restarts, want 0:\n%s\nlog:\n%s", code, p.Output(), readFile(logFile))
 	}
 	t.Logf("serve --until-idle exited 0 %s after the last restart: %s", time.Since(start).Round(time.Millisecond),
-		strings.TrimSpace(p.output()))
+		strings.TrimSpace(p.Output()))
 	log := readFile(logFile)
 	if !strings.Contains(log, "recovered") && !strings.Contains(log, "reachable again") {
 		t.Fatalf("serve never logged that it recovered:\n%s", log)
@@ -117,19 +101,19 @@ func TestDroppedConnectionsWhileDraining(t *testing.T) {
 	terminated := 0
 	for i := 1; i <= 5; i++ {
 		target := i * total / 7
-		waitFor(t, fmt.Sprintf("%d assignments", target), 60*time.Second, func() bool {
-			return p.exited() || h.assigned() >= target
+		harness.WaitFor(t, fmt.Sprintf("%d assignments", target), 60*time.Second, func() bool {
+			return !p.Running() || h.assigned() >= target
 		})
-		if p.exited() {
+		if !p.Running() {
 			break
 		}
 		terminated += h.count(`SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 			WHERE datname = current_database() AND application_name = 'routeops') k`)
 	}
-	if code := p.wait(t, 3*time.Minute); code != 0 {
-		t.Fatalf("serve --until-idle exited %d, want 0:\n%s", code, p.output())
+	if code := p.Wait(3 * time.Minute).Code; code != 0 {
+		t.Fatalf("serve --until-idle exited %d, want 0:\n%s", code, p.Output())
 	}
-	t.Logf("terminated %d routeops sessions during the drain; serve: %s", terminated, strings.TrimSpace(p.output()))
+	t.Logf("terminated %d routeops sessions during the drain; serve: %s", terminated, strings.TrimSpace(p.Output()))
 	if terminated == 0 {
 		t.Fatal("no session was terminated: the drain finished too soon for the test")
 	}
@@ -161,24 +145,6 @@ func (f *flakyStore) RouteOrg(ctx context.Context, req router.RouteRequest, deci
 	return f.Store.RouteOrg(ctx, req, decide)
 }
 
-// lockedBuffer is a log sink for an engine running in goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func seedStore(t testing.TB, st router.Store, orgs, perOrg int) {
 	t.Helper()
 	spec := sim.SeedSpec{Orgs: orgs, QueuesPerOrg: 2, AgentsPerOrg: 10, Capacity: max(1, 2*perOrg/10),
@@ -204,7 +170,7 @@ func openStore(t testing.TB, dsn string, opts pgstore.Options) *pgstore.Store {
 	return st
 }
 
-func queuedIn(t testing.TB, h *harness, org string) int {
+func queuedIn(t testing.TB, h *rig, org string) int {
 	t.Helper()
 	return h.count(`SELECT count(*) FROM work_items WHERE org_id = $1 AND state = 'queued'`, org)
 }
@@ -254,7 +220,7 @@ func TestEnginePerOrgBackoffOnPostgres(t *testing.T) {
 	}
 
 	// The running engine, on the wall clock with short backoffs.
-	logs := &lockedBuffer{}
+	logs := &harness.Buffer{}
 	eng = router.NewEngine(fs, router.EngineConfig{ID: "backoff-run", BackoffMin: 20 * time.Millisecond,
 		BackoffMax: 200 * time.Millisecond, PollInterval: 50 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
@@ -272,7 +238,7 @@ func TestEnginePerOrgBackoffOnPostgres(t *testing.T) {
 		t.Fatal("no queue in the good org")
 	}
 	var queue string
-	if err := h.pool.QueryRow(ctx, `SELECT id FROM queues WHERE org_id = $1 ORDER BY id LIMIT 1`, good).Scan(&queue); err != nil {
+	if err := h.Pool().QueryRow(ctx, `SELECT id FROM queues WHERE org_id = $1 ORDER BY id LIMIT 1`, good).Scan(&queue); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 10; i++ {
@@ -281,16 +247,16 @@ func TestEnginePerOrgBackoffOnPostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the good org's new items to be routed while the bad org fails", 30*time.Second, func() bool {
+	harness.WaitFor(t, "the good org's new items to be routed while the bad org fails", 30*time.Second, func() bool {
 		return queuedIn(t, h, good) == 0
 	})
-	waitFor(t, "a few retries of the bad org", 30*time.Second, func() bool { return fs.attempts.Load() >= 5 })
+	harness.WaitFor(t, "a few retries of the bad org", 30*time.Second, func() bool { return fs.attempts.Load() >= 5 })
 	if n := queuedIn(t, h, bad); n != 100 {
 		t.Fatalf("the failing org has %d queued, want 100", n)
 	}
 	fs.failing.Store(false)
-	waitFor(t, "the bad org to recover and drain", 30*time.Second, func() bool { return queuedIn(t, h, bad) == 0 })
-	waitFor(t, "the recovery to be logged", 10*time.Second, func() bool {
+	harness.WaitFor(t, "the bad org to recover and drain", 30*time.Second, func() bool { return queuedIn(t, h, bad) == 0 })
+	harness.WaitFor(t, "the recovery to be logged", 10*time.Second, func() bool {
 		return strings.Contains(logs.String(), "routing org recovered")
 	})
 	l := logs.String()
@@ -310,7 +276,7 @@ func TestEngineReconnectsAfterPostgresRestart(t *testing.T) {
 	h := newHarness(t, dsn)
 	st := openStore(t, dsn, pgstore.Options{ConnectTimeout: 2 * time.Second})
 	seedStore(t, st, 4, 50)
-	logs := &lockedBuffer{}
+	logs := &harness.Buffer{}
 	eng := router.NewEngine(st, router.EngineConfig{ID: "reconnect", BackoffMin: 20 * time.Millisecond,
 		BackoffMax: 300 * time.Millisecond, PollInterval: 100 * time.Millisecond, HeartbeatInterval: 200 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
@@ -321,36 +287,36 @@ func TestEngineReconnectsAfterPostgresRestart(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	waitFor(t, "the seeded work to be routed", 60*time.Second, func() bool {
+	harness.WaitFor(t, "the seeded work to be routed", 60*time.Second, func() bool {
 		return h.count(`SELECT count(*) FROM work_items WHERE state = 'queued'`) == 0
 	})
 	before := eng.Stats().Errors
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the engine to notice", 30*time.Second, func() bool {
+	harness.WaitFor(t, "the engine to notice", 30*time.Second, func() bool {
 		return strings.Contains(logs.String(), "failed")
 	})
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	h.reconnect()
+	h.Reconnect()
 	var queue string
-	if err := h.pool.QueryRow(ctx, `SELECT id FROM queues WHERE org_id = 'org-0002' ORDER BY id LIMIT 1`).Scan(&queue); err != nil {
+	if err := h.Pool().QueryRow(ctx, `SELECT id FROM queues WHERE org_id = 'org-0002' ORDER BY id LIMIT 1`).Scan(&queue); err != nil {
 		t.Fatal(err)
 	}
 	// The store's pool reconnects too: Enqueue through it.
-	waitFor(t, "the store to reconnect", 30*time.Second, func() bool { return st.Ping(ctx) == nil })
+	harness.WaitFor(t, "the store to reconnect", 30*time.Second, func() bool { return st.Ping(ctx) == nil })
 	for i := 0; i < 20; i++ {
 		if _, err := st.Enqueue(ctx, router.EnqueueRequest{OrgID: "org-0002", QueueID: queue,
 			Attributes: []byte(`{"priority": 10, "channel": "email"}`), EnqueuedAt: time.Now()}); err != nil {
 			t.Fatalf("enqueue after the restart: %v", err)
 		}
 	}
-	waitFor(t, "work enqueued after the restart to be routed", 60*time.Second, func() bool {
+	harness.WaitFor(t, "work enqueued after the restart to be routed", 60*time.Second, func() bool {
 		return h.count(`SELECT count(*) FROM work_items WHERE state = 'queued'`) == 0
 	})
-	waitFor(t, "a heartbeat after the restart", 30*time.Second, func() bool {
+	harness.WaitFor(t, "a heartbeat after the restart", 30*time.Second, func() bool {
 		return h.count(`SELECT count(*) FROM engine_heartbeats WHERE beat_at > now() - interval '5 seconds'`) > 0
 	})
 	t.Logf("engine errors while the database was down: %d; log:\n%s", eng.Stats().Errors-before, logs.String())
@@ -369,7 +335,7 @@ func TestOperatorActionLockTimeout(t *testing.T) {
 	seedStore(t, st, 1, 5)
 	var item int64
 	ctx := context.Background()
-	if err := h.pool.QueryRow(ctx, `SELECT id FROM work_items ORDER BY id LIMIT 1`).Scan(&item); err != nil {
+	if err := h.Pool().QueryRow(ctx, `SELECT id FROM work_items ORDER BY id LIMIT 1`).Scan(&item); err != nil {
 		t.Fatal(err)
 	}
 	// Another session holds the item's row lock (a long transaction, a
@@ -387,9 +353,9 @@ func TestOperatorActionLockTimeout(t *testing.T) {
 	if _, err := tx.Exec(ctx, `SELECT 1 FROM work_items WHERE id = $1 FOR UPDATE`, item); err != nil {
 		t.Fatal(err)
 	}
-	before := h.digest()
+	before := h.Digest()
 
-	o := ops.New(st, router.RealClock{}, router.Actor{Name: "alice", OSUser: "alice", Origin: "local"}, ops.DefaultSettings())
+	o := ops.New(st, ops.Options{Actor: router.Actor{Name: "alice", OSUser: "alice", Origin: "local"}})
 	start := time.Now()
 	outs, err := o.Quarantine(ctx, "", []int64{item}, "behind a lock")
 	took := time.Since(start)
@@ -405,17 +371,17 @@ func TestOperatorActionLockTimeout(t *testing.T) {
 	t.Logf("ops.Quarantine gave up after %s (lock_timeout 500ms): %s", took.Round(time.Millisecond), outs[0].Message)
 
 	r := h.run([]string{"ROUTEOPS_DB_LOCK_TIMEOUT=1s"}, "quarantine", fmt.Sprint(item), "--reason", "behind a lock", "--yes")
-	if r.code != 2 || !strings.Contains(r.output(), "gave up waiting for a lock") {
+	if r.Code != 2 || !strings.Contains(r.Output(), "gave up waiting for a lock") {
 		t.Fatalf("want exit 2 and a lock-timeout message:\n%s", r)
 	}
-	if r.took > 15*time.Second {
-		t.Fatalf("routeops quarantine took %s behind a lock with lock_timeout 1s", r.took)
+	if r.Took > 15*time.Second {
+		t.Fatalf("routeops quarantine took %s behind a lock with lock_timeout 1s", r.Took)
 	}
-	t.Logf("routeops quarantine gave up after %s (lock_timeout 1s)", r.took.Round(time.Millisecond))
+	t.Logf("routeops quarantine gave up after %s (lock_timeout 1s)", r.Took.Round(time.Millisecond))
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if after := h.digest(); after != before {
+	if after := h.Digest(); after != before {
 		t.Fatal("a refused action changed data")
 	}
 
@@ -430,11 +396,11 @@ func TestOperatorActionLockTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = h.run([]string{"ROUTEOPS_DB_LOCK_TIMEOUT=1s"}, "status", "-o", "json")
-	if r.code != 2 || !strings.Contains(r.output(), "lock") {
+	if r.Code != 2 || !strings.Contains(r.Output(), "lock") {
 		t.Fatalf("status behind an exclusive table lock: want exit 2 and a lock message:\n%s", r)
 	}
-	if r.took > 15*time.Second {
-		t.Fatalf("status took %s behind a lock with lock_timeout 1s", r.took)
+	if r.Took > 15*time.Second {
+		t.Fatalf("status took %s behind a lock with lock_timeout 1s", r.Took)
 	}
 	_ = tx.Rollback(ctx)
 }

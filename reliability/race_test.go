@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/routeops/routeops/internal/harness"
 	"github.com/routeops/routeops/ops"
 	"github.com/routeops/routeops/router"
 	"github.com/routeops/routeops/router/pgstore"
@@ -22,9 +23,9 @@ var alice = router.Actor{Name: "alice", OSUser: "alice-os", Origin: "198.51.100.
 
 // pick returns n distinct random item ids, and the seed used (logged, so a
 // failure can be replayed).
-func (h *harness) pick(t testing.TB, n int) []int64 {
+func (h *rig) pick(t testing.TB, n int) []int64 {
 	t.Helper()
-	rows, err := h.pool.Query(context.Background(), `SELECT id FROM work_items ORDER BY id`)
+	rows, err := h.Pool().Query(context.Background(), `SELECT id FROM work_items ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,9 +46,9 @@ func (h *harness) pick(t testing.TB, n int) []int64 {
 }
 
 // eventCounts returns how many events of each kind an item has.
-func (h *harness) eventCounts(t testing.TB, id int64) map[string]int {
+func (h *rig) eventCounts(t testing.TB, id int64) map[string]int {
 	t.Helper()
-	rows, err := h.pool.Query(context.Background(), `SELECT kind, count(*) FROM events WHERE work_item_id = $1 GROUP BY kind`, id)
+	rows, err := h.Pool().Query(context.Background(), `SELECT kind, count(*) FROM events WHERE work_item_id = $1 GROUP BY kind`, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,9 +65,9 @@ func (h *harness) eventCounts(t testing.TB, id int64) map[string]int {
 	return out
 }
 
-func (h *harness) itemState(t testing.TB, id int64) (state string, agent *string) {
+func (h *rig) itemState(t testing.TB, id int64) (state string, agent *string) {
 	t.Helper()
-	if err := h.pool.QueryRow(context.Background(), `SELECT state, agent_id FROM work_items WHERE id = $1`, id).Scan(&state, &agent); err != nil {
+	if err := h.Pool().QueryRow(context.Background(), `SELECT state, agent_id FROM work_items WHERE id = $1`, id).Scan(&state, &agent); err != nil {
 		t.Fatal(err)
 	}
 	return state, agent
@@ -76,7 +77,7 @@ func (h *harness) itemState(t testing.TB, id int64) (state string, agent *string
 // that reported success are quarantined, and none of those items was ever
 // assigned (no assigned event, no agent); each refused one is assigned,
 // once, and was never quarantined.
-func (h *harness) checkQuarantineRace(t testing.TB, succeeded, refused map[int64]bool) {
+func (h *rig) checkQuarantineRace(t testing.TB, succeeded, refused map[int64]bool) {
 	t.Helper()
 	for id := range succeeded {
 		st, agent := h.itemState(t, id)
@@ -119,9 +120,9 @@ func TestQuarantineRacesEngine(t *testing.T) {
 		_, err := eng.RunUntilIdle(ctx)
 		done <- err
 	}()
-	waitFor(t, "the engine to be under way", 60*time.Second, func() bool { return h.assigned() >= orgs*perOrg*3/10 })
+	harness.WaitFor(t, "the engine to be under way", 60*time.Second, func() bool { return h.assigned() >= orgs*perOrg*3/10 })
 
-	o := ops.New(st, router.RealClock{}, alice, ops.DefaultSettings())
+	o := ops.New(st, ops.Options{Actor: alice})
 	var mu sync.Mutex
 	succeeded, refused := map[int64]bool{}, map[int64]bool{}
 	var wg sync.WaitGroup
@@ -174,7 +175,7 @@ func TestQuarantineRacesServeCLI(t *testing.T) {
 	h.mustRun(nil, seedArgs(orgs, perOrg)...)
 	victims := h.pick(t, 60)
 	p := h.start(nil, "serve", "--until-idle", "--batch-size", "25")
-	waitFor(t, "serve to be under way", 60*time.Second, func() bool { return h.assigned() >= orgs*perOrg*3/10 })
+	harness.WaitFor(t, "serve to be under way", 60*time.Second, func() bool { return h.assigned() >= orgs*perOrg*3/10 })
 	var mu sync.Mutex
 	succeeded, refused := map[int64]bool{}, map[int64]bool{}
 	var wg sync.WaitGroup
@@ -194,12 +195,12 @@ func TestQuarantineRacesServeCLI(t *testing.T) {
 				} `json:"results"`
 				Failed int `json:"failed"`
 			}
-			if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out.Results) != 10 {
+			if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil || len(out.Results) != 10 {
 				t.Errorf("quarantine -o json: %v\n%s", err, r)
 				return
 			}
-			if want := map[bool]int{true: 2, false: 0}[out.Failed > 0]; r.code != want {
-				t.Errorf("exit %d with %d refused, want %d\n%s", r.code, out.Failed, want, r)
+			if want := map[bool]int{true: 2, false: 0}[out.Failed > 0]; r.Code != want {
+				t.Errorf("exit %d with %d refused, want %d\n%s", r.Code, out.Failed, want, r)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -217,8 +218,8 @@ func TestQuarantineRacesServeCLI(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if code := p.wait(t, 3*time.Minute); code != 0 {
-		t.Fatalf("serve --until-idle exited %d:\n%s", code, p.output())
+	if code := p.Wait(3 * time.Minute).Code; code != 0 {
+		t.Fatalf("serve --until-idle exited %d:\n%s", code, p.Output())
 	}
 	t.Logf("60 CLI quarantines racing serve: %d succeeded, %d refused", len(succeeded), len(refused))
 	if len(succeeded)+len(refused) != 60 {
@@ -244,15 +245,14 @@ func TestRepairRacesCleanup(t *testing.T) {
 	seedStore(t, st, 4, 200)
 	total := h.count(`SELECT count(*) FROM work_items`)
 	ctx := context.Background()
-	o := ops.New(st, router.RealClock{}, alice, ops.DefaultSettings())
-	o.DrillAllowed = true
+	o := ops.New(st, ops.Options{Actor: alice, Policy: ops.Policy{DrillAllow: true}})
 	repaired, refusedRepairs, deleted := 0, 0, 0
 	for round := 0; round < 5; round++ {
 		orgA, orgB := fmt.Sprintf("org-%04d", round%4+1), fmt.Sprintf("org-%04d", (round+1)%4+1)
 		// New revisions on random items (before the drill) make their old ones eligible.
 		for _, id := range h.pick(t, 40) {
 			var org string
-			if err := h.pool.QueryRow(ctx, `SELECT org_id FROM work_items WHERE id = $1`, id).Scan(&org); err != nil {
+			if err := h.Pool().QueryRow(ctx, `SELECT org_id FROM work_items WHERE id = $1`, id).Scan(&org); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := st.AddRevision(ctx, org, id, []byte(fmt.Sprintf(`{"priority": %d, "channel": "sms"}`, round)), time.Now()); err != nil {
@@ -300,7 +300,7 @@ func TestRepairRacesCleanup(t *testing.T) {
 			}
 			var cur int64
 			var same, valid bool
-			err := h.pool.QueryRow(ctx, `SELECT w.current_revision_id, coalesce(r.attributes = $2::jsonb, false),
+			err := h.Pool().QueryRow(ctx, `SELECT w.current_revision_id, coalesce(r.attributes = $2::jsonb, false),
 					coalesce(routeops_attributes_valid(r.attributes), false)
 				FROM work_items w LEFT JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
 				WHERE w.id = $1`, oc.ItemID, string(p.Attributes)).Scan(&cur, &same, &valid)

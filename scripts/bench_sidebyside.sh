@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# bench_sidebyside.sh: issue 5's side-by-side check, measured outside
-# `routeops bench`: `routeops serve --until-idle` drains 200k seeded items,
+# bench_sidebyside.sh: the throughput target's side-by-side check, measured
+# outside `routeops bench`: `routeops serve --until-idle` drains 200k seeded items,
 # and pgbench runs the yardstick claim on a copy of the same data, on the
 # same server, in the same run, and on a bare table (only the claim's
 # columns, its index and the primary key), the machine's own ceiling.

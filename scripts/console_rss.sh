@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# console_rss.sh: issue 5's console memory figure. Runs `routeops console`
+# console_rss.sh: the console memory figure. Runs `routeops console`
 # on a real pseudo-terminal (script(1)) for SECONDS, then presses q, and
 # prints the peak RSS that /usr/bin/time -v saw.
 #

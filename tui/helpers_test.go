@@ -29,6 +29,13 @@ type world struct {
 	sim    *sim.Simulator
 	engine *router.Engine
 	ops    *ops.Ops
+	opt    ops.Options
+}
+
+// setReadOnly rebuilds the world's operator API in or out of read-only mode.
+func (w *world) setReadOnly(ro bool) {
+	w.opt.Policy.ReadOnly = ro
+	w.ops = ops.New(w.store, w.opt)
 }
 
 type worldConfig struct {
@@ -64,9 +71,9 @@ func newWorld(t testing.TB, cfg worldConfig) *world {
 	w.engine = router.NewEngine(w.store, router.EngineConfig{ID: "test-engine", Policy: cfg.policy, Clock: w.clk, Workers: 1})
 	s := ops.DefaultSettings()
 	s.StallAfter = cfg.stallAfter
-	w.ops = ops.New(w.store, w.clk, router.Actor{Name: "alice", OSUser: "alice", Origin: "local"}, s)
-	w.ops.Embedded = true
-	w.ops.ReadOnly = cfg.readOnly
+	w.opt = ops.Options{Clock: w.clk, Actor: router.Actor{Name: "alice", OSUser: "alice", Origin: "local"},
+		Health: s, Policy: ops.Policy{Embedded: true, ReadOnly: cfg.readOnly}}
+	w.ops = ops.New(w.store, w.opt)
 	return w
 }
 
@@ -103,7 +110,7 @@ func (w *world) options() Options {
 		Store:    "embedded demo",
 		Engine:   EngineInfo{Running: true, Policy: w.engine.Config().Policy, Stats: w.engine.Stats},
 		Operator: "alice",
-		ReadOnly: w.ops.ReadOnly,
+		ReadOnly: w.ops.ReadOnly(),
 		Color:    "never",
 		Demo:     true,
 		Record:   true,

@@ -44,8 +44,8 @@ func sqlCount(t *testing.T, pool *pgxpool.Pool, q string, args ...any) int {
 }
 
 func pgConsole(st router.Store, desc string, readOnly bool) Options {
-	o := ops.New(st, router.RealClock{}, router.Actor{Name: "carol", OSUser: "carol", Origin: "192.0.2.9"}, ops.DefaultSettings())
-	o.ReadOnly = readOnly
+	o := ops.New(st, ops.Options{Actor: router.Actor{Name: "carol", OSUser: "carol", Origin: "192.0.2.9"},
+		Policy: ops.Policy{ReadOnly: readOnly}})
 	return Options{Ops: o, Refresh: time.Hour, Store: desc, Engine: EngineInfo{Running: false},
 		Operator: "carol", ReadOnly: readOnly, Color: "never", Record: !readOnly}
 }

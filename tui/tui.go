@@ -279,7 +279,7 @@ func New(opts Options) Model {
 }
 
 func (m Model) readOnly() bool {
-	return m.opts.ReadOnly || (m.opts.Ops != nil && m.opts.Ops.ReadOnly)
+	return m.opts.ReadOnly || (m.opts.Ops != nil && m.opts.Ops.ReadOnly())
 }
 
 // Run runs the console until q or ctrl+c (which return nil) or ctx ends.

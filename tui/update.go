@@ -460,34 +460,11 @@ func (m *Model) onIncident(msg incidentMsg) tea.Cmd {
 }
 
 // startIncident injects the --incident drill, into the named org or else
-// the busiest org that has free capacity (else the busiest).
+// the one ops.IncidentOrg picks from the snapshot.
 func (m *Model) startIncident() tea.Cmd {
 	plan := *m.opts.Incident
-	if plan.Org == "" && m.snap != nil {
-		// An org with queued items and free capacity shows the stall
-		// best: with none free it is starved, a different condition.
-		score := func(o *ops.OrgHealth) int {
-			s := min(o.Queued, 1000)
-			if o.Queued > 0 && o.AvailableCapacity > 0 {
-				s += 1 << 20
-			}
-			return s
-		}
-		best := -1
-		for i := range m.snap.Orgs {
-			o := &m.snap.Orgs[i]
-			if best < 0 {
-				best = i
-				continue
-			}
-			b := &m.snap.Orgs[best]
-			if score(o) > score(b) || (score(o) == score(b) && o.Org < b.Org) {
-				best = i
-			}
-		}
-		if best >= 0 {
-			plan.Org = m.snap.Orgs[best].Org
-		}
+	if plan.Org == "" {
+		plan.Org = ops.IncidentOrg(m.snap)
 	}
 	if plan.Org == "" {
 		m.setStatus(statusErr, "incident: no org to inject into")

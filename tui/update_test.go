@@ -79,7 +79,7 @@ func stalledDriver(t *testing.T, cfg worldConfig, wd, ht int) (*world, []int64, 
 	cfg.readOnly = false
 	w, ids := incidentWorld(t, cfg)
 	w.breakHead(t, ids[0])
-	w.ops.ReadOnly = ro
+	w.setReadOnly(ro)
 	return w, ids, newDriver(t, w.options(), wd, ht)
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/routeops/routeops/bench"
+	"github.com/routeops/routeops/ops"
 	"github.com/routeops/routeops/router"
 )
 
@@ -22,7 +23,7 @@ func (a *app) benchCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure routing, detection and operations speed on a PostgreSQL server (issue 5's scenarios)",
+		Short: "Measure routing, detection and operations speed on a PostgreSQL server against their targets",
 		Long: `bench creates its own data in a fresh database per scenario on the server that --dsn
 names (routeops_bench_<scenario>_<pid>, migrated, dropped afterwards unless --keep),
 and prints one JSON object per scenario (-o json, one per line) or a table.
@@ -32,9 +33,9 @@ the drill does). Measure on a durable server: scripts/benchpg.sh starts one.
 
 Scenarios (--scenario, a comma-separated list, or all):
   seed        1M items with the seeder: seed_seconds, items_per_second
-  throughput  100 orgs x 2,000 items drained: items_per_second, and issue 5's
-              pgbench yardstick on a copy of the same data: pgbench_items_per_second,
-              ratio_vs_pgbench
+  throughput  100 orgs x 2,000 items drained: items_per_second, and the pgbench
+              yardstick (the simplest batch claim) on a copy of the same data:
+              pgbench_items_per_second, ratio_vs_pgbench
   poison      the same with 1% of current revisions deleted: items_per_second,
               ratio_vs_clean, stalled_queues
   latency     200 items/s enqueued one at a time for 10s while the engine runs:
@@ -65,8 +66,8 @@ Scenarios (--scenario, a comma-separated list, or all):
 			if a.cfg.DSN == "" {
 				return usageErr("bench needs a PostgreSQL server: set --dsn or ROUTEOPS_DSN (scripts/benchpg.sh start prints one)")
 			}
-			if a.cfg.Console.ReadOnly {
-				return failed(errors.New("read-only mode: bench refused (it creates and drops databases); nothing was changed"))
+			if err := a.allow(ops.ActionBench); err != nil {
+				return err
 			}
 			names, err := bench.Expand(scenario)
 			if err != nil {

@@ -8,7 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/routeops/routeops/demo"
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 	"github.com/routeops/routeops/router"
 	"github.com/routeops/routeops/tui"
 )
@@ -52,16 +54,13 @@ func (a *app) runConsole(cmd *cobra.Command, o consoleOpts) error {
 		wg      sync.WaitGroup
 	)
 	if o.demo || a.cfg.DSN == "" {
-		d, err := a.newDemo(ctx, !o.noEngine)
+		d, err := demo.New(ctx, a.demoConfig(o.noEngine))
 		if err != nil {
-			return err
+			return failed(err)
 		}
-		defer d.store.Close()
-		if d.engine != nil {
-			_ = d.engine.Beat(ctx, false)
-		}
-		d.start(ctx, &wg)
-		opsAPI, eng, storeID = d.ops, d.engine, "embedded demo"
+		defer d.Stop()
+		d.Start(ctx)
+		opsAPI, eng, storeID = d.Ops(), d.Engine(), "embedded demo"
 		o.demo = true
 	} else {
 		st, err := a.openStore(ctx)
@@ -69,7 +68,7 @@ func (a *app) runConsole(cmd *cobra.Command, o consoleOpts) error {
 			return err
 		}
 		defer st.Close()
-		opsAPI, storeID = a.newOps(st, false), st.Describe()
+		opsAPI, storeID = a.newOps(st), st.Describe()
 		// A read-only console on a database only watches: routing writes.
 		if !o.noEngine && !a.cfg.Console.ReadOnly {
 			eng = router.NewEngine(st, a.engineConfig(nil))
@@ -95,7 +94,7 @@ func (a *app) runConsole(cmd *cobra.Command, o consoleOpts) error {
 		opts.Incident = &tui.IncidentPlan{Count: o.incidentCount, Kind: ops.DrillMissingRevisions, Delay: o.incidentAfter}
 	}
 	if err := tui.Run(ctx, opts); err != nil {
-		return failed(fmt.Errorf("console: %s", a.redact(err.Error())))
+		return failed(fmt.Errorf("console: %s", present.Error(a.redactErr(err))))
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -9,15 +8,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/routeops/routeops/config"
+	"github.com/routeops/routeops/demo"
+	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 	"github.com/routeops/routeops/router/pgstore"
-	"github.com/routeops/routeops/router/sim"
 )
 
-func (a *app) printJSON(v any) error {
-	enc := json.NewEncoder(a.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
+// printJSON prints v as indented JSON, with every control and bidi
+// character escaped (present.JSON); it never truncates.
+func (a *app) printJSON(v any) error { return present.JSON(a.stdout, v) }
 
 func (a *app) versionCmd() *cobra.Command {
 	return &cobra.Command{
@@ -79,8 +78,8 @@ login roles membership in one of them (GRANT routeops_viewer TO alice).`,
 			if a.cfg.DSN == "" {
 				return usageErr("migrate needs a database: set --dsn or ROUTEOPS_DSN")
 			}
-			if a.cfg.Console.ReadOnly {
-				return failed(errors.New("read-only mode: migrate refused; nothing was changed"))
+			if err := a.allow(ops.ActionMigrate); err != nil {
+				return err
 			}
 			res, err := pgstore.Migrate(cmd.Context(), a.pgOptions())
 			if err != nil {
@@ -115,7 +114,7 @@ login roles membership in one of them (GRANT routeops_viewer TO alice).`,
 }
 
 func (a *app) seedCmd() *cobra.Command {
-	var spec sim.SeedSpec
+	var spec demo.SeedSpec
 	cmd := &cobra.Command{
 		Use:   "seed",
 		Short: "Write realistic synthetic orgs, teams, agents, queues and items (with revision histories)",
@@ -126,8 +125,8 @@ capacity >= items everything can be routed.`,
 		Example: `  routeops seed --orgs 20 --queues-per-org 2 --agents-per-org 10 --capacity 5 --items-per-org 40`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if a.cfg.Console.ReadOnly {
-				return failed(errors.New("read-only mode: seed refused; nothing was changed"))
+			if err := a.allow(ops.ActionSeed); err != nil {
+				return err
 			}
 			spec.Now = time.Now().UTC().Truncate(time.Microsecond)
 			if err := spec.Validate(); err != nil {
@@ -139,7 +138,7 @@ capacity >= items everything can be routed.`,
 			}
 			defer st.Close()
 			start := time.Now()
-			res, err := sim.Seed(cmd.Context(), st, spec)
+			res, err := demo.Seed(cmd.Context(), st, spec)
 			if err != nil {
 				return failed(fmt.Errorf("seed: %s", a.redact(err.Error())))
 			}

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 	"github.com/routeops/routeops/router"
 )
 
@@ -29,6 +31,11 @@ func parseIDs(args []string) ([]int64, error) {
 
 func (a *app) itemsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "items", Short: "List items, or show one item's revision chain and events"}
+	cmd.AddCommand(a.itemsListCmd(), a.itemsShowCmd())
+	return cmd
+}
+
+func (a *app) itemsListCmd() *cobra.Command {
 	var f router.ItemFilter
 	var state string
 	list := &cobra.Command{
@@ -51,9 +58,9 @@ func (a *app) itemsCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			page, err := a.newOps(st, false).ListItems(cmd.Context(), f)
+			page, err := a.newOps(st).ListItems(cmd.Context(), f)
 			if err != nil {
-				return failed(err)
+				return a.opsErr(err)
 			}
 			if a.output("table") == "json" {
 				return a.printJSON(page)
@@ -61,7 +68,7 @@ func (a *app) itemsCmd() *cobra.Command {
 			t := newTable(a.stdout, "ITEM", "ORG", "QUEUE", "STATE", "PRIORITY", "ENQUEUED", "AGENT", "ATTEMPTS", "LAST ERROR")
 			for _, it := range page.Items {
 				t.row(router.FormatItemID(it.ID), it.OrgID, it.QueueID, string(it.State), fmt.Sprint(it.Priority),
-					fmtTime(it.EnqueuedAt), it.AgentID, fmt.Sprint(it.Attempts), it.LastError)
+					present.Time(it.EnqueuedAt), it.AgentID, fmt.Sprint(it.Attempts), present.LineCap(it.LastError, present.DefaultMaxValue))
 			}
 			if page.Next != 0 {
 				t.note(fmt.Sprintf("more: --after %d", page.Next))
@@ -74,7 +81,10 @@ func (a *app) itemsCmd() *cobra.Command {
 	list.Flags().StringVar(&state, "state", "", "only this state: queued, assigned, completed, quarantined, cancelled")
 	list.Flags().Int64Var(&f.AfterID, "after", 0, "start after this item id (the previous page's next)")
 	list.Flags().IntVar(&f.Limit, "limit", 50, "items per page")
+	return list
+}
 
+func (a *app) itemsShowCmd() *cobra.Command {
 	var org string
 	show := &cobra.Command{
 		Use:   "show ID",
@@ -90,102 +100,40 @@ func (a *app) itemsCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			d, err := a.newOps(st, false).Item(cmd.Context(), org, ids[0])
+			d, err := a.newOps(st).Item(cmd.Context(), org, ids[0])
 			if err != nil {
-				return failed(errors.New(explainErr(err)))
+				return a.opsErr(err)
 			}
 			if a.output("table") == "json" {
 				return a.printJSON(d)
 			}
-			return a.printItem(d)
+			return a.printLines(present.ItemLines(d, time.Now(), present.ItemOptions{Style: present.CLI}))
 		},
 	}
 	show.Flags().StringVar(&org, "org", "", "refuse the id unless it belongs to this org")
-	cmd.AddCommand(list, show)
-	return cmd
+	return show
 }
 
-func explainErr(err error) string {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, router.ErrNotFound.Error()+": ")
-	return strings.TrimPrefix(msg, router.ErrConflict.Error()+": ")
+// printLines prints present's lines, which are sanitized already.
+func (a *app) printLines(lines []string) error {
+	_, err := fmt.Fprintln(a.stdout, strings.Join(lines, "\n"))
+	return err
 }
 
-func (a *app) printItem(d *ops.ItemDetail) error {
-	w := a.stdout
-	it := d.Item
-	fmt.Fprintf(w, "item %d  org %s  queue %s  state %s\n", it.ID, it.OrgID, it.QueueID, it.State)
-	fmt.Fprintf(w, "enqueued %s  priority %d  attempts %d", fmtTime(it.EnqueuedAt), it.Priority, it.Attempts)
-	if it.AgentID != "" {
-		fmt.Fprintf(w, "  agent %s", it.AgentID)
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "current revision %d: %s", it.CurrentRevisionID, d.Revision)
-	if d.Error != "" {
-		fmt.Fprintf(w, " (%s)", d.Error)
-	}
-	fmt.Fprintln(w)
-	if it.LastError != "" {
-		fmt.Fprintf(w, "last error: %s\n", it.LastError)
-	}
-	if it.QuarantineReason != "" {
-		fmt.Fprintf(w, "quarantine reason: %s\n", it.QuarantineReason)
-	}
-	if d.Journal != nil {
-		v := "valid"
-		if !d.Journal.Valid {
-			v = "INVALID"
-		}
-		fmt.Fprintf(w, "journal copy (revision %d, %s): %s\n", d.Journal.RevisionID, v, string(d.Journal.Attributes))
-	}
-	fmt.Fprintln(w, "\nrevisions (oldest first):")
-	t := newTable(w, "  ID", "CREATED", "SOURCE", "CURRENT", "VALID", "ATTRIBUTES")
-	for _, r := range d.Revisions {
-		cur, valid := "", "yes"
-		if r.Current {
-			cur = "*"
-		}
-		if !r.Valid {
-			valid = "no: " + r.Error
-		}
-		t.row("  "+fmt.Sprint(r.ID), fmtTime(r.CreatedAt), r.Source, cur, valid, string(r.Attributes))
-	}
-	if d.Revision == "missing" {
-		t.row("  "+fmt.Sprint(it.CurrentRevisionID), "-", "-", "*", "MISSING", "(the row is gone)")
-	}
-	if err := t.flush(); err != nil {
-		return err
-	}
-	fmt.Fprintln(w, "\nevents:")
-	t = newTable(w, "  AT", "KIND", "BY", "DETAIL")
-	for _, e := range d.Events {
-		by := e.Actor
-		if e.Origin != "" && e.Origin != "local" {
-			by += " from " + e.Origin
-		}
-		t.row("  "+fmtTime(e.At), e.Kind, by, string(e.Detail))
-	}
-	return t.flush()
-}
-
-func (a *app) printOutcomes(outs []ops.Outcome) error {
+// printOutcomes prints one sentence per item (or the JSON), and fails when
+// any item was refused.
+func (a *app) printOutcomes(verb string, outs []ops.Outcome) error {
 	if a.output("table") == "json" {
 		if err := a.printJSON(map[string]any{"results": outs, "failed": ops.Failed(outs)}); err != nil {
 			return err
 		}
 	} else {
 		for _, o := range outs {
-			mark := "ok"
-			if !o.OK {
-				mark = "REFUSED"
-			} else if !o.Changed {
-				mark = "unchanged"
-			}
-			fmt.Fprintf(a.stdout, "%s\t%s\t%s\n", o.Item, mark, o.Message)
+			fmt.Fprintln(a.stdout, present.Outcome(verb, o))
 		}
 	}
 	if n := ops.Failed(outs); n > 0 {
-		return failed(fmt.Errorf("%d of %d items refused; see above", n, len(outs)))
+		return failed(errors.New(present.Refusals(n, len(outs))))
 	}
 	return nil
 }
@@ -201,10 +149,10 @@ func (a *app) quarantineCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if strings.TrimSpace(reason) == "" {
-				return usageErr("quarantine needs --reason")
+			if err := ops.RequireReason(ops.ActionQuarantine, reason); err != nil {
+				return a.opsErr(err)
 			}
-			if err := a.confirm("quarantine", fmt.Sprintf("Quarantine %d item(s): %s, reason %q.", len(ids), strings.Join(args, " "), reason)); err != nil {
+			if err := a.confirm(ops.ActionQuarantine, present.AskQuarantine(ids, "", reason)); err != nil {
 				return err
 			}
 			st, err := a.openStore(cmd.Context())
@@ -212,11 +160,11 @@ func (a *app) quarantineCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			outs, err := a.newOps(st, false).Quarantine(cmd.Context(), org, ids, reason)
+			outs, err := a.newOps(st).Quarantine(cmd.Context(), org, ids, reason)
 			if err != nil {
-				return failed(err)
+				return a.opsErr(err)
 			}
-			return a.printOutcomes(outs)
+			return a.printOutcomes(ops.ActionQuarantine, outs)
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the journal)")
@@ -235,7 +183,7 @@ func (a *app) releaseCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := a.confirm("release", fmt.Sprintf("Release %d item(s) back to their queues: %s.", len(ids), strings.Join(args, " "))); err != nil {
+			if err := a.confirm(ops.ActionRelease, present.AskRelease(ids, "")); err != nil {
 				return err
 			}
 			st, err := a.openStore(cmd.Context())
@@ -243,11 +191,11 @@ func (a *app) releaseCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			outs, err := a.newOps(st, false).Release(cmd.Context(), org, ids)
+			outs, err := a.newOps(st).Release(cmd.Context(), org, ids)
 			if err != nil {
-				return failed(err)
+				return a.opsErr(err)
 			}
-			return a.printOutcomes(outs)
+			return a.printOutcomes(ops.ActionRelease, outs)
 		},
 	}
 	cmd.Flags().StringVar(&org, "org", "", "refuse ids that do not belong to this org")
@@ -255,21 +203,20 @@ func (a *app) releaseCmd() *cobra.Command {
 }
 
 func (a *app) pauseCmd(pause bool) *cobra.Command {
-	use, short := "resume ORG/QUEUE", "Resume a paused queue"
+	verb, use, short := ops.ActionResume, "resume ORG/QUEUE", "Resume a paused queue"
 	if pause {
-		use, short = "pause ORG/QUEUE", "Pause a queue: nothing is routed from it until resumed"
+		verb, use, short = ops.ActionPause, "pause ORG/QUEUE", "Pause a queue: nothing is routed from it until resumed"
 	}
 	return &cobra.Command{
 		Use:   use,
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := router.ParseQueueRef(args[0])
+			ref, err := queueRef(args[0])
 			if err != nil {
-				return usageErr("%v", err)
+				return err
 			}
-			verb := map[bool]string{true: "pause", false: "resume"}[pause]
-			if err := a.confirm(verb, fmt.Sprintf("%s queue %s.", strings.ToUpper(verb[:1])+verb[1:], ref)); err != nil {
+			if err := a.confirm(verb, present.AskPause(ref, pause, -1)); err != nil {
 				return err
 			}
 			st, err := a.openStore(cmd.Context())
@@ -277,14 +224,14 @@ func (a *app) pauseCmd(pause bool) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			res, err := a.newOps(st, false).SetPaused(cmd.Context(), ref, pause)
+			res, err := a.newOps(st).SetPaused(cmd.Context(), ref, pause)
 			if err != nil {
-				return failed(errors.New(explainErr(err)))
+				return a.opsErr(err)
 			}
 			if a.output("table") == "json" {
 				return a.printJSON(res)
 			}
-			fmt.Fprintln(a.stdout, res.Message)
+			fmt.Fprintln(a.stdout, present.PauseOutcome(ref, pause, res))
 			return nil
 		},
 	}

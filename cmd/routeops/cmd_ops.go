@@ -1,13 +1,14 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 	"github.com/routeops/routeops/router"
 )
 
@@ -35,14 +36,14 @@ and runs verify. It is idempotent.`,
 				return err
 			}
 			defer st.Close()
-			p, err := a.newOps(st, false).PlanRepair(cmd.Context(), org, allowDefaults)
+			p, err := a.newOps(st).PlanRepair(cmd.Context(), org, allowDefaults)
 			if err != nil {
-				return failed(errors.New(explainErr(err)))
+				return a.opsErr(err)
 			}
 			if a.output("table") == "json" {
 				return a.printJSON(p)
 			}
-			return a.printPlan(p)
+			return a.printPlan(p, org)
 		},
 	}
 	apply := &cobra.Command{
@@ -50,58 +51,7 @@ and runs verify. It is idempotent.`,
 		Short: "Apply the repair plan (needs --yes without a terminal), then verify",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if a.cfg.Console.ReadOnly {
-				return failed(errors.New("read-only mode: repair refused (started with --read-only or console.read_only: true); nothing was changed"))
-			}
-			st, err := a.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			o := a.newOps(st, false)
-			p, err := o.PlanRepair(cmd.Context(), org, allowDefaults)
-			if err != nil {
-				return failed(errors.New(explainErr(err)))
-			}
-			if len(p.Items) == 0 {
-				if a.output("table") == "json" {
-					return a.printJSON(&ops.RepairReport{Outcomes: []router.RepairOutcome{}, VerifyOK: true})
-				}
-				fmt.Fprintln(a.stdout, "nothing to repair")
-				return nil
-			}
-			if a.tty && !a.flags.yes && a.output("table") != "json" {
-				_ = a.printPlan(p)
-			}
-			if err := a.confirm("repair", fmt.Sprintf("Repair %d item(s) (%d fallbacks, %d cannot be repaired and will be left untouched).",
-				p.Repairable, p.Fallbacks, p.Unfixable)); err != nil {
-				return err
-			}
-			rep, err := o.ApplyRepair(cmd.Context(), p)
-			if err != nil {
-				return failed(err)
-			}
-			if a.output("table") == "json" {
-				if err := a.printJSON(rep); err != nil {
-					return err
-				}
-			} else {
-				fmt.Fprintf(a.stdout, "repaired %d item(s), %d back in their queues; %d left untouched\n", rep.Repaired, rep.Released, rep.Skipped)
-				for _, oc := range rep.Outcomes {
-					if !oc.Repaired {
-						fmt.Fprintf(a.stdout, "  item %d: not repaired: %s\n", oc.ItemID, oc.Reason)
-					}
-				}
-				if rep.VerifyOK {
-					fmt.Fprintln(a.stdout, "verify: clean")
-				} else {
-					fmt.Fprintf(a.stdout, "verify: %d finding(s); run `routeops verify` for details\n", len(rep.Verify.Findings))
-				}
-			}
-			if rep.Skipped > 0 || !rep.VerifyOK {
-				return silent(exitFailed)
-			}
-			return nil
+			return a.runRepairApply(cmd.Context(), org, allowDefaults)
 		},
 	}
 	for _, c := range []*cobra.Command{plan, apply} {
@@ -112,26 +62,61 @@ and runs verify. It is idempotent.`,
 	return cmd
 }
 
-func (a *app) printPlan(p *ops.RepairPlan) error {
+// runRepairApply plans, shows the plan and asks on a terminal, applies,
+// and reports with the verify verdict.
+func (a *app) runRepairApply(ctx context.Context, org string, allowDefaults bool) error {
+	if err := a.allow(ops.ActionRepair); err != nil {
+		return err
+	}
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	o := a.newOps(st)
+	p, err := o.PlanRepair(ctx, org, allowDefaults)
+	if err != nil {
+		return a.opsErr(err)
+	}
 	if len(p.Items) == 0 {
-		fmt.Fprintln(a.stdout, "nothing to repair: every live item's current revision is present and valid")
+		if a.output("table") == "json" {
+			return a.printJSON(&ops.RepairReport{Outcomes: []router.RepairOutcome{}, VerifyOK: true})
+		}
+		fmt.Fprintln(a.stdout, present.NothingToRepair(org))
 		return nil
 	}
-	t := newTable(a.stdout, "ITEM", "ORG", "QUEUE", "STATE", "CAUSE", "SOURCE", "VALID", "ATTRIBUTES")
-	for _, it := range p.Items {
-		src := it.Source
-		if it.Fallback {
-			src += " (FALLBACK)"
-		}
-		valid := "yes"
-		if !it.Valid {
-			valid = "no: " + it.Error
-		}
-		t.row(it.Item, it.Org, it.Queue, it.State, string(it.Cause), src, valid, string(it.Attributes))
+	if a.tty && !a.flags.yes && a.output("table") != "json" {
+		_ = a.printPlan(p, org)
 	}
-	t.note(fmt.Sprintf("\n%d item(s): %d repairable (%d fallbacks), %d cannot be repaired. Dry run: nothing changed; `routeops repair apply` applies it.",
-		len(p.Items), p.Repairable, p.Fallbacks, p.Unfixable))
-	return t.flush()
+	if err := a.confirm(ops.ActionRepair, present.AskRepair(p)); err != nil {
+		return err
+	}
+	rep, err := o.ApplyRepair(ctx, p)
+	if err != nil {
+		return a.opsErr(err)
+	}
+	if a.output("table") == "json" {
+		if err := a.printJSON(rep); err != nil {
+			return err
+		}
+	} else if err := a.printLines(present.RepairLines(rep)); err != nil {
+		return err
+	}
+	if rep.Skipped > 0 || !rep.VerifyOK {
+		return silent(exitFailed)
+	}
+	return nil
+}
+
+// printPlan prints a repair plan: present's lines, then that it was a
+// dry run.
+func (a *app) printPlan(p *ops.RepairPlan, org string) error {
+	if len(p.Items) == 0 {
+		fmt.Fprintln(a.stdout, present.NothingToRepair(org))
+		return nil
+	}
+	return a.printLines(append(present.PlanLines(p, org), "",
+		"Dry run: nothing changed; `routeops repair apply` applies it."))
 }
 
 func (a *app) cleanupCmd() *cobra.Command {
@@ -150,22 +135,22 @@ survives, even when the foreign key has been dropped.`,
 		Short: "Count the eligible revisions (changes nothing)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if older <= 0 {
-				return usageErr("cleanup plan needs --older-than, such as 720h")
+			if err := ops.CheckRetention(older); err != nil {
+				return a.opsErr(err)
 			}
 			st, err := a.openStore(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			p, err := a.newOps(st, false).PlanCleanup(cmd.Context(), older)
+			p, err := a.newOps(st).PlanCleanup(cmd.Context(), older)
 			if err != nil {
-				return failed(err)
+				return a.opsErr(err)
 			}
 			if a.output("table") == "json" {
 				return a.printJSON(p)
 			}
-			fmt.Fprintf(a.stdout, "%d of %d revisions are eligible (older than %s, unreferenced, superseded)\n", p.Eligible, p.Total, fmtTime(p.OlderThan))
+			fmt.Fprintf(a.stdout, "%d of %d revisions are eligible (older than %s, unreferenced, superseded)\n", p.Eligible, p.Total, present.Time(p.OlderThan))
 			fmt.Fprintf(a.stdout, "kept: %d still referenced by an item, %d newest of their item\n", p.Referenced, p.Newest)
 			return nil
 		},
@@ -177,11 +162,10 @@ survives, even when the foreign key has been dropped.`,
 		Short: "Delete eligible revisions in batches, pausing between them, up to --max-rows",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if older <= 0 {
-				return usageErr("cleanup apply needs --older-than, such as 720h")
+			if err := ops.CheckRetention(older); err != nil {
+				return a.opsErr(err)
 			}
-			if err := a.confirm("cleanup", fmt.Sprintf("Delete up to %d unreferenced revisions older than %s, in batches of %d.",
-				a.cfg.Cleanup.MaxRows, older, a.cfg.Cleanup.BatchSize)); err != nil {
+			if err := a.confirm(ops.ActionCleanup, present.AskCleanup(a.cfg.Cleanup.MaxRows, older, a.cfg.Cleanup.BatchSize)); err != nil {
 				return err
 			}
 			st, err := a.openStore(cmd.Context())
@@ -189,13 +173,13 @@ survives, even when the foreign key has been dropped.`,
 				return err
 			}
 			defer st.Close()
-			res, err := a.newOps(st, false).ApplyCleanup(cmd.Context(), ops.CleanupOptions{Retention: older,
+			res, err := a.newOps(st).ApplyCleanup(cmd.Context(), ops.CleanupOptions{Retention: older,
 				BatchSize: a.cfg.Cleanup.BatchSize, MaxRows: a.cfg.Cleanup.MaxRows, Pause: a.cfg.Cleanup.Pause,
 				Progress: func(r ops.CleanupResult) {
 					a.log.Debug("cleanup batch", "deleted", r.Deleted, "examined", r.Examined, "batches", r.Batches)
 				}})
 			if err != nil {
-				return failed(err)
+				return a.opsErr(err)
 			}
 			if a.output("table") == "json" {
 				return a.printJSON(res)
@@ -229,9 +213,9 @@ of assigned items, and journal entries that disagree with states.`,
 				return err
 			}
 			defer st.Close()
-			rep, err := a.newOps(st, false).Verify(cmd.Context(), limit)
+			rep, err := a.newOps(st).Verify(cmd.Context(), limit)
 			if err != nil {
-				return failed(err)
+				return a.opsErr(err)
 			}
 			if a.output("table") == "json" {
 				if err := a.printJSON(map[string]any{"clean": rep.Clean(), "checked": rep.Checked, "findings": rep.Findings,
@@ -278,22 +262,13 @@ func (a *app) drillCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind := args[0]
-			if kind != ops.DrillMissingRevisions && kind != ops.DrillCorruptRevisions {
-				return usageErr("unknown drill %q (allowed: %s, %s)", kind, ops.DrillMissingRevisions, ops.DrillCorruptRevisions)
+			if err := ops.CheckDrill(kind, org, count); err != nil {
+				return a.opsErr(err)
 			}
-			if org == "" {
-				return usageErr("drill needs --org")
+			if a.cfg.DSN == "" {
+				return errNoDatabase
 			}
-			if count < 1 {
-				return usageErr("--count must be at least 1")
-			}
-			if a.cfg.Console.ReadOnly {
-				return failed(errors.New("read-only mode: drill refused (started with --read-only or console.read_only: true); nothing was changed"))
-			}
-			if a.cfg.DSN != "" && !a.cfg.Drill.Allow {
-				return failed(&ops.DrillRefusedError{Store: "this database"})
-			}
-			if err := a.confirm("drill", fmt.Sprintf("DRILL: %s on %d queued items of %s.", kind, count, org)); err != nil {
+			if err := a.confirm(ops.ActionDrill, present.AskDrill(kind, org, count)); err != nil {
 				return err
 			}
 			st, err := a.openStore(cmd.Context())
@@ -301,14 +276,14 @@ func (a *app) drillCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			ids, err := a.newOps(st, false).Drill(cmd.Context(), kind, org, count)
+			ids, err := a.newOps(st).Drill(cmd.Context(), kind, org, count)
 			if err != nil {
-				return failed(errors.New(explainErr(err)))
+				return a.opsErr(err)
 			}
 			if a.output("table") == "json" {
 				return a.printJSON(map[string]any{"drill": kind, "org": org, "items": ids})
 			}
-			fmt.Fprintf(a.stdout, "drill %s injected into %d items of %s: %v\n", kind, len(ids), org, ids)
+			fmt.Fprintln(a.stdout, present.DrillOutcome(kind, org, ids))
 			return nil
 		},
 	}
@@ -330,9 +305,9 @@ func (a *app) timelineCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			t, err := a.newOps(st, false).Timeline(cmd.Context(), opt)
+			t, err := a.newOps(st).Timeline(cmd.Context(), opt)
 			if err != nil {
-				return failed(err)
+				return a.opsErr(err)
 			}
 			switch a.output("markdown") {
 			case "json":

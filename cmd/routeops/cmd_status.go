@@ -10,11 +10,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/routeops/routeops/demo"
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 	"github.com/routeops/routeops/router"
 )
 
-// table is a small tabwriter wrapper.
+// table is a small tabwriter wrapper. Every cell is untrusted text: it is
+// sanitized on one line (present.Line) before it is laid out.
 type table struct {
 	tw    *tabwriter.Writer
 	w     io.Writer
@@ -31,7 +34,7 @@ func newTable(w io.Writer, headers ...string) *table {
 
 func (t *table) row(cols ...string) {
 	for i, c := range cols {
-		cols[i] = strings.ReplaceAll(strings.ReplaceAll(c, "\t", " "), "\n", " ")
+		cols[i] = present.Line(c)
 	}
 	fmt.Fprintln(t.tw, strings.Join(cols, "\t"))
 }
@@ -48,36 +51,10 @@ func (t *table) flush() error {
 	return nil
 }
 
-func healthWord(h ops.Health) string {
-	switch h {
-	case ops.HealthCritical:
-		return "✖ CRIT"
-	case ops.HealthWarning:
-		return "▲ WARN"
-	}
-	return "● OK"
-}
-
-func ageStr(secs float64) string {
-	if secs < 0 {
-		return "-"
-	}
-	d := time.Duration(secs * float64(time.Second))
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%.0fs", secs)
-	case d < time.Hour:
-		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-	default:
-		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-}
-
 type statusOpts struct {
-	output     string
-	org        string
-	all        bool
-	stallAfter time.Duration
+	output string
+	org    string
+	all    bool
 }
 
 func (a *app) statusCmd() *cobra.Command {
@@ -105,17 +82,20 @@ shows a briefly warmed-up embedded demo.`,
 // briefly warmed-up embedded demo when there is none.
 func (a *app) snapshot(ctx context.Context, org string) (*ops.Snapshot, error) {
 	if a.cfg.DSN == "" {
-		return a.demoSnapshot(ctx)
+		snap, err := demo.WarmUp(ctx, a.demoConfig(false), time.Now())
+		if err != nil {
+			return nil, failed(err)
+		}
+		return snap, nil
 	}
 	st, err := a.openStore(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	mon := ops.NewMonitor(st, router.RealClock{}, a.settings(), a.monitorActor(), a.log)
-	snap, err := mon.Snapshot(ctx, org)
+	snap, err := a.newOps(st).Monitor.Snapshot(ctx, org)
 	if err != nil {
-		return nil, failed(fmt.Errorf("status: %s", a.redact(err.Error())))
+		return nil, failed(fmt.Errorf("status: %s", present.Error(a.redactErr(err))))
 	}
 	return snap, nil
 }
@@ -136,54 +116,34 @@ func (a *app) runStatus(cmd *cobra.Command, o statusOpts) error {
 
 func (a *app) printStatus(s *ops.Snapshot, all bool) error {
 	w := a.stdout
-	fmt.Fprintf(w, "routeops status  %s  %s\n", fmtTime(s.GeneratedAt), s.Store)
-	eng := "engine " + s.Engine.State
+	fmt.Fprintf(w, "routeops status  %s  %s\n", present.Time(s.GeneratedAt), present.Line(s.Store))
+	eng := "engine " + present.Line(s.Engine.State)
 	if s.Engine.Policy != "" {
-		eng += fmt.Sprintf(" (policy %s", s.Engine.Policy)
+		eng += " (policy " + present.Line(s.Engine.Policy)
 		if s.Engine.LastBeatAge >= 0 {
-			eng += fmt.Sprintf(", last heartbeat %s ago", ageStr(s.Engine.LastBeatAge))
+			eng += ", last heartbeat " + present.Duration(time.Duration(s.Engine.LastBeatAge*float64(time.Second))) + " ago"
 		}
 		eng += ")"
 	}
 	fmt.Fprintln(w, eng)
 	sm := s.Summary
 	fmt.Fprintf(w, "%s  orgs %d  queued %d  assigned %d  quarantined %d  stalled queues %d  starved queues %d  assigned/5m %d\n\n",
-		strings.ToUpper(string(sm.Health)), sm.Orgs, sm.Queued, sm.Assigned, sm.Quarantined, sm.StalledQueues, sm.StarvedQueues, sm.Assigned5m)
-	t := newTable(w)
-	t.row("ORG", "QUEUE", "HEALTH", "DEPTH", "OLDEST", "HEAD", "HEAD AGE", "ATTEMPTS", "FREE CAP", "QUAR", "STATUS")
-	rows := 0
-	okOrgs := 0
+		present.CheckWord(sm.Health), sm.Orgs, sm.Queued, sm.Assigned, sm.Quarantined, sm.StalledQueues, sm.StarvedQueues, sm.Assigned5m)
+	t := newTable(w, "ORG", "QUEUE", "HEALTH", "DEPTH", "OLDEST", "HEAD", "HEAD AGE", "ATTEMPTS", "FREE CAP", "QUAR", "STATUS")
+	rows, okOrgs := 0, 0
 	for _, org := range s.Orgs {
 		if org.Health == ops.HealthOK && !all {
 			okOrgs++
 			continue
 		}
-		for _, q := range org.Queues {
-			if q.Health == ops.HealthOK && !all {
-				continue
+		for i := range org.Queues {
+			if q := &org.Queues[i]; q.Health != ops.HealthOK || all {
+				t.row(queueRow(org.Org, q)...)
+				rows++
 			}
-			head, hage, att := "-", "-", "-"
-			if q.Head != nil {
-				head, hage, att = q.Head.Item, ageStr(q.Head.AgeSeconds), fmt.Sprint(q.Head.Attempts)
-			}
-			status := "flowing"
-			switch {
-			case q.Stalled:
-				status = "STALLED " + string(q.Cause)
-			case q.Starved:
-				status = "starved (no capacity)"
-			case q.Paused:
-				status = "paused"
-			}
-			if q.Reason != "" {
-				status += ": " + q.Reason
-			}
-			t.row(org.Org, q.Queue, healthWord(q.Health), fmt.Sprint(q.Depth), ageStr(q.OldestAgeSeconds), head, hage, att,
-				fmt.Sprint(q.AvailableCapacity), fmt.Sprint(q.Quarantined), status)
-			rows++
 		}
 		if org.Orphans > 0 {
-			t.row(org.Org, "(unknown)", healthWord(ops.HealthWarning), fmt.Sprint(org.Orphans), "-", "-", "-", "-", "-", "-",
+			t.row(org.Org, "(unknown)", present.HealthWord(ops.HealthWarning), fmt.Sprint(org.Orphans), "-", "-", "-", "-", "-", "-",
 				"items name a queue that does not exist")
 		}
 	}
@@ -199,6 +159,21 @@ func (a *app) printStatus(s *ops.Snapshot, all bool) error {
 	return t.flush()
 }
 
+// queueRow is one queue of the status table: its state word from
+// present's one ranking, then why.
+func queueRow(org string, q *ops.QueueHealth) []string {
+	head, hage, att := "-", "-", "-"
+	if q.Head != nil {
+		head, hage, att = q.Head.Item, present.Age(q.Head.AgeSeconds), fmt.Sprint(q.Head.Attempts)
+	}
+	status := present.QueueStatus(q)
+	if q.Reason != "" {
+		status += ": " + q.Reason
+	}
+	return []string{org, q.Queue, present.HealthWord(q.Health), fmt.Sprint(q.Depth), present.Age(q.OldestAgeSeconds), head, hage, att,
+		fmt.Sprint(q.AvailableCapacity), fmt.Sprint(q.Quarantined), status}
+}
+
 func (a *app) checkCmd() *cobra.Command {
 	var org string
 	cmd := &cobra.Command{
@@ -208,7 +183,7 @@ func (a *app) checkCmd() *cobra.Command {
 		// check reports every failure, even a bad config, as UNKNOWN (3).
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			if err := a.loadConfig(cmd); err != nil {
-				fmt.Fprintln(a.stdout, "ROUTEOPS UNKNOWN - "+a.redact(err.Error()))
+				fmt.Fprintln(a.stdout, present.CheckUnknownLine(a.redact(err.Error())))
 				return silent(exitUnknown)
 			}
 			return nil
@@ -222,11 +197,11 @@ func (a *app) checkCmd() *cobra.Command {
 				if a.output("table") == "json" {
 					_ = a.printJSON(map[string]any{"status": "unknown", "code": exitUnknown, "message": msg})
 				} else {
-					fmt.Fprintln(a.stdout, "ROUTEOPS UNKNOWN - "+msg)
+					fmt.Fprintln(a.stdout, present.CheckUnknownLine(msg))
 				}
 				return silent(exitUnknown)
 			}
-			line, stalled := checkLine(snap)
+			line, stalled := present.CheckLine(snap)
 			code := snap.Summary.Health.ExitCode()
 			if a.output("table") == "json" {
 				if err := a.printJSON(map[string]any{"status": string(snap.Summary.Health), "code": code, "message": line,
@@ -247,54 +222,11 @@ func (a *app) checkCmd() *cobra.Command {
 	return cmd
 }
 
-type stalledRef struct {
-	Org    string  `json:"org"`
-	Queue  string  `json:"queue"`
-	Cause  string  `json:"cause"`
-	Head   string  `json:"head,omitempty"`
-	Waited float64 `json:"head_age_seconds"`
-}
-
-// checkLine renders the monitoring plugin line, with perfdata after "|".
-func checkLine(s *ops.Snapshot) (string, []stalledRef) {
-	var stalled []stalledRef
-	var warns []string
-	for _, o := range s.Orgs {
-		for _, q := range o.Queues {
-			if q.Stalled {
-				r := stalledRef{Org: o.Org, Queue: q.Queue, Cause: string(q.Cause)}
-				if q.Head != nil {
-					r.Head, r.Waited = q.Head.Item, q.Head.AgeSeconds
-				}
-				stalled = append(stalled, r)
-			} else if q.Health == ops.HealthWarning && len(warns) < 3 {
-				warns = append(warns, o.Org+"/"+q.Queue+": "+q.Reason)
-			}
-		}
+// queueRef parses ORG/QUEUE.
+func queueRef(s string) (router.QueueRef, error) {
+	ref, err := router.ParseQueueRef(s)
+	if err != nil {
+		return ref, usageErr("%v", err)
 	}
-	sm := s.Summary
-	var b strings.Builder
-	fmt.Fprintf(&b, "ROUTEOPS %s - ", strings.ToUpper(map[ops.Health]string{ops.HealthOK: "OK", ops.HealthWarning: "WARNING", ops.HealthCritical: "CRITICAL"}[sm.Health]))
-	switch {
-	case len(stalled) > 0:
-		parts := make([]string, 0, 3)
-		for i, r := range stalled {
-			if i == 3 {
-				parts = append(parts, fmt.Sprintf("and %d more", len(stalled)-3))
-				break
-			}
-			parts = append(parts, fmt.Sprintf("%s/%s (%s, head %s waited %s)", r.Org, r.Queue, r.Cause, r.Head, ageStr(r.Waited)))
-		}
-		fmt.Fprintf(&b, "%d stalled queue(s): %s", len(stalled), strings.Join(parts, ", "))
-	case len(warns) > 0:
-		b.WriteString(strings.Join(warns, "; "))
-	default:
-		fmt.Fprintf(&b, "%d orgs routing, engine %s", sm.Orgs, s.Engine.State)
-	}
-	fmt.Fprintf(&b, " | orgs=%d queued=%d assigned=%d quarantined=%d stalled_queues=%d starved_queues=%d assigned_5m=%d",
-		sm.Orgs, sm.Queued, sm.Assigned, sm.Quarantined, sm.StalledQueues, sm.StarvedQueues, sm.Assigned5m)
-	if stalled == nil {
-		stalled = []stalledRef{}
-	}
-	return b.String(), stalled
+	return ref, nil
 }

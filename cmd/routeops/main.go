@@ -16,7 +16,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/charmbracelet/x/term"
 	"github.com/spf13/cobra"
@@ -24,8 +23,8 @@ import (
 
 	"github.com/routeops/routeops/config"
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 	"github.com/routeops/routeops/router"
-	"github.com/routeops/routeops/router/memstore"
 	"github.com/routeops/routeops/router/pgstore"
 )
 
@@ -122,7 +121,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			if a.cfg != nil {
 				msg = config.Redact(msg, a.cfg.DSN)
 			}
-			fmt.Fprintln(stderr, msg)
+			fmt.Fprintln(stderr, present.Text(msg))
 			code = exitFailed
 		}
 	}()
@@ -142,12 +141,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintln(stderr, "routeops: "+a.redact(ee.err.Error()))
+			fmt.Fprintln(stderr, "routeops: "+present.Line(a.redact(ee.err.Error())))
 		}
 		return ee.code
 	}
 	// cobra's own errors: unknown commands and flags, bad arguments.
-	fmt.Fprintln(stderr, "routeops: "+a.redact(err.Error()))
+	fmt.Fprintln(stderr, "routeops: "+present.Line(a.redact(err.Error())))
 	fmt.Fprintln(stderr, "Run 'routeops --help' for usage.")
 	return exitUsage
 }
@@ -171,6 +170,24 @@ func (a *app) redact(s string) string {
 		s = config.Redact(s, a.flags.dsn)
 	}
 	return s
+}
+
+// redactErr is err with the DSN's password removed from its text.
+func (a *app) redactErr(err error) error { return errors.New(a.redact(err.Error())) }
+
+// opsErr renders an error from ops for the operator: a request ops
+// refused before doing anything (a missing reason, a bad count) is a
+// usage error (exit 1); anything else is a refused or failed operation
+// (exit 2). The text is present's explanation, with the DSN redacted.
+func (a *app) opsErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var re *ops.RequestError
+	if errors.As(err, &re) {
+		return usageErr("%s", present.Error(err))
+	}
+	return failed(errors.New(present.Error(a.redactErr(err))))
 }
 
 func (a *app) rootCmd() *cobra.Command {
@@ -330,12 +347,15 @@ func (a *app) output(def string) string {
 	return def
 }
 
+// errNoDatabase is a command that needs a database run without one.
+var errNoDatabase = &exitError{code: exitUsage, err: errors.New(
+	"no database configured: set --dsn or ROUTEOPS_DSN (or dsn in the config file); `routeops demo` runs without one")}
+
 // openStore opens the configured PostgreSQL store. Commands that need a
 // database call it; without a DSN they explain how to get one.
 func (a *app) openStore(ctx context.Context) (*pgstore.Store, error) {
 	if a.cfg.DSN == "" {
-		return nil, &exitError{code: exitUsage, err: errors.New(
-			"no database configured: set --dsn or ROUTEOPS_DSN (or dsn in the config file); `routeops demo` runs without one")}
+		return nil, errNoDatabase
 	}
 	st, err := pgstore.Open(ctx, a.pgOptions())
 	if err != nil {
@@ -361,17 +381,24 @@ func (a *app) actor() router.Actor {
 	return ops.ResolveActor(a.cfg.Operator, env)
 }
 
-// newOps builds the operator API on a store.
-func (a *app) newOps(st router.Store, embedded bool) *ops.Ops {
-	o := ops.New(st, router.RealClock{}, a.actor(), a.settings())
-	o.ReadOnly = a.cfg.Console.ReadOnly
-	o.Embedded = embedded
-	o.DrillAllowed = a.cfg.Drill.Allow
-	o.Log = a.log
-	o.Monitor = ops.NewMonitor(st, router.RealClock{}, a.settings(), a.monitorActor(), a.log)
-	o.Repair = ops.RepairSettings{DefaultPriority: a.cfg.Repair.DefaultPriority, DefaultChannel: a.cfg.Repair.DefaultChannel}
-	o.Cleanup = ops.CleanupSettings{BatchSize: a.cfg.Cleanup.BatchSize, Pause: a.cfg.Cleanup.Pause, MaxRows: a.cfg.Cleanup.MaxRows}
-	return o
+// newOps builds the operator API on a store, once, with the configured
+// settings and rules.
+func (a *app) newOps(st router.Store) *ops.Ops { return ops.New(st, a.opsOptions()) }
+
+func (a *app) opsOptions() ops.Options {
+	return ops.Options{
+		Clock: router.RealClock{}, Actor: a.actor(), MonitorActor: a.monitorActor(), Health: a.settings(),
+		Policy:  a.policy(),
+		Repair:  ops.RepairSettings{DefaultPriority: a.cfg.Repair.DefaultPriority, DefaultChannel: a.cfg.Repair.DefaultChannel},
+		Cleanup: ops.CleanupSettings{BatchSize: a.cfg.Cleanup.BatchSize, Pause: a.cfg.Cleanup.Pause, MaxRows: a.cfg.Cleanup.MaxRows},
+		Log:     a.log,
+	}
+}
+
+// policy is the read-only switch and the drill gate from the config, for
+// the configured database (the demo marks its own store embedded).
+func (a *app) policy() ops.Policy {
+	return ops.Policy{ReadOnly: a.cfg.Console.ReadOnly, DrillAllow: a.cfg.Drill.Allow}
 }
 
 func (a *app) monitorActor() router.Actor {
@@ -380,31 +407,25 @@ func (a *app) monitorActor() router.Actor {
 	return router.Actor{Name: fmt.Sprintf("monitor:%s:%d", host, os.Getpid()), OSUser: act.OSUser, Origin: act.Origin}
 }
 
-func newMemstore() *memstore.Store { return memstore.New() }
-
-// confirm guards a mutation: read-only refuses it; without a terminal it
-// needs --yes; with a terminal and no --yes it shows what will happen and
-// asks.
-func (a *app) confirm(action, what string) error {
-	if a.cfg.Console.ReadOnly {
-		return failed(fmt.Errorf("read-only mode: %s refused (started with --read-only or console.read_only: true); nothing was changed", action))
+// confirm carries out the confirmation policy that ops decides
+// (ops.Policy.Confirm): read-only and the drill gate refuse; --yes runs at
+// once; a terminal is asked question with y/N; anything else is refused.
+func (a *app) confirm(action, question string) error {
+	ask, err := a.policy().Confirm(action, a.flags.yes, a.tty)
+	if err != nil || !ask {
+		return a.opsErr(err)
 	}
-	if a.flags.yes {
-		return nil
-	}
-	if !a.tty {
-		return failed(fmt.Errorf("%s needs --yes when there is no terminal to confirm on; nothing was changed", action))
-	}
-	fmt.Fprintf(a.stdout, "%s\nProceed? [y/N] ", what)
+	fmt.Fprintf(a.stdout, "%s [y/N] ", question)
 	line, _ := bufio.NewReader(a.stdin).ReadString('\n')
 	if ans := strings.ToLower(strings.TrimSpace(line)); ans != "y" && ans != "yes" {
-		return failed(fmt.Errorf("%s cancelled; nothing was changed", action))
+		return failed(errors.New(present.Cancelled(action)))
 	}
 	return nil
 }
 
-// since parses a duration flag for messages.
-func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
+// allow refuses a change that ops's policy does not allow here, without
+// asking (migrate, seed and bench change nothing that is asked about).
+func (a *app) allow(action string) error { return a.opsErr(a.policy().Allow(action)) }
 
 func buildVersion() string {
 	if version != "" {

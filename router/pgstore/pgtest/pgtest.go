@@ -105,21 +105,7 @@ func Shared(tb testing.TB) *Server {
 // DSN. It is dropped when the test ends.
 func NewDB(tb testing.TB) string {
 	tb.Helper()
-	s := Shared(tb)
-	name := fmt.Sprintf("t_%d_%d", os.Getpid(), dbSeq.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := s.exec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, s.tmpl)); err != nil {
-		tb.Fatalf("pgtest: create database: %v", err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := s.exec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name)); err != nil {
-			tb.Logf("pgtest: drop database %s: %v", name, err)
-		}
-	})
-	return s.DSN(name)
+	return NewDBOn(tb, Shared(tb))
 }
 
 // NewEmptyDB creates a database without the schema (for migrate tests).
@@ -131,18 +117,28 @@ func NewEmptyDB(tb testing.TB) string {
 // NewEmptyDBOn creates a database without the schema on srv.
 func NewEmptyDBOn(tb testing.TB, srv *Server) string {
 	tb.Helper()
-	name := fmt.Sprintf("e_%d_%d", os.Getpid(), dbSeq.Add(1))
+	return srv.newDB(tb, "e", "")
+}
+
+// newDB creates database <prefix>_<pid>_<n> on s as a copy of template (""
+// for an empty one) with pgstore's database helper, the one routeops bench
+// uses, and drops it when the test ends.
+func (s *Server) newDB(tb testing.TB, prefix, template string) string {
+	tb.Helper()
+	name := fmt.Sprintf("%s_%d_%d", prefix, os.Getpid(), dbSeq.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := srv.exec(ctx, fmt.Sprintf(`CREATE DATABASE %s`, name)); err != nil {
-		tb.Fatalf("pgtest: create database: %v", err)
+	if err := s.admin(ctx, func(conn *pgx.Conn) error { return pgstore.CreateDatabase(ctx, conn, name, template) }); err != nil {
+		tb.Fatalf("pgtest: %v", err)
 	}
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_ = srv.exec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name))
+		if err := s.admin(ctx, func(conn *pgx.Conn) error { return pgstore.DropDatabase(ctx, conn, name) }); err != nil {
+			tb.Logf("pgtest: drop database %s: %v", name, err)
+		}
 	})
-	return srv.DSN(name)
+	return s.DSN(name)
 }
 
 // NewStore opens a pgstore on a fresh database.
@@ -166,14 +162,14 @@ func (s *Server) DSN(db string) string {
 	return u.String()
 }
 
-func (s *Server) exec(ctx context.Context, sql string) error {
+// admin runs fn on a connection to the maintenance database as AdminDSN.
+func (s *Server) admin(ctx context.Context, fn func(conn *pgx.Conn) error) error {
 	conn, err := pgx.Connect(ctx, s.AdminDSN)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
-	_, err = conn.Exec(ctx, sql)
-	return err
+	return fn(conn)
 }
 
 func start() (*Server, error) {
@@ -225,7 +221,8 @@ func versionOf(p string) int {
 	return n
 }
 
-func freePort() (int, error) {
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -287,25 +284,17 @@ func (s *Server) Close() { s.stop() }
 // returns its DSN (as the superuser). It is dropped when the test ends.
 func NewDBOn(tb testing.TB, srv *Server) string {
 	tb.Helper()
-	name := fmt.Sprintf("t_%d_%d", os.Getpid(), dbSeq.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := srv.exec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, srv.tmpl)); err != nil {
-		tb.Fatalf("pgtest: create database: %v", err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := srv.exec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name)); err != nil {
-			tb.Logf("pgtest: drop database %s: %v", name, err)
-		}
-	})
-	return srv.DSN(name)
+	return srv.newDB(tb, "t", srv.tmpl)
 }
 
 // Exec runs SQL as the admin role on the maintenance database (roles are
 // cluster-wide, so this is where tests create them).
-func (s *Server) Exec(ctx context.Context, sql string) error { return s.exec(ctx, sql) }
+func (s *Server) Exec(ctx context.Context, sql string) error {
+	return s.admin(ctx, func(conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, sql)
+		return err
+	})
+}
 
 // DSNAs returns the DSN of database db on this server for another role,
 // with a password ("" for none).
@@ -413,7 +402,7 @@ func newPrivate(opts PrivateOptions) (*Server, error) {
 			return nil, err
 		}
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -507,9 +496,8 @@ func (s *Server) makeTemplate() error {
 	s.tmpl = fmt.Sprintf("routeops_tmpl_%d", os.Getpid())
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	_ = s.exec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s`, s.tmpl))
-	if err := s.exec(ctx, fmt.Sprintf(`CREATE DATABASE %s`, s.tmpl)); err != nil {
-		return fmt.Errorf("create template database: %w", err)
+	if err := s.admin(ctx, func(conn *pgx.Conn) error { return pgstore.CreateDatabase(ctx, conn, s.tmpl, "") }); err != nil {
+		return fmt.Errorf("template database: %w", err)
 	}
 	if _, err := pgstore.Migrate(ctx, pgstore.Options{DSN: s.DSN(s.tmpl)}); err != nil {
 		return fmt.Errorf("migrate template database: %w", err)
