@@ -27,6 +27,9 @@ const (
 	ActionMigrate    = "migrate"
 	ActionSeed       = "seed"
 	ActionBench      = "bench"
+	ActionTeamPause  = "team pause"
+	ActionTeamResume = "team resume"
+	ActionAgent      = "agent set-status"
 )
 
 // Policy is what this process may change: the read-only switch and the
@@ -186,4 +189,27 @@ func IncidentOrg(snap *Snapshot) string {
 		return ""
 	}
 	return best.Org
+}
+
+// CheckPause validates a pause: it says why (required, as a quarantine
+// does), and a timed pause lasts at least a second.
+func CheckPause(reason string, d time.Duration) error {
+	if err := RequireReason(ActionPause, reason); err != nil {
+		return err
+	}
+	if d < 0 || (d > 0 && d < time.Second) {
+		return requestErr("--for must be at least 1s (or left out: paused until someone resumes it)")
+	}
+	return nil
+}
+
+// CheckTeamStatus validates a team status change: a pause says why.
+func CheckTeamStatus(st router.TeamStatus, reason string) error {
+	switch st {
+	case router.TeamPaused:
+		return RequireReason(ActionTeamPause, reason)
+	case router.TeamActive:
+		return nil
+	}
+	return requestErr("unknown team status %q (allowed: active, paused)", st)
 }

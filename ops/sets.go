@@ -372,6 +372,9 @@ type SetReport struct {
 	Done int `json:"already_done,omitempty"`
 	// Failed counts repairs that could not be applied.
 	Failed int `json:"failed,omitempty"`
+	// Findings counts the integrity findings, after a repair, about the
+	// selected items (the rest of the store does not count here).
+	Findings int `json:"findings_in_selection,omitempty"`
 	// Interrupted is set when the run stopped before the end; running the
 	// same command again continues it.
 	Interrupted bool                    `json:"interrupted,omitempty"`
@@ -500,6 +503,60 @@ func (o *Ops) applyRepairSet(ctx context.Context, p *SetPlan, opID string, rep *
 				rep.Failed++
 			}
 		}
+		if rr.Verify != nil {
+			selected := make(map[int64]bool, len(p.ids))
+			for _, id := range p.ids {
+				selected[id] = true
+			}
+			for _, f := range rr.Verify.Findings {
+				if f.ItemID != 0 && selected[f.ItemID] {
+					rep.Findings++
+				}
+			}
+		}
 	}
 	return err
+}
+
+// ListSelected returns one page of a selection, in id order (After and
+// Limit page it; Limit defaults to 50); Next is the cursor of the next
+// page. It is a read.
+func (o *Ops) ListSelected(ctx context.Context, sel router.ItemSelector) (*ItemPage, error) {
+	sel.Now = o.Clock.Now()
+	if err := sel.Validate(); err != nil {
+		return nil, requestErr("%s", err.Error())
+	}
+	if sel.Limit <= 0 {
+		sel.Limit = 50
+	}
+	want := sel.Limit
+	sel.Limit = want + 1
+	items, err := o.store.SelectItems(ctx, sel)
+	if err != nil {
+		return nil, err
+	}
+	p := &ItemPage{Items: items}
+	if len(items) > want {
+		p.Items = items[:want]
+		p.Next = p.Items[want-1].ID
+	}
+	if p.Items == nil {
+		p.Items = []router.WorkItem{}
+	}
+	return p, nil
+}
+
+// CountSelection counts a selection: the total and by org and queue. It
+// is a read.
+func (o *Ops) CountSelection(ctx context.Context, sel router.ItemSelector) (int, []router.SelectionCount, error) {
+	sel.Now, sel.After = o.Clock.Now(), 0
+	if err := sel.Validate(); err != nil {
+		return 0, nil, requestErr("%s", err.Error())
+	}
+	cs, err := o.store.CountSelected(ctx, sel)
+	n := 0
+	for _, c := range cs {
+		n += c.N
+	}
+	return n, cs, err
 }

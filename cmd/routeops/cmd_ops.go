@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,13 +25,18 @@ fallback; defaults only with --allow-defaults. apply writes new revision rows
 to their queue in their original place, journals each repair with your name,
 and runs verify. It is idempotent.`,
 	}
-	var org string
-	var allowDefaults bool
+	var f selectorFlags
+	var b bulkFlags
 	plan := &cobra.Command{
-		Use:   "plan",
-		Short: "Show what repair would do (changes nothing)",
-		Args:  cobra.NoArgs,
+		Use:   "plan [ID...]",
+		Short: "Show what repair would do (changes nothing); selector flags narrow it",
+		Example: `  routeops repair plan
+  routeops repair plan --org org-0007 --attr tier=gold -o json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 || f.filtered() {
+				return a.runRepairPlanSet(cmd.Context(), f, args, b.allowDefaults)
+			}
+			org, allowDefaults := f.org, b.allowDefaults
 			st, err := a.openStore(cmd.Context())
 			if err != nil {
 				return err
@@ -47,19 +53,53 @@ and runs verify. It is idempotent.`,
 		},
 	}
 	apply := &cobra.Command{
-		Use:   "apply",
-		Short: "Apply the repair plan (needs --yes without a terminal), then verify",
-		Args:  cobra.NoArgs,
+		Use:   "apply [ID...]",
+		Short: "Apply the repair plan (needs --yes without a terminal), then verify; selector flags narrow it",
+		Example: `  routeops repair apply --yes
+  routeops repair apply --org org-0007 --cause missing_revision --max 5000 --yes`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runRepairApply(cmd.Context(), org, allowDefaults)
+			if len(args) > 0 || f.filtered() {
+				sel, err := f.selector(args)
+				if err != nil {
+					return err
+				}
+				return a.runBulk(cmd.Context(), ops.ActionRepair, sel, b)
+			}
+			return a.runRepairApply(cmd.Context(), f.org, b.allowDefaults)
 		},
 	}
 	for _, c := range []*cobra.Command{plan, apply} {
-		c.Flags().StringVar(&org, "org", "", "only this org")
-		c.Flags().BoolVar(&allowDefaults, "allow-defaults", false, "rebuild from repair.default_* when no copy survives")
+		f.bind(c.Flags(), "only this org")
+		c.Flags().BoolVar(&b.allowDefaults, "allow-defaults", false, "rebuild from repair.default_* when no copy survives")
 	}
+	b.bindMax(apply.Flags())
 	cmd.AddCommand(plan, apply)
 	return cmd
+}
+
+// runRepairPlanSet prints the repair plan of a selection: the items it
+// selects whose current revision is missing or invalid.
+func (a *app) runRepairPlanSet(ctx context.Context, f selectorFlags, args []string, allowDefaults bool) error {
+	sel, err := f.selector(args)
+	if err != nil {
+		return err
+	}
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	p, err := a.newOps(st).PlanSet(ctx, ops.ActionRepair, sel, ops.SetOptions{Max: math.MaxInt, AllowDefaults: allowDefaults})
+	if err != nil {
+		return a.opsErr(err)
+	}
+	if a.output("table") == "json" {
+		return a.printJSON(p.Repair)
+	}
+	if err := a.printLines(present.SetPlanLines(p)); err != nil {
+		return err
+	}
+	return a.printPlan(p.Repair, f.org)
 }
 
 // runRepairApply plans, shows the plan and asks on a terminal, applies,

@@ -3,6 +3,7 @@ package present
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/routeops/routeops/ops"
 	"github.com/routeops/routeops/router"
@@ -109,6 +110,9 @@ func QueueStatus(q *ops.QueueHealth) string {
 		if !q.Paused && q.Cause == router.CauseTeamPaused && q.Head != nil && q.Head.Team != "" {
 			s += " · team " + Line(q.Head.Team)
 		}
+		if n := PauseNote(q.PausedBy, q.PauseReason, q.PausedUntil); n != "" {
+			s += " · " + n
+		}
 		if f := HeadFault(q); f != router.CauseNone {
 			s += " · head " + Line(q.Head.Item) + " " + Line(string(f))
 		}
@@ -192,3 +196,26 @@ func CheckLine(s *ops.Snapshot) (string, []StalledQueue) {
 
 // CheckUnknownLine is the check line when no snapshot could be taken.
 func CheckUnknownLine(msg string) string { return "ROUTEOPS " + CheckUnknown + " - " + Line(msg) }
+
+// PauseNote says who paused, why and until when: "by alice: upstream
+// outage, until 2026-11-28 15:04:05Z"; "" when none of it is known. The reason is
+// bounded.
+func PauseNote(by, reason string, until *time.Time) string {
+	var s string
+	if by != "" {
+		s = "by " + LineCap(by, 40)
+	}
+	if reason != "" {
+		if s != "" {
+			s += ": "
+		}
+		s += LineCap(reason, 60)
+	}
+	if until != nil {
+		if s != "" {
+			s += ", "
+		}
+		s += "until " + Time(*until)
+	}
+	return s
+}
