@@ -1,11 +1,9 @@
 package tui
 
 import (
-	"context"
-	"errors"
 	"fmt"
+	"strconv"
 	"strings"
-	"time"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -13,302 +11,240 @@ import (
 	"github.com/routeops/routeops/router"
 )
 
-// Every query and every action runs in a tea.Cmd, off the update loop, so
-// a slow or unreachable store never freezes the console. The functions
-// here only build the commands; the messages carry the results back.
-
-const (
-	queryTimeout  = 10 * time.Second
-	actionTimeout = 2 * time.Minute
-	itemsPage     = 200
-	maxItems      = 5000
-)
-
-type (
-	tickMsg struct{}
-
-	snapMsg struct {
-		snap  *ops.Snapshot
-		stats *router.EngineStats
-		err   error
-	}
-
-	orgDataMsg struct {
-		key    string // org/queue/state the items belong to
-		org    string
-		page   *ops.ItemPage
-		agents []router.Agent
-		more   bool // a further page, to append
-		err    error
-	}
-
-	itemMsg struct {
-		org    string
-		id     int64
-		detail *ops.ItemDetail
-		err    error
-	}
-
-	timelineMsg struct {
-		org string
-		tl  *ops.Timeline
-		err error
-	}
-
-	planMsg struct {
-		org           string
-		allowDefaults bool
-		plan          *ops.RepairPlan
-		err           error
-	}
-
-	// actionMsg is the result of an operator action, for the status line.
-	actionMsg struct {
-		action string
-		text   string
-		err    error
-		// done is set by repair apply, which leaves the plan view.
-		done bool
-	}
-
-	incidentDueMsg struct{}
-
-	// incidentMsg is the result of the --incident drill.
-	incidentMsg struct {
-		plan IncidentPlan
-		ids  []int64
-		err  error
-	}
-)
-
-func (m *Model) queryCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(m.ctx, queryTimeout)
+// command is one : command of the console. The table below is the only
+// place a command is written down: the parser, the usage in its errors,
+// the hint after an unknown command and the help screen all come from it,
+// and so do the rules on who may run it.
+type command struct {
+	name    string
+	aliases []string
+	args    string // the usage after the name: "NAME", "[ORG] [COUNT]"
+	// minArgs and maxArgs bound the arguments (maxArgs 0: no bound); a
+	// command given too few or too many answers with its usage.
+	minArgs, maxArgs int
+	writes           bool // changes something: refused read-only, and then not in the help
+	demo             bool // only on the embedded demo, and only then in the help
+	hidden           bool // runs, but is not listed
+	run              func(m *Model, args []string) tea.Cmd
 }
 
-func tickCmd(d time.Duration) tea.Cmd {
-	return tea.Tick(d, func(time.Time) tea.Msg { return tickMsg{} })
+// usage is the command as the help writes it.
+func (c *command) usage() string {
+	if c.args == "" {
+		return ":" + c.name
+	}
+	return ":" + c.name + " " + c.args
 }
 
-// fetchSnapshot builds a snapshot through the monitor: Observe (which
-// records stall transitions) when recording, else Snapshot.
-func (m *Model) fetchSnapshot() tea.Cmd {
-	o, record, stats, ctx := m.opts.Ops, m.opts.Record, m.opts.Engine.Stats, m.ctx
-	return func() tea.Msg {
-		if o == nil || o.Monitor == nil {
-			return snapMsg{err: errors.New("console started without a monitor")}
+// allowed is the command's rules: a command that writes is refused in
+// read-only mode, and a demo-only command outside the demo. Keys, the
+// command line and the help all ask here.
+func (c *command) allowed(readOnly, demo bool) bool {
+	return !(c.writes && readOnly) && !(c.demo && !demo)
+}
+
+// commands is every : command, in the order the help lists them.
+var commands = []*command{
+	{name: "org", aliases: []string{"o"}, args: "NAME", minArgs: 1, maxArgs: 1, run: (*Model).cmdOrg},
+	{name: "stalled", run: (*Model).cmdStalled},
+	{name: "all", aliases: []string{"clear", "fleet"}, run: (*Model).cmdAll},
+	{name: "timeline", aliases: []string{"tl"}, args: "[ORG]", run: (*Model).cmdTimeline},
+	{name: "item", aliases: []string{"i"}, args: "ID", minArgs: 1, maxArgs: 1, run: (*Model).cmdItem},
+	{name: "quarantine", aliases: []string{"x"}, args: "ID [REASON]", minArgs: 1, writes: true, run: (*Model).cmdQuarantine},
+	{name: "release", aliases: []string{"u"}, args: "ID", minArgs: 1, maxArgs: 1, writes: true, run: (*Model).cmdRelease},
+	{name: "pause", args: "ORG/QUEUE", minArgs: 1, maxArgs: 1, writes: true,
+		run: func(m *Model, args []string) tea.Cmd { return m.cmdSetPaused(args[0], true) }},
+	{name: "resume", args: "ORG/QUEUE", minArgs: 1, maxArgs: 1, writes: true,
+		run: func(m *Model, args []string) tea.Cmd { return m.cmdSetPaused(args[0], false) }},
+	{name: "repair", args: "[ORG] [--allow-defaults]", writes: true, run: (*Model).cmdRepair},
+	{name: "drill", args: "[ORG] [COUNT]", writes: true, demo: true, run: (*Model).cmdDrill},
+	{name: "q", aliases: []string{"quit", "exit"}, run: func(m *Model, _ []string) tea.Cmd { return m.quit() }},
+	{name: "q!", aliases: []string{"quit!"}, hidden: true, run: func(*Model, []string) tea.Cmd { return tea.Quit }},
+	{name: "help", aliases: []string{"h"}, hidden: true, run: (*Model).cmdHelp},
+}
+
+// commandIndex finds a command by its name or an alias.
+var commandIndex = func() map[string]*command {
+	idx := map[string]*command{}
+	for _, c := range commands {
+		for _, n := range append([]string{c.name}, c.aliases...) {
+			if idx[n] != nil {
+				panic("tui: two commands named " + n)
+			}
+			idx[n] = c
 		}
-		ctx, cancel := context.WithTimeout(ctx, queryTimeout)
-		defer cancel()
-		var snap *ops.Snapshot
-		var err error
-		if record {
-			snap, err = o.Monitor.Observe(ctx)
+	}
+	return idx
+}()
+
+// lookupCommand is the command named name (or aliased), or nil.
+func lookupCommand(name string) *command { return commandIndex[strings.ToLower(name)] }
+
+// commandUsages lists the commands that the help shows: every listed one
+// when all is set, else those that the console may run (no writes in
+// read-only mode, no demo-only command outside the demo).
+func commandUsages(all, readOnly, demo bool) []string {
+	var out []string
+	for _, c := range commands {
+		if c.hidden || !all && !c.allowed(readOnly, demo) {
+			continue
+		}
+		out = append(out, c.usage())
+	}
+	return out
+}
+
+// commandHelp is the hint after an unknown command: every command.
+var commandHelp = "commands: " + strings.Join(commandUsages(true, false, false), ", ")
+
+// runCommand parses a : command line and runs it, if its rules permit.
+func (m *Model) runCommand(line string) tea.Cmd {
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return nil
+	}
+	name, args := strings.ToLower(f[0]), f[1:]
+	c := lookupCommand(name)
+	switch {
+	case c == nil:
+		m.setStatus(statusErr, "unknown command :"+name+"; "+commandHelp)
+		return nil
+	case !m.permit(c):
+		return nil
+	case len(args) < c.minArgs || c.maxArgs > 0 && len(args) > c.maxArgs:
+		m.setStatus(statusErr, "usage: "+c.usage())
+		return nil
+	}
+	return c.call(m, args)
+}
+
+// call runs the command's handler on a copy of the model. A model handed
+// to a function value escapes to the heap, and Update would then allocate
+// its model (some 17 KB) on every message; the copy costs that only when
+// a command runs.
+func (c *command) call(m *Model, args []string) tea.Cmd {
+	h := new(Model)
+	*h = *m
+	cmd := c.run(h, args)
+	*m = *h
+	return cmd
+}
+
+// fail shows an error in the status line; it returns no command.
+func (m *Model) fail(err error) tea.Cmd {
+	m.setStatus(statusErr, err.Error())
+	return nil
+}
+
+func (m *Model) cmdHelp([]string) tea.Cmd {
+	m.showHelp = true
+	return nil
+}
+
+func (m *Model) cmdOrg(args []string) tea.Cmd {
+	name, err := m.matchOrg(args[0])
+	if err != nil {
+		return m.fail(err)
+	}
+	return m.openOrg(name)
+}
+
+func (m *Model) cmdStalled([]string) tea.Cmd {
+	m.toFleet()
+	m.fleet.show(&m.shared, "", true)
+	if n := m.fleetLen(); n == 0 {
+		m.setStatus(statusOK, "no stalled queues; esc shows every org")
+	} else {
+		m.setStatus(statusInfo, fmt.Sprintf("%d orgs with stalled queues; esc shows every org", n))
+	}
+	return nil
+}
+
+func (m *Model) cmdAll([]string) tea.Cmd {
+	m.toFleet()
+	m.fleet.show(&m.shared, "", false)
+	m.setStatus(statusInfo, "showing every org")
+	return nil
+}
+
+func (m *Model) cmdTimeline(args []string) tea.Cmd {
+	org := m.contextOrg()
+	if len(args) > 0 {
+		if args[0] == "all" {
+			org = ""
 		} else {
-			snap, err = o.Monitor.Snapshot(ctx, "")
-		}
-		msg := snapMsg{snap: snap, err: err}
-		if stats != nil {
-			s := stats()
-			msg.stats = &s
-		}
-		return msg
-	}
-}
-
-func itemsKey(org, queue string, state router.ItemState) string {
-	return org + "/" + queue + "/" + string(state)
-}
-
-// fetchOrgData loads the selected queue's items (first page, or the page
-// after `after` to append) and the org's agents.
-func (m *Model) fetchOrgData(after int64, limit int) tea.Cmd {
-	o, ctx := m.opts.Ops, m.ctx
-	org, queue, state := m.org.name, m.org.queue, m.org.state
-	key := itemsKey(org, queue, state)
-	withAgents := after == 0
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, queryTimeout)
-		defer cancel()
-		msg := orgDataMsg{key: key, org: org, more: after != 0}
-		if queue != "" {
-			page, err := o.ListItems(ctx, router.ItemFilter{Org: org, Queue: queue, State: state, AfterID: after, Limit: limit})
-			if err != nil {
-				msg.err = err
-				return msg
+			var err error
+			if org, err = m.matchOrg(args[0]); err != nil {
+				return m.fail(err)
 			}
-			msg.page = page
 		}
-		if withAgents {
-			agents, err := o.Agents(ctx, org)
+	}
+	return m.openTimeline(org)
+}
+
+func (m *Model) cmdItem(args []string) tea.Cmd {
+	id, err := router.ParseItemID(args[0])
+	if err != nil {
+		return m.fail(err)
+	}
+	return m.openItem("", id)
+}
+
+func (m *Model) cmdQuarantine(args []string) tea.Cmd {
+	id, err := router.ParseItemID(args[0])
+	if err != nil {
+		return m.fail(err)
+	}
+	return m.askQuarantine(id, "", strings.Join(args[1:], " "))
+}
+
+func (m *Model) cmdRelease(args []string) tea.Cmd {
+	id, err := router.ParseItemID(args[0])
+	if err != nil {
+		return m.fail(err)
+	}
+	return m.askRelease(id, "")
+}
+
+func (m *Model) cmdSetPaused(arg string, pause bool) tea.Cmd {
+	ref, err := router.ParseQueueRef(arg)
+	if err != nil {
+		return m.fail(err)
+	}
+	return m.askSetPaused(ref, pause, m.queueDepth(ref))
+}
+
+func (m *Model) cmdRepair(args []string) tea.Cmd {
+	org, defaults := m.contextOrg(), false
+	for _, a := range args {
+		switch a {
+		case "--allow-defaults", "-d", "defaults":
+			defaults = true
+		case "all", "--all":
+			org = ""
+		default:
+			name, err := m.matchOrg(a)
 			if err != nil {
-				msg.err = err
-				return msg
+				return m.fail(err)
 			}
-			msg.agents = agents
+			org = name
 		}
-		return msg
 	}
+	return m.askRepair(org, defaults)
 }
 
-func (m *Model) fetchItem(org string, id int64) tea.Cmd {
-	o, ctx := m.opts.Ops, m.ctx
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, queryTimeout)
-		defer cancel()
-		d, err := o.Item(ctx, org, id)
-		return itemMsg{org: org, id: id, detail: d, err: err}
-	}
-}
-
-func (m *Model) fetchTimeline(org string) tea.Cmd {
-	o, ctx := m.opts.Ops, m.ctx
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, queryTimeout)
-		defer cancel()
-		tl, err := o.Timeline(ctx, ops.TimelineOptions{Since: time.Hour, Org: org})
-		return timelineMsg{org: org, tl: tl, err: err}
-	}
-}
-
-func (m *Model) fetchPlan(org string, allowDefaults bool) tea.Cmd {
-	o, ctx := m.opts.Ops, m.ctx
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, actionTimeout)
-		defer cancel()
-		p, err := o.PlanRepair(ctx, org, allowDefaults)
-		return planMsg{org: org, allowDefaults: allowDefaults, plan: p, err: err}
-	}
-}
-
-// ---- actions: the same ops calls as the CLI ----
-
-func outcomeText(verb string, outs []ops.Outcome) (string, error) {
-	if len(outs) == 0 {
-		return "", fmt.Errorf("%s: nothing done", verb)
-	}
-	o := outs[0]
-	if !o.OK {
-		return "", fmt.Errorf("%s of item %s refused: %s", verb, o.Item, o.Message)
-	}
-	msg := o.Message
-	if msg == "" {
-		msg = fmt.Sprintf("item %s %s", o.Item, verb)
-	}
-	if !o.Changed {
-		msg += "; nothing changed"
-	}
-	return msg, nil
-}
-
-func (m *Model) quarantineCmd(org string, id int64, reason string) tea.Cmd {
-	o, ctx := m.opts.Ops, m.ctx
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, actionTimeout)
-		defer cancel()
-		outs, err := o.Quarantine(ctx, org, []int64{id}, reason)
-		if err != nil {
-			return actionMsg{action: "quarantine", err: err}
+func (m *Model) cmdDrill(args []string) tea.Cmd {
+	org, count, kind := m.drillOrg(), 3, ops.DrillMissingRevisions
+	for _, a := range args {
+		if n, err := strconv.Atoi(a); err == nil {
+			count = n
+		} else if a == ops.DrillMissingRevisions || a == ops.DrillCorruptRevisions {
+			kind = a
+		} else if name, err := m.matchOrg(a); err == nil {
+			org = name
+		} else {
+			return m.fail(err)
 		}
-		text, err := outcomeText("quarantine", outs)
-		if err == nil && outs[0].Changed {
-			text += fmt.Sprintf("; undo with u on the item or :release %d", id)
-		}
-		return actionMsg{action: "quarantine", text: text, err: err}
 	}
-}
-
-func (m *Model) releaseCmd(org string, id int64) tea.Cmd {
-	o, ctx := m.opts.Ops, m.ctx
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, actionTimeout)
-		defer cancel()
-		outs, err := o.Release(ctx, org, []int64{id})
-		if err != nil {
-			return actionMsg{action: "release", err: err}
-		}
-		text, err := outcomeText("release", outs)
-		return actionMsg{action: "release", text: text, err: err}
-	}
-}
-
-func (m *Model) pauseCmd(ref router.QueueRef, paused bool) tea.Cmd {
-	o, ctx := m.opts.Ops, m.ctx
-	verb := "resume"
-	if paused {
-		verb = "pause"
-	}
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, actionTimeout)
-		defer cancel()
-		r, err := o.SetPaused(ctx, ref, paused)
-		if err != nil {
-			return actionMsg{action: verb, err: fmt.Errorf("%s %s: %w", verb, ref, err)}
-		}
-		text := r.Message
-		if text == "" {
-			text = fmt.Sprintf("queue %s: %s done", ref, verb)
-		}
-		if !r.Changed {
-			text += "; nothing changed"
-		}
-		return actionMsg{action: verb, text: text}
-	}
-}
-
-func (m *Model) applyRepairCmd(plan *ops.RepairPlan) tea.Cmd {
-	o, ctx := m.opts.Ops, m.ctx
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, actionTimeout)
-		defer cancel()
-		rep, err := o.ApplyRepair(ctx, plan)
-		if err != nil {
-			return actionMsg{action: "repair", err: err, done: rep != nil && rep.Repaired > 0}
-		}
-		text := fmt.Sprintf("repair: %d repaired (%d back in their queue), %d skipped", rep.Repaired, rep.Released, rep.Skipped)
-		if rep.VerifyOK {
-			text += "; verify clean"
-		} else if rep.Verify != nil {
-			text += fmt.Sprintf("; verify found %d problems (run routeops verify)", len(rep.Verify.Findings))
-		}
-		return actionMsg{action: "repair", text: text, done: true}
-	}
-}
-
-func (m *Model) drillCmd(kind, org string, count int) tea.Cmd {
-	o, ctx := m.opts.Ops, m.ctx
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, actionTimeout)
-		defer cancel()
-		ids, err := o.Drill(ctx, kind, org, count)
-		if err != nil {
-			return actionMsg{action: "drill", err: err}
-		}
-		return actionMsg{action: "drill", text: drillText(kind, org, ids)}
-	}
-}
-
-func drillText(kind, org string, ids []int64) string {
-	if len(ids) == 0 {
-		return fmt.Sprintf("drill %s on %s: no queued items to break", kind, org)
-	}
-	parts := make([]string, 0, min(len(ids), 5))
-	for i, id := range ids {
-		if i == 5 {
-			parts = append(parts, "…")
-			break
-		}
-		parts = append(parts, router.FormatItemID(id))
-	}
-	return fmt.Sprintf("drill %s injected on %s: %d items (%s)", kind, org, len(ids), strings.Join(parts, ", "))
-}
-
-// incidentCmd injects the demo's --incident drill.
-func (m *Model) incidentCmd(plan IncidentPlan) tea.Cmd {
-	o, ctx := m.opts.Ops, m.ctx
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, actionTimeout)
-		defer cancel()
-		ids, err := o.InjectIncident(ctx, plan.Kind, plan.Org, plan.Count)
-		return incidentMsg{plan: plan, ids: ids, err: err}
-	}
+	return m.askDrill(org, count, kind)
 }

@@ -1,9 +1,7 @@
 package tui
 
 import (
-	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/charmbracelet/x/ansi"
@@ -82,70 +80,6 @@ func appendCell(b *strings.Builder, s string, w int, right, last bool) {
 	}
 }
 
-// fmtAge renders seconds in at most 5 cells: 45s, 9m59s, 15m, 9h59m, 23h,
-// 12d. Zero or negative is "-".
-func fmtAge(sec float64) string {
-	if sec <= 0 {
-		return "-"
-	}
-	s := int64(sec)
-	switch {
-	case s < 60:
-		return strconv.FormatInt(s, 10) + "s"
-	case s < 600:
-		return strconv.FormatInt(s/60, 10) + "m" + two(s%60) + "s"
-	case s < 3600:
-		return strconv.FormatInt(s/60, 10) + "m"
-	case s < 36000:
-		return strconv.FormatInt(s/3600, 10) + "h" + two((s%3600)/60) + "m"
-	case s < 86400:
-		return strconv.FormatInt(s/3600, 10) + "h"
-	default:
-		return strconv.FormatInt(s/86400, 10) + "d"
-	}
-}
-
-func two(n int64) string {
-	if n < 10 {
-		return "0" + strconv.FormatInt(n, 10)
-	}
-	return strconv.FormatInt(n, 10)
-}
-
-// fmtDur renders a duration for messages ("3s", "2m05s").
-func fmtDur(d time.Duration) string {
-	if d < time.Second {
-		return "0s"
-	}
-	return fmtAge(d.Seconds())
-}
-
-// fmtCount renders a count in at most 6 cells.
-func fmtCount(n int) string {
-	switch {
-	case n < 1000000:
-		return strconv.Itoa(n)
-	case n < 1000000000:
-		return strconv.Itoa(n/1000) + "k"
-	default:
-		return strconv.Itoa(n/1000000) + "M"
-	}
-}
-
-// fmtRatio renders "a/b".
-func fmtRatio(a, b int) string {
-	return fmtCount(a) + "/" + fmtCount(b)
-}
-
-// oneLine flattens whitespace so that an error or a JSON value never
-// breaks the layout.
-func oneLine(s string) string {
-	if !strings.ContainsAny(s, "\n\r\t") {
-		return s
-	}
-	return strings.Join(strings.Fields(s), " ")
-}
-
 // wrap breaks plain lines to at most w cells each.
 func wrap(lines []string, w int) []string {
 	if w <= 0 {
@@ -184,3 +118,17 @@ func stripStyle(s string) string {
 
 // truncStyled cuts styled text to w cells, keeping its escape sequences.
 func truncStyled(s string, w int) string { return ansi.Truncate(s, w, "…") }
+
+// scrollTo moves a window of rows over a list so that the cursor shows.
+func scrollTo(cursor, offset, rows int) int {
+	if rows <= 0 {
+		return 0
+	}
+	if cursor < offset {
+		offset = cursor
+	}
+	if cursor >= offset+rows {
+		offset = cursor - rows + 1
+	}
+	return max(offset, 0)
+}

@@ -313,3 +313,84 @@ func (p *probe) waitFrame(t testing.TB, what string, cond func(frame string) boo
 	}, teatest.WithDuration(10*time.Second), teatest.WithCheckInterval(5*time.Millisecond))
 	return last
 }
+
+const incidentOrg = "org-0002"
+
+// incidentWorld is a small block-policy demo that routed for 20 s, with
+// five fresh items at the head of org-0002/escalations. It returns their
+// ids, head first.
+func incidentWorld(t testing.TB, cfg worldConfig) (*world, []int64) {
+	t.Helper()
+	if cfg.orgs == 0 {
+		cfg.orgs, cfg.seed = 6, 11
+	}
+	if cfg.policy == "" {
+		cfg.policy = router.PolicyBlock
+	}
+	w := newWorld(t, cfg)
+	for range 20 {
+		w.step(t, time.Second, true)
+	}
+	attrs := []byte(`{"priority":90,"channel":"chat","skills":["en"]}`)
+	var ids []int64
+	for range 5 {
+		it, err := w.store.Enqueue(context.Background(), router.EnqueueRequest{OrgID: incidentOrg, QueueID: "escalations",
+			Attributes: attrs, EnqueuedAt: w.clk.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, it.ID)
+	}
+	return w, ids
+}
+
+// breakHead injects the incident into org-0002 directly and lets the
+// engine fail on it for five seconds, past StallAfter (3 s).
+func (w *world) breakHead(t testing.TB, head int64) {
+	t.Helper()
+	ids, err := w.ops.Drill(context.Background(), ops.DrillMissingRevisions, incidentOrg, 1)
+	if err != nil || len(ids) != 1 || ids[0] != head {
+		t.Fatalf("drill hit %v (%v), want the head %d", ids, err, head)
+	}
+	w.stall(t)
+}
+
+func (w *world) stall(t testing.TB) {
+	t.Helper()
+	for range 5 {
+		w.clk.Advance(time.Second)
+		w.route(t)
+	}
+}
+
+func (w *world) itemState(t testing.TB, id int64) router.ItemState {
+	t.Helper()
+	it, err := w.store.GetItem(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return it.State
+}
+
+func stalledDriver(t *testing.T, cfg worldConfig, wd, ht int) (*world, []int64, *driver) {
+	t.Helper()
+	ro := cfg.readOnly
+	cfg.readOnly = false
+	w, ids := incidentWorld(t, cfg)
+	w.breakHead(t, ids[0])
+	w.setReadOnly(ro)
+	return w, ids, newDriver(t, w.options(), wd, ht)
+}
+
+func lines(s string) []string { return strings.Split(s, "\n") }
+
+func openStalledOrg(t *testing.T, d *driver) {
+	t.Helper()
+	d.keys("enter")
+	if d.m.view != viewOrg || d.m.org.name != incidentOrg {
+		t.Fatalf("enter opened %v %q", d.m.view, d.m.org.name)
+	}
+	if q := d.m.selectedQueue(); q == nil || !q.Stalled {
+		t.Fatalf("the org view should open on the stalled queue, got %+v", q)
+	}
+}

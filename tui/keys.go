@@ -2,6 +2,7 @@ package tui
 
 import (
 	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 )
 
 // keyMap is every binding of the console. The same bindings drive the
@@ -49,27 +50,64 @@ func newKeyMap() keyMap {
 	}
 }
 
-// helpKeys is the key map as the help shows it: the actions are hidden in
-// read-only mode, and the drill outside the demo. Matching always uses the
-// full map, so that a hidden action is refused with a message rather than
-// ignored.
+// isNav reports whether k moves a cursor or scrolls.
+func (km *keyMap) isNav(k tea.KeyPressMsg) bool {
+	return key.Matches(k, km.Up, km.Down, km.PageUp, km.PageDown, km.Home, km.End)
+}
+
+// move applies a navigation key to a cursor over n rows, with a page of
+// page rows.
+func (km *keyMap) move(k tea.KeyPressMsg, cursor, n, page int) int {
+	page = max(page, 1)
+	switch {
+	case key.Matches(k, km.Up):
+		cursor--
+	case key.Matches(k, km.Down):
+		cursor++
+	case key.Matches(k, km.PageUp):
+		cursor -= page
+	case key.Matches(k, km.PageDown):
+		cursor += page
+	case key.Matches(k, km.Home):
+		cursor = 0
+	case key.Matches(k, km.End):
+		cursor = n - 1
+	}
+	return clamp(cursor, 0, n-1)
+}
+
+// helpKeys is the key map as the help shows it: an action is hidden where
+// the command table refuses its command (every action in read-only mode,
+// the drill outside the demo). Matching always uses the full map, so that
+// a hidden action is refused with a message rather than ignored.
 type helpKeys struct {
 	k     keyMap
 	view  viewKind
 	focus pane
 }
 
-func (m Model) helpKeyMap() helpKeys {
+func (m *Model) helpKeyMap() helpKeys {
 	k := m.keys
-	if m.readOnly() {
-		for _, b := range []*key.Binding{&k.Quarantine, &k.Release, &k.Repair, &k.Pause, &k.Drill} {
-			b.SetEnabled(false)
+	ro := m.readOnly()
+	for _, a := range k.actions() {
+		if !lookupCommand(a.command).allowed(ro, m.opts.Demo) {
+			a.b.SetEnabled(false)
 		}
 	}
-	if !m.opts.Demo {
-		k.Drill.SetEnabled(false)
-	}
 	return helpKeys{k: k, view: m.view, focus: m.org.focus}
+}
+
+// actionKey is an action's key and the : command whose rules it follows.
+type actionKey struct {
+	b       *key.Binding
+	command string
+}
+
+func (km *keyMap) actions() [5]actionKey {
+	return [5]actionKey{
+		{&km.Quarantine, "quarantine"}, {&km.Release, "release"}, {&km.Repair, "repair"},
+		{&km.Pause, "pause"}, {&km.Drill, "drill"},
+	}
 }
 
 // ShortHelp is the one line at the bottom, for the current view.

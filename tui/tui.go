@@ -62,172 +62,6 @@ const (
 	fps            = 15
 )
 
-type viewKind uint8
-
-const (
-	viewFleet viewKind = iota
-	viewOrg
-	viewItem
-	viewTimeline
-	viewRepair
-)
-
-type pane uint8
-
-const (
-	paneQueues pane = iota
-	paneItems
-	paneAgents
-)
-
-type inputMode uint8
-
-const (
-	inputNone inputMode = iota
-	inputFilter
-	inputCommand
-)
-
-type statusKind uint8
-
-const (
-	statusInfo statusKind = iota
-	statusOK
-	statusErr
-)
-
-// fleetState is the fleet view's cursor and filter.
-type fleetState struct {
-	cursor, offset int
-	filter         string // lower-cased
-	stalledOnly    bool
-	idx            []int32 // matching rows; nil when unfiltered
-}
-
-// orgState is the org view: its queues come from the snapshot, its items
-// and agents from their own queries.
-type orgState struct {
-	name             string
-	oh               *ops.OrgHealth // in the current snapshot; nil when absent
-	focus            pane
-	qCursor, qOffset int
-	queue            string
-	state            router.ItemState
-	items            []router.WorkItem
-	next             int64
-	key              string // org/queue/state of items
-	loading          bool
-	iCursor, iOffset int
-	filter           string
-	idx              []int32
-	agents           []router.Agent
-	aCursor, aOffset int
-	err              string
-}
-
-// textState is a scrollable text view (item, timeline, repair plan).
-type textState struct {
-	lines []string
-	off   int
-	cache *wrapCache
-}
-
-type wrapCache struct {
-	w     int
-	lines []string
-}
-
-func newText(lines []string) textState {
-	return textState{lines: lines, cache: &wrapCache{w: -1}}
-}
-
-// wrapped returns the lines wrapped to w cells, cached per width.
-func (t *textState) wrapped(w int) []string {
-	if t.cache == nil {
-		t.cache = &wrapCache{w: -1}
-	}
-	if t.cache.w != w {
-		t.cache.w, t.cache.lines = w, wrap(t.lines, w)
-	}
-	return t.cache.lines
-}
-
-type itemState struct {
-	org    string
-	id     int64
-	detail *ops.ItemDetail
-	text   textState
-	err    string
-}
-
-type timelineState struct {
-	org  string
-	tl   *ops.Timeline
-	text textState
-	err  string
-}
-
-type repairState struct {
-	org           string
-	allowDefaults bool
-	plan          *ops.RepairPlan
-	text          textState
-}
-
-// confirmState is a pending y/N question.
-type confirmState struct {
-	prompt string
-	action string
-	cmd    tea.Cmd
-	quit   bool
-}
-
-// Model is the console's root model.
-type Model struct {
-	opts  Options
-	ctx   context.Context
-	clock router.Clock
-	keys  keyMap
-	help  help.Model
-	st    styles
-
-	width, height int
-
-	snap       *ops.Snapshot
-	rows       []fleetRow
-	orgW       int
-	trends     map[string]*trend
-	stats      *router.EngineStats
-	fetching   bool
-	fetchSince time.Time // when the running refresh started
-	again      bool      // a refresh was asked for while one ran
-	failures   int
-	lastErr    string
-	failSince  time.Time
-
-	view     viewKind
-	stack    []viewKind
-	showHelp bool
-
-	fleet  fleetState
-	org    orgState
-	item   itemState
-	tl     timelineState
-	repair repairState
-
-	mode  inputMode
-	input []rune
-
-	confirm    *confirmState
-	busy       int
-	busyWhat   string
-	status     string
-	statusKind statusKind
-
-	incidentWait  bool // the incident is due but waits for a snapshot
-	incidentTries int
-}
-
 // New builds the root model. Run starts it in a program; tests drive it
 // with Update directly or through teatest.
 func New(opts Options) Model {
@@ -251,18 +85,16 @@ func New(opts Options) Model {
 		}
 		opts.Incident = &inc
 	}
-	m := Model{
-		opts:   opts,
-		ctx:    context.Background(),
-		clock:  clock,
-		keys:   newKeyMap(),
-		help:   help.New(),
-		st:     newStyles(colorWanted(opts.Color, nil)),
-		trends: map[string]*trend{},
+	m := Model{shared: shared{
+		opts:  opts,
+		ctx:   context.Background(),
+		clock: clock,
+		keys:  newKeyMap(),
+		help:  help.New(),
+		st:    newStyles(colorWanted(opts.Color, nil)),
 		// Init's first refresh is in flight from the start.
-		fetching: true,
-	}
-	m.fetchSince = clock.Now()
+		feed: feed{trends: map[string]*trend{}, fetching: true, fetchSince: clock.Now()},
+	}}
 	m.help.Styles = m.st.helpStyles()
 	m.org.state = router.StateQueued
 	if m.readOnly() {
@@ -276,10 +108,6 @@ func New(opts Options) Model {
 		m.setStatus(statusInfo, fmt.Sprintf("incident: %s drill on %s in %s", inc.Kind, org, fmtDur(inc.Delay)))
 	}
 	return m
-}
-
-func (m Model) readOnly() bool {
-	return m.opts.ReadOnly || (m.opts.Ops != nil && m.opts.Ops.ReadOnly())
 }
 
 // Run runs the console until q or ctrl+c (which return nil) or ctx ends.
@@ -320,8 +148,4 @@ func (m Model) Init() tea.Cmd {
 		}
 	}
 	return tea.Batch(cmds...)
-}
-
-func (m *Model) setStatus(k statusKind, text string) {
-	m.status, m.statusKind = oneLine(text), k
 }

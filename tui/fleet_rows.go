@@ -195,29 +195,3 @@ func filterRows(rows []fleetRow, filter string, stalledOnly bool) []int32 {
 	}
 	return out
 }
-
-// healthWord is the health with its symbol, never colour alone.
-func healthWord(h ops.Health) string {
-	switch h {
-	case ops.HealthCritical:
-		return "✖ CRIT"
-	case ops.HealthWarning:
-		return "▲ WARN"
-	}
-	return "● OK"
-}
-
-// stallText is the STALLED marker with its cause.
-func stallText(stalled int32, cause router.Cause) string {
-	if stalled <= 0 {
-		return ""
-	}
-	s := "STALLED"
-	if stalled > 1 {
-		s += "×" + fmtCount(int(stalled))
-	}
-	if cause != "" {
-		s += " " + string(cause)
-	}
-	return s
-}

@@ -1,0 +1,90 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/router"
+)
+
+// The actions, as tea.Cmds: the same ops calls as the CLI's, off the
+// update loop. Each comes back as an actionMsg for the status line.
+
+const (
+	queryTimeout  = 10 * time.Second
+	actionTimeout = 2 * time.Minute
+	itemsPage     = 200
+	maxItems      = 5000
+)
+
+// actionMsg is the result of an operator action, for the status line.
+type actionMsg struct {
+	action string
+	text   string
+	err    error
+	// done is set by repair apply, which leaves the plan view.
+	done bool
+}
+
+func quarantineCmd(c *shared, org string, id int64, reason string) tea.Cmd {
+	return c.call(actionTimeout, func(ctx context.Context, api *ops.Ops) tea.Msg {
+		outs, err := api.Quarantine(ctx, org, []int64{id}, reason)
+		if err != nil {
+			return actionMsg{action: "quarantine", err: err}
+		}
+		text, err := outcomeText("quarantine", outs)
+		if err == nil && outs[0].Changed {
+			text += fmt.Sprintf("; undo with u on the item or :release %d", id)
+		}
+		return actionMsg{action: "quarantine", text: text, err: err}
+	})
+}
+
+func releaseCmd(c *shared, org string, id int64) tea.Cmd {
+	return c.call(actionTimeout, func(ctx context.Context, api *ops.Ops) tea.Msg {
+		outs, err := api.Release(ctx, org, []int64{id})
+		if err != nil {
+			return actionMsg{action: "release", err: err}
+		}
+		text, err := outcomeText("release", outs)
+		return actionMsg{action: "release", text: text, err: err}
+	})
+}
+
+func pauseCmd(c *shared, ref router.QueueRef, paused bool) tea.Cmd {
+	verb := "resume"
+	if paused {
+		verb = "pause"
+	}
+	return c.call(actionTimeout, func(ctx context.Context, api *ops.Ops) tea.Msg {
+		r, err := api.SetPaused(ctx, ref, paused)
+		if err != nil {
+			return actionMsg{action: verb, err: fmt.Errorf("%s %s: %w", verb, ref, err)}
+		}
+		return actionMsg{action: verb, text: pausedText(ref, verb, r)}
+	})
+}
+
+func applyRepairCmd(c *shared, plan *ops.RepairPlan) tea.Cmd {
+	return c.call(actionTimeout, func(ctx context.Context, api *ops.Ops) tea.Msg {
+		rep, err := api.ApplyRepair(ctx, plan)
+		if err != nil {
+			return actionMsg{action: "repair", err: err, done: rep != nil && rep.Repaired > 0}
+		}
+		return actionMsg{action: "repair", text: repairText(rep), done: true}
+	})
+}
+
+func drillCmd(c *shared, kind, org string, count int) tea.Cmd {
+	return c.call(actionTimeout, func(ctx context.Context, api *ops.Ops) tea.Msg {
+		ids, err := api.Drill(ctx, kind, org, count)
+		if err != nil {
+			return actionMsg{action: "drill", err: err}
+		}
+		return actionMsg{action: "drill", text: drillText(kind, org, ids)}
+	})
+}
