@@ -100,9 +100,6 @@ func (s ItemSelector) Validate() error {
 	if s.WaitedOver < 0 {
 		return errors.New("--waited-over must not be negative")
 	}
-	if s.WaitedOver > 0 && s.Now.IsZero() {
-		return errors.New("selector: waited-over needs a reference time")
-	}
 	if s.Revision < 0 {
 		return errors.New("--revision must be a positive revision id")
 	}

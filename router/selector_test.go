@@ -112,7 +112,7 @@ func TestSelectorValidate(t *testing.T) {
 		}
 	}
 	bad := []ItemSelector{{Queue: "q"}, {State: "lost"}, {Cause: "queue_paused"}, {WaitedOver: -time.Second},
-		{WaitedOver: time.Minute}, {IDs: []int64{0}}, {Attrs: []AttrMatch{{"", "x"}}}, {Revision: -1}}
+		{IDs: []int64{0}}, {Attrs: []AttrMatch{{"", "x"}}}, {Revision: -1}}
 	for _, s := range bad {
 		if err := s.Validate(); err == nil {
 			t.Errorf("Validate(%+v) accepted it", s)
