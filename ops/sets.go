@@ -560,3 +560,36 @@ func (o *Ops) CountSelection(ctx context.Context, sel router.ItemSelector) (int,
 	}
 	return n, cs, err
 }
+
+// Rehearse is the console's drill (D): it breaks the current revisions of
+// up to count queued items of org, in the queues routing will reach (its
+// unpaused queues), so that the engine faults on them. When those queues
+// hold nothing, as on a demo whose agents keep up, it first enqueues the
+// victims at their head (InjectIncident): the drill always breaks
+// something.
+func (o *Ops) Rehearse(ctx context.Context, kind, org string, count int) ([]int64, error) {
+	if err := o.guard(ActionDrill); err != nil {
+		return nil, err
+	}
+	qs, err := o.store.ListQueues(ctx, org)
+	if err != nil {
+		return nil, err
+	}
+	waiting := 0
+	for _, q := range qs {
+		if q.Paused {
+			continue
+		}
+		cs, err := o.store.CountSelected(ctx, router.ItemSelector{Org: org, Queue: q.ID, Scope: router.ScopeQuarantine})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			waiting += c.N
+		}
+	}
+	if waiting == 0 {
+		return o.InjectIncident(ctx, kind, org, count)
+	}
+	return o.Drill(ctx, kind, org, count)
+}

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -107,7 +108,29 @@ func (m *Model) askPause() tea.Cmd {
 		m.setStatus(statusErr, "pause: no queue selected")
 		return nil
 	}
-	return m.askSetPaused(router.QueueRef{Org: m.org.name, Queue: q.Queue}, !q.Paused, q.Depth)
+	ref := router.QueueRef{Org: m.org.name, Queue: q.Queue}
+	if q.Paused {
+		return m.askSetPaused(ref, false, q.Depth)
+	}
+	return m.askPauseWith(ref, q.Depth, "")
+}
+
+// askPauseWith asks before pausing a queue with a reason (the console's
+// own when none is typed): a pause always says why.
+func (m *Model) askPauseWith(ref router.QueueRef, depth int, reason string) tea.Cmd {
+	if reason == "" {
+		reason = consoleReason("paused", m.opts.Operator)
+	}
+	m.confirm = &confirmState{action: "pause",
+		prompt: fmt.Sprintf("Pause queue %s? Routing stops for its %d waiting items until resumed. reason: %s", ref, depth, reason),
+		cmd: m.call(actionTimeout, func(ctx context.Context, api *ops.Ops) tea.Msg {
+			r, err := api.Pause(ctx, ref, reason, 0)
+			if err != nil {
+				return actionMsg{action: "pause", err: fmt.Errorf("pause %s: %w", ref, err)}
+			}
+			return actionMsg{action: "pause", text: pausedText(ref, "pause", r)}
+		})}
+	return nil
 }
 
 func (m *Model) askSetPaused(ref router.QueueRef, pause bool, depth int) tea.Cmd {
@@ -198,6 +221,10 @@ func (m *Model) handleConfirm(k tea.KeyPressMsg) tea.Cmd {
 		m.repair.text.scroll(&m.shared, k)
 		return nil
 	}
+	if m.view == viewSet && m.keys.isNav(k) {
+		m.set.text.scroll(&m.shared, k)
+		return nil
+	}
 	m.confirm = nil
 	if c.quit {
 		m.setStatus(statusInfo, "quit cancelled")
@@ -223,9 +250,12 @@ func (m *Model) onAction(msg actionMsg) tea.Cmd {
 	} else {
 		m.setStatus(statusOK, msg.text)
 	}
-	if msg.done && m.view == viewRepair {
+	if msg.done && (m.view == viewRepair || m.view == viewSet) {
 		m.confirm = nil
 		m.popView()
+	}
+	if msg.bulk {
+		m.org.marks = nil
 	}
 	cmds := []tea.Cmd{m.refresh(true)}
 	if m.view == viewItem {
