@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,6 +103,7 @@ func (m *Model) markedSelector() (router.ItemSelector, bool) {
 	for id := range m.org.marks {
 		sel.IDs = append(sel.IDs, id)
 	}
+	slices.Sort(sel.IDs)
 	return sel, true
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 	"github.com/routeops/routeops/router"
 )
 
@@ -81,6 +82,9 @@ func queueStatus(q *ops.QueueHealth) string {
 			status += ": " + q.Reason
 		}
 		return status
+	case q.Paused && (q.PausedBy != "" || q.PauseReason != ""):
+		// Who paused, why and until when: present's words.
+		return healthWord(q.Health) + " PAUSED · " + present.PauseNote(q.PausedBy, q.PauseReason, q.PausedUntil)
 	case q.Health != ops.HealthOK && q.Reason != "":
 		return healthWord(q.Health) + " " + q.Reason
 	case lastErr != "":
