@@ -35,6 +35,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/routeops/routeops/redact"
 	"github.com/routeops/routeops/router"
 	"github.com/routeops/routeops/router/pgstore"
 )
@@ -224,7 +225,7 @@ func newRunner(ctx context.Context, opts Options) (*runner, error) {
 	defer cancel()
 	admin, err := pgx.Connect(cctx, opts.DSN)
 	if err != nil {
-		return nil, fmt.Errorf("connect to the bench server: %s", redact(err, opts.DSN))
+		return nil, fmt.Errorf("connect to the bench server: %s", redact.Text(err.Error(), opts.DSN))
 	}
 	r := &runner{opts: opts, log: opts.Log, admin: admin}
 	r.machine = machine(ctx, admin)
@@ -340,7 +341,7 @@ func (r *runner) run(ctx context.Context, name string, several bool) (res *Resul
 		err = sc.incident(ctx)
 	}
 	if err != nil {
-		res.Err = redact(err, r.opts.DSN)
+		res.Err = redact.Text(err.Error(), r.opts.DSN)
 	}
 	return res
 }
@@ -605,26 +606,17 @@ func withDatabase(dsn, db string) (string, error) {
 			if errors.As(err, &ue) {
 				err = ue.Err
 			}
-			return "", fmt.Errorf("invalid DSN URL: %s", redact(err, dsn))
+			return "", fmt.Errorf("invalid DSN URL: %s", redact.Text(err.Error(), dsn))
 		}
 		u.Path = "/" + db
 		u.RawPath = ""
 		return u.String(), nil
 	}
 	if _, err := pgconn.ParseConfig(dsn); err != nil {
-		return "", fmt.Errorf("invalid DSN: %s", redact(err, dsn))
+		return "", fmt.Errorf("invalid DSN: %s", redact.Text(err.Error(), dsn))
 	}
 	// In a keyword/value string the last setting wins.
 	return strings.TrimSpace(dsn) + " dbname=" + db, nil
-}
-
-// redact renders an error without the DSN's password.
-func redact(err error, dsn string) string {
-	msg := err.Error()
-	if cfg, perr := pgconn.ParseConfig(dsn); perr == nil && cfg.Password != "" {
-		msg = strings.ReplaceAll(msg, cfg.Password, "xxxxx")
-	}
-	return msg
 }
 
 // quiesce waits, up to max, until the machine is quiet: less than a

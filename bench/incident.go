@@ -40,13 +40,13 @@ func (s *scenario) incident(ctx context.Context) error {
 	var broken int
 	for i := 1; i <= hit; i++ {
 		org := fmt.Sprintf("org-%04d", i)
-		ids, err := st.DrillDeleteRevisions(ctx, org, 20, actor, now())
+		ids, err := st.DrillDeleteRevisions(ctx, router.DrillRequest{Org: org, Count: 20, Actor: actor, At: now()})
 		if err != nil {
 			return fmt.Errorf("incident: %w", err)
 		}
 		broken += len(ids)
 		for _, q := range []string{"default", "billing"} {
-			if _, err := st.MarkStall(ctx, org, q, router.CauseMissingRevision, nil, actor, now()); err != nil {
+			if _, err := st.MarkStall(ctx, router.MarkStallRequest{Org: org, Queue: q, Cause: router.CauseMissingRevision, Actor: actor, At: now()}); err != nil {
 				return fmt.Errorf("incident: %w", err)
 			}
 		}
@@ -199,7 +199,7 @@ func (s *scenario) measureBulk(ctx context.Context, st router.Store) error {
 	singles := planned[:min(len(planned), s.opts.scaled(1000, 5))]
 	t := time.Now()
 	for _, id := range singles {
-		if _, err := st.Quarantine(ctx, "", id, "bench", actor, now()); err != nil {
+		if _, err := st.Quarantine(ctx, router.QuarantineRequest{ItemID: id, Reason: "bench", Actor: actor, At: now()}); err != nil {
 			return err
 		}
 	}

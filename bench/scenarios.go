@@ -893,7 +893,7 @@ func (s *scenario) cleanupScenario(ctx context.Context) error {
 				return err
 			}
 			for _, q := range qs {
-				if _, err := st.SetQueuePaused(ctx, org, q.ID, false, actor, time.Now()); err != nil {
+				if _, err := st.SetQueuePaused(ctx, router.QueuePauseRequest{Org: org, Queue: q.ID, Paused: false, Actor: actor, At: time.Now()}); err != nil {
 					return err
 				}
 			}

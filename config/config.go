@@ -2,7 +2,7 @@
 // file (YAML, TOML or JSON), then ROUTEOPS_* environment variables, then
 // command-line flags, each layer overriding the one before. It validates
 // every value, naming the key and the allowed values when one is wrong, and
-// it keeps the DSN's password out of every message (RedactDSN, Redact).
+// it keeps the DSN's password out of every message (with package redact).
 //
 // Reference() documents every key.
 package config
@@ -10,13 +10,14 @@ package config
 import (
 	"time"
 
+	"github.com/routeops/routeops/redact"
 	"github.com/routeops/routeops/router"
 )
 
 // Config is the effective configuration. Build it with Load or Default.
 type Config struct {
 	// DSN is the PostgreSQL connection string (dsn). Empty: the embedded
-	// demo store. It holds a password: print it only through RedactDSN.
+	// demo store. It holds a password: print it only through redact.DSN.
 	DSN string
 	// Operator is recorded with every mutation (operator). Empty: resolved
 	// later from SUDO_USER or USER.
@@ -125,7 +126,7 @@ func Default() *Config {
 // Validate checks every value against its rule and returns the first
 // problem as an *Error naming the key, the value and the allowed values.
 func (c *Config) Validate() error {
-	sec := secretsOf(c.DSN)
+	sec := redact.Of(c.DSN)
 	for _, k := range keys {
 		if k.check == nil {
 			continue
@@ -135,7 +136,7 @@ func (c *Config) Validate() error {
 			if !k.secret {
 				e.Value = formatValue(k.get(c))
 			}
-			return sec.scrubError(e)
+			return scrubError(sec, e)
 		}
 	}
 	return nil
@@ -167,7 +168,7 @@ func (c *Config) Source(key string) string {
 }
 
 // Redacted returns every key's effective value, keyed by the dotted key,
-// for display (`routeops config`). The dsn is redacted with RedactDSN.
+// for display (`routeops config`). The dsn is redacted with redact.DSN.
 // Durations are strings in Go syntax ("30s"), ints are int64, floats
 // float64, bools bool, everything else string.
 func (c *Config) Redacted() map[string]any {
@@ -181,7 +182,7 @@ func (c *Config) Redacted() map[string]any {
 			out[k.key] = v
 		}
 	}
-	out["dsn"] = RedactDSN(c.DSN)
+	out["dsn"] = redact.DSN(c.DSN)
 	return out
 }
 

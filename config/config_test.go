@@ -14,6 +14,8 @@ import (
 	"github.com/spf13/pflag"
 	"pgregory.net/rapid"
 
+	"github.com/routeops/routeops/redact"
+	"github.com/routeops/routeops/redact/redacttest"
 	"github.com/routeops/routeops/router"
 )
 
@@ -667,81 +669,6 @@ func TestConsoleRefreshAndRedacted(t *testing.T) {
 	}
 }
 
-func TestRedactDSN(t *testing.T) {
-	cases := []struct{ in, want string }{
-		{"postgres://u:secret@h/db", "postgres://u:xxxxx@h/db"},
-		{"postgresql://u:secret@h:5432,h2:5433/db?sslmode=require", "postgresql://u:xxxxx@h:5432,h2:5433/db?sslmode=require"},
-		{"postgres://u:p%40ss%2Fw%3Ard@h/db", "postgres://u:xxxxx@h/db"},
-		{"postgres://u%40corp:s%20cret@[::1]:5432/db", "postgres://u%40corp:xxxxx@[::1]:5432/db"},
-		{"postgres://u:@h/db", "postgres://u:xxxxx@h/db"},
-		{"postgres://u@h/db", "postgres://u@h/db"},
-		{"postgres://h/db", "postgres://h/db"},
-		{"postgres://h/db?user=u&password=secret&sslmode=disable", "postgres://h/db?user=u&password=xxxxx&sslmode=disable"},
-		{"postgres://h/db?sslpassword=k3y&pass%77ord=secret", "postgres://h/db?sslpassword=xxxxx&pass%77ord=xxxxx"},
-		{"postgres://u:one@h/db?password=two", "postgres://u:xxxxx@h/db?password=xxxxx"},
-		{"postgres://h:5432/db?application_name=a@b", "postgres://h:5432/db?application_name=a@b"},
-		// Malformed: raw '@', '/', ':' in the password; it is hidden all the same.
-		{"postgres://u:p@ss@h/db", "postgres://u:xxxxx@h/db"},
-		{"postgres://u:p/ss@h/db", "postgres://u:xxxxx@h/db"},
-		{"postgres://u:se:cr:et@h/db", "postgres://u:xxxxx@h/db"},
-		{"postgres://u:p?ss@h/db", "postgres://u:xxxxx@h/db"},
-		{"postgres://h?password=a@b", "postgres://h?password=xxxxx"},
-		// Keyword/value.
-		{"host=h password=secret user=u", "host=h password=xxxxx user=u"},
-		{"host=h password = secret user=u", "host=h password = xxxxx user=u"},
-		{"host=h password='se cret' user=u", "host=h password=xxxxx user=u"},
-		{`host=h password='it\'s \\ ok' user=u`, "host=h password=xxxxx user=u"},
-		{`host=h password=se\ cret user=u`, "host=h password=xxxxx user=u"},
-		{"host=h sslpassword=k3y password=secret", "host=h sslpassword=xxxxx password=xxxxx"},
-		{"password=secret", "password=xxxxx"},
-		{"host=h PASSWORD=secret", "host=h PASSWORD=xxxxx"},
-		{"host=h password='unterminated", "host=h password=xxxxx"},
-		{"host=h password=", "host=h password=xxxxx"},
-		{"host=h user=password", "host=h user=password"},
-		{"host=h application_name='password=x'", "host=h application_name='password=x'"},
-		{"", ""},
-		{"not a dsn", "not a dsn"},
-	}
-	for _, tc := range cases {
-		if got := RedactDSN(tc.in); got != tc.want {
-			t.Errorf("RedactDSN(%q)\n   = %q\nwant %q", tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestRedact(t *testing.T) {
-	cases := []struct {
-		dsn, msg string
-		secrets  []string // must not survive
-		keep     string   // must survive
-	}{
-		{"postgres://u:secret@h/db", "failed to connect to postgres://u:secret@h/db: password secret rejected",
-			[]string{"secret"}, "failed to connect to postgres://u:xxxxx@h/db: password xxxxx rejected"},
-		{"postgres://u:p%40ss%21@h/db", "auth failed for p@ss! (p%40ss%21)",
-			[]string{"p@ss!", "p%40ss%21"}, "auth failed for xxxxx (xxxxx)"},
-		{"host=h password='se cret' user=u", `bad password "se cret" in host=h password='se cret' user=u`,
-			[]string{"se cret"}, `bad password "xxxxx" in host=h password=xxxxx user=u`},
-		{`host=h password='a\'b"c' user=u`, `value "a'b\"c" and a'b"c`,
-			[]string{`a'b"c`, `a'b\"c`}, `value "xxxxx" and xxxxx`},
-		{"postgres://h/db?password=q%2Bw+e", "q+w e and q+w+e", []string{"q+w e", "q+w+e"}, "xxxxx and xxxxx"},
-		{"postgres://u@h/db", "nothing secret here", nil, "nothing secret here"},
-		{"", "nothing secret here", nil, "nothing secret here"},
-		// A password made of the mask's own letters gets another mask.
-		{"postgres://u:xx@h/db", "pw xx", []string{"xx"}, "pw *****"},
-	}
-	for _, tc := range cases {
-		got := Redact(tc.msg, tc.dsn)
-		for _, s := range tc.secrets {
-			if strings.Contains(got, s) {
-				t.Errorf("Redact(%q) = %q still holds %q", tc.msg, got, s)
-			}
-		}
-		if got != tc.keep {
-			t.Errorf("Redact(%q, %q)\n   = %q\nwant %q", tc.msg, tc.dsn, got, tc.keep)
-		}
-	}
-}
-
 // genPassword draws passwords with every awkward character.
 func genPassword(t *rapid.T) string {
 	return rapid.StringMatching(`[A-Za-z0-9 !"#$%&'()*+,./:;<=>?@\[\\\]^_{|}~é-]{6,24}`).Draw(t, "password")
@@ -752,65 +679,24 @@ func genPassword(t *rapid.T) string {
 func dsnForm(t *rapid.T, pw string) (dsn, written string) {
 	switch rapid.IntRange(0, 5).Draw(t, "form") {
 	case 0:
-		w := percentEncodeAll(pw)
+		w := redacttest.PercentEncodeAll(pw)
 		return "postgres://routeops:" + w + "@db.internal:5432/routeops?sslmode=require", w
 	case 1:
-		w := percentEncodeSome(pw)
+		w := redacttest.PercentEncodeSome(pw)
 		return "postgresql://routeops:" + w + "@db.internal/routeops", w
 	case 2:
-		w := percentEncodeAll(pw)
+		w := redacttest.PercentEncodeAll(pw)
 		return "postgres://db.internal/routeops?user=routeops&password=" + w + "&sslmode=disable", w
 	case 3:
-		w := quoteKeyword(pw)
+		w := redacttest.QuoteKeyword(pw)
 		return "host=db.internal user=routeops password=" + w + " dbname=routeops", w
 	case 4:
-		w := quoteKeyword(pw)
+		w := redacttest.QuoteKeyword(pw)
 		return "host=db.internal sslpassword = " + w + " sslmode=verify-full", w
 	default:
-		w := escapeKeyword(pw)
+		w := redacttest.EscapeKeyword(pw)
 		return "password=" + w + " host=db.internal", w
 	}
-}
-
-func percentEncodeAll(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
-}
-
-// percentEncodeSome encodes only what a URL cannot hold, as people do.
-func percentEncodeSome(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; strings.IndexByte("%@/?#: &=", c) >= 0 || c >= 0x80 {
-			fmt.Fprintf(&b, "%%%02X", c)
-		} else {
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
-func quoteKeyword(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
-}
-
-func escapeKeyword(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; isSpace(c) || c == '\\' || c == '\'' && i == 0 {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // TestNoPasswordInMessages: whatever goes wrong, and wherever the DSN comes
@@ -821,13 +707,13 @@ func TestNoPasswordInMessages(t *testing.T) {
 		dsn, written := dsnForm(rt, pw)
 		forbidden := []string{pw, written}
 
-		// RedactDSN and Redact.
-		if out := RedactDSN(dsn); strings.Contains(out, pw) || strings.Contains(out, written) {
-			rt.Fatalf("RedactDSN(%q) = %q", dsn, out)
+		// redact.DSN and redact.Text.
+		if out := redact.DSN(dsn); strings.Contains(out, pw) || strings.Contains(out, written) {
+			rt.Fatalf("redact.DSN(%q) = %q", dsn, out)
 		}
 		msg := fmt.Sprintf("connect %s failed: password %s (%q) rejected, raw %s", dsn, pw, pw, written)
-		if out := Redact(msg, dsn); strings.Contains(out, pw) || strings.Contains(out, written) {
-			rt.Fatalf("Redact(%q) = %q", msg, out)
+		if out := redact.Text(msg, dsn); strings.Contains(out, pw) || strings.Contains(out, written) {
+			rt.Fatalf("redact.Text(%q) = %q", msg, out)
 		}
 
 		// Load, with the DSN in one layer and trouble in the same or another.

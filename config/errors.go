@@ -1,6 +1,11 @@
 package config
 
-import "strings"
+import (
+	"errors"
+	"strings"
+
+	"github.com/routeops/routeops/redact"
+)
 
 // Error is a bad configuration value. Its message names the key, the bad
 // value and what is allowed, for example
@@ -73,4 +78,34 @@ func (e *FileError) Error() string {
 		return e.text
 	}
 	return "config: file " + e.Path + ": " + e.Msg
+}
+
+// scrubError returns err with every secret removed from its message. An
+// *Error or *FileError keeps its type and fields (scrubbed).
+func scrubError(s redact.Secrets, err error) error {
+	if err == nil || len(s) == 0 {
+		return err
+	}
+	var e *Error
+	if errors.As(err, &e) && error(e) == err {
+		c := *e
+		c.Key, c.Value, c.Allowed, c.Msg, c.Source = s.Scrub(c.Key), s.Scrub(c.Value), s.Scrub(c.Allowed), s.Scrub(c.Msg), s.Scrub(c.Source)
+		c.text = ""
+		if msg := s.Scrub(e.Error()); msg != c.Error() {
+			c.text = msg
+		}
+		return &c
+	}
+	var fe *FileError
+	if errors.As(err, &fe) && error(fe) == err {
+		c := &FileError{Path: s.Scrub(fe.Path), Msg: s.Scrub(fe.Msg)}
+		if msg := s.Scrub(fe.Error()); msg != c.Error() {
+			c.text = msg
+		}
+		return c
+	}
+	if msg := err.Error(); s.Scrub(msg) != msg {
+		return errors.New(s.Scrub(msg))
+	}
+	return err
 }

@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/routeops/routeops/redact"
+	"github.com/routeops/routeops/redact/redacttest"
 )
 
 // FuzzLoadConfig feeds random bytes to Load as a YAML file, with a DSN line
@@ -18,7 +19,7 @@ func FuzzLoadConfig(f *testing.F) {
 	f.Add([]byte("routing:\n  on_item_fault: skip\n"), "hunter2")
 	f.Fuzz(func(t *testing.T, data []byte, pw string) {
 		dir := t.TempDir()
-		enc := percentEncodeAll(pw)
+		enc := redacttest.PercentEncodeAll(pw)
 		dsnLine := "dsn: 'postgres://u:" + enc + "@h/db'\n"
 		variants := [][]byte{
 			append([]byte(dsnLine), data...),
@@ -35,7 +36,7 @@ func FuzzLoadConfig(f *testing.F) {
 					t.Fatalf("Load succeeded but Validate fails: %v", verr)
 				}
 				if cfg.DSN != "" {
-					if r := cfg.Redacted()["dsn"].(string); r != RedactDSN(cfg.DSN) {
+					if r := cfg.Redacted()["dsn"].(string); r != redact.DSN(cfg.DSN) {
 						t.Fatalf("Redacted dsn %q", r)
 					}
 				}
@@ -54,118 +55,4 @@ func FuzzLoadConfig(f *testing.F) {
 			}
 		}
 	})
-}
-
-// pgxOptions keeps pgx's parser away from files and the network.
-var pgxOptions = pgconn.ParseConfigOptions{ConnStringAllowedKeys: []string{
-	"host", "port", "user", "password", "database", "dbname", "sslmode", "sslpassword",
-	"application_name", "connect_timeout", "target_session_attrs",
-}}
-
-// FuzzRedactDSN checks that a password never survives RedactDSN or
-// Redact. It uses pgx's own parser as the judge of what the password of an
-// arbitrary dsn is, and also builds DSNs of every form around pw.
-func FuzzRedactDSN(f *testing.F) {
-	f.Setenv("PGPASSWORD", "")
-	f.Setenv("PGSSLPASSWORD", "")
-	f.Setenv("PGPASSFILE", filepath.Join(f.TempDir(), "none"))
-	f.Setenv("PGSERVICEFILE", filepath.Join(f.TempDir(), "none"))
-	f.Setenv("PGSERVICE", "")
-	f.Add("postgres://u:secret@h/db", "p@ss w/rd")
-	f.Fuzz(func(t *testing.T, dsn string, pw string) {
-		// Arbitrary input: never panics, and what pgx would send as the
-		// password is hidden.
-		out := RedactDSN(dsn)
-		if cfg, err := pgconn.ParseConfigWithOptions(dsn, pgxOptions); err == nil && cfg.Password != "" {
-			p := cfg.Password
-			msg := "failed: " + p + " | " + dsn + " | " + fmt.Sprintf("%q", p)
-			if got := Redact(msg, dsn); strings.Contains(got, p) {
-				t.Fatalf("Redact(%q, %q) = %q holds pgx's password %q", msg, dsn, got, p)
-			}
-			if !strings.Contains(p, "\x00") && strings.Count(dsn, p) <= 1 {
-				if nul, _ := redactDSN(dsn, "\x00"); strings.Contains(nul, p) {
-					t.Fatalf("RedactDSN(%q) = %q holds pgx's password %q", dsn, out, p)
-				}
-			}
-		}
-
-		// Built DSNs around pw.
-		if pw == "" || strings.Contains(pw, "\x00") {
-			return
-		}
-		for _, form := range builtForms(pw) {
-			d := form.prefix + form.written + form.suffix
-			skeleton := form.prefix + "\x00" + form.suffix
-			if !strings.Contains(skeleton, pw) {
-				if nul, _ := redactDSN(d, "\x00"); strings.Contains(nul, pw) {
-					t.Fatalf("RedactDSN(%q) = %q holds the password %q", d, RedactDSN(d), pw)
-				}
-			}
-			msg := "error: " + d + " pw=" + pw + " written=" + form.written
-			if got := Redact(msg, d); strings.Contains(got, pw) || strings.Contains(got, form.written) {
-				t.Fatalf("Redact(%q, %q) = %q holds the password", msg, d, got)
-			}
-		}
-	})
-}
-
-type builtForm struct{ prefix, written, suffix string }
-
-func builtForms(pw string) []builtForm {
-	return []builtForm{
-		{"postgres://u:", percentEncodeAll(pw), "@h:5432/db?sslmode=require"},
-		{"postgresql://u:", percentEncodeSome(pw), "@h/db"},
-		{"postgres://h/db?user=u&password=", percentEncodeAll(pw), "&sslmode=disable"},
-		{"host=h user=u password=", quoteKeyword(pw), " dbname=db"},
-		{"host=h sslpassword = ", quoteKeyword(pw), " sslmode=verify-full"},
-		{"password=", escapeKeyword(pw), " host=h"},
-	}
-}
-
-// TestRedactAgainstPgx: for DSNs that pgx accepts, the password pgx would
-// send is hidden by RedactDSN and Redact.
-func TestRedactAgainstPgx(t *testing.T) {
-	t.Setenv("PGPASSWORD", "")
-	t.Setenv("PGPASSFILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("PGSERVICEFILE", filepath.Join(t.TempDir(), "none"))
-	dsns := []string{
-		"postgres://u:s3cret@h/db",
-		"postgres://u: s3cret @h/db",
-		"postgres://u:p%25w%20x@h/db",
-		"postgres://u:s3cret@h/db?password=other",
-		"postgres://u:s3cret@h1:5432,h2:5433/db",
-		"postgresql://u:s3cret@/db?host=/tmp",
-		"postgres://[::1]:5432/db?user=u&password=a%26b",
-		"postgres://h/db?pass%77ord=s3cret",
-		"postgres://u:p@ss@h/db",
-		"host=h password=s3cret user=u",
-		" host=h   password = s3cret\tuser=u",
-		"host=h password='s3 cret' user=u",
-		`host=h password='it\'s' user=u`,
-		`host=h password=p\'q user=u`,
-		`host=h password=a\ b\\c user=u`,
-		"host=h password='' user=u",
-		"host=h sslmode=disable password=s3cret",
-	}
-	checked := 0
-	for _, dsn := range dsns {
-		cfg, err := pgconn.ParseConfigWithOptions(dsn, pgxOptions)
-		if err != nil || cfg.Password == "" {
-			continue
-		}
-		checked++
-		p := cfg.Password
-		// (A password that also occurs elsewhere in the DSN, like "p" in
-		// "postgres", stays there: RedactDSN masks password positions.)
-		if nul, _ := redactDSN(dsn, "\x00"); strings.Count(dsn, p) <= 1 && strings.Contains(nul, p) {
-			t.Errorf("RedactDSN(%q) = %q holds %q", dsn, RedactDSN(dsn), p)
-		}
-		msg := "password " + p + " refused for " + dsn
-		if out := Redact(msg, dsn); strings.Contains(out, p) {
-			t.Errorf("Redact(%q) = %q holds %q", msg, out, p)
-		}
-	}
-	if checked < 12 {
-		t.Errorf("pgx parsed only %d of the DSNs with a password", checked)
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/routeops/routeops/redact"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
@@ -73,20 +74,20 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 		flagKeys = DefaultFlagKeys()
 	}
 
-	var sec secrets
+	var sec redact.Secrets
 	// Every error and warning leaves through here, scrubbed of every
 	// password that any layer's DSN holds.
 	defer func() {
 		for i := range warnings {
-			warnings[i] = sec.scrub(warnings[i])
+			warnings[i] = sec.Scrub(warnings[i])
 		}
-		err = sec.scrubError(err)
+		err = scrubError(sec, err)
 	}()
 
 	// Collect the DSNs of the environment and flags first, so that even
 	// the earliest error is scrubbed.
 	if v, ok := lookup(EnvName("dsn")); ok {
-		sec.addDSN(v)
+		sec.AddDSN(v)
 	}
 	changed := map[string]*pflag.Flag{} // key -> changed flag
 	if opts.Flags != nil {
@@ -106,7 +107,7 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 			}
 			changed[key] = f
 			if key == "dsn" {
-				sec.addDSN(f.Value.String())
+				sec.AddDSN(f.Value.String())
 			}
 		}
 	}
@@ -139,14 +140,14 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 			}
 			return nil, nil, &FileError{Path: path, Msg: "cannot be read: " + rerr.Error()}
 		}
-		sec.addText(string(data))
+		sec.AddText(string(data))
 		format := fileFormat(path)
 		v.SetConfigType(format)
 		if perr := readConfig(v, data); perr != nil {
 			return nil, nil, &FileError{Path: path, Msg: parseMessage(format, data, perr)}
 		}
 		if d, ok := v.Get("dsn").(string); ok {
-			sec.addDSN(d)
+			sec.AddDSN(d)
 		}
 		c.File = path
 		var ferr error

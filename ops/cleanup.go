@@ -80,8 +80,7 @@ func (o *Ops) ApplyCleanup(ctx context.Context, opt CleanupOptions) (*CleanupRes
 			break
 		}
 		limit := min(opt.BatchSize, opt.MaxRows-res.Deleted)
-		b, err := o.store.CleanupBatch(ctx, router.CleanupBatchRequest{OlderThan: older, After: after, Limit: limit},
-			o.Actor, o.Clock.Now())
+		b, err := o.store.CleanupBatch(ctx, router.CleanupBatchRequest{OlderThan: older, After: after, Limit: limit, Actor: o.Actor, At: o.Clock.Now()})
 		if err != nil {
 			if ctx.Err() != nil {
 				res.Stopped = "canceled"

@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/routeops/routeops/ops"
 	"github.com/routeops/routeops/router"
+	"github.com/routeops/routeops/router/pgstore"
 )
 
 const retention = 24 * time.Hour
@@ -64,8 +64,8 @@ func buildCleanup(e *env) *cleanupFixture {
 	if p := e.route(e.engine(router.PolicyQuarantine, nil)); p.Assigned != 3 {
 		e.t.Fatalf("assigned %d", p.Assigned)
 	}
-	e.must(e.st.Complete(e.ctx, "o1", c.ID, old(3*m)))
-	e.must(e.st.Complete(e.ctx, "o1", a.ID, old(3*m)))
+	e.must(e.st.Complete(e.ctx, router.CompleteRequest{Org: "o1", ItemID: c.ID, At: old(3 * m)}))
+	e.must(e.st.Complete(e.ctx, router.CompleteRequest{Org: "o1", ItemID: a.ID, At: old(3 * m)}))
 	elig("o1", c.CurrentRevisionID)
 	fx.refOld++
 	// E: two old revisions and a recent current one: both old ones go.
@@ -381,8 +381,7 @@ func repoint(e *env, item, rev int64, fk bool) (bool, error) {
 	ctx := e.ctx
 	if fk {
 		_, err := e.pg.Pool().Exec(ctx, `UPDATE work_items SET current_revision_id = $1 WHERE org_id = 'o1' AND id = $2`, rev, item)
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "23503" {
+		if pgstore.IsForeignKeyViolation(err) {
 			return false, nil
 		}
 		return err == nil, err

@@ -167,7 +167,7 @@ func (e *env) enqueue(org, queue string, a []byte, when time.Time) router.WorkIt
 
 func (e *env) addRevision(org string, item int64, a []byte, when time.Time) router.Revision {
 	e.t.Helper()
-	r, err := e.st.AddRevision(e.ctx, org, item, a, when)
+	r, err := e.st.AddRevision(e.ctx, router.AddRevisionRequest{Org: org, ItemID: item, Attributes: a, At: when})
 	e.must(err)
 	return r
 }

@@ -147,7 +147,7 @@ func TestQuarantineAndRelease(t *testing.T) {
 
 		// When capacity frees up, the released item goes before i3, which
 		// was enqueued after it.
-		e.must(e.st.Complete(e.ctx, "o1", i2.ID, e.clk.Now()))
+		e.must(e.st.Complete(e.ctx, router.CompleteRequest{Org: "o1", ItemID: i2.ID, At: e.clk.Now()}))
 		if p := e.route(eng); p.Assigned != 1 {
 			t.Fatalf("assigned %d", p.Assigned)
 		}

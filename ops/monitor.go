@@ -47,6 +47,9 @@ func Worst(a, b Health) Health {
 	return a
 }
 
+// Worse reports whether h is more severe than other.
+func (h Health) Worse(other Health) bool { return h.rank() > other.rank() }
+
 // ExitCode maps health to the monitoring convention (0 ok, 1 warning, 2
 // critical).
 func (h Health) ExitCode() int { return h.rank() }
@@ -496,7 +499,7 @@ func brokenHead(hh *HeadHealth, h headFacts) string {
 // Monitor builds snapshots and, when it records, writes stall detected and
 // cleared events once per transition.
 type Monitor struct {
-	store    router.Store
+	store    router.MonitorStore
 	clock    router.Clock
 	settings Settings
 	actor    router.Actor
@@ -508,7 +511,7 @@ type Monitor struct {
 }
 
 // NewMonitor builds a monitor.
-func NewMonitor(store router.Store, clock router.Clock, s Settings, actor router.Actor, log *slog.Logger) *Monitor {
+func NewMonitor(store router.MonitorStore, clock router.Clock, s Settings, actor router.Actor, log *slog.Logger) *Monitor {
 	if clock == nil {
 		clock = router.RealClock{}
 	}
@@ -574,7 +577,7 @@ func (m *Monitor) recordTransitions(ctx context.Context, raw *router.StoreSnapsh
 			case q.Stalled && !was:
 				detail := router.Detail("cause", q.Cause, "reason", q.Reason, "depth", q.Depth,
 					"available_capacity", q.AvailableCapacity, "head", q.Head)
-				changed, err := m.store.MarkStall(ctx, o.Org, q.Queue, q.Cause, detail, m.actor, now)
+				changed, err := m.store.MarkStall(ctx, router.MarkStallRequest{Org: o.Org, Queue: q.Queue, Cause: q.Cause, Detail: detail, Actor: m.actor, At: now})
 				if err != nil {
 					m.log.Warn("recording stall failed", "org", o.Org, "queue", q.Queue, "error", err.Error())
 				} else if changed {
@@ -582,7 +585,7 @@ func (m *Monitor) recordTransitions(ctx context.Context, raw *router.StoreSnapsh
 				}
 			case !q.Stalled && was:
 				detail := router.Detail("depth", q.Depth, "reason", "progress resumed")
-				changed, err := m.store.MarkStall(ctx, o.Org, q.Queue, router.CauseNone, detail, m.actor, now)
+				changed, err := m.store.MarkStall(ctx, router.MarkStallRequest{Org: o.Org, Queue: q.Queue, Cause: router.CauseNone, Detail: detail, Actor: m.actor, At: now})
 				if err != nil {
 					m.log.Warn("recording stall cleared failed", "org", o.Org, "queue", q.Queue, "error", err.Error())
 				} else if changed {

@@ -143,7 +143,7 @@ func TestMonitorStallCauses(t *testing.T) {
 		// o-tpaused: the head needs team t2, which is paused; t1 is free.
 		e.org("o-tpaused", 1, 5)
 		e.team("o-tpaused", "t2", 1, 5)
-		e.must(e.st.SetTeamStatus(e.ctx, "o-tpaused", "t2", router.TeamPaused, base))
+		e.must(e.st.SetTeamStatus(e.ctx, router.TeamStatusRequest{Org: "o-tpaused", Team: "t2", Status: router.TeamPaused, At: base}))
 		e.enqueue("o-tpaused", "default", teamAttrs("t2", 1), base)
 
 		// o-unknown: nothing wrong that routeops can name; it simply is
@@ -283,7 +283,7 @@ func TestMonitorAgeAloneIsNotAStall(t *testing.T) {
 			t.Fatalf("assigned %d", p.Assigned)
 		}
 		e.clk.Set(at(5 * time.Second))
-		e.must(e.st.Complete(e.ctx, "o1", i1.ID, e.clk.Now()))
+		e.must(e.st.Complete(e.ctx, router.CompleteRequest{Org: "o1", ItemID: i1.ID, At: e.clk.Now()}))
 		e.clk.Set(at(20 * time.Second))
 		e.beat(eng)
 		q := queueOf(t, e.snapshot(), "o1", "default")

@@ -18,7 +18,7 @@ import (
 // read-only mode, and is recorded with the operator's identity and origin.
 // The store is private: nothing reaches it around the rules.
 type Ops struct {
-	store   router.Store
+	store   router.OpsStore
 	Clock   router.Clock
 	Actor   router.Actor
 	Monitor *Monitor
@@ -69,7 +69,7 @@ type Options struct {
 }
 
 // New builds the operator API on a store, with its monitor.
-func New(store router.Store, opt Options) *Ops {
+func New(store router.OpsStore, opt Options) *Ops {
 	if opt.Clock == nil {
 		opt.Clock = router.RealClock{}
 	}
@@ -189,7 +189,7 @@ func (o *Ops) Quarantine(ctx context.Context, org string, ids []int64, reason st
 	}
 	outs := make([]Outcome, 0, len(ids))
 	for _, id := range ids {
-		r, err := o.store.Quarantine(ctx, org, id, reason, o.Actor, o.Clock.Now())
+		r, err := o.store.Quarantine(ctx, router.QuarantineRequest{Org: org, ItemID: id, Reason: reason, Actor: o.Actor, At: o.Clock.Now()})
 		outs = append(outs, outcome(id, r, err))
 	}
 	return outs, nil
@@ -203,7 +203,7 @@ func (o *Ops) Release(ctx context.Context, org string, ids []int64) ([]Outcome, 
 	}
 	outs := make([]Outcome, 0, len(ids))
 	for _, id := range ids {
-		r, err := o.store.Release(ctx, org, id, o.Actor, o.Clock.Now())
+		r, err := o.store.Release(ctx, router.ReleaseRequest{Org: org, ItemID: id, Actor: o.Actor, At: o.Clock.Now()})
 		outs = append(outs, outcome(id, r, err))
 	}
 	return outs, nil
@@ -218,7 +218,7 @@ func (o *Ops) SetPaused(ctx context.Context, ref router.QueueRef, paused bool) (
 	if err := o.guard(action); err != nil {
 		return router.ActionResult{}, err
 	}
-	return o.store.SetQueuePaused(ctx, ref.Org, ref.Queue, paused, o.Actor, o.Clock.Now())
+	return o.store.SetQueuePaused(ctx, router.QueuePauseRequest{Org: ref.Org, Queue: ref.Queue, Paused: paused, Actor: o.Actor, At: o.Clock.Now()})
 }
 
 // ItemDetail is everything about one item.
@@ -354,10 +354,15 @@ func (o *Ops) Drill(ctx context.Context, kind, org string, count int) ([]int64, 
 	if err := CheckDrill(kind, org, count); err != nil {
 		return nil, err
 	}
-	if kind == DrillCorruptRevisions {
-		return o.store.DrillCorruptRevisions(ctx, org, count, o.Actor, o.Clock.Now())
+	d, ok := o.store.(router.Driller)
+	if !ok {
+		return nil, &DrillRefusedError{Store: o.store.Describe()}
 	}
-	return o.store.DrillDeleteRevisions(ctx, org, count, o.Actor, o.Clock.Now())
+	req := router.DrillRequest{Org: org, Count: count, Actor: o.Actor, At: o.Clock.Now()}
+	if kind == DrillCorruptRevisions {
+		return d.DrillCorruptRevisions(ctx, req)
+	}
+	return d.DrillDeleteRevisions(ctx, req)
 }
 
 // InjectIncident reproduces the incident where it shows: at the head of
@@ -393,13 +398,13 @@ func (o *Ops) InjectIncident(ctx context.Context, kind, org string, count int) (
 	if top == nil {
 		return nil, fmt.Errorf("org %s has no unpaused queue to break", org)
 	}
-	if _, err := o.store.SetQueuePaused(ctx, org, top.ID, true, o.Actor, o.Clock.Now()); err != nil {
+	if _, err := o.store.SetQueuePaused(ctx, router.QueuePauseRequest{Org: org, Queue: top.ID, Paused: true, Actor: o.Actor, At: o.Clock.Now()}); err != nil {
 		return nil, err
 	}
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		_, _ = o.store.SetQueuePaused(rctx, org, top.ID, false, o.Actor, o.Clock.Now())
+		_, _ = o.store.SetQueuePaused(rctx, router.QueuePauseRequest{Org: org, Queue: top.ID, Paused: false, Actor: o.Actor, At: o.Clock.Now()})
 	}()
 	victim := router.Attributes{Priority: 100, Channel: "chat", Tier: "gold"}
 	for i := 0; i < count; i++ {

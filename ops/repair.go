@@ -175,7 +175,7 @@ func (o *Ops) applyRepair(ctx context.Context, plan *RepairPlan, opID string, pr
 		var outs []router.RepairOutcome
 		var err error
 		if opID == "" {
-			outs, err = o.store.ApplyRepair(ctx, fixes[start:end], o.Actor, o.Clock.Now())
+			outs, err = o.store.ApplyRepair(ctx, router.ApplyRepairRequest{Fixes: fixes[start:end], Actor: o.Actor, At: o.Clock.Now()})
 		} else {
 			outs, err = o.store.BulkRepair(ctx, router.RepairBatchRequest{OperationID: opID, Fixes: fixes[start:end],
 				Actor: o.Actor, At: o.Clock.Now()})

@@ -68,6 +68,15 @@ func (e *DrillRefusedError) Error() string {
 		"or on a database whose routeops config sets drill.allow: true", e.Store)
 }
 
+// DemoOnlyError refuses, in the console, an action that it offers only
+// on the embedded demo (a drill): on a database the CLI runs it, under
+// the drill gate.
+type DemoOnlyError struct{ Action string }
+
+func (e *DemoOnlyError) Error() string {
+	return fmt.Sprintf("%s: only on the embedded demo (routeops demo); on a database use routeops %s with drill.allow", e.Action, e.Action)
+}
+
 // ConfirmationError refuses a change that nobody confirmed: no --yes and
 // no terminal to ask on.
 type ConfirmationError struct{ Action string }
@@ -126,6 +135,26 @@ func RequireReason(action, reason string) error {
 		return requestErr("%s needs a reason (--reason)", action)
 	}
 	return nil
+}
+
+// ConsoleReason is the reason the console journals with a quarantine
+// when the operator gives none: the console asks y/N with it shown, so the
+// journal still says who quarantined from where.
+func ConsoleReason(operator string) string {
+	if strings.TrimSpace(operator) == "" {
+		operator = "operator"
+	}
+	return "quarantined from console by " + operator
+}
+
+// ConsolePauseReason is the reason the console journals with a pause (of a
+// queue or a team) when the operator gives none: a pause always says why,
+// and the console shows it in its question.
+func ConsolePauseReason(operator string) string {
+	if strings.TrimSpace(operator) == "" {
+		operator = "operator"
+	}
+	return "paused from console by " + operator
 }
 
 // Drill kinds.

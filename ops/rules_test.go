@@ -169,3 +169,24 @@ func TestPausedIsNeverStalled(t *testing.T) {
 		t.Fatalf("paused queue: %+v", qh)
 	}
 }
+
+func TestConsoleRules(t *testing.T) {
+	if got := (&ops.DemoOnlyError{Action: ops.ActionDrill}).Error(); got !=
+		"drill: only on the embedded demo (routeops demo); on a database use routeops drill with drill.allow" {
+		t.Errorf("demo-only refusal %q", got)
+	}
+	if ops.ConsoleReason("alice") != "quarantined from console by alice" || ops.ConsoleReason(" ") != "quarantined from console by operator" {
+		t.Errorf("console reason %q", ops.ConsoleReason(""))
+	}
+	if ops.RequireReason(ops.ActionQuarantine, ops.ConsoleReason("")) != nil {
+		t.Error("the console's default reason must satisfy the reason rule")
+	}
+	order := []ops.Health{ops.HealthOK, ops.HealthWarning, ops.HealthCritical}
+	for i, a := range order {
+		for j, b := range order {
+			if a.Worse(b) != (i > j) {
+				t.Errorf("%s.Worse(%s) = %v", a, b, a.Worse(b))
+			}
+		}
+	}
+}

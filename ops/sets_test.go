@@ -211,7 +211,7 @@ func TestBulkReleaseHoldsBrokenItems(t *testing.T) {
 		// Break three of them: release them, break them, quarantine again.
 		_, err = e.ops.Release(e.ctx, "", ids[:3])
 		e.must(err)
-		broken, err := e.st.DrillDeleteRevisions(e.ctx, "o00", 3, operator, e.clk.Now())
+		broken, err := e.ops.Drill(e.ctx, ops.DrillMissingRevisions, "o00", 3)
 		e.must(err)
 		if !slices.Equal(sortedIDs(broken), ids[:3]) {
 			t.Fatalf("drill broke %v, want %v", broken, ids[:3])
@@ -305,7 +305,7 @@ func TestBulkRepairSelection(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *env) {
 		e.bulkFleet(3, 5)
 		for _, org := range []string{"o00", "o01", "o02"} {
-			_, err := e.st.DrillDeleteRevisions(e.ctx, org, 2, operator, e.clk.Now())
+			_, err := e.ops.Drill(e.ctx, ops.DrillMissingRevisions, org, 2)
 			e.must(err)
 		}
 		sel := router.ItemSelector{Org: "o01"}

@@ -42,7 +42,7 @@ func TestVerifyClean(t *testing.T) {
 		}
 		eng := e.engine(router.PolicyQuarantine, nil)
 		e.route(eng)
-		e.must(e.st.Complete(e.ctx, "o1", ids[5], at(time.Minute)))
+		e.must(e.st.Complete(e.ctx, router.CompleteRequest{Org: "o1", ItemID: ids[5], At: at(time.Minute)}))
 		e.route(eng)
 		o := e.one(e.ops.Quarantine(e.ctx, "o1", []int64{ids[0]}, "x"))
 		if !o.OK || !o.Changed {

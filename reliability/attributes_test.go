@@ -121,7 +121,7 @@ func hostileOn(t *testing.T, st router.Store, h *rig) {
 		}
 		// The same through AddRevision, on a valid queued item.
 		id := good()
-		_, err = st.AddRevision(ctx, "o", id, []byte(c.attrs), at.Add(time.Millisecond))
+		_, err = st.AddRevision(ctx, router.AddRevisionRequest{Org: "o", ItemID: id, Attributes: []byte(c.attrs), At: at.Add(time.Millisecond)})
 		switch {
 		case err == nil:
 			accepted[id] = "revision " + c.name

@@ -255,7 +255,7 @@ func TestRepairRacesCleanup(t *testing.T) {
 			if err := h.Pool().QueryRow(ctx, `SELECT org_id FROM work_items WHERE id = $1`, id).Scan(&org); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := st.AddRevision(ctx, org, id, []byte(fmt.Sprintf(`{"priority": %d, "channel": "sms"}`, round)), time.Now()); err != nil {
+			if _, err := st.AddRevision(ctx, router.AddRevisionRequest{Org: org, ItemID: id, Attributes: []byte(fmt.Sprintf(`{"priority": %d, "channel": "sms"}`, round)), At: time.Now()}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -15,11 +15,6 @@ type ControlStore interface {
 	// its reason and end (and journals that) when they differ, and is
 	// otherwise left as is (Changed false).
 	PauseQueue(ctx context.Context, req PauseRequest) (ActionResult, error)
-	// ResumeExpired resumes every paused queue whose PausedUntil is at or
-	// before now, journalling queue_resumed with the pause it ends, once
-	// per queue however many engines call it. It returns the queues it
-	// resumed.
-	ResumeExpired(ctx context.Context, now time.Time, actor Actor) ([]QueueRef, error)
 	// SetTeamStatusBy pauses (with a reason) or resumes a team, journalling
 	// team_paused or team_resumed; repeating is harmless (Changed false).
 	SetTeamStatusBy(ctx context.Context, req TeamStatusRequest) (ActionResult, error)
@@ -53,7 +48,9 @@ type PauseInfo struct {
 	Until  *time.Time `json:"paused_until,omitempty"`
 }
 
-// TeamStatusRequest changes one team's status.
+// TeamStatusRequest changes one team's status: SetTeamStatus (the
+// platform's, which journals nothing and ignores Reason and Actor) and
+// SetTeamStatusBy (an operator's, journalled).
 type TeamStatusRequest struct {
 	Org, Team string
 	Status    TeamStatus
@@ -62,7 +59,9 @@ type TeamStatusRequest struct {
 	At        time.Time
 }
 
-// AgentStatusRequest changes one agent's presence.
+// AgentStatusRequest changes one agent's presence: SetAgentStatus (the
+// platform's, which journals nothing and ignores Actor) and
+// SetAgentStatusBy (an operator's, journalled).
 type AgentStatusRequest struct {
 	Org, Agent string
 	Status     AgentStatus

@@ -100,7 +100,7 @@ func (c *EngineConfig) setDefaults() {
 // Engine routes every org's queues. Each org is routed independently:
 // one org's transient failure backs off that org alone.
 type Engine struct {
-	store     Store
+	store     RoutingStore
 	cfg       EngineConfig
 	log       *slog.Logger
 	startedAt time.Time
@@ -128,8 +128,8 @@ type EngineStats struct {
 	OrgsBackingOff                                                   int
 }
 
-// NewEngine builds an engine on a store.
-func NewEngine(store Store, cfg EngineConfig) *Engine {
+// NewEngine builds an engine on a store; it needs only the routing part.
+func NewEngine(store RoutingStore, cfg EngineConfig) *Engine {
 	cfg.setDefaults()
 	osUser := os.Getenv("USER")
 	return &Engine{

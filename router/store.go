@@ -11,24 +11,30 @@ import (
 // it on PostgreSQL, memstore in process; router/storetest holds the one
 // conformance suite that both must pass.
 //
+// Store is the composition that every store implements. Each consumer
+// takes only its part: the engine a RoutingStore, the monitor a
+// MonitorStore, the operator API (ops) an OpsStore. Drills are not part of
+// it: a store that allows them also implements Driller, and callers
+// type-assert.
+//
 // Rules every implementation keeps:
 //   - Each mutation and the events that record it commit together, or not
 //     at all.
 //   - Times are taken from the caller (the At/Now fields), never from the
 //     store's own clock, so tests control time for both stores alike.
+//   - A mutation takes its input as one value, a record or a request
+//     struct (EnqueueRequest, QuarantineRequest, ...), never as loose
+//     arguments. A journalled change carries the Actor who made it and At,
+//     when it happened; the platform's own writes (status changes,
+//     revisions, completions) carry At alone.
 //   - Errors for a missing thing wrap ErrNotFound; a refused state change
-//     wraps ErrConflict. Anything else is an infrastructure error, which
-//     the engine treats as transient.
+//     wraps ErrConflict; a refused privilege wraps ErrPermission. Anything
+//     else is an infrastructure error, which the engine treats as
+//     transient. Errors never contain a password, and a store keeps the
+//     underlying cause reachable through errors.Is and errors.As.
 type Store interface {
-	SetStore
-	ControlStore
-	ImpactStore
-
 	// Close releases the store's resources.
 	Close()
-	// Describe says what the store is, for headers and logs; it never
-	// contains a password.
-	Describe() string
 	// Ping checks that the store can serve requests.
 	Ping(ctx context.Context) error
 
@@ -42,9 +48,9 @@ type Store interface {
 	UpsertTeam(ctx context.Context, t Team) error
 	UpsertAgent(ctx context.Context, a Agent) error
 	// SetAgentStatus changes an agent's presence.
-	SetAgentStatus(ctx context.Context, org, agent string, st AgentStatus, at time.Time) error
+	SetAgentStatus(ctx context.Context, req AgentStatusRequest) error
 	// SetTeamStatus pauses or activates a team.
-	SetTeamStatus(ctx context.Context, org, team string, st TeamStatus, at time.Time) error
+	SetTeamStatus(ctx context.Context, req TeamStatusRequest) error
 
 	// Enqueue creates a queued item and its first revision, and keeps the
 	// attributes journal on the item. Attributes must be JSON (the column is
@@ -54,16 +60,21 @@ type Store interface {
 	Enqueue(ctx context.Context, req EnqueueRequest) (WorkItem, error)
 	// AddRevision writes a new revision of an item and points the item at
 	// it, keeping the journal copy. It returns the new revision.
-	AddRevision(ctx context.Context, org string, item int64, attrs []byte, at time.Time) (Revision, error)
+	AddRevision(ctx context.Context, req AddRevisionRequest) (Revision, error)
 	// Complete finishes an assigned item and frees its agent's capacity.
 	// It fails with ErrConflict unless the item is assigned.
-	Complete(ctx context.Context, org string, item int64, at time.Time) error
+	Complete(ctx context.Context, req CompleteRequest) error
 	// BulkLoad writes a whole data set quickly (COPY on PostgreSQL). Items
 	// must carry their revisions; ids are assigned by the store.
 	BulkLoad(ctx context.Context, data *BulkData) (BulkResult, error)
 
-	// ---- engine ----
+	RoutingStore
+	OpsStore
+}
 
+// RoutingStore is what the engine needs: which orgs to route, one routing
+// transaction per org, liveness, maintenance and wake-ups.
+type RoutingStore interface {
 	// ListOrgs returns every org id, sorted.
 	ListOrgs(ctx context.Context) ([]string, error)
 	// RoutableOrgs returns the orgs that have queued, unskipped items and
@@ -79,31 +90,56 @@ type Store interface {
 	RouteOrg(ctx context.Context, req RouteRequest, decide DecideFunc) (RouteResult, error)
 	// Heartbeat records an engine's liveness.
 	Heartbeat(ctx context.Context, hb Heartbeat) error
+	// Heartbeats returns every engine heartbeat, newest first.
+	Heartbeats(ctx context.Context) ([]Heartbeat, error)
 	// Maintain folds what writers appended for readers into its compact
 	// form (pgstore: count deltas into counts, dirty queue heads
 	// refreshed). It changes no answer, only how much work answering takes;
 	// engines call it with their heartbeat. Safe to run concurrently.
 	Maintain(ctx context.Context) error
-	// Heartbeats returns every engine heartbeat, newest first.
-	Heartbeats(ctx context.Context) ([]Heartbeat, error)
 	// Notifications delivers org ids that may have new routable work
 	// (enqueue, release, repair, resume, freed capacity). The channel is
 	// closed when ctx ends. Delivery is best-effort: engines still poll.
 	Notifications(ctx context.Context) (<-chan string, error)
+	// ResumeExpired resumes every paused queue whose pause ends at or
+	// before now (PauseQueue's Until), journalling queue_resumed with the
+	// pause it ends, once per queue however many engines call it. It
+	// returns the queues it resumed.
+	ResumeExpired(ctx context.Context, now time.Time, actor Actor) ([]QueueRef, error)
+}
 
-	// ---- monitor ----
-
+// MonitorStore is what the health monitor needs: the aggregate snapshot
+// and the stall marks.
+type MonitorStore interface {
+	// Describe says what the store is, for headers and logs; it never
+	// contains a password.
+	Describe() string
 	// Snapshot returns the aggregate state of every queue from set-based
 	// queries; it never loads every item. Filter may name one org.
 	Snapshot(ctx context.Context, req SnapshotRequest) (*StoreSnapshot, error)
 	// MarkStall records a stall transition for one queue exactly once
-	// across all monitors: detected (cause non-empty) sets the queue's
-	// stall state if it was clear, cleared (cause empty) clears it if it
+	// across all monitors: detected (Cause non-empty) sets the queue's
+	// stall state if it was clear, cleared (Cause empty) clears it if it
 	// was set; each real transition appends its event. It reports whether
 	// this call made the transition.
-	MarkStall(ctx context.Context, org, queue string, cause Cause, detail []byte, actor Actor, at time.Time) (bool, error)
+	MarkStall(ctx context.Context, req MarkStallRequest) (bool, error)
+}
 
-	// ---- items and operator actions ----
+// OpsStore is what the operator API needs: the monitor's part, items and
+// their journal, the operator actions, repair, cleanup and the integrity
+// scan.
+type OpsStore interface {
+	MonitorStore
+	// Sets of items, pauses with a reason, teams and agents, the impact
+	// report: the incident's operations.
+	SetStore
+	ControlStore
+	ImpactStore
+
+	// ListOrgs returns every org id, sorted (the engine's, too).
+	ListOrgs(ctx context.Context) ([]string, error)
+
+	// ---- items ----
 
 	GetItem(ctx context.Context, id int64) (WorkItem, error)
 	ListItems(ctx context.Context, f ItemFilter) ([]WorkItem, error)
@@ -111,21 +147,27 @@ type Store interface {
 	ItemRevisions(ctx context.Context, org string, item int64) ([]Revision, error)
 	// Events returns journal entries matching f, oldest first.
 	Events(ctx context.Context, f EventFilter) ([]Event, error)
+	// ListQueues, ListAgents and ListTeams return an org's reference data.
+	ListQueues(ctx context.Context, org string) ([]Queue, error)
+	ListAgents(ctx context.Context, org string) ([]Agent, error)
+	ListTeams(ctx context.Context, org string) ([]Team, error)
+	// Enqueue is the writer's (see Store); the incident drill uses it to
+	// put its victims at the head of a queue.
+	Enqueue(ctx context.Context, req EnqueueRequest) (WorkItem, error)
+
+	// ---- operator actions ----
+
 	// Quarantine moves a queued item to quarantined with the reason. An
 	// item already quarantined is left as is (Changed false). Any other
 	// state is ErrConflict. It waits for a routing transaction holding the
 	// item, so it never races an assignment into both states.
-	Quarantine(ctx context.Context, org string, item int64, reason string, actor Actor, at time.Time) (ActionResult, error)
+	Quarantine(ctx context.Context, req QuarantineRequest) (ActionResult, error)
 	// Release returns a quarantined item, or a queued item flagged by the
 	// skip policy, to queued with its original enqueued_at, clearing the
 	// skip flag. A queued, unflagged item is left as is (Changed false).
-	Release(ctx context.Context, org string, item int64, actor Actor, at time.Time) (ActionResult, error)
+	Release(ctx context.Context, req ReleaseRequest) (ActionResult, error)
 	// SetQueuePaused pauses or resumes a queue; repeating is harmless.
-	SetQueuePaused(ctx context.Context, org, queue string, paused bool, actor Actor, at time.Time) (ActionResult, error)
-	// ListQueues and ListAgents return an org's reference data.
-	ListQueues(ctx context.Context, org string) ([]Queue, error)
-	ListAgents(ctx context.Context, org string) ([]Agent, error)
-	ListTeams(ctx context.Context, org string) ([]Team, error)
+	SetQueuePaused(ctx context.Context, req QueuePauseRequest) (ActionResult, error)
 
 	// ---- repair ----
 
@@ -136,14 +178,14 @@ type Store interface {
 	// (Verify checks live items only, the same set).
 	RepairCandidates(ctx context.Context, org string) ([]RepairCandidate, error)
 	// ApplyRepair writes a new revision with the given attributes for each
-	// item and repoints the item to it, in one transaction per call. Inside
+	// fix and repoints the item to it, in one transaction per call. Inside
 	// the transaction it checks again that the item still points at
 	// ExpectRevisionID, that this revision is still missing or invalid,
 	// and that the new attributes validate; an item failing a check is
 	// reported and left untouched. Repaired quarantined items return to
 	// queued with their original enqueued_at. Existing revisions are never
 	// changed or deleted. One revision_repaired event per repaired item.
-	ApplyRepair(ctx context.Context, fixes []RepairFix, actor Actor, at time.Time) ([]RepairOutcome, error)
+	ApplyRepair(ctx context.Context, req ApplyRepairRequest) ([]RepairOutcome, error)
 
 	// ---- cleanup ----
 
@@ -151,30 +193,33 @@ type Store interface {
 	// OlderThan, not the current revision of any item, and not the newest
 	// revision of their item.
 	CleanupPlan(ctx context.Context, olderThan time.Time) (CleanupStats, error)
-	// CleanupBatch examines, in id order, up to limit revisions with id
-	// greater than after that were created before olderThan, and deletes
+	// CleanupBatch examines, in id order, up to Limit revisions with id
+	// greater than After that were created before OlderThan, and deletes
 	// those that are eligible (see CleanupPlan). The reference check is part
 	// of the deleting statement, and the revisions are locked first, so a
 	// concurrent repoint either commits before (and the revision survives)
 	// or fails after. It never deletes a referenced revision, even when the
 	// foreign key has been dropped. It appends one revisions_cleaned event
 	// per org touched. Callers loop with After = Next until Done.
-	CleanupBatch(ctx context.Context, req CleanupBatchRequest, actor Actor, at time.Time) (CleanupBatchResult, error)
+	CleanupBatch(ctx context.Context, req CleanupBatchRequest) (CleanupBatchResult, error)
 
 	// ---- integrity ----
 
 	// Verify scans for integrity problems (see Finding).
 	Verify(ctx context.Context, limit int) (VerifyReport, error)
+}
 
-	// ---- drills ----
-
+// Driller is implemented by a store that can reproduce the incident on
+// purpose. It is not part of Store: callers type-assert, and ops decides
+// whether a drill may run (the embedded demo, or drill.allow).
+type Driller interface {
 	// DrillDeleteRevisions reproduces the incident: it deletes the current
-	// revisions of up to count queued items of org, bypassing the foreign
-	// key, and returns the affected item ids. Callers gate it (drill.allow).
-	DrillDeleteRevisions(ctx context.Context, org string, count int, actor Actor, at time.Time) ([]int64, error)
+	// revisions of up to Count queued items of Org, bypassing the foreign
+	// key, and returns the affected item ids.
+	DrillDeleteRevisions(ctx context.Context, req DrillRequest) ([]int64, error)
 	// DrillCorruptRevisions overwrites the attributes of the current
-	// revisions of up to count queued items with invalid JSON values.
-	DrillCorruptRevisions(ctx context.Context, org string, count int, actor Actor, at time.Time) ([]int64, error)
+	// revisions of up to Count queued items with invalid JSON values.
+	DrillCorruptRevisions(ctx context.Context, req DrillRequest) ([]int64, error)
 }
 
 // Sentinel errors.
@@ -206,6 +251,78 @@ type EnqueueRequest struct {
 	QueueID    string
 	Attributes []byte
 	EnqueuedAt time.Time
+}
+
+// AddRevisionRequest writes a new current revision of an item
+// (AddRevision).
+type AddRevisionRequest struct {
+	Org        string
+	ItemID     int64
+	Attributes []byte
+	At         time.Time
+}
+
+// CompleteRequest finishes an assigned item (Complete).
+type CompleteRequest struct {
+	Org    string
+	ItemID int64
+	At     time.Time
+}
+
+// MarkStallRequest records a stall transition of one queue (MarkStall):
+// detected when Cause is set, cleared when it is empty. Detail is the
+// event's detail; nil records the cause alone.
+type MarkStallRequest struct {
+	Org    string
+	Queue  string
+	Cause  Cause
+	Detail []byte
+	Actor  Actor
+	At     time.Time
+}
+
+// QuarantineRequest moves one queued item aside (Quarantine). Org may be
+// empty; when given, an item of another org is not found.
+type QuarantineRequest struct {
+	Org    string
+	ItemID int64
+	Reason string
+	Actor  Actor
+	At     time.Time
+}
+
+// ReleaseRequest returns one item to its queue (Release). Org may be
+// empty, as for QuarantineRequest.
+type ReleaseRequest struct {
+	Org    string
+	ItemID int64
+	Actor  Actor
+	At     time.Time
+}
+
+// QueuePauseRequest pauses (Paused) or resumes a queue (SetQueuePaused).
+type QueuePauseRequest struct {
+	Org    string
+	Queue  string
+	Paused bool
+	Actor  Actor
+	At     time.Time
+}
+
+// ApplyRepairRequest applies repairs in one transaction (ApplyRepair).
+type ApplyRepairRequest struct {
+	Fixes []RepairFix
+	Actor Actor
+	At    time.Time
+}
+
+// DrillRequest breaks the current revisions of up to Count queued items of
+// Org (Driller).
+type DrillRequest struct {
+	Org   string
+	Count int
+	Actor Actor
+	At    time.Time
 }
 
 // BulkData is a data set for BulkLoad.
@@ -558,11 +675,13 @@ type CleanupStats struct {
 	ByOrg map[string]int `json:"by_org,omitempty"`
 }
 
-// CleanupBatchRequest is one batch of cleanup.
+// CleanupBatchRequest is one batch of cleanup (CleanupBatch).
 type CleanupBatchRequest struct {
 	OlderThan time.Time
 	After     int64 // keyset cursor: revision ids greater than this
 	Limit     int   // most revisions examined
+	Actor     Actor
+	At        time.Time
 }
 
 // CleanupBatchResult reports one batch.

@@ -8,6 +8,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 	"github.com/routeops/routeops/router"
 )
 
@@ -30,7 +31,7 @@ func (m *Model) permit(c *command) bool {
 	case c.allowed(m.readOnly(), m.opts.Demo):
 		return true
 	case c.demo && !m.opts.Demo:
-		m.setStatus(statusErr, demoOnlyText(c.name))
+		m.setStatus(statusErr, (&ops.DemoOnlyError{Action: c.name}).Error())
 	default:
 		m.setStatus(statusErr, (&ops.ReadOnlyError{Action: c.name}).Error())
 	}
@@ -46,11 +47,7 @@ func headTarget(org string, q *ops.QueueHealth) (string, int64, string, error) {
 	if err != nil {
 		return "", 0, "", err
 	}
-	desc := fmt.Sprintf("head of %s/%s, waited %s, attempts %d", org, q.Queue, fmtAge(q.Head.AgeSeconds), q.Head.Attempts)
-	if q.Stalled {
-		desc += ", STALLED " + string(q.Cause)
-	}
-	return org, id, desc, nil
+	return org, id, present.HeadDesc(org, q), nil
 }
 
 // askQuarantine asks before quarantining the item id, or (id 0) the
@@ -61,18 +58,14 @@ func (m *Model) askQuarantine(id int64, org, reason string) tea.Cmd {
 		var err error
 		org, id, desc, err = m.targetItem(false)
 		if err != nil {
-			m.setStatus(statusErr, "quarantine: "+err.Error())
+			m.setStatus(statusErr, "quarantine: "+present.Error(err))
 			return nil
 		}
 	}
 	if reason == "" {
-		reason = defaultReason(m.opts.Operator)
+		reason = ops.ConsoleReason(m.opts.Operator)
 	}
-	prompt := fmt.Sprintf("Quarantine item %d", id)
-	if desc != "" {
-		prompt += " (" + desc + ")"
-	}
-	m.confirm = &confirmState{action: "quarantine", prompt: prompt + "? reason: " + reason,
+	m.confirm = &confirmState{action: ops.ActionQuarantine, prompt: present.AskQuarantine([]int64{id}, desc, reason),
 		cmd: quarantineCmd(&m.shared, org, id, reason)}
 	return nil
 }
@@ -84,15 +77,11 @@ func (m *Model) askRelease(id int64, org string) tea.Cmd {
 		var err error
 		org, id, desc, err = m.targetItem(true)
 		if err != nil {
-			m.setStatus(statusErr, err.Error())
+			m.setStatus(statusErr, present.Error(err))
 			return nil
 		}
 	}
-	prompt := fmt.Sprintf("Release item %d", id)
-	if desc != "" {
-		prompt += " (" + desc + ")"
-	}
-	m.confirm = &confirmState{action: "release", prompt: prompt + " back to its queue, in its original place?",
+	m.confirm = &confirmState{action: ops.ActionRelease, prompt: present.AskRelease([]int64{id}, desc),
 		cmd: releaseCmd(&m.shared, org, id)}
 	return nil
 }
@@ -119,7 +108,7 @@ func (m *Model) askPause() tea.Cmd {
 // own when none is typed): a pause always says why.
 func (m *Model) askPauseWith(ref router.QueueRef, depth int, reason string) tea.Cmd {
 	if reason == "" {
-		reason = consoleReason("paused", m.opts.Operator)
+		reason = ops.ConsolePauseReason(m.opts.Operator)
 	}
 	m.confirm = &confirmState{action: "pause",
 		prompt: fmt.Sprintf("Pause queue %s? Routing stops for its %d waiting items until resumed. reason: %s", ref, depth, reason),
@@ -128,28 +117,24 @@ func (m *Model) askPauseWith(ref router.QueueRef, depth int, reason string) tea.
 			if err != nil {
 				return actionMsg{action: "pause", err: fmt.Errorf("pause %s: %w", ref, err)}
 			}
-			return actionMsg{action: "pause", text: pausedText(ref, "pause", r)}
+			return actionMsg{action: "pause", text: present.PauseOutcome(ref, true, r)}
 		})}
 	return nil
 }
 
 func (m *Model) askSetPaused(ref router.QueueRef, pause bool, depth int) tea.Cmd {
-	verb := "resume"
+	verb := ops.ActionResume
 	if pause {
-		verb = "pause"
+		verb = ops.ActionPause
 	}
-	prompt := fmt.Sprintf("Resume queue %s? Routing starts again.", ref)
-	if pause {
-		prompt = fmt.Sprintf("Pause queue %s? Routing stops for its %d waiting items until resumed.", ref, depth)
-	}
-	m.confirm = &confirmState{action: verb, prompt: prompt, cmd: pauseCmd(&m.shared, ref, pause)}
+	m.confirm = &confirmState{action: verb, prompt: present.AskPause(ref, pause, depth), cmd: pauseCmd(&m.shared, ref, pause)}
 	return nil
 }
 
 // askRepair plans first (a read, in a Cmd); the plan view then asks before
 // applying.
 func (m *Model) askRepair(org string, allowDefaults bool) tea.Cmd {
-	m.setStatus(statusInfo, "planning the repair of "+scopeName(org)+"…")
+	m.setStatus(statusInfo, "planning the repair of "+present.Scope(org)+"…")
 	return fetchPlan(&m.shared, org, allowDefaults)
 }
 
@@ -158,13 +143,8 @@ func (m *Model) askDrill(org string, count int, kind string) tea.Cmd {
 		m.setStatus(statusErr, "drill: select an org first")
 		return nil
 	}
-	what := "delete the revisions of"
-	if kind == ops.DrillCorruptRevisions {
-		what = "corrupt"
-	}
-	m.confirm = &confirmState{action: "drill",
-		prompt: fmt.Sprintf("DRILL %s on %s: %s up to %d items?", kind, org, what, count),
-		cmd:    drillCmd(&m.shared, kind, org, count)}
+	m.confirm = &confirmState{action: ops.ActionDrill, prompt: present.AskDrill(kind, org, count),
+		cmd: drillCmd(&m.shared, kind, org, count)}
 	return nil
 }
 
@@ -183,13 +163,12 @@ func (m *Model) drillOrg() string {
 // onPlan shows a repair plan and asks to apply it.
 func (m *Model) onPlan(msg planMsg) {
 	if msg.err != nil {
-		m.setStatus(statusErr, "repair plan failed: "+msg.err.Error())
+		m.setStatus(statusErr, "repair plan failed: "+present.Error(msg.err))
 		return
 	}
-	scope := scopeName(msg.org)
 	p := msg.plan
 	if p == nil || len(p.Items) == 0 {
-		m.setStatus(statusOK, "repair: nothing to repair in "+scope+" (no item has a missing or invalid current revision)")
+		m.setStatus(statusOK, "repair: "+present.NothingToRepair(msg.org))
 		return
 	}
 	m.repair = newRepairState(msg)
@@ -197,11 +176,14 @@ func (m *Model) onPlan(msg planMsg) {
 		m.pushView(viewRepair)
 	}
 	if p.Repairable == 0 {
-		m.setStatus(statusErr, fmt.Sprintf("repair: none of the %d items can be repaired from a surviving copy; :repair %s--allow-defaults rebuilds them from defaults",
-			len(p.Items), orgArg(msg.org)))
+		retry := ":repair --allow-defaults"
+		if msg.org != "" {
+			retry = ":repair " + msg.org + " --allow-defaults"
+		}
+		m.setStatus(statusErr, present.NoneRepairable(p, retry))
 		return
 	}
-	m.confirm = &confirmState{action: "repair", prompt: repairPrompt(p), cmd: applyRepairCmd(&m.shared, p)}
+	m.confirm = &confirmState{action: ops.ActionRepair, prompt: present.AskRepair(p), cmd: applyRepairCmd(&m.shared, p)}
 }
 
 func (m *Model) handleConfirm(k tea.KeyPressMsg) tea.Cmd {
@@ -229,7 +211,7 @@ func (m *Model) handleConfirm(k tea.KeyPressMsg) tea.Cmd {
 	if c.quit {
 		m.setStatus(statusInfo, "quit cancelled")
 	} else {
-		m.setStatus(statusInfo, c.action+" cancelled; nothing changed")
+		m.setStatus(statusInfo, present.Cancelled(c.action))
 	}
 	return nil
 }
@@ -242,7 +224,7 @@ func (m *Model) onAction(msg actionMsg) tea.Cmd {
 		m.busyWhat = ""
 	}
 	if msg.err != nil {
-		text := msg.err.Error()
+		text := present.Error(msg.err)
 		if !strings.Contains(text, msg.action) {
 			text = msg.action + " failed: " + text
 		}

@@ -61,7 +61,7 @@ func syntheticSnapshot(n int, gen int) *ops.Snapshot {
 			if q.Stalled {
 				o.StalledQueues++
 			}
-			if healthRank(q.Health) > healthRank(o.Health) {
+			if q.Health.Worse(o.Health) {
 				o.Health, o.Reason = q.Health, q.Queue+": "+q.Reason
 			}
 		}

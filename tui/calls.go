@@ -2,12 +2,14 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 	"github.com/routeops/routeops/router"
 )
 
@@ -39,12 +41,24 @@ func quarantineCmd(c *shared, org string, id int64, reason string) tea.Cmd {
 		if err != nil {
 			return actionMsg{action: "quarantine", err: err}
 		}
-		text, err := outcomeText("quarantine", outs)
+		text, err := itemOutcome(ops.ActionQuarantine, outs)
 		if err == nil && outs[0].Changed {
 			text += fmt.Sprintf("; undo with u on the item or :release %d", id)
 		}
 		return actionMsg{action: "quarantine", text: text, err: err}
 	})
+}
+
+// itemOutcome is the status line's sentence for the one item an action
+// touched, or its refusal as an error.
+func itemOutcome(verb string, outs []ops.Outcome) (string, error) {
+	if len(outs) == 0 {
+		return "", fmt.Errorf("%s: nothing done", verb)
+	}
+	if !outs[0].OK {
+		return "", errors.New(present.Outcome(verb, outs[0]))
+	}
+	return present.Outcome(verb, outs[0]), nil
 }
 
 func releaseCmd(c *shared, org string, id int64) tea.Cmd {
@@ -53,22 +67,22 @@ func releaseCmd(c *shared, org string, id int64) tea.Cmd {
 		if err != nil {
 			return actionMsg{action: "release", err: err}
 		}
-		text, err := outcomeText("release", outs)
+		text, err := itemOutcome(ops.ActionRelease, outs)
 		return actionMsg{action: "release", text: text, err: err}
 	})
 }
 
 func pauseCmd(c *shared, ref router.QueueRef, paused bool) tea.Cmd {
-	verb := "resume"
+	verb := ops.ActionResume
 	if paused {
-		verb = "pause"
+		verb = ops.ActionPause
 	}
 	return c.call(actionTimeout, func(ctx context.Context, api *ops.Ops) tea.Msg {
 		r, err := api.SetPaused(ctx, ref, paused)
 		if err != nil {
 			return actionMsg{action: verb, err: fmt.Errorf("%s %s: %w", verb, ref, err)}
 		}
-		return actionMsg{action: verb, text: pausedText(ref, verb, r)}
+		return actionMsg{action: verb, text: present.PauseOutcome(ref, paused, r)}
 	})
 }
 
@@ -78,7 +92,7 @@ func applyRepairCmd(c *shared, plan *ops.RepairPlan) tea.Cmd {
 		if err != nil {
 			return actionMsg{action: "repair", err: err, done: rep != nil && rep.Repaired > 0}
 		}
-		return actionMsg{action: "repair", text: repairText(rep), done: true}
+		return actionMsg{action: "repair", text: present.RepairSummary(rep), done: true}
 	})
 }
 
@@ -90,6 +104,6 @@ func drillCmd(c *shared, kind, org string, count int) tea.Cmd {
 		if err != nil {
 			return actionMsg{action: "drill", err: err}
 		}
-		return actionMsg{action: "drill", text: drillText(kind, org, ids)}
+		return actionMsg{action: "drill", text: present.DrillOutcome(kind, org, ids)}
 	})
 }

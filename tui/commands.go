@@ -8,6 +8,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 	"github.com/routeops/routeops/router"
 )
 
@@ -135,7 +136,7 @@ func (c *command) call(m *Model, args []string) tea.Cmd {
 
 // fail shows an error in the status line; it returns no command.
 func (m *Model) fail(err error) tea.Cmd {
-	m.setStatus(statusErr, err.Error())
+	m.setStatus(statusErr, present.Error(err))
 	return nil
 }
 

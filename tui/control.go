@@ -75,7 +75,7 @@ func (m *Model) askTeamPause() tea.Cmd {
 
 func (m *Model) askTeam(org, team string, st router.TeamStatus, reason string) tea.Cmd {
 	if st == router.TeamPaused && reason == "" {
-		reason = consoleReason("paused", m.opts.Operator)
+		reason = ops.ConsolePauseReason(m.opts.Operator)
 	}
 	m.confirm = &confirmState{action: "team", prompt: present.AskTeam(org, team, st, reason),
 		cmd: m.call(actionTimeout, func(ctx context.Context, api *ops.Ops) tea.Msg {
@@ -83,15 +83,6 @@ func (m *Model) askTeam(org, team string, st router.TeamStatus, reason string) t
 			return actionMsg{action: "team", text: present.ActionOutcome(r), err: err}
 		})}
 	return nil
-}
-
-// consoleReason is the reason an action from the console gives when the
-// operator typed none.
-func consoleReason(verb, operator string) string {
-	if operator == "" {
-		operator = "operator"
-	}
-	return verb + " from console by " + operator
 }
 
 func (m *Model) cmdTeam(args []string) tea.Cmd {

@@ -11,6 +11,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 	"github.com/routeops/routeops/router"
 )
 
@@ -95,7 +96,7 @@ func (c *shared) take(msg snapMsg) (bool, tea.Cmd) {
 		}
 		c.failures++
 		if msg.err != nil {
-			c.lastErr = oneLine(msg.err.Error())
+			c.lastErr = present.Error(msg.err)
 		}
 	} else {
 		c.failures, c.lastErr = 0, ""

@@ -8,6 +8,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 )
 
 // fleetState is the fleet view: every org, worst first, one row each,
@@ -213,30 +214,30 @@ func (fc fleetCols) line(c *shared, r *fleetRow, sel bool) string {
 	if sel {
 		prefix = "> "
 	}
-	health := healthWord(r.health)
+	health := present.HealthWord(r.health)
 	var mid strings.Builder
 	mid.Grow(c.width)
 	mid.WriteString(strings.Repeat(" ", 6-width(health)+1))
 	appendCell(&mid, r.org, fc.org, false, false)
-	appendCell(&mid, fmtCount(int(r.queued)), 6, true, false)
-	appendCell(&mid, fmtAge(float64(r.oldest)), 5, true, false)
-	appendCell(&mid, fmtAge(float64(r.head)), 5, true, false)
+	appendCell(&mid, present.Count(int(r.queued)), 6, true, false)
+	appendCell(&mid, present.Age(float64(r.oldest)), 5, true, false)
+	appendCell(&mid, present.Age(float64(r.head)), 5, true, false)
 	if fc.wide {
-		appendCell(&mid, fmtCount(int(r.assigned1m)), 5, true, false)
+		appendCell(&mid, present.Count(int(r.assigned1m)), 5, true, false)
 		appendCell(&mid, r.trend.spark(8), 8, false, false)
 	} else {
-		appendCell(&mid, fmtCount(int(r.assigned1m))+r.trend.arrow(), 5, true, false)
+		appendCell(&mid, present.Count(int(r.assigned1m))+r.trend.arrow(), 5, true, false)
 	}
-	appendCell(&mid, fmtRatio(int(r.agentsAvail), int(r.agentsTotal)), 7, true, false)
+	appendCell(&mid, present.Ratio(int(r.agentsAvail), int(r.agentsTotal)), 7, true, false)
 	if fc.wide {
-		appendCell(&mid, fmtRatio(int(r.free), int(r.capacity)), 9, true, false)
+		appendCell(&mid, present.Ratio(int(r.free), int(r.capacity)), 9, true, false)
 	}
-	appendCell(&mid, fmtCount(int(r.quarantined)), 4, true, false)
-	status, stalled := stallText(r.stalled, r.cause), true
+	appendCell(&mid, present.Count(int(r.quarantined)), 4, true, false)
+	status, stalled := present.StalledText(int(r.stalled), r.cause), true
 	if status == "" {
 		status, stalled = r.reason, false
 	}
-	status = trunc(oneLine(status), fc.status)
+	status = trunc(status, fc.status)
 	if !c.st.color {
 		return strings.TrimRight(prefix+health+mid.String()+status, " ")
 	}

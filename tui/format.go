@@ -2,37 +2,44 @@ package tui
 
 import (
 	"strings"
-	"unicode/utf8"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/routeops/routeops/ops/present"
 )
 
-// Formatting helpers. Everything here works on plain text (no escape
-// sequences) and is cheap: the hot paths are the ASCII fast paths.
+// Layout helpers. Every cell is untrusted text: trunc and width work on
+// it as present's sanitizer leaves it (present.Clip, present.Width), so a
+// control character or a bidi mark is shown escaped and measured as
+// shown, and a row never loses a column to it. The hot paths are the
+// printable-ASCII fast paths, where sanitizing changes nothing.
 
-func isASCII(s string) bool {
+// printable reports whether s is printable ASCII only: text the sanitizer
+// leaves as it is, one cell a byte.
+func printable(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
 			return false
 		}
 	}
 	return true
 }
 
-// width is the display width of plain text.
+// width is the display width of s once sanitized.
 func width(s string) int {
-	if isASCII(s) {
+	if printable(s) {
 		return len(s)
 	}
-	return ansi.StringWidth(s)
+	return present.Width(s)
 }
 
-// trunc cuts s to at most w cells, ending with "…" when it was cut.
+// trunc is s sanitized on one line and cut to at most w cells, ending
+// with "…" when it was cut.
 func trunc(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
-	if isASCII(s) {
+	if printable(s) {
 		if len(s) <= w {
 			return s
 		}
@@ -41,10 +48,7 @@ func trunc(s string, w int) string {
 		}
 		return s[:w-1] + "…"
 	}
-	if ansi.StringWidth(s) <= w {
-		return s
-	}
-	return ansi.Truncate(s, w, "…")
+	return present.Clip(s, w)
 }
 
 // padRight left-aligns s in exactly w cells.
@@ -80,13 +84,17 @@ func appendCell(b *strings.Builder, s string, w int, right, last bool) {
 	}
 }
 
-// wrap breaks plain lines to at most w cells each.
+// wrap sanitizes lines (present.Line) and breaks them to at most w cells
+// each.
 func wrap(lines []string, w int) []string {
 	if w <= 0 {
 		return nil
 	}
 	out := make([]string, 0, len(lines))
 	for _, l := range lines {
+		if !printable(l) {
+			l = present.Line(l)
+		}
 		if width(l) <= w {
 			out = append(out, l)
 			continue

@@ -7,6 +7,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 )
 
 // The frame around the views: two header lines (and the banner when the
@@ -104,7 +105,7 @@ func (c *shared) dataAge() string {
 		return "loading…"
 	}
 	age := c.clock.Now().Sub(c.snap.GeneratedAt)
-	s := "data " + fmtDur(age) + " old"
+	s := "data " + present.Duration(age) + " old"
 	if c.failures > 0 {
 		s += " (stale)"
 	}
@@ -119,7 +120,7 @@ func (c *shared) headerLines() []string {
 	eng := c.engineText()
 	right := c.dataAge()
 	if c.opts.Operator != "" {
-		right += " · op " + c.opts.Operator
+		right += " · op " + present.Line(c.opts.Operator)
 	}
 	left := "routeops · "
 	storeW := c.width - width(left) - 3 - width(eng) - 1 - width(right)
@@ -153,13 +154,13 @@ func (c *shared) summaryText(w int) string {
 	ok := s.Orgs - s.CriticalOrgs - s.WarningOrgs
 	var parts []string
 	parts = append(parts, fmt.Sprintf("%d orgs: %d CRIT, %d WARN, %d OK", s.Orgs, s.CriticalOrgs, s.WarningOrgs, ok))
-	parts = append(parts, fmtCount(s.Queued)+" queued")
+	parts = append(parts, present.Count(s.Queued)+" queued")
 	if s.StalledQueues > 0 {
 		parts = append(parts, fmt.Sprintf("%d STALLED", s.StalledQueues))
 	} else {
 		parts = append(parts, "0 stalled")
 	}
-	parts = append(parts, fmtCount(s.Quarantined)+" quarantined", fmtCount(s.Assigned1m)+"/min")
+	parts = append(parts, present.Count(s.Quarantined)+" quarantined", present.Count(s.Assigned1m)+"/min")
 	if c.stats != nil && w >= 100 {
 		parts = append(parts, fmt.Sprintf("engine: %d assigned, %d faults", c.stats.Assigned, c.stats.Faults))
 	}

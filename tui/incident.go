@@ -7,6 +7,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 )
 
 // The demo's --incident: after its delay, the drill is injected through
@@ -43,14 +44,14 @@ func (m *Model) onIncidentDue() tea.Cmd {
 func (m *Model) onIncident(msg incidentMsg) tea.Cmd {
 	switch {
 	case msg.err != nil:
-		m.setStatus(statusErr, fmt.Sprintf("incident drill on %s failed: %v", msg.plan.Org, msg.err))
+		m.setStatus(statusErr, fmt.Sprintf("incident drill on %s failed: %s", msg.plan.Org, present.Error(msg.err)))
 	case len(msg.ids) == 0 && m.incidentTries < incidentTries:
 		// Nothing queued to break yet: try again after the next snapshot.
 		m.incidentTries++
 		m.incidentWait = true
 		m.setStatus(statusInfo, "incident: no queued items in "+msg.plan.Org+" yet; retrying")
 	default:
-		m.setStatus(statusOK, "incident: "+drillText(msg.plan.Kind, msg.plan.Org, msg.ids))
+		m.setStatus(statusOK, "incident: "+present.DrillOutcome(msg.plan.Kind, msg.plan.Org, msg.ids))
 		return m.refresh(true)
 	}
 	return nil

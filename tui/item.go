@@ -7,6 +7,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 	"github.com/routeops/routeops/router"
 )
 
@@ -46,7 +47,7 @@ func (s *itemState) onItem(c *shared, msg itemMsg) {
 		return
 	}
 	if msg.err != nil {
-		s.err = oneLine(msg.err.Error())
+		s.err = present.Error(msg.err)
 		if s.detail == nil {
 			s.text = newText([]string{"item " + router.FormatItemID(msg.id) + ": " + s.err})
 		}
@@ -57,7 +58,7 @@ func (s *itemState) onItem(c *shared, msg itemMsg) {
 	if s.org == "" {
 		s.org = msg.detail.Item.OrgID
 	}
-	s.text.reset(itemLines(msg.detail, c.clock.Now()))
+	s.text.reset(present.ItemLines(msg.detail, c.clock.Now(), present.ItemOptions{Style: present.Console}))
 }
 
 func (s *itemState) about() string {

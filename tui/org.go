@@ -10,6 +10,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 	"github.com/routeops/routeops/router"
 )
 
@@ -73,7 +74,7 @@ func (o *orgState) open(c *shared, name string, oh *ops.OrgHealth) tea.Cmd {
 		for i := range oh.Queues {
 			q := &oh.Queues[i]
 			b := &oh.Queues[best]
-			if q.Stalled && !b.Stalled || (q.Stalled == b.Stalled && healthRank(q.Health) > healthRank(b.Health)) {
+			if q.Stalled && !b.Stalled || (q.Stalled == b.Stalled && q.Health.Worse(b.Health)) {
 				best = i
 			}
 		}
@@ -151,7 +152,7 @@ func (o *orgState) onData(msg orgDataMsg) {
 		o.loading = false
 	}
 	if msg.err != nil {
-		o.err = oneLine(msg.err.Error())
+		o.err = present.Error(msg.err)
 		return
 	}
 	o.err = ""

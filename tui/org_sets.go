@@ -140,7 +140,7 @@ func (o *orgState) chartLine(c *shared) string {
 		waiting[i], oldest[i] = float64(p.Waiting), p.OldestWaitSeconds
 		peakW, peakO = max(peakW, p.Waiting), max(peakO, p.OldestWaitSeconds)
 	}
-	line := fmt.Sprintf("  chart 30m · waiting %s %s · oldest %s %s", present.Sparkline(waiting), fmtCount(peakW),
-		present.Sparkline(oldest), fmtAge(peakO))
+	line := fmt.Sprintf("  chart 30m · waiting %s %s · oldest %s %s", present.Sparkline(waiting), present.Count(peakW),
+		present.Sparkline(oldest), present.Age(peakO))
 	return trunc(line, c.width)
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 	"github.com/routeops/routeops/router"
 )
 
@@ -36,10 +37,10 @@ func (o *orgState) body(c *shared, h int) []string {
 	}
 	lay := o.layout(c)
 	title := fmt.Sprintf("%s %s · %d queues · %s queued · %s quarantined · agents %s · free %s",
-		oh.Org, healthWord(oh.Health), len(oh.Queues), fmtCount(oh.Queued), fmtCount(oh.Quarantined),
-		fmtRatio(oh.AgentsAvailable, oh.AgentsTotal), fmtRatio(oh.AvailableCapacity, oh.Capacity))
+		oh.Org, present.HealthWord(oh.Health), len(oh.Queues), present.Count(oh.Queued), present.Count(oh.Quarantined),
+		present.Ratio(oh.AgentsAvailable, oh.AgentsTotal), present.Ratio(oh.AvailableCapacity, oh.Capacity))
 	if oh.Reason != "" {
-		title += " · " + oneLine(oh.Reason)
+		title += " · " + present.Line(oh.Reason)
 	}
 	out = append(out, c.st.r(c.st.title, trunc(title, c.width)))
 	out = append(out, o.queuesSection(c, lay.qRows)...)
@@ -111,21 +112,21 @@ func (o *orgState) queueLine(c *shared, q *ops.QueueHealth, sel, wide bool, rest
 	var b strings.Builder
 	b.WriteString(rowMark(sel, focused))
 	appendCell(&b, q.Queue, 11, false, false)
-	appendCell(&b, fmtCount(q.Depth), 5, true, false)
-	appendCell(&b, fmtAge(q.OldestAgeSeconds), 5, true, false)
-	appendCell(&b, queueState(q), 7, false, false)
+	appendCell(&b, present.Count(q.Depth), 5, true, false)
+	appendCell(&b, present.Age(q.OldestAgeSeconds), 5, true, false)
+	appendCell(&b, present.QueueState(q).String(), 7, false, false)
 	if wide {
-		appendCell(&b, fmtCount(q.Assigned1m), 5, true, false)
-		appendCell(&b, fmtCount(q.AvailableCapacity), 5, true, false)
+		appendCell(&b, present.Count(q.Assigned1m), 5, true, false)
+		appendCell(&b, present.Count(q.AvailableCapacity), 5, true, false)
 	}
 	head, age, tries := "-", "-", "-"
 	if q.Head != nil {
-		head, age, tries = q.Head.Item, fmtAge(q.Head.AgeSeconds), strconv.Itoa(q.Head.Attempts)
+		head, age, tries = q.Head.Item, present.Age(q.Head.AgeSeconds), strconv.Itoa(q.Head.Attempts)
 	}
 	appendCell(&b, head, 8, false, false)
 	appendCell(&b, age, 5, true, false)
 	appendCell(&b, tries, 5, true, false)
-	status := trunc(oneLine(queueStatus(q)), rest)
+	status := trunc(present.QueueDetail(q), rest)
 	line := b.String()
 	if !c.st.color {
 		return strings.TrimRight(line+status, " ")
@@ -206,9 +207,9 @@ func (o *orgState) itemsSection(c *shared, rows int) []string {
 		}
 		appendCell(&l, id, 10, false, false)
 		appendCell(&l, strconv.Itoa(it.Priority), 3, true, false)
-		appendCell(&l, fmtAge(now.Sub(it.EnqueuedAt).Seconds()), 6, true, false)
+		appendCell(&l, present.Age(now.Sub(it.EnqueuedAt).Seconds()), 6, true, false)
 		appendCell(&l, strconv.Itoa(it.Attempts), 5, true, false)
-		l.WriteString(trunc(oneLine(itemNotes(it, it.ID == headID)), rest))
+		l.WriteString(trunc(present.ItemNotes(it, it.ID == headID), rest))
 		line := strings.TrimRight(l.String(), " ")
 		if sel && focused && c.st.color {
 			line = c.st.selected.Render(padRight(line, c.width))
@@ -254,7 +255,7 @@ func (o *orgState) agentsSection(c *shared, rows int) []string {
 		appendCell(&l, a.ID, 14, false, false)
 		appendCell(&l, a.TeamID, 12, false, false)
 		appendCell(&l, string(a.Status), 9, false, false)
-		appendCell(&l, fmtRatio(a.Load, a.Capacity), 7, true, false)
+		appendCell(&l, present.Ratio(a.Load, a.Capacity), 7, true, false)
 		skills := strings.Join(a.Skills, ",")
 		if a.TeamStatus == router.TeamPaused {
 			skills = "team paused · " + skills

@@ -6,6 +6,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 )
 
 // repairState is the repair plan view: every item that the repair would
@@ -34,12 +35,12 @@ func fetchPlan(c *shared, org string, allowDefaults bool) tea.Cmd {
 
 func newRepairState(msg planMsg) repairState {
 	s := repairState{org: msg.org, allowDefaults: msg.allowDefaults, plan: msg.plan}
-	s.text = newText(planLines(msg.plan, scopeName(msg.org)))
+	s.text = newText(present.PlanLines(msg.plan, msg.org))
 	return s
 }
 
 func (s *repairState) about() string { return s.org }
 
 func (s *repairState) body(c *shared, h int) []string {
-	return s.text.render(c, h, "Repair plan for "+scopeName(s.org)+" (nothing changes until you confirm)")
+	return s.text.render(c, h, "Repair plan for "+present.Scope(s.org)+" (nothing changes until you confirm)")
 }

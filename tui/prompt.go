@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
+
+	"github.com/routeops/routeops/ops/present"
 )
 
 type inputMode uint8
@@ -55,7 +57,7 @@ func (m *Model) paste(text string) {
 	if m.mode == inputNone || m.confirm != nil {
 		return
 	}
-	m.input = append(m.input, []rune(oneLine(text))...)
+	m.input = append(m.input, []rune(present.Line(text))...)
 	if m.mode == inputFilter {
 		m.applyFilter(string(m.input))
 	}

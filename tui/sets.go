@@ -38,7 +38,7 @@ func (s *setState) about() string { return s.org }
 func (s *setState) body(c *shared, h int) []string {
 	title := "Plan (nothing changes until you confirm)"
 	if s.plan != nil {
-		title = fmt.Sprintf("%s plan for %s (nothing changes until you confirm)", s.plan.Action, scopeName(s.org))
+		title = fmt.Sprintf("%s plan for %s (nothing changes until you confirm)", s.plan.Action, present.Scope(s.org))
 	}
 	return s.text.render(c, h, title)
 }
@@ -47,7 +47,7 @@ func (s *setState) body(c *shared, h int) []string {
 func (m *Model) askBulk(action string, sel router.ItemSelector) tea.Cmd {
 	reason := ""
 	if action == ops.SetQuarantine {
-		reason = defaultReason(m.opts.Operator)
+		reason = ops.ConsoleReason(m.opts.Operator)
 	}
 	m.setStatus(statusInfo, "planning the "+action+" of "+ops.DescribeSelector(sel)+"…")
 	return m.call(actionTimeout, func(ctx context.Context, api *ops.Ops) tea.Msg {
@@ -152,7 +152,7 @@ func (m *Model) onReport(msg reportMsg) {
 		m.setStatus(statusErr, "impact failed: "+msg.err.Error())
 		return
 	}
-	m.report = reportState{org: msg.org, title: "Impact of the last " + present.Duration(msg.since) + " in " + scopeName(msg.org)}
+	m.report = reportState{org: msg.org, title: "Impact of the last " + present.Duration(msg.since) + " in " + present.Scope(msg.org)}
 	m.report.text = newText(present.ImpactMarkdown(msg.rep))
 	if m.view != viewReport {
 		m.pushView(viewReport)

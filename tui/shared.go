@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 	"github.com/routeops/routeops/router"
 )
 
@@ -42,7 +43,7 @@ const (
 )
 
 func (c *shared) setStatus(k statusKind, text string) {
-	c.status, c.statusKind = oneLine(text), k
+	c.status, c.statusKind = present.Line(text), k
 }
 
 func (c *shared) readOnly() bool {
@@ -86,9 +87,9 @@ func (c *shared) banner() string {
 	switch {
 	case c.failures > 0:
 		return fmt.Sprintf("!! database unreachable, retrying… (%d failed, %s): %s",
-			c.failures, fmtDur(now.Sub(c.failSince)), c.lastErr)
+			c.failures, present.Duration(now.Sub(c.failSince)), c.lastErr)
 	case c.fetching && now.Sub(c.fetchSince) >= c.slowAfter():
-		return fmt.Sprintf("!! database not answering for %s, retrying…", fmtDur(now.Sub(c.fetchSince)))
+		return fmt.Sprintf("!! database not answering for %s, retrying…", present.Duration(now.Sub(c.fetchSince)))
 	}
 	return ""
 }

@@ -7,6 +7,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 )
 
 // timelineState is the timeline view: the last hour of the journal of an
@@ -26,7 +27,7 @@ type timelineMsg struct {
 
 func (s *timelineState) open(c *shared, org string) tea.Cmd {
 	*s = timelineState{org: org}
-	s.text = newText([]string{"loading the timeline of " + scopeName(org) + "…"})
+	s.text = newText([]string{"loading the timeline of " + present.Scope(org) + "…"})
 	return s.fetch(c)
 }
 
@@ -43,16 +44,16 @@ func (s *timelineState) onTimeline(msg timelineMsg) {
 		return
 	}
 	if msg.err != nil {
-		s.err = oneLine(msg.err.Error())
+		s.err = present.Error(msg.err)
 		s.text = newText([]string{"timeline: " + s.err})
 		return
 	}
 	s.tl, s.err = msg.tl, ""
-	s.text.reset(timelineLines(msg.tl))
+	s.text.reset(present.TimelineLines(msg.tl))
 }
 
 func (s *timelineState) about() string { return s.org }
 
 func (s *timelineState) body(c *shared, h int) []string {
-	return s.text.render(c, h, "Timeline of "+scopeName(s.org)+", last hour (newest at the bottom; r reloads)")
+	return s.text.render(c, h, "Timeline of "+present.Scope(s.org)+", last hour (newest at the bottom; r reloads)")
 }

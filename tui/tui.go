@@ -17,6 +17,7 @@ import (
 	"github.com/charmbracelet/colorprofile"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 	"github.com/routeops/routeops/router"
 )
 
@@ -105,7 +106,7 @@ func New(opts Options) Model {
 		if org == "" {
 			org = "the busiest org"
 		}
-		m.setStatus(statusInfo, fmt.Sprintf("incident: %s drill on %s in %s", inc.Kind, org, fmtDur(inc.Delay)))
+		m.setStatus(statusInfo, fmt.Sprintf("incident: %s drill on %s in %s", inc.Kind, org, present.Duration(inc.Delay)))
 	}
 	return m
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/routeops/routeops/config"
 	"github.com/routeops/routeops/ops"
 	"github.com/routeops/routeops/ops/present"
+	"github.com/routeops/routeops/redact"
 	"github.com/routeops/routeops/router"
 	"github.com/routeops/routeops/router/pgstore"
 )
@@ -119,7 +120,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if r := recover(); r != nil {
 			msg := fmt.Sprintf("routeops crashed: %v\n%s", r, debug.Stack())
 			if a.cfg != nil {
-				msg = config.Redact(msg, a.cfg.DSN)
+				msg = redact.Text(msg, a.cfg.DSN)
 			}
 			fmt.Fprintln(stderr, present.Text(msg))
 			code = exitFailed
@@ -161,13 +162,13 @@ func isTerminal(f any) bool {
 // redact removes the DSN password from any text.
 func (a *app) redact(s string) string {
 	if a.cfg != nil {
-		s = config.Redact(s, a.cfg.DSN)
+		s = redact.Text(s, a.cfg.DSN)
 	}
 	if v, ok := a.env("ROUTEOPS_DSN"); ok {
-		s = config.Redact(s, v)
+		s = redact.Text(s, v)
 	}
 	if a.flags.dsn != "" {
-		s = config.Redact(s, a.flags.dsn)
+		s = redact.Text(s, a.flags.dsn)
 	}
 	return s
 }
@@ -322,7 +323,7 @@ func (r *redactWriter) Write(p []byte) (int, error) {
 	if r.dsn == "" {
 		return r.w.Write(p)
 	}
-	s := config.Redact(string(p), r.dsn)
+	s := redact.Text(string(p), r.dsn)
 	if _, err := io.WriteString(r.w, s); err != nil {
 		return 0, err
 	}

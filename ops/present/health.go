@@ -219,3 +219,47 @@ func PauseNote(by, reason string, until *time.Time) string {
 	}
 	return s
 }
+
+// QueueDetail is what stands beside a queue's state word where a column
+// already shows the word (the console's org view): a stall's cause with
+// the head's last error (else the stall's reason), else a warning's health
+// word and reason (a pause, with any broken head behind it), else the
+// head's last error, else the reason.
+func QueueDetail(q *ops.QueueHealth) string {
+	lastErr := ""
+	if q.Head != nil {
+		lastErr = q.Head.LastError
+	}
+	switch {
+	case q.Stalled:
+		status := string(q.Cause)
+		if lastErr != "" {
+			status += ": " + lastErr
+		} else if q.Reason != "" {
+			status += ": " + q.Reason
+		}
+		return Line(status)
+	case q.Paused && (q.PausedBy != "" || q.PauseReason != ""):
+		// Who paused, why and until when.
+		return HealthWord(q.Health) + " PAUSED · " + PauseNote(q.PausedBy, q.PauseReason, q.PausedUntil)
+	case q.Health != ops.HealthOK && q.Reason != "":
+		return HealthWord(q.Health) + " " + Line(q.Reason)
+	case lastErr != "":
+		return "last error: " + Line(lastErr)
+	}
+	return Line(q.Reason)
+}
+
+// HeadDesc names a queue's head item as an action's target, for the
+// question before the action: "head of o1/escalations, waited 2m05s,
+// attempts 3, STALLED missing_revision".
+func HeadDesc(org string, q *ops.QueueHealth) string {
+	if q.Head == nil {
+		return ""
+	}
+	desc := fmt.Sprintf("head of %s/%s, waited %s, attempts %d", Line(org), Line(q.Queue), Age(q.Head.AgeSeconds), q.Head.Attempts)
+	if q.Stalled {
+		desc += ", STALLED " + Line(string(q.Cause))
+	}
+	return desc
+}

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/router"
 )
 
 // Style is how a face writes the labels of multi-line text: the console
@@ -142,6 +143,32 @@ func eventLines(d *ops.ItemDetail, o ItemOptions) []string {
 		out = append(out, "  none")
 	}
 	return out
+}
+
+// ItemNotes is what a list of items says of one beside its id and wait:
+// "HEAD · skipped · missing_revision · agent a1 · reason: … · last error",
+// the parts that apply, on one line.
+func ItemNotes(it *router.WorkItem, head bool) string {
+	var parts []string
+	if head {
+		parts = append(parts, "HEAD")
+	}
+	if it.Skipped {
+		parts = append(parts, "skipped")
+	}
+	if it.FaultCause != "" {
+		parts = append(parts, string(it.FaultCause))
+	}
+	if it.AgentID != "" {
+		parts = append(parts, "agent "+it.AgentID)
+	}
+	if it.QuarantineReason != "" {
+		parts = append(parts, "reason: "+it.QuarantineReason)
+	}
+	if it.LastError != "" {
+		parts = append(parts, it.LastError)
+	}
+	return Line(strings.Join(parts, " · "))
 }
 
 // Who is an actor with where they acted from, when not local:

@@ -90,10 +90,14 @@ func RepairLines(rep *ops.RepairReport) []string {
 	return append(out, verifyVerdict(rep))
 }
 
-// RepairSummary is RepairLines on one line, without the per-item detail.
+// RepairSummary is an applied repair on one line, for a status line:
+// "repair: 2 repaired (2 back in their queue), 0 skipped; verify clean".
 func RepairSummary(rep *ops.RepairReport) string {
-	return fmt.Sprintf("repaired %d item(s), %d back in their queues; %d left untouched; %s",
-		rep.Repaired, rep.Released, rep.Skipped, verifyVerdict(rep))
+	s := fmt.Sprintf("repair: %d repaired (%d back in their queue), %d skipped; ", rep.Repaired, rep.Released, rep.Skipped)
+	if rep.VerifyOK {
+		return s + "verify clean"
+	}
+	return s + verifyVerdict(rep)
 }
 
 func verifyVerdict(rep *ops.RepairReport) string {
@@ -110,6 +114,14 @@ func verifyVerdict(rep *ops.RepairReport) string {
 // revision is present and valid.
 func NothingToRepair(org string) string {
 	return "nothing to repair in " + Scope(org) + ": every live item's current revision is present and valid"
+}
+
+// NoneRepairable is what repair says of a plan whose items have no
+// surviving copy; retry is how the face asks for the repair with
+// defaults ("--allow-defaults", ":repair o1 --allow-defaults").
+func NoneRepairable(p *ops.RepairPlan, retry string) string {
+	return fmt.Sprintf("repair: none of the %d items can be repaired from a surviving copy; %s rebuilds them from defaults",
+		len(p.Items), retry)
 }
 
 // The questions both faces ask before a change. The CLI adds " [y/N] ",

@@ -152,7 +152,7 @@ func TestOutcomeSentences(t *testing.T) {
 		t.Fatalf("repair lines: %q", lines)
 	}
 	rep.VerifyOK, rep.Verify = false, &router.VerifyReport{Findings: []router.Finding{{}}}
-	if got := present.RepairSummary(rep); got != "repaired 2 item(s), 1 back in their queues; 1 left untouched; verify: 1 finding(s); run `routeops verify` for details" {
+	if got := present.RepairSummary(rep); got != "repair: 2 repaired (1 back in their queue), 1 skipped; verify: 1 finding(s); run `routeops verify` for details" {
 		t.Fatalf("repair summary %q", got)
 	}
 	// Error: the store's class prefix dropped, the rest on one clean line.
@@ -251,5 +251,68 @@ func TestPlanLines(t *testing.T) {
 	}
 	if lines[0] != want[0] || lines[3] != want[1] || lines[4] != want[2] {
 		t.Fatalf("plan lines:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+func TestQueueDetailAndHead(t *testing.T) {
+	stalled := &ops.QueueHealth{Queue: "q\x1b", Stalled: true, Cause: router.CauseMissingRevision, Reason: "no progress",
+		Head: &ops.HeadHealth{Item: "5", AgeSeconds: 125, Attempts: 3, LastError: "revision 8 not found\n"}}
+	paused := &ops.QueueHealth{Paused: true, Cause: router.CauseQueuePaused, Health: ops.HealthWarning,
+		Reason: "queue is paused with 2 waiting; behind the pause, head 7 missing_revision"}
+	for got, want := range map[string]string{
+		present.QueueDetail(stalled): "missing_revision: revision 8 not found ",
+		present.QueueDetail(&ops.QueueHealth{Stalled: true, Cause: router.CauseEngineDown, Reason: "no engine"}): "engine_down: no engine",
+		present.QueueDetail(paused): "▲ WARN queue is paused with 2 waiting; behind the pause, head 7 missing_revision",
+		present.QueueDetail(&ops.QueueHealth{Health: ops.HealthOK, Head: &ops.HeadHealth{LastError: "e\x1b"}}): `last error: e\x1b`,
+		present.QueueDetail(&ops.QueueHealth{}):              "",
+		present.HeadDesc("o1", stalled):                      `head of o1/q\x1b, waited 2m05s, attempts 3, STALLED missing_revision`,
+		present.HeadDesc("o1", &ops.QueueHealth{Queue: "q"}): "",
+	} {
+		if got != want {
+			t.Errorf("got  %q\nwant %q", got, want)
+		}
+	}
+	it := &router.WorkItem{Skipped: true, FaultCause: router.CauseCorruptRevision, AgentID: "a1",
+		QuarantineReason: "bad\u202e", LastError: "invalid\njson"}
+	if got := present.ItemNotes(it, true); got != `HEAD · skipped · corrupt_revision · agent a1 · reason: bad\u202e · invalid json` {
+		t.Errorf("item notes %q", got)
+	}
+	if got := present.NoneRepairable(&ops.RepairPlan{Items: make([]ops.PlanItem, 2)}, "--allow-defaults"); got !=
+		"repair: none of the 2 items can be repaired from a surviving copy; --allow-defaults rebuilds them from defaults" {
+		t.Errorf("none repairable %q", got)
+	}
+	rep := &ops.RepairReport{Repaired: 2, Released: 2, VerifyOK: true}
+	if got := present.RepairSummary(rep); got != "repair: 2 repaired (2 back in their queue), 0 skipped; verify clean" {
+		t.Errorf("clean repair summary %q", got)
+	}
+}
+
+func TestTimelineLines(t *testing.T) {
+	t0 := time.Date(2026, 11, 28, 15, 0, 0, 0, time.UTC)
+	to := t0.Add(95 * time.Second)
+	tl := &ops.Timeline{Since: t0, Until: t0.Add(time.Hour), Events: 3, Truncated: true,
+		Summary: ops.TimelineSummary{Faults: 2, FaultyItems: 1, Quarantined: 1, QuarantinedByOps: 1, StallsDetected: 1,
+			StallsCleared: 1, Drills: 1, Operators: []string{"alice@203.0.113.7"},
+			Stalls: []ops.StallSpan{{Org: "o1", Queue: "q", Cause: "missing_revision", From: t0, To: &to, Seconds: 95},
+				{Org: "o1", Queue: "r", Cause: "engine_down", From: to, Seconds: -1}}},
+		Entries: []ops.TimelineEntry{
+			{At: t0, Until: &to, Org: "o1", Queue: "q", Actor: "engine:h:1", Summary: "item 5 faulted [x2]"},
+			{At: to, Org: "o1", Actor: "alice", Origin: "203.0.113.7", Summary: "alice quarantined item 5: bad\x1b[2J"},
+		}}
+	want := []string{
+		"Window 2026-11-28 15:00:00Z to 16:00:00Z · all orgs · 3 events (only the newest)",
+		"Faults 2 on 1 items · quarantined 1 (by operators 1) · released 0 · repaired 0 · stalls 1 detected, 1 cleared · drills 1 · operators alice@203.0.113.7",
+		"Stall o1/q (missing_revision): 15:00:00Z to 15:01:35Z, 1m35s",
+		"Stall o1/r (engine_down): since 15:01:35Z, still open",
+		"",
+		"15:00:00Z–15:01:35Z  o1/q  item 5 faulted [x2]  (engine:h:1)",
+		`15:01:35Z  o1  alice quarantined item 5: bad\x1b[2J  (alice@203.0.113.7)`,
+	}
+	if got := present.TimelineLines(tl); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("timeline lines:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	tl.Entries = nil
+	if got := present.TimelineLines(tl); got[len(got)-1] != "Nothing happened in this window." {
+		t.Fatalf("empty timeline ends %q", got[len(got)-1])
 	}
 }

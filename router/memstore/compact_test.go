@@ -34,8 +34,8 @@ func TestCompactForgetsOldFinishedItems(t *testing.T) {
 	if _, err := eng.Pass(ctx); err != nil {
 		t.Fatal(err)
 	}
-	must(s.Complete(ctx, "o", ids[0], t0.Add(time.Minute)))
-	must(s.Complete(ctx, "o", ids[1], t0.Add(30*time.Minute)))
+	must(s.Complete(ctx, router.CompleteRequest{Org: "o", ItemID: ids[0], At: t0.Add(time.Minute)}))
+	must(s.Complete(ctx, router.CompleteRequest{Org: "o", ItemID: ids[1], At: t0.Add(30 * time.Minute)}))
 	if n := s.Compact(t0.Add(20 * time.Minute)); n != 1 {
 		t.Fatalf("compacted %d items, want 1", n)
 	}

@@ -135,7 +135,7 @@ func (w *world) build() {
 			}
 		}
 		if n := rapid.IntRange(0, 2).Draw(t, "drillDelete"); n > 0 {
-			ids, err := w.s.DrillDeleteRevisions(w.ctx, org, n, operator, w.clock.Now())
+			ids, err := w.s.DrillDeleteRevisions(w.ctx, router.DrillRequest{Org: org, Count: n, Actor: operator, At: w.clock.Now()})
 			w.must(err, "DrillDeleteRevisions")
 			for _, id := range ids {
 				w.bad[id] = router.FindingDanglingRevision
@@ -193,7 +193,7 @@ func (w *world) step() {
 		}
 		id := rapid.SampledFrom(w.items).Draw(t, "quarantineItem")
 		before := w.item(id)
-		r, err := w.s.Quarantine(w.ctx, w.orgOf[id], id, "prop", operator, w.clock.Now())
+		r, err := w.s.Quarantine(w.ctx, router.QuarantineRequest{Org: w.orgOf[id], ItemID: id, Reason: "prop", Actor: operator, At: w.clock.Now()})
 		switch before.State {
 		case router.StateQueued:
 			if err != nil || !r.Changed || r.State != router.StateQuarantined {
@@ -217,7 +217,7 @@ func (w *world) step() {
 		}
 		id := rapid.SampledFrom(w.items).Draw(t, "releaseItem")
 		before := w.item(id)
-		r, err := w.s.Release(w.ctx, w.orgOf[id], id, operator, w.clock.Now())
+		r, err := w.s.Release(w.ctx, router.ReleaseRequest{Org: w.orgOf[id], ItemID: id, Actor: operator, At: w.clock.Now()})
 		switch {
 		case before.State == router.StateQuarantined || (before.State == router.StateQueued && before.Skipped):
 			if err != nil || !r.Changed || r.State != router.StateQueued {
@@ -247,7 +247,7 @@ func (w *world) step() {
 			return
 		}
 		id := rapid.SampledFrom(assigned).Draw(t, "completeItem")
-		w.must(w.s.Complete(w.ctx, w.orgOf[id], id, w.clock.Now()), "Complete")
+		w.must(w.s.Complete(w.ctx, router.CompleteRequest{Org: w.orgOf[id], ItemID: id, At: w.clock.Now()}), "Complete")
 	case "enqueue":
 		w.enqueue(rapid.SampledFrom(w.orgs).Draw(t, "enqueueOrg"))
 	case "agent":
@@ -256,15 +256,14 @@ func (w *world) step() {
 			return
 		}
 		st := rapid.SampledFrom([]router.AgentStatus{router.AgentAvailable, router.AgentAway, router.AgentOffline}).Draw(t, "newAgentStatus")
-		w.must(w.s.SetAgentStatus(w.ctx, org, rapid.SampledFrom(w.agents[org]).Draw(t, "agent"), st, w.clock.Now()), "SetAgentStatus")
+		w.must(w.s.SetAgentStatus(w.ctx, router.AgentStatusRequest{Org: org, Agent: rapid.SampledFrom(w.agents[org]).Draw(t, "agent"), Status: st, At: w.clock.Now()}), "SetAgentStatus")
 	case "team":
 		org := rapid.SampledFrom(w.orgs).Draw(t, "teamOrg")
 		st := rapid.SampledFrom([]router.TeamStatus{router.TeamActive, router.TeamPaused}).Draw(t, "newTeamStatus")
-		w.must(w.s.SetTeamStatus(w.ctx, org, rapid.SampledFrom(w.teams[org]).Draw(t, "team"), st, w.clock.Now()), "SetTeamStatus")
+		w.must(w.s.SetTeamStatus(w.ctx, router.TeamStatusRequest{Org: org, Team: rapid.SampledFrom(w.teams[org]).Draw(t, "team"), Status: st, At: w.clock.Now()}), "SetTeamStatus")
 	case "queue":
 		org := rapid.SampledFrom(w.orgs).Draw(t, "queueOrg")
-		_, err := w.s.SetQueuePaused(w.ctx, org, rapid.SampledFrom(w.queues[org]).Draw(t, "pauseQueue"),
-			rapid.Bool().Draw(t, "paused"), operator, w.clock.Now())
+		_, err := w.s.SetQueuePaused(w.ctx, router.QueuePauseRequest{Org: org, Queue: rapid.SampledFrom(w.queues[org]).Draw(t, "pauseQueue"), Paused: rapid.Bool().Draw(t, "paused"), Actor: operator, At: w.clock.Now()})
 		w.must(err, "SetQueuePaused")
 	case "clock":
 		w.clock.Advance(time.Duration(rapid.IntRange(1, 45).Draw(t, "advance")) * time.Second)

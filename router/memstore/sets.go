@@ -210,7 +210,7 @@ func (s *Store) BulkRepair(ctx context.Context, req router.RepairBatchRequest) (
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	return s.applyRepair(req.Fixes, req.OperationID, req.Actor, req.At), nil
+	return s.applyRepair(router.ApplyRepairRequest{Fixes: req.Fixes, Actor: req.Actor, At: req.At}, req.OperationID), nil
 }
 
 // ---- operations ----

@@ -147,7 +147,7 @@ func (s *Store) BulkRepair(ctx context.Context, req router.RepairBatchRequest) (
 	if req.OperationID == "" {
 		return nil, errors.New("pgstore: a bulk repair needs an operation id")
 	}
-	return s.applyRepair(ctx, req.Fixes, req.OperationID, req.Actor, req.At)
+	return s.applyRepair(ctx, router.ApplyRepairRequest{Fixes: req.Fixes, Actor: req.Actor, At: req.At}, req.OperationID)
 }
 
 // ---- operations ----

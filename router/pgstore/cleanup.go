@@ -69,7 +69,7 @@ func (s *Store) CleanupPlan(ctx context.Context, olderThan time.Time) (router.Cl
 //     the locked revisions that no item points at and that are not their
 //     item's newest. The reference check is in the deleting statement, so
 //     it holds even when the foreign key has been dropped.
-func (s *Store) CleanupBatch(ctx context.Context, req router.CleanupBatchRequest, actor router.Actor, at time.Time) (router.CleanupBatchResult, error) {
+func (s *Store) CleanupBatch(ctx context.Context, req router.CleanupBatchRequest) (router.CleanupBatchResult, error) {
 	res := router.CleanupBatchResult{Next: req.After}
 	limit := req.Limit
 	if limit <= 0 {
@@ -154,8 +154,8 @@ func (s *Store) CleanupBatch(ctx context.Context, req router.CleanupBatchRequest
 			return err
 		}
 		for _, o := range order {
-			if err := insertEvent(ctx, tx, router.Event{OrgID: o, At: at, Kind: router.EventRevisionsCleaned,
-				Detail: router.Detail("deleted", perOrg[o], "older_than", req.OlderThan.UTC())}, actor); err != nil {
+			if err := insertEvent(ctx, tx, router.Event{OrgID: o, At: req.At, Kind: router.EventRevisionsCleaned,
+				Detail: router.Detail("deleted", perOrg[o], "older_than", req.OlderThan.UTC())}, req.Actor); err != nil {
 				return err
 			}
 		}

@@ -219,7 +219,7 @@ func (w *headsWorld) step(r *rand.Rand, op int) {
 		_, _ = st.Enqueue(ctx, router.EnqueueRequest{OrgID: org, QueueID: queue, Attributes: attrs(), EnqueuedAt: w.now.Add(-time.Duration(r.IntN(60)) * time.Second)})
 	case 3:
 		if id, ok := anyItem("queued"); ok {
-			_, _ = st.AddRevision(ctx, org, id, attrs(), w.now)
+			_, _ = st.AddRevision(ctx, router.AddRevisionRequest{Org: org, ItemID: id, Attributes: attrs(), At: w.now})
 		}
 	case 4:
 		policy := router.FaultPolicies[r.IntN(3)]
@@ -227,20 +227,20 @@ func (w *headsWorld) step(r *rand.Rand, op int) {
 			func(b *router.Batch) []router.Decision { return router.Decide(policy, b) })
 	case 5:
 		if id, ok := anyItem("queued"); ok {
-			_, _ = st.Quarantine(ctx, org, id, "test", actor, w.now)
+			_, _ = st.Quarantine(ctx, router.QuarantineRequest{Org: org, ItemID: id, Reason: "test", Actor: actor, At: w.now})
 		}
 	case 6:
 		if id, ok := anyItem("quarantined"); ok {
-			_, _ = st.Release(ctx, org, id, actor, w.now)
+			_, _ = st.Release(ctx, router.ReleaseRequest{Org: org, ItemID: id, Actor: actor, At: w.now})
 		}
 	case 7:
 		if id, ok := anyItem("assigned"); ok {
-			_ = st.Complete(ctx, org, id, w.now)
+			_ = st.Complete(ctx, router.CompleteRequest{Org: org, ItemID: id, At: w.now})
 		}
 	case 8:
-		_, _ = st.DrillDeleteRevisions(ctx, org, 1+r.IntN(2), actor, w.now)
+		_, _ = st.DrillDeleteRevisions(ctx, router.DrillRequest{Org: org, Count: 1 + r.IntN(2), Actor: actor, At: w.now})
 	case 9:
-		_, _ = st.DrillCorruptRevisions(ctx, org, 1, actor, w.now)
+		_, _ = st.DrillCorruptRevisions(ctx, router.DrillRequest{Org: org, Count: 1, Actor: actor, At: w.now})
 	case 10:
 		if id, ok := anyItem("queued"); ok {
 			raw(`UPDATE work_items SET priority = $2 WHERE id = $1`, id, r.IntN(101))
@@ -262,7 +262,7 @@ func (w *headsWorld) step(r *rand.Rand, op int) {
 			raw(`UPDATE work_item_revisions SET attributes = '{"priority": 7, "channel": "sms"}' WHERE (org_id, id) IN (SELECT org_id, current_revision_id FROM work_items WHERE id = $1)`, id)
 		}
 	case 15:
-		_, _ = st.CleanupBatch(ctx, router.CleanupBatchRequest{OlderThan: w.now.Add(time.Hour), Limit: 5}, actor, w.now)
+		_, _ = st.CleanupBatch(ctx, router.CleanupBatchRequest{OlderThan: w.now.Add(time.Hour), Limit: 5, Actor: actor, At: w.now})
 	case 16:
 		if id, ok := anyItem(""); ok {
 			raw(`DELETE FROM work_items WHERE id = $1`, id)

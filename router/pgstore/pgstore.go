@@ -2,6 +2,14 @@
 // of routeops's SQL: embedded migrations, set-based routing, monitoring,
 // repair and cleanup statements, and LISTEN/NOTIFY wake-ups.
 //
+// Its files follow router.Store's capabilities, like memstore's and
+// storetest's: reference, write, route, snapshot, items, actions, repair,
+// cleanup, verify and drill; migrate, roles and errors are its own.
+//
+// An error from PostgreSQL, or from the way to it, is an *Error: its
+// message redacted, the driver's error kept as the cause. The predicates (IsLockTimeout, IsReadOnlyTransaction, ...)
+// are the one place that knows SQLSTATE codes.
+//
 // Lock order, to stay free of deadlocks: a transaction that touches both
 // agents and work_items locks the agents first (the routing transaction
 // locks its org's available agents before it claims items; Complete
@@ -11,10 +19,8 @@ package pgstore
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"strconv"
@@ -22,18 +28,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/tern/v2/migrate"
 
 	"github.com/routeops/routeops/router"
 )
-
-//go:embed migrations/*.sql
-var migrationFS embed.FS
-
-// VersionTable is where tern records the schema version.
-const VersionTable = "routeops_schema_version"
 
 // Advisory lock namespaces (the first key of the two-key form).
 const (
@@ -78,13 +76,16 @@ type Store struct {
 	log  *slog.Logger
 }
 
-var _ router.Store = (*Store)(nil)
+var (
+	_ router.Store   = (*Store)(nil)
+	_ router.Driller = (*Store)(nil)
+)
 
 // ParseConfig parses a DSN into a pool config with routeops's settings.
 func ParseConfig(opts Options) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(opts.DSN)
 	if err != nil {
-		return nil, fmt.Errorf("invalid DSN: %s", redactErr(err, opts.DSN))
+		return nil, &Error{op: "invalid DSN", err: err, dsn: opts.DSN}
 	}
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
@@ -144,11 +145,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	defer cancel()
 	pool, err := pgxpool.NewWithConfig(cctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %s", s.desc, redactErr(err, opts.DSN))
+		return nil, connectError("connect to "+s.desc, err, opts.DSN)
 	}
 	if err := pool.Ping(cctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to %s: %s", s.desc, explainConnErr(err, opts.DSN))
+		return nil, connectError("connect to "+s.desc, err, opts.DSN)
 	}
 	s.pool = pool
 	if !opts.SkipSchemaCheck {
@@ -168,169 +169,9 @@ func (s *Store) Describe() string { return s.desc }
 
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("ping %s: %s", s.desc, explainConnErr(err, s.opts.DSN))
+		return connectError("ping "+s.desc, err, s.opts.DSN)
 	}
 	return nil
-}
-
-// LatestVersion is the schema version this binary migrates to.
-func LatestVersion() int {
-	names, err := migrate.FindMigrations(migrationsDir())
-	if err != nil {
-		return 0
-	}
-	return len(names)
-}
-
-func migrationsDir() fs.FS {
-	sub, err := fs.Sub(migrationFS, "migrations")
-	if err != nil {
-		panic(err)
-	}
-	return sub
-}
-
-// SchemaVersion reads the schema version; 0 when there is no schema.
-func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
-	return schemaVersion(ctx, s.pool)
-}
-
-type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-func schemaVersion(ctx context.Context, q querier) (int, error) {
-	var exists bool
-	if err := q.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, VersionTable).Scan(&exists); err != nil {
-		return 0, err
-	}
-	if !exists {
-		return 0, nil
-	}
-	var v int
-	if err := q.QueryRow(ctx, `SELECT version FROM `+VersionTable).Scan(&v); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return 0, nil
-		}
-		return 0, err
-	}
-	return v, nil
-}
-
-// CheckSchema reports ErrNoSchema, ErrSchemaOld or ErrSchemaTooNew.
-func (s *Store) CheckSchema(ctx context.Context) error {
-	v, err := s.SchemaVersion(ctx)
-	if err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	latest := LatestVersion()
-	switch {
-	case v == 0:
-		return ErrNoSchema
-	case v < latest:
-		return fmt.Errorf("%w (database at version %d, this binary needs %d)", ErrSchemaOld, v, latest)
-	case v > latest:
-		return fmt.Errorf("%w (database at version %d, this binary knows up to %d)", ErrSchemaTooNew, v, latest)
-	}
-	return nil
-}
-
-// MigrateResult reports what Migrate did.
-type MigrateResult struct {
-	From, To int
-}
-
-// Migrate applies the embedded migrations under an advisory lock. It is
-// idempotent, and refuses a database whose schema is newer than this
-// binary.
-func Migrate(ctx context.Context, opts Options) (MigrateResult, error) {
-	opts.StatementTimeout, opts.LockTimeout = 0, 0
-	cfg, err := ParseConfig(opts)
-	if err != nil {
-		return MigrateResult{}, err
-	}
-	desc := describe(cfg.ConnConfig)
-	cctx, cancel := context.WithTimeout(ctx, cfg.ConnConfig.ConnectTimeout+time.Second)
-	conn, err := pgx.ConnectConfig(cctx, cfg.ConnConfig)
-	cancel()
-	if err != nil {
-		return MigrateResult{}, fmt.Errorf("connect to %s: %s", desc, explainConnErr(err, opts.DSN))
-	}
-	defer conn.Close(context.Background())
-	// Our own lock, held across the version check and tern's run, so that
-	// two migrations at once serialise and the second finds nothing to do.
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, 0)`, lockNSMigrate); err != nil {
-		return MigrateResult{}, fmt.Errorf("take migration lock: %w", err)
-	}
-	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1, 0)`, lockNSMigrate) //nolint:errcheck
-	from, err := schemaVersion(ctx, conn)
-	if err != nil {
-		return MigrateResult{}, fmt.Errorf("read schema version: %w", err)
-	}
-	latest := LatestVersion()
-	if from > latest {
-		return MigrateResult{From: from, To: from}, fmt.Errorf("%w (database at version %d, this binary knows up to %d)", ErrSchemaTooNew, from, latest)
-	}
-	m, err := migrate.NewMigrator(ctx, conn, VersionTable)
-	if err != nil {
-		return MigrateResult{}, fmt.Errorf("prepare migrations: %w", err)
-	}
-	if err := m.LoadMigrations(migrationsDir()); err != nil {
-		return MigrateResult{}, fmt.Errorf("load migrations: %w", err)
-	}
-	if err := m.Migrate(ctx); err != nil {
-		var pe migrate.MigrationPgError
-		if errors.As(err, &pe) {
-			return MigrateResult{From: from}, fmt.Errorf("migration %s failed: %s", pe.MigrationName, pe.Error())
-		}
-		return MigrateResult{From: from}, fmt.Errorf("migrate: %w", err)
-	}
-	to, err := schemaVersion(ctx, conn)
-	if err != nil {
-		return MigrateResult{From: from}, err
-	}
-	return MigrateResult{From: from, To: to}, nil
-}
-
-// redactErr renders an error with any password from the DSN removed.
-func redactErr(err error, dsn string) string {
-	msg := err.Error()
-	if pw := passwordOf(dsn); pw != "" {
-		msg = strings.ReplaceAll(msg, pw, "xxxxx")
-	}
-	return msg
-}
-
-func passwordOf(dsn string) string {
-	cfg, err := pgconn.ParseConfig(dsn)
-	if err != nil || cfg.Password == "" {
-		return ""
-	}
-	return cfg.Password
-}
-
-// explainConnErr turns connection failures into the operator's words.
-func explainConnErr(err error, dsn string) string {
-	msg := redactErr(err, dsn)
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		switch pe.Code {
-		case "28P01", "28000":
-			return "authentication failed: wrong user or password (" + pe.Message + ")"
-		case "3D000":
-			return "the database does not exist (" + pe.Message + ")"
-		}
-	}
-	if errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "timeout") {
-		return "unreachable within the connect timeout (" + msg + ")"
-	}
-	return msg
-}
-
-// IsPermission reports whether err is PostgreSQL refusing a privilege.
-func IsPermission(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "42501"
 }
 
 // withTx runs fn in a transaction. Operator actions pass action=true to get
@@ -390,32 +231,26 @@ func (s *Store) wake(ctx context.Context, orgs ...string) {
 	}
 }
 
-// wrap turns well-known PostgreSQL errors into the operator's words.
-func (s *Store) wrap(err error) error {
-	if err == nil {
-		return nil
+// insertEvent appends one journal entry in the caller's transaction.
+func insertEvent(ctx context.Context, tx pgx.Tx, e router.Event, actor router.Actor) error {
+	var item any
+	if e.WorkItemID != 0 {
+		item = e.WorkItemID
 	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		switch pe.Code {
-		case "42501":
-			return fmt.Errorf("%w: the database role lacks a privilege this needs (%s); operator actions need a member of routeops_operator, and the engine (serve, or a console with its engine) needs the schema owner's rights", router.ErrPermission, pe.Message)
-		case "55P03":
-			return fmt.Errorf("gave up waiting for a lock after the lock timeout (%s); try again", pe.Message)
-		case "57014":
-			return fmt.Errorf("the statement timed out (%s)", pe.Message)
-		case "42P01":
-			return fmt.Errorf("%s: %w", pe.Message, ErrNoSchema)
-		case "22P02", "22P05", "22021", "54001":
-			// PostgreSQL refused the attributes as jsonb (bad escapes, \u0000,
-			// bad encoding, too deep).
-			return fmt.Errorf("%w: %s", router.ErrInvalidJSON, pe.Message)
-		}
+	var queue any
+	if e.QueueID != "" {
+		queue = e.QueueID
 	}
-	if s != nil {
-		if pw := passwordOf(s.opts.DSN); pw != "" && strings.Contains(err.Error(), pw) {
-			return errors.New(strings.ReplaceAll(err.Error(), pw, "xxxxx"))
-		}
+	detail := e.Detail
+	if len(detail) == 0 {
+		detail = []byte(`{}`)
 	}
+	var op any
+	if e.OperationID != "" {
+		op = e.OperationID
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail, operation_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)`,
+		e.OrgID, e.At.UTC(), e.Kind, item, queue, actor.Name, actor.Origin, actor.OSUser, string(detail), op)
 	return err
 }

@@ -61,29 +61,29 @@ func (s *Store) RepairCandidates(ctx context.Context, org string) ([]router.Repa
 // ApplyRepair re-checks every fix under the item's row lock, then writes
 // the new revisions, repoints the items and journals the repairs with set
 // statements in one transaction.
-func (s *Store) ApplyRepair(ctx context.Context, fixes []router.RepairFix, actor router.Actor, at time.Time) ([]router.RepairOutcome, error) {
-	return s.applyRepair(ctx, fixes, "", actor, at)
+func (s *Store) ApplyRepair(ctx context.Context, req router.ApplyRepairRequest) ([]router.RepairOutcome, error) {
+	return s.applyRepair(ctx, req, "")
 }
 
 // applyRepair is ApplyRepair with the events carrying an operation id
 // (none when empty).
-func (s *Store) applyRepair(ctx context.Context, fixes []router.RepairFix, opID string, actor router.Actor, at time.Time) ([]router.RepairOutcome, error) {
-	now := at.UTC()
+func (s *Store) applyRepair(ctx context.Context, req router.ApplyRepairRequest, opID string) ([]router.RepairOutcome, error) {
+	now := req.At.UTC()
 	var op any
 	if opID != "" {
 		op = opID
 	}
-	outcomes := make([]router.RepairOutcome, len(fixes))
+	outcomes := make([]router.RepairOutcome, len(req.Fixes))
 	err := s.withTx(ctx, true, func(tx pgx.Tx) error {
-		for i, f := range fixes {
+		for i, f := range req.Fixes {
 			outcomes[i] = router.RepairOutcome{ItemID: f.ItemID, OrgID: f.OrgID}
 		}
-		if len(fixes) == 0 {
+		if len(req.Fixes) == 0 {
 			return nil
 		}
-		orgs := make([]string, len(fixes))
-		ids := make([]int64, len(fixes))
-		for i, f := range fixes {
+		orgs := make([]string, len(req.Fixes))
+		ids := make([]int64, len(req.Fixes))
+		for i, f := range req.Fixes {
 			orgs[i], ids[i] = f.OrgID, f.ItemID
 		}
 		type cur struct {
@@ -126,7 +126,7 @@ func (s *Store) applyRepair(ctx context.Context, fixes []router.RepairFix, opID 
 			okIdx []int
 			seen  = map[[2]any]bool{}
 		)
-		for i, f := range fixes {
+		for i, f := range req.Fixes {
 			oc := &outcomes[i]
 			k := [2]any{f.OrgID, f.ItemID}
 			c := state[k]
@@ -169,7 +169,7 @@ func (s *Store) applyRepair(ctx context.Context, fixes []router.RepairFix, opID 
 		)
 		notify := map[string]bool{}
 		for j, i := range okIdx {
-			f := fixes[i]
+			f := req.Fixes[i]
 			c := state[[2]any{f.OrgID, f.ItemID}]
 			newState := c.state
 			released := false
@@ -209,7 +209,7 @@ func (s *Store) applyRepair(ctx context.Context, fixes []router.RepairFix, opID 
 		b.Queue(`INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail, operation_id)
 			SELECT o, $4, 'revision_repaired', i, q, $5, $6, $7, d::jsonb, $9
 			FROM unnest($1::text[], $2::bigint[], $3::text[], $8::text[]) AS u(o, i, q, d)`,
-			rOrgs, rItems, rQueues, now, actor.Name, actor.Origin, actor.OSUser, rDetails, op)
+			rOrgs, rItems, rQueues, now, req.Actor.Name, req.Actor.Origin, req.Actor.OSUser, rDetails, op)
 		orgsToNotify := make([]string, 0, len(notify))
 		for o := range notify {
 			orgsToNotify = append(orgsToNotify, o)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/routeops/routeops/router"
 )
 
 // The group roles that CreateRoles creates. Both are NOLOGIN: people log
@@ -90,18 +91,18 @@ func CreateRoles(ctx context.Context, opts Options) error {
 	conn, err := pgx.ConnectConfig(cctx, cfg.ConnConfig)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("connect to %s: %s", desc, explainConnErr(err, opts.DSN))
+		return connectError("connect to "+desc, err, opts.DSN)
 	}
 	defer conn.Close(context.Background())
 	// The migration lock: roles are created while no migration runs, and
 	// two CreateRoles at once serialise (CREATE ROLE is not IF NOT EXISTS).
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, 0)`, lockNSMigrate); err != nil {
-		return fmt.Errorf("take migration lock: %s", redactErr(err, opts.DSN))
+		return newError("take migration lock", err, opts.DSN)
 	}
 	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1, 0)`, lockNSMigrate) //nolint:errcheck
 	v, err := schemaVersion(ctx, conn)
 	if err != nil {
-		return fmt.Errorf("read schema version: %w", err)
+		return newError("read schema version", err, opts.DSN)
 	}
 	switch latest := LatestVersion(); {
 	case v == 0:
@@ -114,17 +115,17 @@ func CreateRoles(ctx context.Context, opts Options) error {
 	var schema string
 	if err := conn.QueryRow(ctx, `SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.oid = to_regclass($1)`, VersionTable).Scan(&schema); err != nil {
-		return fmt.Errorf("find the routeops schema: %w", err)
+		return newError("find the routeops schema", err, opts.DSN)
 	}
 	rows, err := conn.Query(ctx, `SELECT p.oid::regprocedure::text FROM pg_proc p
 		JOIN pg_namespace n ON n.oid = p.pronamespace
 		WHERE n.nspname = $1 AND p.proname LIKE 'routeops\_%' ORDER BY 1`, schema)
 	if err != nil {
-		return fmt.Errorf("list the routeops functions: %w", err)
+		return newError("list the routeops functions", err, opts.DSN)
 	}
 	funcs, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return fmt.Errorf("list the routeops functions: %w", err)
+		return newError("list the routeops functions", err, opts.DSN)
 	}
 
 	q := func(names []string) string {
@@ -163,20 +164,21 @@ func CreateRoles(ctx context.Context, opts Options) error {
 	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("create roles: %w", err)
+		return newError("create roles", err, opts.DSN)
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck
 	for _, st := range stmts {
 		if _, err := tx.Exec(ctx, st); err != nil {
 			if IsPermission(err) {
-				return fmt.Errorf("create roles: permission denied: run `routeops migrate --roles` as a superuser, "+
-					"or as the role that owns the routeops tables if it also has CREATEROLE (%s)", redactErr(err, opts.DSN))
+				return &Error{op: "create roles", kind: router.ErrPermission, err: err, dsn: opts.DSN,
+					msg: "permission denied: run `routeops migrate --roles` as a superuser, " +
+						"or as the role that owns the routeops tables if it also has CREATEROLE (" + err.Error() + ")"}
 			}
-			return fmt.Errorf("create roles: %s", redactErr(err, opts.DSN))
+			return newError("create roles", err, opts.DSN)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("create roles: %w", err)
+		return newError("create roles", err, opts.DSN)
 	}
 	return nil
 }

@@ -570,7 +570,7 @@ func (s *Store) Notifications(ctx context.Context) (<-chan string, error) {
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
 	if err != nil {
-		return nil, fmt.Errorf("listen: %s", explainConnErr(err, s.opts.DSN))
+		return nil, connectError("listen", err, s.opts.DSN)
 	}
 	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
 		conn.Close(context.Background())
@@ -595,4 +595,11 @@ func (s *Store) Notifications(ctx context.Context) (<-chan string, error) {
 		}
 	}()
 	return ch, nil
+}
+
+// Maintain folds count deltas into queue_counts and refreshes the heads of
+// queues marked dirty (routeops_maintain, migration 006).
+func (s *Store) Maintain(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, `SELECT routeops_maintain()`)
+	return s.wrap(err)
 }

@@ -332,62 +332,38 @@ func (s *Store) snapshotOther(ctx context.Context, snapID, org string) (out snap
 	return out
 }
 
-func (s *Store) MarkStall(ctx context.Context, org, queue string, cause router.Cause, detail []byte, actor router.Actor, at time.Time) (bool, error) {
-	if detail == nil {
-		detail = router.Detail("cause", cause)
+func (s *Store) MarkStall(ctx context.Context, req router.MarkStallRequest) (bool, error) {
+	if req.Detail == nil {
+		req.Detail = router.Detail("cause", req.Cause)
 	}
 	changed := false
 	err := s.withTx(ctx, false, func(tx pgx.Tx) error {
 		var sql, kind string
-		if cause != router.CauseNone {
+		if req.Cause != router.CauseNone {
 			sql = `UPDATE queues SET stalled_since = $3, stall_cause = $4 WHERE org_id = $1 AND id = $2 AND stalled_since IS NULL`
 			kind = router.EventStallDetected
 		} else {
 			sql = `UPDATE queues SET stalled_since = NULL, stall_cause = '' WHERE org_id = $1 AND id = $2 AND stalled_since IS NOT NULL AND $3::timestamptz IS NOT NULL AND $4::text IS NOT NULL`
 			kind = router.EventStallCleared
 		}
-		tag, err := tx.Exec(ctx, sql, org, queue, at.UTC(), string(cause))
+		tag, err := tx.Exec(ctx, sql, req.Org, req.Queue, req.At.UTC(), string(req.Cause))
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
 			var ok bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM queues WHERE org_id = $1 AND id = $2)`, org, queue).Scan(&ok); err != nil {
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM queues WHERE org_id = $1 AND id = $2)`, req.Org, req.Queue).Scan(&ok); err != nil {
 				return err
 			}
 			if !ok {
-				return router.NotFoundf("queue %s/%s does not exist", org, queue)
+				return router.NotFoundf("queue %s/%s does not exist", req.Org, req.Queue)
 			}
 			return nil
 		}
 		changed = true
-		return insertEvent(ctx, tx, router.Event{OrgID: org, At: at, Kind: kind, QueueID: queue, Detail: detail}, actor)
+		return insertEvent(ctx, tx, router.Event{OrgID: req.Org, At: req.At, Kind: kind, QueueID: req.Queue, Detail: req.Detail}, req.Actor)
 	})
 	return changed, err
-}
-
-// insertEvent appends one journal entry in the caller's transaction.
-func insertEvent(ctx context.Context, tx pgx.Tx, e router.Event, actor router.Actor) error {
-	var item any
-	if e.WorkItemID != 0 {
-		item = e.WorkItemID
-	}
-	var queue any
-	if e.QueueID != "" {
-		queue = e.QueueID
-	}
-	detail := e.Detail
-	if len(detail) == 0 {
-		detail = []byte(`{}`)
-	}
-	var op any
-	if e.OperationID != "" {
-		op = e.OperationID
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail, operation_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)`,
-		e.OrgID, e.At.UTC(), e.Kind, item, queue, actor.Name, actor.Origin, actor.OSUser, string(detail), op)
-	return err
 }
 
 func scanQueueRows(rows pgx.Rows) ([]router.QueueStats, error) {

@@ -7,119 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/routeops/routeops/router"
 )
-
-func (s *Store) UpsertOrg(ctx context.Context, o router.Org) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO orgs (id, name) VALUES ($1, $2)
-		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name`, o.ID, o.Name)
-	return s.wrap(err)
-}
-
-func (s *Store) UpsertQueue(ctx context.Context, q router.Queue) error {
-	_, err := s.pool.Exec(ctx, `WITH up AS (
-			INSERT INTO queues (org_id, id, priority, paused) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (org_id, id) DO UPDATE SET priority = EXCLUDED.priority, paused = EXCLUDED.paused,
-				paused_by = CASE WHEN EXCLUDED.paused THEN queues.paused_by ELSE '' END,
-				pause_reason = CASE WHEN EXCLUDED.paused THEN queues.pause_reason ELSE '' END,
-				paused_at = CASE WHEN EXCLUDED.paused THEN queues.paused_at END,
-				paused_until = CASE WHEN EXCLUDED.paused THEN queues.paused_until END
-			RETURNING org_id)
-		SELECT pg_notify($5, org_id) FROM up`, q.OrgID, q.ID, q.Priority, q.Paused, NotifyChannel)
-	return s.wrapFK(err, "org %s does not exist", q.OrgID)
-}
-
-func (s *Store) UpsertTeam(ctx context.Context, t router.Team) error {
-	st := t.Status
-	if st == "" {
-		st = router.TeamActive
-	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO teams (org_id, id, status) VALUES ($1, $2, $3)
-		ON CONFLICT (org_id, id) DO UPDATE SET status = EXCLUDED.status,
-			paused_by = CASE WHEN EXCLUDED.status = 'paused' THEN teams.paused_by ELSE '' END,
-			pause_reason = CASE WHEN EXCLUDED.status = 'paused' THEN teams.pause_reason ELSE '' END,
-			paused_at = CASE WHEN EXCLUDED.status = 'paused' THEN teams.paused_at END`, t.OrgID, t.ID, string(st))
-	return s.wrapFK(err, "org %s does not exist", t.OrgID)
-}
-
-func sortedSkills(sk []string) []string {
-	out := slices.Clone(sk)
-	if out == nil {
-		out = []string{}
-	}
-	slices.Sort(out)
-	return out
-}
-
-func (s *Store) UpsertAgent(ctx context.Context, a router.Agent) error {
-	if a.Capacity < 0 {
-		return fmt.Errorf("agent capacity must not be negative")
-	}
-	st := a.Status
-	if st == "" {
-		st = router.AgentAvailable
-	}
-	_, err := s.pool.Exec(ctx, `WITH up AS (
-			INSERT INTO agents (org_id, id, team_id, skills, status, capacity) VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (org_id, id) DO UPDATE SET team_id = EXCLUDED.team_id, skills = EXCLUDED.skills,
-				status = EXCLUDED.status, capacity = EXCLUDED.capacity
-			RETURNING org_id)
-		SELECT pg_notify($7, org_id) FROM up`,
-		a.OrgID, a.ID, a.TeamID, sortedSkills(a.Skills), string(st), a.Capacity, NotifyChannel)
-	return s.wrapFK(err, "team %s/%s does not exist", a.OrgID, a.TeamID)
-}
-
-// wrapFK reports a foreign-key violation as ErrNotFound.
-func (s *Store) wrapFK(err error, format string, args ...any) error {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23503" {
-		return router.NotFoundf(format, args...)
-	}
-	return s.wrap(err)
-}
-
-func (s *Store) SetAgentStatus(ctx context.Context, org, agent string, st router.AgentStatus, at time.Time) error {
-	tag, err := s.pool.Exec(ctx, `WITH up AS (
-			UPDATE agents SET status = $3 WHERE org_id = $1 AND id = $2 RETURNING org_id, status)
-		SELECT pg_notify($4, org_id) FROM up WHERE status = 'available'`, org, agent, string(st), NotifyChannel)
-	if err != nil {
-		return s.wrap(err)
-	}
-	_ = tag
-	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM agents WHERE org_id = $1 AND id = $2`, org, agent).Scan(&n); err != nil {
-		return s.wrap(err)
-	}
-	if n == 0 {
-		return router.NotFoundf("agent %s/%s does not exist", org, agent)
-	}
-	return nil
-}
-
-func (s *Store) SetTeamStatus(ctx context.Context, org, team string, st router.TeamStatus, at time.Time) error {
-	var found bool
-	err := s.pool.QueryRow(ctx, `WITH up AS (
-			UPDATE teams SET status = $3,
-				paused_by = CASE WHEN $3 = 'paused' AND status = 'paused' THEN paused_by ELSE '' END,
-				pause_reason = CASE WHEN $3 = 'paused' AND status = 'paused' THEN pause_reason ELSE '' END,
-				paused_at = CASE WHEN $3 = 'paused' AND status = 'paused' THEN paused_at END
-			WHERE org_id = $1 AND id = $2 RETURNING org_id, status),
-		n AS (SELECT pg_notify($4, org_id) FROM up WHERE status = 'active')
-		SELECT EXISTS (SELECT 1 FROM up), (SELECT count(*) FROM n)`, org, team, string(st), NotifyChannel).Scan(&found, new(int))
-	if err != nil {
-		return s.wrap(err)
-	}
-	if !found {
-		return router.NotFoundf("team %s/%s does not exist", org, team)
-	}
-	return nil
-}
 
 // attrText validates that attribute bytes are JSON before they reach the
 // jsonb column, so the caller gets ErrInvalidJSON rather than a SQL error.
@@ -215,8 +108,8 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 	return router.WorkItem{}, s.wrapFK(err, "queue %s/%s does not exist", req.OrgID, req.QueueID)
 }
 
-func (s *Store) AddRevision(ctx context.Context, org string, item int64, attrs []byte, at time.Time) (router.Revision, error) {
-	text, err := attrText(attrs)
+func (s *Store) AddRevision(ctx context.Context, req router.AddRevisionRequest) (router.Revision, error) {
+	text, err := attrText(req.Attributes)
 	if err != nil {
 		return router.Revision{}, err
 	}
@@ -224,15 +117,15 @@ func (s *Store) AddRevision(ctx context.Context, org string, item int64, attrs [
 	var queued bool
 	err = s.withTx(ctx, false, func(tx pgx.Tx) error {
 		var state string
-		err := tx.QueryRow(ctx, `SELECT state FROM work_items WHERE org_id = $1 AND id = $2 FOR UPDATE`, org, item).Scan(&state)
+		err := tx.QueryRow(ctx, `SELECT state FROM work_items WHERE org_id = $1 AND id = $2 FOR UPDATE`, req.Org, req.ItemID).Scan(&state)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return router.NotFoundf("item %d does not exist in org %s", item, org)
+			return router.NotFoundf("item %d does not exist in org %s", req.ItemID, req.Org)
 		}
 		if err != nil {
 			return err
 		}
 		row := tx.QueryRow(ctx, `INSERT INTO work_item_revisions (org_id, work_item_id, attributes, created_at, source)
-			VALUES ($1, $2, $3::jsonb, $4, 'platform') RETURNING `+revCols, org, item, text, at.UTC())
+			VALUES ($1, $2, $3::jsonb, $4, 'platform') RETURNING `+revCols, req.Org, req.ItemID, text, req.At.UTC())
 		rev, err = scanRevision(row)
 		if err != nil {
 			return err
@@ -240,50 +133,50 @@ func (s *Store) AddRevision(ctx context.Context, org string, item int64, attrs [
 		if _, err := tx.Exec(ctx, `UPDATE work_items SET current_revision_id = $3, journal_revision_id = $3,
 				journal_attributes = $4::jsonb,
 				priority = CASE WHEN routeops_attributes_valid($4::jsonb) THEN ($4::jsonb ->> 'priority')::smallint ELSE 0 END
-			WHERE org_id = $1 AND id = $2`, org, item, rev.ID, text); err != nil {
+			WHERE org_id = $1 AND id = $2`, req.Org, req.ItemID, rev.ID, text); err != nil {
 			return err
 		}
 		queued = state == string(router.StateQueued)
 		return nil
 	})
 	if err == nil && queued {
-		s.wake(ctx, org)
+		s.wake(ctx, req.Org)
 	}
 	return rev, err
 }
 
-func (s *Store) Complete(ctx context.Context, org string, item int64, at time.Time) error {
+func (s *Store) Complete(ctx context.Context, req router.CompleteRequest) error {
 	err := s.withTx(ctx, false, func(tx pgx.Tx) error {
 		var state string
 		var agent *string
 		// Read without locking first to learn the agent, then lock the agent
 		// before the item (the lock order of the routing transaction).
-		err := tx.QueryRow(ctx, `SELECT state, agent_id FROM work_items WHERE org_id = $1 AND id = $2`, org, item).Scan(&state, &agent)
+		err := tx.QueryRow(ctx, `SELECT state, agent_id FROM work_items WHERE org_id = $1 AND id = $2`, req.Org, req.ItemID).Scan(&state, &agent)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return router.NotFoundf("item %d does not exist in org %s", item, org)
+			return router.NotFoundf("item %d does not exist in org %s", req.ItemID, req.Org)
 		}
 		if err != nil {
 			return err
 		}
 		if state != string(router.StateAssigned) || agent == nil {
-			return router.Conflictf("item %d is %s; only an assigned item can be completed", item, state)
+			return router.Conflictf("item %d is %s; only an assigned item can be completed", req.ItemID, state)
 		}
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM agents WHERE org_id = $1 AND id = $2 FOR UPDATE`, org, *agent); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM agents WHERE org_id = $1 AND id = $2 FOR UPDATE`, req.Org, *agent); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `UPDATE work_items SET state = 'completed', completed_at = $3
-			WHERE org_id = $1 AND id = $2 AND state = 'assigned' AND agent_id = $4`, org, item, at.UTC(), *agent)
+			WHERE org_id = $1 AND id = $2 AND state = 'assigned' AND agent_id = $4`, req.Org, req.ItemID, req.At.UTC(), *agent)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() != 1 {
-			return router.Conflictf("item %d changed state while completing; only an assigned item can be completed", item)
+			return router.Conflictf("item %d changed state while completing; only an assigned item can be completed", req.ItemID)
 		}
-		_, err = tx.Exec(ctx, `UPDATE agents SET load = greatest(load - 1, 0) WHERE org_id = $1 AND id = $2`, org, *agent)
+		_, err = tx.Exec(ctx, `UPDATE agents SET load = greatest(load - 1, 0) WHERE org_id = $1 AND id = $2`, req.Org, *agent)
 		return err
 	})
 	if err == nil {
-		s.wake(ctx, org) // capacity was freed
+		s.wake(ctx, req.Org) // capacity was freed
 	}
 	return err
 }
@@ -475,11 +368,4 @@ func reserve(ctx context.Context, tx pgx.Tx, seq string, n int) ([]int64, error)
 	var ids []int64
 	err := tx.QueryRow(ctx, `SELECT array_agg(nextval($1::regclass) ORDER BY g) FROM generate_series(1, $2) g`, seq, n).Scan(&ids)
 	return ids, err
-}
-
-// Maintain folds count deltas into queue_counts and refreshes the heads of
-// queues marked dirty (routeops_maintain, migration 006).
-func (s *Store) Maintain(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, `SELECT routeops_maintain()`)
-	return s.wrap(err)
 }

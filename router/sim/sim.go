@@ -389,7 +389,7 @@ func (s *Simulator) completions(ctx context.Context, now time.Time) error {
 		after = page[len(page)-1].ID
 	}
 	for _, d := range dueItems {
-		err := s.st.Complete(ctx, d.org, d.id, d.at)
+		err := s.st.Complete(ctx, router.CompleteRequest{Org: d.org, ItemID: d.id, At: d.at})
 		switch {
 		case err == nil:
 			s.stats.Completions++
@@ -468,7 +468,7 @@ func (s *Simulator) presence(ctx context.Context, o *simOrg, now time.Time, dt t
 		if next == a.Status {
 			continue
 		}
-		if err := s.st.SetAgentStatus(ctx, o.m.org.ID, a.ID, next, now); err != nil {
+		if err := s.st.SetAgentStatus(ctx, router.AgentStatusRequest{Org: o.m.org.ID, Agent: a.ID, Status: next, At: now}); err != nil {
 			return fmt.Errorf("sim: agent %s/%s %s: %w", o.m.org.ID, a.ID, next, err)
 		}
 		o.m.setStatus(i, next)
@@ -566,7 +566,7 @@ func (s *Simulator) revisions(ctx context.Context, o *simOrg, now time.Time, dt 
 			continue
 		}
 		next := escalate(o.rng, ri.attrs)
-		if _, err := s.st.AddRevision(ctx, o.m.org.ID, ri.id, CanonicalJSON(next), now); err != nil {
+		if _, err := s.st.AddRevision(ctx, router.AddRevisionRequest{Org: o.m.org.ID, ItemID: ri.id, Attributes: CanonicalJSON(next), At: now}); err != nil {
 			if benign(err) {
 				continue
 			}

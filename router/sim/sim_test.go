@@ -278,9 +278,9 @@ func TestSimulatorLeavesFaultsAlone(t *testing.T) {
 		var ids []int64
 		var err error
 		if i%2 == 0 {
-			ids, err = w.st.DrillCorruptRevisions(ctx, o, 4, actor, w.clock.Now())
+			ids, err = w.st.DrillCorruptRevisions(ctx, router.DrillRequest{Org: o, Count: 4, Actor: actor, At: w.clock.Now()})
 		} else {
-			ids, err = w.st.DrillDeleteRevisions(ctx, o, 4, actor, w.clock.Now())
+			ids, err = w.st.DrillDeleteRevisions(ctx, router.DrillRequest{Org: o, Count: 4, Actor: actor, At: w.clock.Now()})
 		}
 		if err != nil {
 			t.Fatal(err)

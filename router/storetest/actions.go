@@ -104,16 +104,16 @@ func testActionsRefused(t *testing.T, s router.Store) {
 	f.complete("o1", done.ID, sec(20))
 	before := len(f.events(router.EventFilter{Org: "o1"}))
 
-	r, err := s.Quarantine(f.ctx, "o1", busy.ID, "x", operator, sec(30))
+	r, err := s.Quarantine(f.ctx, router.QuarantineRequest{Org: "o1", ItemID: busy.ID, Reason: "x", Actor: operator, At: sec(30)})
 	wantConflict(t, "quarantining an assigned item", err)
 	if r.Changed {
 		t.Fatalf("refused quarantine reports Changed")
 	}
-	_, err = s.Quarantine(f.ctx, "o1", done.ID, "x", operator, sec(30))
+	_, err = s.Quarantine(f.ctx, router.QuarantineRequest{Org: "o1", ItemID: done.ID, Reason: "x", Actor: operator, At: sec(30)})
 	wantConflict(t, "quarantining a completed item", err)
-	_, err = s.Release(f.ctx, "o1", busy.ID, operator, sec(30))
+	_, err = s.Release(f.ctx, router.ReleaseRequest{Org: "o1", ItemID: busy.ID, Actor: operator, At: sec(30)})
 	wantConflict(t, "releasing an assigned item", err)
-	_, err = s.Release(f.ctx, "o1", done.ID, operator, sec(30))
+	_, err = s.Release(f.ctx, router.ReleaseRequest{Org: "o1", ItemID: done.ID, Actor: operator, At: sec(30)})
 	wantConflict(t, "releasing a completed item", err)
 
 	it := f.item(busy.ID)
@@ -136,23 +136,23 @@ func testActionsNotFound(t *testing.T, s router.Store) {
 	f.basicOrg("o2")
 	it := f.enqueue("o1", "q", attrs(1, "chat"), sec(0))
 	unknown := it.ID + 1_000_000
-	_, err := s.Quarantine(f.ctx, "o1", unknown, "x", operator, sec(1))
+	_, err := s.Quarantine(f.ctx, router.QuarantineRequest{Org: "o1", ItemID: unknown, Reason: "x", Actor: operator, At: sec(1)})
 	wantNotFound(t, "quarantining an unknown item", err)
-	_, err = s.Release(f.ctx, "o1", unknown, operator, sec(1))
+	_, err = s.Release(f.ctx, router.ReleaseRequest{Org: "o1", ItemID: unknown, Actor: operator, At: sec(1)})
 	wantNotFound(t, "releasing an unknown item", err)
-	_, err = s.Quarantine(f.ctx, "o2", it.ID, "x", operator, sec(1))
+	_, err = s.Quarantine(f.ctx, router.QuarantineRequest{Org: "o2", ItemID: it.ID, Reason: "x", Actor: operator, At: sec(1)})
 	wantNotFound(t, "quarantining an item given with another org", err)
 	wantState(t, f.item(it.ID), router.StateQueued)
 	f.quarantine("o1", it.ID, "x", sec(2))
-	_, err = s.Release(f.ctx, "o2", it.ID, operator, sec(3))
+	_, err = s.Release(f.ctx, router.ReleaseRequest{Org: "o2", ItemID: it.ID, Actor: operator, At: sec(3)})
 	wantNotFound(t, "releasing an item given with another org", err)
 	wantState(t, f.item(it.ID), router.StateQuarantined)
 	if n := len(f.events(router.EventFilter{Org: "o2"})); n != 0 {
 		t.Fatalf("refused actions wrote %d events in o2", n)
 	}
-	_, err = s.SetQueuePaused(f.ctx, "o1", "nope", true, operator, sec(4))
+	_, err = s.SetQueuePaused(f.ctx, router.QueuePauseRequest{Org: "o1", Queue: "nope", Paused: true, Actor: operator, At: sec(4)})
 	wantNotFound(t, "pausing an unknown queue", err)
-	_, err = s.SetQueuePaused(f.ctx, "nope", "q", true, operator, sec(4))
+	_, err = s.SetQueuePaused(f.ctx, router.QueuePauseRequest{Org: "nope", Queue: "q", Paused: true, Actor: operator, At: sec(4)})
 	wantNotFound(t, "pausing a queue of an unknown org", err)
 }
 
@@ -206,7 +206,7 @@ func testSetQueuePaused(t *testing.T, s router.Store) {
 	f.queue("o1", "other", 0, false)
 	set := func(paused, wantChanged bool, n int) {
 		t.Helper()
-		r, err := s.SetQueuePaused(f.ctx, "o1", "q", paused, operator, sec(n))
+		r, err := s.SetQueuePaused(f.ctx, router.QueuePauseRequest{Org: "o1", Queue: "q", Paused: paused, Actor: operator, At: sec(n)})
 		if err != nil {
 			t.Fatalf("SetQueuePaused(%v): %v", paused, err)
 		}

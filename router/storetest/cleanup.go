@@ -37,7 +37,7 @@ func testCleanup(t *testing.T, s router.Store) {
 	// its newest surviving revision: kept.
 	e := f.enqueue("o3", "q", attrs(1, "chat"), h(0))
 	f.addRevision("o3", e.ID, attrs(2, "chat"), h(60))
-	if del, err := s.DrillDeleteRevisions(f.ctx, "o3", 1, operator, h(61)); err != nil || !equalInt64(del, []int64{e.ID}) {
+	if del, err := drillerOf(t, s).DrillDeleteRevisions(f.ctx, router.DrillRequest{Org: "o3", Count: 1, Actor: operator, At: h(61)}); err != nil || !equalInt64(del, []int64{e.ID}) {
 		t.Fatalf("DrillDeleteRevisions = %v, %v", del, err)
 	}
 	items[e.ID] = "o3"
@@ -115,7 +115,7 @@ func testCleanup(t *testing.T, s router.Store) {
 		for range 100 {
 			before := f.allRevisions(items)
 			nev := len(cleanedEvents())
-			res, err := s.CleanupBatch(f.ctx, router.CleanupBatchRequest{OlderThan: h(180), After: after, Limit: 3}, operator, when)
+			res, err := s.CleanupBatch(f.ctx, router.CleanupBatchRequest{OlderThan: h(180), After: after, Limit: 3, Actor: operator, At: when})
 			if err != nil {
 				t.Fatalf("CleanupBatch: %v", err)
 			}

@@ -103,7 +103,7 @@ func testQuarantineRacesRouting(t *testing.T, s router.Store) {
 	wg.Go(func() {
 		// From the back of the line, so that the two meet in the middle.
 		for i := len(items) - 1; i >= 0; i-- {
-			r, err := s.Quarantine(f.ctx, "o1", items[i], "race", operator, sec(100))
+			r, err := s.Quarantine(f.ctx, router.QuarantineRequest{Org: "o1", ItemID: items[i], Reason: "race", Actor: operator, At: sec(100)})
 			switch {
 			case err == nil:
 				outcomes[items[i]] = outcome{changed: r.Changed}
@@ -165,7 +165,7 @@ func testCleanupRacesRepointing(t *testing.T, s router.Store) {
 		defer close(done)
 		for r := 1; r <= rounds; r++ {
 			for i, id := range items {
-				if _, err := s.AddRevision(f.ctx, "o1", id, attrs(r, "chat"), sec(1000*r+i)); err != nil {
+				if _, err := s.AddRevision(f.ctx, router.AddRevisionRequest{Org: "o1", ItemID: id, Attributes: attrs(r, "chat"), At: sec(1000*r + i)}); err != nil {
 					errs <- fmt.Errorf("AddRevision: %w", err)
 					return
 				}
@@ -180,7 +180,7 @@ func testCleanupRacesRepointing(t *testing.T, s router.Store) {
 				return
 			default:
 			}
-			res, err := s.CleanupBatch(f.ctx, router.CleanupBatchRequest{OlderThan: olderThan, After: after, Limit: 7}, operator, sec(9000))
+			res, err := s.CleanupBatch(f.ctx, router.CleanupBatchRequest{OlderThan: olderThan, After: after, Limit: 7, Actor: operator, At: sec(9000)})
 			if err != nil {
 				errs <- fmt.Errorf("CleanupBatch: %w", err)
 				return
@@ -199,7 +199,7 @@ func testCleanupRacesRepointing(t *testing.T, s router.Store) {
 	}
 	// One more full pass once the writer is done.
 	for after := int64(0); ; {
-		res, err := s.CleanupBatch(f.ctx, router.CleanupBatchRequest{OlderThan: olderThan, After: after, Limit: 7}, operator, sec(9999))
+		res, err := s.CleanupBatch(f.ctx, router.CleanupBatchRequest{OlderThan: olderThan, After: after, Limit: 7, Actor: operator, At: sec(9999)})
 		if err != nil {
 			t.Fatalf("CleanupBatch: %v", err)
 		}

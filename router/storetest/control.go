@@ -84,14 +84,14 @@ func testPauseWithReason(t *testing.T, s router.Store) {
 		t.Fatalf("%d queue_paused events, want 2", n)
 	}
 	// Resuming clears who, why and until.
-	if _, err := s.SetQueuePaused(f.ctx, "o1", "q", false, operator, sec(30)); err != nil {
+	if _, err := s.SetQueuePaused(f.ctx, router.QueuePauseRequest{Org: "o1", Queue: "q", Paused: false, Actor: operator, At: sec(30)}); err != nil {
 		t.Fatal(err)
 	}
 	if q := f.listQueue("o1", "q"); q.Paused || q.Pause != (router.PauseInfo{}) {
 		t.Fatalf("after resume: %+v", q)
 	}
 	// A pause without a reason still says who.
-	if _, err := s.SetQueuePaused(f.ctx, "o1", "q", true, operator, sec(40)); err != nil {
+	if _, err := s.SetQueuePaused(f.ctx, router.QueuePauseRequest{Org: "o1", Queue: "q", Paused: true, Actor: operator, At: sec(40)}); err != nil {
 		t.Fatal(err)
 	}
 	if q := f.listQueue("o1", "q"); !q.Paused || q.Pause.By != operator.String() || q.Pause.Until != nil {

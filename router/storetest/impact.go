@@ -50,11 +50,11 @@ func newImpactWorld(t *testing.T, s router.Store) *impactWorld {
 	f.quarantine("o2", w.e6, "held", sec(50))
 	e7 := f.enqueue("o2", "q", attrs(5, "chat"), sec(400))
 	w.e7 = e7.ID
-	if ids, err := s.DrillDeleteRevisions(f.ctx, "o2", 1, operator, sec(450)); err != nil || !slices.Equal(ids, []int64{w.e7}) {
+	if ids, err := drillerOf(t, s).DrillDeleteRevisions(f.ctx, router.DrillRequest{Org: "o2", Count: 1, Actor: operator, At: sec(450)}); err != nil || !slices.Equal(ids, []int64{w.e7}) {
 		t.Fatalf("DrillDeleteRevisions = %v, %v", ids, err)
 	}
-	outs, err := s.ApplyRepair(f.ctx, []router.RepairFix{{OrgID: "o2", ItemID: w.e7, ExpectRevisionID: e7.CurrentRevisionID,
-		Attributes: attrs(5, "chat"), Source: "journal"}}, operator, sec(700))
+	outs, err := s.ApplyRepair(f.ctx, router.ApplyRepairRequest{Fixes: []router.RepairFix{{OrgID: "o2", ItemID: w.e7,
+		ExpectRevisionID: e7.CurrentRevisionID, Attributes: attrs(5, "chat"), Source: "journal"}}, Actor: operator, At: sec(700)})
 	if err != nil || len(outs) != 1 || !outs[0].Repaired {
 		t.Fatalf("ApplyRepair = %+v, %v", outs, err)
 	}
@@ -62,7 +62,7 @@ func newImpactWorld(t *testing.T, s router.Store) *impactWorld {
 
 	mark := func(org, queue string, c router.Cause, when time.Time) {
 		t.Helper()
-		if ok, err := s.MarkStall(f.ctx, org, queue, c, nil, engineActor, when); err != nil || !ok {
+		if ok, err := s.MarkStall(f.ctx, router.MarkStallRequest{Org: org, Queue: queue, Cause: c, Actor: engineActor, At: when}); err != nil || !ok {
 			t.Fatalf("MarkStall(%s/%s, %q) = %v, %v", org, queue, c, ok, err)
 		}
 	}

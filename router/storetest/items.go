@@ -118,9 +118,10 @@ func testEvents(t *testing.T, s router.Store) {
 	j1 := f.enqueue("o2", "q", attrs(1, "chat"), sec(0))
 	j2 := f.enqueue("o2", "q", attrs(1, "chat"), sec(0))
 	m := func(n int) time.Time { return at(time.Duration(n) * time.Minute) }
-	f.quarantine("o1", i1.ID, "r1", m(1))                                               // o1 #1
-	f.release("o1", i1.ID, m(2))                                                        // o1 #2
-	if _, err := s.SetQueuePaused(f.ctx, "o1", "q", true, operator, m(3)); err != nil { // o1 #3
+	f.quarantine("o1", i1.ID, "r1", m(1)) // o1 #1
+	f.release("o1", i1.ID, m(2))          // o1 #2
+	pause := router.QueuePauseRequest{Org: "o1", Queue: "q", Paused: true, Actor: operator, At: m(3)}
+	if _, err := s.SetQueuePaused(f.ctx, pause); err != nil { // o1 #3
 		t.Fatal(err)
 	}
 	f.quarantine("o1", i2.ID, "r2", m(4))                // o1 #4

@@ -147,7 +147,7 @@ func testSetAgentStatus(t *testing.T, s router.Store) {
 	f.basicOrg("o1")
 	f.agent("o1", "a1", "t1", router.AgentAvailable, 2)
 	for _, st := range []router.AgentStatus{router.AgentAway, router.AgentOffline, router.AgentAvailable} {
-		if err := s.SetAgentStatus(f.ctx, "o1", "a1", st, at(0)); err != nil {
+		if err := s.SetAgentStatus(f.ctx, router.AgentStatusRequest{Org: "o1", Agent: "a1", Status: st, At: at(0)}); err != nil {
 			t.Fatalf("SetAgentStatus(%s): %v", st, err)
 		}
 		a := f.agents("o1")["a1"]
@@ -155,8 +155,8 @@ func testSetAgentStatus(t *testing.T, s router.Store) {
 			t.Fatalf("after SetAgentStatus(%s): %+v", st, a)
 		}
 	}
-	wantNotFound(t, "SetAgentStatus of an unknown agent", s.SetAgentStatus(f.ctx, "o1", "nobody", router.AgentAway, at(0)))
-	wantNotFound(t, "SetAgentStatus in an unknown org", s.SetAgentStatus(f.ctx, "nope", "a1", router.AgentAway, at(0)))
+	wantNotFound(t, "SetAgentStatus of an unknown agent", s.SetAgentStatus(f.ctx, router.AgentStatusRequest{Org: "o1", Agent: "nobody", Status: router.AgentAway, At: at(0)}))
+	wantNotFound(t, "SetAgentStatus in an unknown org", s.SetAgentStatus(f.ctx, router.AgentStatusRequest{Org: "nope", Agent: "a1", Status: router.AgentAway, At: at(0)}))
 }
 
 func testSetTeamStatus(t *testing.T, s router.Store) {
@@ -164,7 +164,7 @@ func testSetTeamStatus(t *testing.T, s router.Store) {
 	f.basicOrg("o1")
 	f.agent("o1", "a1", "t1", router.AgentAvailable, 2)
 	f.enqueue("o1", "q", attrs(1, "chat"), at(0))
-	if err := s.SetTeamStatus(f.ctx, "o1", "t1", router.TeamPaused, sec(1)); err != nil {
+	if err := s.SetTeamStatus(f.ctx, router.TeamStatusRequest{Org: "o1", Team: "t1", Status: router.TeamPaused, At: sec(1)}); err != nil {
 		t.Fatalf("SetTeamStatus: %v", err)
 	}
 	ts, err := s.ListTeams(f.ctx, "o1")
@@ -188,13 +188,13 @@ func testSetTeamStatus(t *testing.T, s router.Store) {
 	if res.Assigned != 0 {
 		t.Fatalf("assigned %d items to a paused team", res.Assigned)
 	}
-	if err := s.SetTeamStatus(f.ctx, "o1", "t1", router.TeamActive, sec(4)); err != nil {
+	if err := s.SetTeamStatus(f.ctx, router.TeamStatusRequest{Org: "o1", Team: "t1", Status: router.TeamActive, At: sec(4)}); err != nil {
 		t.Fatalf("SetTeamStatus(active): %v", err)
 	}
 	if res := f.routeWith("o1", router.PolicyQuarantine, sec(5)); res.Assigned != 1 {
 		t.Fatalf("after reactivating the team assigned %d, want 1", res.Assigned)
 	}
-	wantNotFound(t, "SetTeamStatus of an unknown team", s.SetTeamStatus(f.ctx, "o1", "nope", router.TeamPaused, at(0)))
+	wantNotFound(t, "SetTeamStatus of an unknown team", s.SetTeamStatus(f.ctx, router.TeamStatusRequest{Org: "o1", Team: "nope", Status: router.TeamPaused, At: at(0)}))
 }
 
 func testRoutableOrgs(t *testing.T, s router.Store) {
@@ -252,7 +252,7 @@ func testRoutableOrgs(t *testing.T, s router.Store) {
 	// Completing frees capacity: "full" becomes routable; an agent coming
 	// back makes "away" routable; releasing makes "quar" routable.
 	f.complete("full", first.ID, sec(3))
-	if err := s.SetAgentStatus(f.ctx, "away", "a1", router.AgentAvailable, sec(3)); err != nil {
+	if err := s.SetAgentStatus(f.ctx, router.AgentStatusRequest{Org: "away", Agent: "a1", Status: router.AgentAvailable, At: sec(3)}); err != nil {
 		t.Fatal(err)
 	}
 	f.release("quar", qi.ID, sec(3))

@@ -48,7 +48,7 @@ func testRepairCandidates(t *testing.T, s router.Store) {
 	a := f.enqueue("o1", "q", a1, sec(0))
 	ra2 := f.addRevision("o1", a.ID, a2, sec(10))
 	ra3 := f.addRevision("o1", a.ID, a3, sec(20))
-	del, err := s.DrillDeleteRevisions(f.ctx, "o1", 1, operator, sec(25))
+	del, err := drillerOf(t, s).DrillDeleteRevisions(f.ctx, router.DrillRequest{Org: "o1", Count: 1, Actor: operator, At: sec(25)})
 	if err != nil || !equalInt64(del, []int64{a.ID}) {
 		t.Fatalf("DrillDeleteRevisions = %v, %v; want [%d]", del, err, a.ID)
 	}
@@ -119,7 +119,7 @@ func testRepairCandidatesStates(t *testing.T, s router.Store) {
 	c := f.enqueue("o1", "q", attrs(1, "chat"), sec(4))
 	f.assign("o1", sec(5), map[int64]string{c.ID: "a1"})
 	f.addRevision("o1", c.ID, unknownKeyAttrs, sec(6))
-	if err := s.Complete(f.ctx, "o1", c.ID, sec(7)); err != nil {
+	if err := s.Complete(f.ctx, router.CompleteRequest{Org: "o1", ItemID: c.ID, At: sec(7)}); err != nil {
 		t.Fatal(err)
 	}
 	if got := keysOf(candidatesByID(t, s, f, "o1")); !equalInt64(got, sortedInt64([]int64{e.ID, q.ID})) {
@@ -134,7 +134,7 @@ func testApplyRepair(t *testing.T, s router.Store) {
 	aAttrs := attrs(7, "voice", "team", "t1", "skills", []string{"de", "fr"})
 	a := f.enqueue("o1", "q", aFirst, sec(0))
 	ra := f.addRevision("o1", a.ID, aAttrs, sec(1))
-	if del, err := s.DrillDeleteRevisions(f.ctx, "o1", 1, operator, sec(2)); err != nil || !equalInt64(del, []int64{a.ID}) {
+	if del, err := drillerOf(t, s).DrillDeleteRevisions(f.ctx, router.DrillRequest{Org: "o1", Count: 1, Actor: operator, At: sec(2)}); err != nil || !equalInt64(del, []int64{a.ID}) {
 		t.Fatalf("DrillDeleteRevisions = %v, %v", del, err)
 	}
 	behind := f.enqueue("o1", "q", attrs(7, "chat"), sec(5))
@@ -158,7 +158,7 @@ func testApplyRepair(t *testing.T, s router.Store) {
 	if fix.ExpectRevisionID != ra.ID {
 		t.Fatalf("candidate points at %d, want %d", fix.ExpectRevisionID, ra.ID)
 	}
-	out, err := s.ApplyRepair(f.ctx, []router.RepairFix{fix}, operator, sec(100))
+	out, err := s.ApplyRepair(f.ctx, router.ApplyRepairRequest{Fixes: []router.RepairFix{fix}, Actor: operator, At: sec(100)})
 	if err != nil {
 		t.Fatalf("ApplyRepair: %v", err)
 	}
@@ -203,7 +203,7 @@ func testApplyRepair(t *testing.T, s router.Store) {
 
 	// A second apply of the same plan repairs nothing and changes nothing.
 	nEvents := len(f.events(router.EventFilter{}))
-	out, err = s.ApplyRepair(f.ctx, []router.RepairFix{fix}, operator, sec(110))
+	out, err = s.ApplyRepair(f.ctx, router.ApplyRepairRequest{Fixes: []router.RepairFix{fix}, Actor: operator, At: sec(110)})
 	if err != nil {
 		t.Fatalf("second ApplyRepair: %v", err)
 	}
@@ -257,7 +257,7 @@ func testApplyRepairRefusals(t *testing.T, s router.Store) {
 	}
 	apply := func(fixes ...router.RepairFix) map[int64]router.RepairOutcome {
 		t.Helper()
-		out, err := s.ApplyRepair(f.ctx, fixes, operator, sec(100))
+		out, err := s.ApplyRepair(f.ctx, router.ApplyRepairRequest{Fixes: fixes, Actor: operator, At: sec(100)})
 		if err != nil {
 			t.Fatalf("ApplyRepair: %v", err)
 		}

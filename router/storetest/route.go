@@ -180,7 +180,7 @@ func testRoutePausedQueue(t *testing.T, s router.Store) {
 	}
 	wantState(t, f.item(l.ID), router.StateAssigned)
 	wantState(t, f.item(h.ID), router.StateQueued)
-	if _, err := s.SetQueuePaused(f.ctx, "o1", "held", false, operator, sec(20)); err != nil {
+	if _, err := s.SetQueuePaused(f.ctx, router.QueuePauseRequest{Org: "o1", Queue: "held", Paused: false, Actor: operator, At: sec(20)}); err != nil {
 		t.Fatalf("SetQueuePaused(false): %v", err)
 	}
 	if res := f.routeWith("o1", router.PolicyQuarantine, sec(30)); res.Assigned != 1 {

@@ -49,14 +49,14 @@ func newSelectorWorld(t *testing.T, s router.Store) *selectorWorld {
 	// engine with the fault's cause; the journal copy still says gold.
 	i5 := f.enqueue("o2", "q", attrs(5, "chat", "tier", "gold"), sec(40))
 	w.i5, w.i5Rev = i5.ID, i5.CurrentRevisionID
-	if ids, err := s.DrillDeleteRevisions(f.ctx, "o2", 1, operator, sec(41)); err != nil || !slices.Equal(ids, []int64{w.i5}) {
+	if ids, err := drillerOf(t, s).DrillDeleteRevisions(f.ctx, router.DrillRequest{Org: "o2", Count: 1, Actor: operator, At: sec(41)}); err != nil || !slices.Equal(ids, []int64{w.i5}) {
 		t.Fatalf("DrillDeleteRevisions = %v, %v; want [%d]", ids, err, w.i5)
 	}
 	f.fault("o2", w.i5, router.CauseMissingRevision, "current revision missing", router.PolicyQuarantine, sec(42))
 
 	// i7: its revision corrupted in place, then skipped by the engine.
 	w.i7 = f.enqueue("o2", "q", attrs(10, "chat", "tier", "gold"), sec(50)).ID
-	if ids, err := s.DrillCorruptRevisions(f.ctx, "o2", 1, operator, sec(51)); err != nil || !slices.Equal(ids, []int64{w.i7}) {
+	if ids, err := drillerOf(t, s).DrillCorruptRevisions(f.ctx, router.DrillRequest{Org: "o2", Count: 1, Actor: operator, At: sec(51)}); err != nil || !slices.Equal(ids, []int64{w.i7}) {
 		t.Fatalf("DrillCorruptRevisions = %v, %v; want [%d]", ids, err, w.i7)
 	}
 	f.fault("o2", w.i7, router.CauseCorruptRevision, "attributes do not validate", router.PolicySkip, sec(52))
@@ -471,7 +471,7 @@ func testBulkRepair(t *testing.T, s router.Store) {
 		for i := range 4 {
 			f.enqueue(org, "q", attrs(10+i, "chat", "tier", []string{"gold", "silver"}[i%2]), sec(i))
 		}
-		if _, err := s.DrillDeleteRevisions(f.ctx, org, 3, operator, sec(10)); err != nil {
+		if _, err := drillerOf(t, s).DrillDeleteRevisions(f.ctx, router.DrillRequest{Org: org, Count: 3, Actor: operator, At: sec(10)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -117,7 +117,7 @@ func testSnapshotMissingHead(t *testing.T, s router.Store) {
 	f := newFx(t, s)
 	f.basicOrg("o1")
 	d1 := f.enqueue("o1", "q", attrs(1, "chat"), sec(0))
-	got, err := s.DrillDeleteRevisions(f.ctx, "o1", 1, operator, sec(1))
+	got, err := drillerOf(t, s).DrillDeleteRevisions(f.ctx, router.DrillRequest{Org: "o1", Count: 1, Actor: operator, At: sec(1)})
 	if err != nil || !equalInt64(got, []int64{d1.ID}) {
 		t.Fatalf("DrillDeleteRevisions = %v, %v; want [%d]", got, err, d1.ID)
 	}
@@ -258,7 +258,7 @@ func testMarkStall(t *testing.T, s router.Store) {
 	detail := canonJSON(map[string]any{"cause": "missing_revision", "head": 42})
 	mark := func(cause router.Cause, when time.Time, want bool) {
 		t.Helper()
-		changed, err := s.MarkStall(f.ctx, "o1", "q", cause, detail, monitor, when)
+		changed, err := s.MarkStall(f.ctx, router.MarkStallRequest{Org: "o1", Queue: "q", Cause: cause, Detail: detail, Actor: monitor, At: when})
 		if err != nil {
 			t.Fatalf("MarkStall(%q): %v", cause, err)
 		}
@@ -307,8 +307,8 @@ func testMarkStall(t *testing.T, s router.Store) {
 	if q := f.queueStats("o1", "q", sec(80)); !timePtrEqual(q.StalledSince, sec(70)) || q.StallCause != router.CauseQueuePaused {
 		t.Fatalf("second stall state since %s cause %q", fmtTimePtr(q.StalledSince), q.StallCause)
 	}
-	_, err := s.MarkStall(f.ctx, "o1", "nope", router.CauseUnknown, nil, monitor, sec(90))
+	_, err := s.MarkStall(f.ctx, router.MarkStallRequest{Org: "o1", Queue: "nope", Cause: router.CauseUnknown, Actor: monitor, At: sec(90)})
 	wantNotFound(t, "MarkStall of an unknown queue", err)
-	_, err = s.MarkStall(f.ctx, "nope", "q", router.CauseUnknown, nil, monitor, sec(90))
+	_, err = s.MarkStall(f.ctx, router.MarkStallRequest{Org: "nope", Queue: "q", Cause: router.CauseUnknown, Actor: monitor, At: sec(90)})
 	wantNotFound(t, "MarkStall in an unknown org", err)
 }

@@ -8,15 +8,19 @@
 //		storetest.Run(t, func(t *testing.T) router.Store { return memstore.New() })
 //	}
 //
-// The suite uses only the router.Store interface. It never relies on id
-// values being specific numbers, it checks store errors with errors.Is
-// against router.ErrNotFound and router.ErrConflict, and it passes every
-// time explicitly (a fixed base time plus offsets, in UTC and truncated to
-// microseconds, compared with Equal) so that it runs the same on stores
-// that keep times with microsecond precision. Attribute JSON that is
-// compared byte for byte is written in the canonical form that PostgreSQL's
-// jsonb renders (see canonJSON), so that "stored as given" can be checked on
-// a jsonb column too.
+// The suite uses only the router.Store and router.Driller interfaces. It
+// never relies on id values being specific numbers, it checks store errors
+// with errors.Is against router.ErrNotFound and router.ErrConflict, and it
+// passes every time explicitly (a fixed base time plus offsets, in UTC and
+// truncated to microseconds, compared with Equal) so that it runs the same
+// on stores that keep times with microsecond precision. Attribute JSON that
+// is compared byte for byte is written in the canonical form that
+// PostgreSQL's jsonb renders (see canonJSON), so that "stored as given" can
+// be checked on a jsonb column too.
+//
+// Its files are named after the capability they test, like the stores'
+// own files: reference, write, route, snapshot, items, actions, repair,
+// cleanup, verify and drill.
 //
 // The harness owns the store's life: it registers any cleanup (Close,
 // dropping a schema) itself. Subtests run one after another.
@@ -37,7 +41,9 @@ import (
 	"github.com/routeops/routeops/router"
 )
 
-// Harness makes a fresh, empty, isolated store for one (sub)test.
+// Harness makes a fresh, empty, isolated store for one (sub)test. The
+// store must also implement router.Driller: the suite breaks revisions
+// through it.
 type Harness func(t *testing.T) router.Store
 
 // OrphanMaker is optional. A queued item whose queue does not exist (an
@@ -263,7 +269,7 @@ func (f *fx) enqueue(org, queue string, a []byte, when time.Time) router.WorkIte
 
 func (f *fx) addRevision(org string, item int64, a []byte, when time.Time) router.Revision {
 	f.t.Helper()
-	r, err := f.s.AddRevision(f.ctx, org, item, a, when)
+	r, err := f.s.AddRevision(f.ctx, router.AddRevisionRequest{Org: org, ItemID: item, Attributes: a, At: when})
 	if err != nil {
 		f.t.Fatalf("AddRevision(%s, %d): %v", org, item, err)
 	}
@@ -408,7 +414,7 @@ func (f *fx) fault(org string, item int64, cause router.Cause, msg string, actio
 
 func (f *fx) quarantine(org string, item int64, reason string, when time.Time) router.ActionResult {
 	f.t.Helper()
-	r, err := f.s.Quarantine(f.ctx, org, item, reason, operator, when)
+	r, err := f.s.Quarantine(f.ctx, router.QuarantineRequest{Org: org, ItemID: item, Reason: reason, Actor: operator, At: when})
 	if err != nil {
 		f.t.Fatalf("Quarantine(%s, %d): %v", org, item, err)
 	}
@@ -417,7 +423,7 @@ func (f *fx) quarantine(org string, item int64, reason string, when time.Time) r
 
 func (f *fx) release(org string, item int64, when time.Time) router.ActionResult {
 	f.t.Helper()
-	r, err := f.s.Release(f.ctx, org, item, operator, when)
+	r, err := f.s.Release(f.ctx, router.ReleaseRequest{Org: org, ItemID: item, Actor: operator, At: when})
 	if err != nil {
 		f.t.Fatalf("Release(%s, %d): %v", org, item, err)
 	}
@@ -426,7 +432,7 @@ func (f *fx) release(org string, item int64, when time.Time) router.ActionResult
 
 func (f *fx) complete(org string, item int64, when time.Time) {
 	f.t.Helper()
-	if err := f.s.Complete(f.ctx, org, item, when); err != nil {
+	if err := f.s.Complete(f.ctx, router.CompleteRequest{Org: org, ItemID: item, At: when}); err != nil {
 		f.t.Fatalf("Complete(%s, %d): %v", org, item, err)
 	}
 }
@@ -652,3 +658,15 @@ func describe(v any) string { return fmt.Sprintf("%+v", v) }
 
 // sec returns base plus n seconds.
 func sec(n int) time.Time { return at(time.Duration(n) * time.Second) }
+
+// drillerOf returns the store's Driller. The suite breaks revisions
+// through it, the way the incident did, so every store under test must
+// implement router.Driller (a harness may wrap its store to do so).
+func drillerOf(t *testing.T, s router.Store) router.Driller {
+	t.Helper()
+	d, ok := s.(router.Driller)
+	if !ok {
+		t.Fatalf("%T does not implement router.Driller, which the suite uses to break revisions", s)
+	}
+	return d
+}

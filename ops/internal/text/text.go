@@ -54,18 +54,24 @@ func escapeByte(b *strings.Builder, c byte) {
 	b.WriteByte(hexDigits[c&0xf])
 }
 
-// clean reports whether s needs no escaping: printable ASCII only, plus
-// tabs and newlines when keep is set.
+// clean reports whether s needs no escaping: printable text (ASCII, or
+// UTF-8 with no forbidden rune), plus tabs and newlines when keep is set.
+// Clean text is returned as it is, without a copy.
 func clean(s string, keep bool) bool {
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c < 0x7f {
+		switch {
+		case c >= 0x20 && c < 0x7f, keep && (c == '\n' || c == '\t'):
+			i++
 			continue
+		case c < utf8.RuneSelf:
+			return false
 		}
-		if keep && (c == '\n' || c == '\t') {
-			continue
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n <= 1 || Forbidden(r) {
+			return false
 		}
-		return false
+		i += n
 	}
 	return true
 }

@@ -1,7 +1,11 @@
-package config
+// Package redact keeps database passwords out of every message: it masks
+// the password positions of a DSN (DSN), and scrubs a DSN's password, in
+// every form it could be printed in, from free text (Text, Secrets). It is
+// the one redactor of routeops: config, pgstore, bench and the commands all
+// use it. It imports nothing of routeops, so that any package may.
+package redact
 
 import (
-	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,29 +20,30 @@ func isPasswordKey(k string) bool {
 	return k == "password" || k == "sslpassword"
 }
 
-// RedactDSN returns dsn with every password replaced by xxxxx: the
-// password in a URL's user info, password= and sslpassword= query
-// parameters, and password= and sslpassword= keyword values (quoted or
-// not). Everything else is kept, so the result still says where routeops
-// connects. A malformed DSN can be read more than one way; RedactDSN masks
-// the password under every reading (libpq's, one where the password holds
-// a raw '@' or '/', and one where the query starts at the first '?'), so it
-// may hide more than the password but never less.
-func RedactDSN(dsn string) string {
+// DSN returns dsn with every password replaced by xxxxx: the password in a
+// URL's user info, password= and sslpassword= query parameters, and
+// password= and sslpassword= keyword values (quoted or not). Everything
+// else is kept, so the result still says where routeops connects. A
+// malformed DSN can be read more than one way; DSN masks the password
+// under every reading (libpq's, one where the password holds a raw '@' or
+// '/', and one where the query starts at the first '?'), so it may hide
+// more than the password but never less.
+func DSN(dsn string) string {
 	out, _ := redactDSN(dsn, Mask)
 	return out
 }
 
-// Redact replaces the DSN's password, wherever it appears inside s (an
-// error message, a log line), with xxxxx. It looks for the password both as
-// written in the DSN and decoded (percent-encoding, quoting, backslash
-// escapes). A DSN without a password leaves s unchanged.
-func Redact(s string, dsn string) string {
-	sec := secretsOf(dsn)
+// Text replaces the DSN's password, wherever it appears inside s (an error
+// message, a log line), with xxxxx; the DSN itself, where s quotes it
+// whole, becomes DSN(dsn). It looks for the password both as written in
+// the DSN and decoded (percent-encoding, quoting, backslash escapes). A DSN
+// without a password leaves s unchanged.
+func Text(s string, dsn string) string {
+	sec := Of(dsn)
 	if dsn != "" && len(sec) > 0 {
-		s = strings.ReplaceAll(s, dsn, RedactDSN(dsn))
+		s = strings.ReplaceAll(s, dsn, DSN(dsn))
 	}
-	return sec.scrub(s)
+	return sec.Scrub(s)
 }
 
 // span is a password position [lo, hi) in a DSN. urlEnc says the text is
@@ -293,18 +298,18 @@ func unescapeBackslash(s string) string {
 	return b.String()
 }
 
-// secrets are strings that must never appear in a message.
-type secrets []string
+// Secrets are strings that must never appear in a message.
+type Secrets []string
 
-// secretsOf returns the passwords of a DSN in every form that could be
-// printed.
-func secretsOf(dsn string) secrets {
-	var s secrets
-	s.addDSN(dsn)
+// Of returns the passwords of a DSN in every form that could be printed.
+func Of(dsn string) Secrets {
+	var s Secrets
+	s.AddDSN(dsn)
 	return s
 }
 
-func (s *secrets) add(vals ...string) {
+// Add adds values, and the forms Go's %q prints them in, as secrets.
+func (s *Secrets) Add(vals ...string) {
 	for _, v := range vals {
 		// Messages quote values Go-style ("%q"), which escapes quotes,
 		// backslashes and control characters: that form is a secret too.
@@ -317,24 +322,25 @@ func (s *secrets) add(vals ...string) {
 	}
 }
 
-func (s *secrets) addDSN(dsn string) {
+// AddDSN adds the passwords of dsn, in every form that could be printed.
+func (s *Secrets) AddDSN(dsn string) {
 	if dsn == "" {
 		return
 	}
 	_, found := redactDSN(dsn, Mask)
-	s.add(found...)
+	s.Add(found...)
 	// With stray spaces around it a DSN may be read either way.
 	if t := strings.TrimSpace(dsn); t != dsn {
 		_, found = redactDSN(t, Mask)
-		s.add(found...)
+		s.Add(found...)
 	}
 }
 
-// addText scans free text (a config file, which may not even parse) for
+// AddText scans free text (a config file, which may not even parse) for
 // anything shaped like a DSN password: the user info of a URL, and values
 // after "password=" or "password:". It over-collects on purpose: a parser's
 // complaint about a broken file may quote any of it.
-func (s *secrets) addText(text string) {
+func (s *Secrets) AddText(text string) {
 	const maxCandidate = 4096 // longer than any real DSN
 	clip := func(s string) string { return s[:min(len(s), maxCandidate)] }
 	lines := strings.FieldsFunc(text, func(r rune) bool { return r == '\n' || r == '\r' })
@@ -347,10 +353,10 @@ func (s *secrets) addText(text string) {
 				break
 			}
 			u := "x" + clip(rest[i:])
-			s.addDSN(u)
-			s.addDSN(strings.TrimRight(u, "\"', }]#"))
+			s.AddDSN(u)
+			s.AddDSN(strings.TrimRight(u, "\"', }]#"))
 			if j := strings.IndexAny(u, "\"'` "); j > 0 {
-				s.addDSN(u[:j])
+				s.AddDSN(u[:j])
 			}
 			rest = rest[i+3:]
 		}
@@ -370,23 +376,23 @@ func (s *secrets) addText(text string) {
 				continue
 			}
 			val := clip(strings.TrimLeft(line[k+1:], " \t"))
-			s.addDSN("password=" + val)
+			s.AddDSN("password=" + val)
 			t := strings.TrimSpace(val)
 			u := strings.Trim(t, `"'`)
-			s.add(t, u, percentDecode(u))
+			s.Add(t, u, percentDecode(u))
 			if j := strings.IndexAny(u, "&#\"' ,}"); j > 0 {
-				s.add(u[:j], percentDecode(u[:j]))
+				s.Add(u[:j], percentDecode(u[:j]))
 			}
 		}
 	}
 }
 
-// scrub replaces every secret in msg with the mask, until none is left.
+// Scrub replaces every secret in msg with the mask, until none is left.
 // This ends: each replacement either removes a character that is not a
 // mask character, or (for a secret made only of mask characters, which is
 // longer than the mask) shortens the text. A secret that fits inside the
 // mask picks another mask.
-func (s secrets) scrub(msg string) string {
+func (s Secrets) Scrub(msg string) string {
 	if len(s) == 0 || msg == "" {
 		return msg
 	}
@@ -419,33 +425,3 @@ func (s secrets) scrub(msg string) string {
 }
 
 const withheld = "[message withheld: it contained a secret]"
-
-// scrubError returns err with every secret removed from its message. An
-// *Error or *FileError keeps its type and fields (scrubbed).
-func (s secrets) scrubError(err error) error {
-	if err == nil || len(s) == 0 {
-		return err
-	}
-	var e *Error
-	if errors.As(err, &e) && error(e) == err {
-		c := *e
-		c.Key, c.Value, c.Allowed, c.Msg, c.Source = s.scrub(c.Key), s.scrub(c.Value), s.scrub(c.Allowed), s.scrub(c.Msg), s.scrub(c.Source)
-		c.text = ""
-		if msg := s.scrub(e.Error()); msg != c.Error() {
-			c.text = msg
-		}
-		return &c
-	}
-	var fe *FileError
-	if errors.As(err, &fe) && error(fe) == err {
-		c := &FileError{Path: s.scrub(fe.Path), Msg: s.scrub(fe.Msg)}
-		if msg := s.scrub(fe.Error()); msg != c.Error() {
-			c.text = msg
-		}
-		return c
-	}
-	if msg := err.Error(); s.scrub(msg) != msg {
-		return errors.New(s.scrub(msg))
-	}
-	return err
-}

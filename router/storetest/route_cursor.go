@@ -95,7 +95,7 @@ func testEngineUnmatchedHead(t *testing.T, s router.Store) {
 	for i := 0; i < 3; i++ {
 		f2.enqueue("o2", "q", attrs(80, "chat"), sec(1+i))
 	}
-	if _, err := s.DrillDeleteRevisions(f2.ctx, "o2", 1, operator, sec(5)); err != nil {
+	if _, err := drillerOf(t, s).DrillDeleteRevisions(f2.ctx, router.DrillRequest{Org: "o2", Count: 1, Actor: operator, At: sec(5)}); err != nil {
 		t.Fatal(err)
 	}
 	blk := router.NewEngine(s, router.EngineConfig{BatchSize: 2, Policy: router.PolicyBlock, Clock: router.NewManualClock(sec(20))})

@@ -112,7 +112,7 @@ func testNotificationsNewWork(t *testing.T, s router.Store) {
 	repItem := f.enqueue("rep", "q", badPriorityAttrs, sec(0))
 	f.routeWith("rep", router.PolicyQuarantine, sec(1))
 	wantState(t, f.item(repItem.ID), router.StateQuarantined)
-	if _, err := s.SetQueuePaused(f.ctx, "res", "q", true, operator, sec(0)); err != nil {
+	if _, err := s.SetQueuePaused(f.ctx, router.QueuePauseRequest{Org: "res", Queue: "q", Paused: true, Actor: operator, At: sec(0)}); err != nil {
 		t.Fatal(err)
 	}
 	f.enqueue("res", "q", attrs(1, "chat"), sec(0))
@@ -128,13 +128,13 @@ func testNotificationsNewWork(t *testing.T, s router.Store) {
 	}
 	f.release("rel", relItem.ID, sec(10))
 	waitFor(t, ch, "rel", "Release")
-	out, err := s.ApplyRepair(f.ctx, []router.RepairFix{{OrgID: "rep", ItemID: repItem.ID, ExpectRevisionID: repItem.CurrentRevisionID,
-		Attributes: attrs(1, "chat"), Source: "test"}}, operator, sec(10))
+	out, err := s.ApplyRepair(f.ctx, router.ApplyRepairRequest{Fixes: []router.RepairFix{{OrgID: "rep", ItemID: repItem.ID, ExpectRevisionID: repItem.CurrentRevisionID,
+		Attributes: attrs(1, "chat"), Source: "test"}}, Actor: operator, At: sec(10)})
 	if err != nil || len(out) != 1 || !out[0].Repaired {
 		t.Fatalf("ApplyRepair: %+v, %v", out, err)
 	}
 	waitFor(t, ch, "rep", "ApplyRepair")
-	if _, err := s.SetQueuePaused(f.ctx, "res", "q", false, operator, sec(10)); err != nil {
+	if _, err := s.SetQueuePaused(f.ctx, router.QueuePauseRequest{Org: "res", Queue: "q", Paused: false, Actor: operator, At: sec(10)}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, ch, "res", "resuming a queue")

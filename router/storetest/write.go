@@ -116,7 +116,7 @@ func testNotJSONRefused(t *testing.T, s router.Store) {
 		t.Fatalf("refused enqueues left items: %+v", items)
 	}
 	it := f.enqueue("o1", "q", attrs(1, "chat"), sec(0))
-	_, err := s.AddRevision(f.ctx, "o1", it.ID, []byte("{nope"), sec(1))
+	_, err := s.AddRevision(f.ctx, router.AddRevisionRequest{Org: "o1", ItemID: it.ID, Attributes: []byte("{nope"), At: sec(1)})
 	if !errors.Is(err, router.ErrInvalidJSON) {
 		t.Fatalf("AddRevision of non-JSON: got %v, want an error wrapping ErrInvalidJSON", err)
 	}
@@ -173,9 +173,9 @@ func testAddRevision(t *testing.T, s router.Store) {
 	}
 	wantBytes(t, "stored invalid revision", revs[2].Attributes, badChannelAttrs)
 
-	_, err := s.AddRevision(f.ctx, "o2", it.ID, a1, t2)
+	_, err := s.AddRevision(f.ctx, router.AddRevisionRequest{Org: "o2", ItemID: it.ID, Attributes: a1, At: t2})
 	wantNotFound(t, "AddRevision with the item's id in another org", err)
-	_, err = s.AddRevision(f.ctx, "o1", it.ID+1_000_000, a1, t2)
+	_, err = s.AddRevision(f.ctx, router.AddRevisionRequest{Org: "o1", ItemID: it.ID + 1_000_000, Attributes: a1, At: t2})
 	wantNotFound(t, "AddRevision of an unknown item", err)
 	_, err = s.ItemRevisions(f.ctx, "o2", it.ID)
 	wantNotFound(t, "ItemRevisions with the item's id in another org", err)
@@ -198,9 +198,9 @@ func testComplete(t *testing.T, s router.Store) {
 		t.Fatalf("RoutableOrgs = %v with the only agent full", r)
 	}
 
-	wantConflict(t, "Complete of a queued item", s.Complete(f.ctx, "o1", i2.ID, sec(20)))
-	wantNotFound(t, "Complete with the item's id in another org", s.Complete(f.ctx, "o2", i1.ID, sec(20)))
-	wantNotFound(t, "Complete of an unknown item", s.Complete(f.ctx, "o1", i1.ID+1_000_000, sec(20)))
+	wantConflict(t, "Complete of a queued item", s.Complete(f.ctx, router.CompleteRequest{Org: "o1", ItemID: i2.ID, At: sec(20)}))
+	wantNotFound(t, "Complete with the item's id in another org", s.Complete(f.ctx, router.CompleteRequest{Org: "o2", ItemID: i1.ID, At: sec(20)}))
+	wantNotFound(t, "Complete of an unknown item", s.Complete(f.ctx, router.CompleteRequest{Org: "o1", ItemID: i1.ID + 1_000_000, At: sec(20)}))
 	if got := f.item(i1.ID); got.State != router.StateAssigned {
 		t.Fatalf("refused Complete calls changed item: %+v", got)
 	}
@@ -220,14 +220,14 @@ func testComplete(t *testing.T, s router.Store) {
 	if r, _ := s.RoutableOrgs(f.ctx); len(r) != 1 || r[0] != "o1" {
 		t.Fatalf("RoutableOrgs after completion = %v, want [o1]", r)
 	}
-	wantConflict(t, "completing a completed item", s.Complete(f.ctx, "o1", i1.ID, sec(40)))
+	wantConflict(t, "completing a completed item", s.Complete(f.ctx, router.CompleteRequest{Org: "o1", ItemID: i1.ID, At: sec(40)}))
 	if l := f.load("o1", "a1"); l != 0 {
 		t.Fatalf("a refused second completion changed the load to %d", l)
 	}
 
 	// A quarantined item cannot be completed either.
 	f.quarantine("o1", i2.ID, "hold", sec(50))
-	wantConflict(t, "Complete of a quarantined item", s.Complete(f.ctx, "o1", i2.ID, sec(60)))
+	wantConflict(t, "Complete of a quarantined item", s.Complete(f.ctx, router.CompleteRequest{Org: "o1", ItemID: i2.ID, At: sec(60)}))
 	wantState(t, f.item(i2.ID), router.StateQuarantined)
 }
 

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/present"
 	"github.com/routeops/routeops/router"
 )
 
@@ -36,11 +37,11 @@ func TestFormatting(t *testing.T) {
 	ages := map[float64]string{0: "-", 0.4: "0s", 59: "59s", 60: "1m00s", 599: "9m59s", 600: "10m", 3599: "59m",
 		3600: "1h00m", 35999: "9h59m", 36000: "10h", 86399: "23h", 86400: "1d", 864000: "10d"}
 	for in, want := range ages {
-		if got := fmtAge(in); got != want {
-			t.Errorf("fmtAge(%v) = %q, want %q", in, got, want)
+		if got := present.Age(in); got != want {
+			t.Errorf("present.Age(%v) = %q, want %q", in, got, want)
 		}
-		if len(fmtAge(in)) > 5 {
-			t.Errorf("fmtAge(%v) wider than 5", in)
+		if len(present.Age(in)) > 5 {
+			t.Errorf("present.Age(%v) wider than 5", in)
 		}
 	}
 	if trunc("abcdef", 4) != "abc…" || trunc("ab", 4) != "ab" || trunc("✖ CRIT", 3) != "✖ …" {
@@ -49,13 +50,13 @@ func TestFormatting(t *testing.T) {
 	if padLeft("7", 3) != "  7" || padRight("✖ CRIT", 7) != "✖ CRIT " {
 		t.Error("padding")
 	}
-	if fmtCount(999999) != "999999" || fmtCount(1234567) != "1234k" {
-		t.Error("fmtCount")
+	if present.Count(999999) != "999999" || present.Count(1234567) != "1234k" {
+		t.Error("present.Count")
 	}
-	if healthWord(ops.HealthCritical) != "✖ CRIT" || healthWord(ops.HealthWarning) != "▲ WARN" || healthWord(ops.HealthOK) != "● OK" {
+	if present.HealthWord(ops.HealthCritical) != "✖ CRIT" || present.HealthWord(ops.HealthWarning) != "▲ WARN" || present.HealthWord(ops.HealthOK) != "● OK" {
 		t.Error("health words")
 	}
-	if stallText(2, router.CauseMissingRevision) != "STALLED×2 missing_revision" || stallText(0, "") != "" {
+	if present.StalledText(2, router.CauseMissingRevision) != "STALLED×2 missing_revision" || present.StalledText(0, "") != "" {
 		t.Error("stall text")
 	}
 }
