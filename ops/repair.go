@@ -154,6 +154,15 @@ func (o *Ops) ApplyRepair(ctx context.Context, plan *RepairPlan) (*RepairReport,
 	return o.applyRepair(ctx, plan, "", nil)
 }
 
+// ApplyRepairProgress is ApplyRepair, telling progress how many of the
+// plan's valid items are done after each chunk.
+func (o *Ops) ApplyRepairProgress(ctx context.Context, plan *RepairPlan, progress func(done, total int)) (*RepairReport, error) {
+	if err := o.guard(ActionRepair); err != nil {
+		return nil, err
+	}
+	return o.applyRepair(ctx, plan, "", progress)
+}
+
 // applyRepair applies a plan; with an operation id every repair's event
 // carries it. progress, when set, is told how many items are done.
 func (o *Ops) applyRepair(ctx context.Context, plan *RepairPlan, opID string, progress func(done, total int)) (*RepairReport, error) {

@@ -153,8 +153,12 @@ func (m *Model) askDrill(org string, count int, kind string) tea.Cmd {
 func (m *Model) drillOrg() string {
 	org := m.contextOrg()
 	if org == "" {
-		if oh := m.fleet.selected(&m.shared); oh != nil {
+		// The fleet's selected org, if routing can reach a broken head
+		// there; else where ops's incident rule says a fault shows.
+		if oh := m.fleet.selected(&m.shared); oh != nil && oh.AvailableCapacity > 0 {
 			org = oh.Org
+		} else {
+			org = ops.IncidentOrg(m.snap)
 		}
 	}
 	return org

@@ -82,12 +82,18 @@ Scenarios (--scenario, a comma-separated list, or all):
 			opts.DSN = a.cfg.DSN
 			opts.Log = a.log
 			format := a.output("table")
+			bar, done := a.newProgress("bench", "scenarios"), 0
+			bar.update(0, len(names))
 			err = bench.Run(cmd.Context(), opts, names, func(r *bench.Result) error {
+				bar.finish() // the results print on a clean line
+				done++
+				defer bar.update(done, len(names))
 				if format == "json" {
 					return bench.WriteJSON(a.stdout, r)
 				}
 				return bench.WriteTable(a.stdout, r)
 			})
+			bar.finish()
 			if err != nil {
 				return failed(errors.New(a.redact(err.Error())))
 			}

@@ -131,7 +131,9 @@ func (a *app) runRepairApply(ctx context.Context, org string, allowDefaults bool
 	if err := a.confirm(ops.ActionRepair, present.AskRepair(p)); err != nil {
 		return err
 	}
-	rep, err := o.ApplyRepair(ctx, p)
+	bar := a.newProgress("repair", "items")
+	rep, err := o.ApplyRepairProgress(ctx, p, bar.update)
+	bar.finish()
 	if err != nil {
 		return a.opsErr(err)
 	}
@@ -213,11 +215,24 @@ survives, even when the foreign key has been dropped.`,
 				return err
 			}
 			defer st.Close()
-			res, err := a.newOps(st).ApplyCleanup(cmd.Context(), ops.CleanupOptions{Retention: older,
+			o := a.newOps(st)
+			bar := a.newProgress("cleanup", "revisions")
+			total := 0
+			if bar.enabled() {
+				// The bar's total: what the plan would delete, up to the cap.
+				p, err := o.PlanCleanup(cmd.Context(), older)
+				if err != nil {
+					return a.opsErr(err)
+				}
+				total = min(p.Eligible, a.cfg.Cleanup.MaxRows)
+			}
+			res, err := o.ApplyCleanup(cmd.Context(), ops.CleanupOptions{Retention: older,
 				BatchSize: a.cfg.Cleanup.BatchSize, MaxRows: a.cfg.Cleanup.MaxRows, Pause: a.cfg.Cleanup.Pause,
 				Progress: func(r ops.CleanupResult) {
 					a.log.Debug("cleanup batch", "deleted", r.Deleted, "examined", r.Examined, "batches", r.Batches)
+					bar.update(r.Deleted, total)
 				}})
+			bar.finish()
 			if err != nil {
 				return a.opsErr(err)
 			}

@@ -48,6 +48,9 @@ func (a *app) newProgress(label, unit string) *progressBar {
 	return p
 }
 
+// enabled reports whether the bar draws anything.
+func (p *progressBar) enabled() bool { return p != nil && p.w != nil }
+
 // update redraws the bar; callers may call it as often as they like.
 func (p *progressBar) update(done, total int) {
 	if p == nil || p.w == nil {
