@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -328,6 +329,35 @@ func TestBulkRepairSelection(t *testing.T) {
 		e.must(err)
 		if len(all.Items) != 4 {
 			t.Fatalf("%d items left to repair, want 4 (o00 and o02)", len(all.Items))
+		}
+	})
+}
+
+// TestTimelineGroupsAnOperation: a bulk action's events read as one
+// timeline entry per org, with the count and the operation id.
+func TestTimelineGroupsAnOperation(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		e.bulkFleet(3, 4)
+		p, err := e.ops.PlanSet(e.ctx, ops.SetQuarantine, gold, ops.SetOptions{Reason: "cleanup incident"})
+		e.must(err)
+		rep, err := e.ops.ApplySet(e.ctx, p, ops.ApplyOptions{})
+		e.must(err)
+		tl, err := e.ops.Timeline(e.ctx, ops.TimelineOptions{Since: 24 * time.Hour})
+		e.must(err)
+		var grouped []ops.TimelineEntry
+		for _, en := range tl.Entries {
+			if en.Operation != "" {
+				grouped = append(grouped, en)
+			}
+		}
+		if len(grouped) != 3 || tl.Summary.Quarantined != 12 {
+			t.Fatalf("timeline: %d operation entries (want 3, one per org), %d quarantined (want 12)", len(grouped), tl.Summary.Quarantined)
+		}
+		for _, en := range grouped {
+			if en.Count != 4 || en.Operation != rep.Operation ||
+				!strings.Contains(en.Summary, "quarantined 4 items") || !strings.Contains(en.Summary, "cleanup incident") {
+				t.Fatalf("entry %+v", en)
+			}
 		}
 	})
 }
