@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 	"math"
@@ -81,20 +82,7 @@ Scenarios (--scenario, a comma-separated list, or all):
 			}
 			opts.DSN = a.cfg.DSN
 			opts.Log = a.log
-			format := a.output("table")
-			bar, done := a.newProgress("bench", "scenarios"), 0
-			bar.update(0, len(names))
-			err = bench.Run(cmd.Context(), opts, names, func(r *bench.Result) error {
-				bar.finish() // the results print on a clean line
-				done++
-				defer bar.update(done, len(names))
-				if format == "json" {
-					return bench.WriteJSON(a.stdout, r)
-				}
-				return bench.WriteTable(a.stdout, r)
-			})
-			bar.finish()
-			if err != nil {
+			if err := a.runBench(cmd.Context(), opts, names); err != nil {
 				return failed(errors.New(a.redact(err.Error())))
 			}
 			return nil
@@ -130,4 +118,22 @@ func joinScenarios() string {
 		s += n
 	}
 	return s
+}
+
+// runBench runs the scenarios, printing each result as it comes, with a
+// progress bar of the scenarios done on a terminal.
+func (a *app) runBench(ctx context.Context, opts bench.Options, names []string) error {
+	format := a.output("table")
+	bar, done := a.newProgress("bench", "scenarios"), 0
+	bar.update(0, len(names))
+	defer bar.finish()
+	return bench.Run(ctx, opts, names, func(r *bench.Result) error {
+		bar.finish() // the results print on a clean line
+		done++
+		defer bar.update(done, len(names))
+		if format == "json" {
+			return bench.WriteJSON(a.stdout, r)
+		}
+		return bench.WriteTable(a.stdout, r)
+	})
 }
