@@ -89,7 +89,7 @@ func (s *Store) bulk(ctx context.Context, req router.BatchRequest, a bulkAction)
 		// The planned items are locked: this statement's snapshot, taken
 		// after the locks, sees their latest versions.
 		rows, err := tx.Query(ctx, `UPDATE work_items t SET `+set+`
-			FROM (`+q.union("work_items w", "w.org_id, w.id", "")+`) s
+			FROM (`+q.union(q.from(false, sel.Org), "w.org_id, w.id", "")+`) s
 			WHERE t.org_id = s.org_id AND t.id = s.id
 			RETURNING t.org_id, t.id, t.queue_id, t.enqueued_at`, q.args...)
 		if err != nil {

@@ -30,6 +30,29 @@ type selWhere struct {
 	// stale lists the items whose journal copy is not of their current
 	// revision, when there are few (see staleItems); nil: not looked up.
 	stale *staleSet
+	// ids is the placeholder of the ids the selection names, if any.
+	ids string
+}
+
+// viaOrgs joins work_item_orgs o to work_items w.
+const viaOrgs = "work_item_orgs o JOIN work_items w ON w.org_id = o.org_id AND w.id = o.id"
+
+// from is what every arm selects from: the items; or, for a page without
+// an org, the id lookup joined to them (id order); or, when the selection
+// names its items, each named item looked up by its key. The lookup is
+// fenced (OFFSET 0) so that the filters stay filters on the few named
+// items: otherwise the planner, on statistics taken before an incident
+// ("nothing is quarantined"), starts from a filter's index and reads the
+// whole incident for each batch.
+func (q *selWhere) from(page bool, org string) string {
+	switch {
+	case q.ids != "":
+		return "unnest(" + q.ids + "::bigint[]) AS k(id) CROSS JOIN LATERAL (SELECT w.* FROM " + viaOrgs +
+			" WHERE o.id = k.id OFFSET 0) w"
+	case page && org == "":
+		return viaOrgs
+	}
+	return "work_items w"
 }
 
 // staleSet is the keys of the items with a stale journal copy.
@@ -210,8 +233,8 @@ func (q *selWhere) selector(sel router.ItemSelector) error {
 		q.revision(sel)
 	}
 	if len(sel.IDs) > 0 {
-		// work_item_orgs turns ids into primary keys of work_items.
-		q.add("(w.org_id, w.id) IN (SELECT o.org_id, o.id FROM work_item_orgs o WHERE o.id = ANY(%s))", q.arg(sel.IDs))
+		// from looks them up by their keys.
+		q.ids = q.arg(sel.IDs)
 	}
 	if sel.After > 0 {
 		q.add("w.id > %s", q.arg(sel.After))
@@ -226,8 +249,11 @@ func (q *selWhere) selector(sel router.ItemSelector) error {
 		return fmt.Errorf("unknown revision health %q", sel.RevisionHealth)
 	}
 	if sel.ExcludeOperation != "" {
-		q.add(`NOT EXISTS (SELECT 1 FROM events e
-			WHERE e.operation_id = %s AND e.work_item_id = w.id AND e.org_id = w.org_id)`, q.arg(sel.ExcludeOperation))
+		// A hashed subplan: the operation's items are read once. (As a
+		// correlated NOT EXISTS the planner may rescan them per row, and
+		// a resumed operation of thousands of items went quadratic.)
+		q.add(`(w.org_id, w.id) NOT IN (SELECT e.org_id, e.work_item_id FROM events e
+			WHERE e.operation_id = %s AND e.work_item_id IS NOT NULL)`, q.arg(sel.ExcludeOperation))
 	}
 	if len(sel.Attrs) > 0 {
 		q.attrs(sel.Attrs)
@@ -298,7 +324,7 @@ func (s *Store) CountSelected(ctx context.Context, sel router.ItemSelector) ([]r
 	var out []router.SelectionCount
 	err := s.readSelection(ctx, sel, func(tx pgx.Tx, q *selWhere) error {
 		rows, err := tx.Query(ctx, `SELECT s.org_id, s.queue_id, count(*) FROM (
-		`+q.union("work_items w", "w.org_id, w.queue_id", "")+`) s
+		`+q.union(q.from(false, sel.Org), "w.org_id, w.queue_id", "")+`) s
 		GROUP BY s.org_id, s.queue_id ORDER BY s.org_id COLLATE "C", s.queue_id COLLATE "C"`, q.args...)
 		if err != nil {
 			return err
@@ -322,9 +348,9 @@ func pageSQL(q *selWhere, sel router.ItemSelector, cols string) string {
 		limit = 100
 	}
 	n := q.arg(limit)
-	from, order := "work_items w", "w.id"
-	if sel.Org == "" {
-		from, order = "work_item_orgs o JOIN work_items w ON w.org_id = o.org_id AND w.id = o.id", "o.id"
+	from, order := q.from(true, sel.Org), "w.id"
+	if from == viaOrgs {
+		order = "o.id"
 	}
 	u := q.union(from, cols, " ORDER BY "+order+" LIMIT "+n)
 	if len(q.arms()) == 1 {
