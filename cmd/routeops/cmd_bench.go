@@ -46,6 +46,10 @@ Scenarios (--scenario, a comma-separated list, or all):
               apply_seconds
   cleanup     1M unreferenced old revisions deleted while the engine routes:
               deleted_per_second, ratio_during_cleanup
+  incident    1,000 orgs x 1,000 items, 70% assigned, 12 orgs stalled: the item
+              selector per filter (selector_*_count_ms, _page_ms), bulk
+              quarantine and release rates (bulk_*_per_second, bulk_vs_single),
+              the impact report (impact_ms, impact_org_ms, wait_series_ms)
 
 --scale shrinks every scenario for a quick run; targets are judged at full size only.`,
 		Example: `  scripts/benchpg.sh start
