@@ -54,7 +54,7 @@ func (s *scenario) incident(ctx context.Context) error {
 	if err := s.vacuum(ctx, db); err != nil {
 		r.Note("VACUUM failed: %v", err)
 	}
-	r.Set("items", seeded.Items)
+	r.Set("seeded_items", seeded.Items)
 	r.Set("broken_items", broken)
 
 	if err := s.measureSelectors(ctx, st, seedAt, fmt.Sprintf("org-%04d", (orgs+1)/2)); err != nil {
