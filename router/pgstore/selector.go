@@ -32,6 +32,9 @@ type selWhere struct {
 	stale *staleSet
 	// ids is the placeholder of the ids the selection names, if any.
 	ids string
+	// winAfter and winSize, when set, are the placeholders of a window of
+	// ids (see walkPage).
+	winAfter, winSize string
 }
 
 // viaOrgs joins work_item_orgs o to work_items w.
@@ -46,6 +49,10 @@ const viaOrgs = "work_item_orgs o JOIN work_items w ON w.org_id = o.org_id AND w
 // whole incident for each batch.
 func (q *selWhere) from(page bool, org string) string {
 	switch {
+	case q.winSize != "":
+		return "(SELECT w.* FROM (SELECT o.org_id, o.id FROM work_item_orgs o WHERE o.id > " + q.winAfter +
+			" ORDER BY o.id LIMIT " + q.winSize + ") o CROSS JOIN LATERAL (SELECT w.* FROM work_items w" +
+			" WHERE w.org_id = o.org_id AND w.id = o.id OFFSET 0) w) w"
 	case q.ids != "":
 		return "unnest(" + q.ids + "::bigint[]) AS k(id) CROSS JOIN LATERAL (SELECT w.* FROM " + viaOrgs +
 			" WHERE o.id = k.id OFFSET 0) w"
@@ -341,7 +348,7 @@ func (s *Store) CountSelected(ctx context.Context, sel router.ItemSelector) ([]r
 
 // pageSQL selects one page of a selection, in id order. Without an org,
 // each arm may walk work_item_orgs in id order (its primary key) and fetch
-// items by theirs, which the planner takes when matches are common.
+// items by theirs; in a window (walkPage) it does.
 func pageSQL(q *selWhere, sel router.ItemSelector, cols string) string {
 	limit := sel.Limit
 	if limit <= 0 {
@@ -359,15 +366,82 @@ func pageSQL(q *selWhere, sel router.ItemSelector, cols string) string {
 	return "SELECT * FROM (" + u + ") s ORDER BY s.id LIMIT " + n
 }
 
-func (s *Store) SelectItems(ctx context.Context, sel router.ItemSelector) ([]router.WorkItem, error) {
-	var out []router.WorkItem
-	err := s.readSelection(ctx, sel, func(tx pgx.Tx, q *selWhere) error {
-		rows, err := tx.Query(ctx, pageSQL(q, sel, itemColsAs("w")), q.args...)
+// Windows of ids that walkPage tries before a page's own plan.
+const (
+	firstWindow  = 1000
+	windowGrowth = 8
+	windows      = 2
+)
+
+// walkPage reads one page of a selection (sel.Limit items after sel.After,
+// in id order) with run, which runs the SQL that render builds and says
+// how many items it got.
+//
+// A page without an org or ids is first looked for in windows of the next
+// ids (work_item_orgs in id order, each item fetched by its key): the
+// planner, estimating a join on two columns as one on independent ones,
+// expects a handful of matches among a million items and reads them all
+// (seconds) for a first page that the next thousand ids fill. When
+// matches are rare the windows come up short and the rest of the page
+// comes from the planner's own plan, after the last window.
+func walkPage(ctx context.Context, tx pgx.Tx, q *selWhere, sel router.ItemSelector,
+	render func(q *selWhere, sel router.ItemSelector) string,
+	run func(sql string, args []any) (int, error)) error {
+	if sel.Limit <= 0 {
+		sel.Limit = 100
+	}
+	if sel.Org != "" || q.ids != "" {
+		_, err := run(render(q, sel), q.args)
+		return err
+	}
+	size := max(firstWindow, 4*sel.Limit)
+	for i := 0; i < windows; i++ {
+		w := &selWhere{stale: q.stale}
+		if err := w.selector(sel); err != nil {
+			return err
+		}
+		w.winAfter, w.winSize = w.arg(sel.After), w.arg(size)
+		got, err := run(render(w, sel), w.args)
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (router.WorkItem, error) { return scanItem(r) })
+		if sel.Limit -= got; sel.Limit <= 0 {
+			return nil
+		}
+		var end *int64
+		if err := tx.QueryRow(ctx, `SELECT max(id) FROM (SELECT id FROM work_item_orgs WHERE id > $1 ORDER BY id LIMIT $2) x`,
+			sel.After, size).Scan(&end); err != nil {
+			return err
+		}
+		if end == nil {
+			return nil // no ids after the window
+		}
+		sel.After = *end
+		size *= windowGrowth
+	}
+	rest := &selWhere{stale: q.stale}
+	if err := rest.selector(sel); err != nil {
 		return err
+	}
+	_, err := run(render(rest, sel), rest.args)
+	return err
+}
+
+func (s *Store) SelectItems(ctx context.Context, sel router.ItemSelector) ([]router.WorkItem, error) {
+	var out []router.WorkItem
+	err := s.readSelection(ctx, sel, func(tx pgx.Tx, q *selWhere) error {
+		out = nil
+		return walkPage(ctx, tx, q, sel, func(q *selWhere, sel router.ItemSelector) string {
+			return pageSQL(q, sel, itemColsAs("w"))
+		}, func(sql string, args []any) (int, error) {
+			rows, err := tx.Query(ctx, sql, args...)
+			if err != nil {
+				return 0, err
+			}
+			got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (router.WorkItem, error) { return scanItem(r) })
+			out = append(out, got...)
+			return len(got), err
+		})
 	})
 	return out, err
 }
@@ -384,28 +458,35 @@ func (s *Store) SelectRepairCandidates(ctx context.Context, sel router.ItemSelec
 }
 
 func repairPage(ctx context.Context, tx pgx.Tx, q *selWhere, sel router.ItemSelector) ([]router.RepairCandidate, error) {
-	rows, err := tx.Query(ctx, `WITH page AS (`+pageSQL(q, sel, "w.org_id, w.id")+`)
-		SELECT `+itemColsAs("w")+`, r.id IS NOT NULL, coalesce(r.attributes::text, ''), w.ctid
+	var out []router.RepairCandidate
+	err := walkPage(ctx, tx, q, sel, func(q *selWhere, sel router.ItemSelector) string {
+		return `WITH page AS (` + pageSQL(q, sel, "w.org_id, w.id") + `)
+		SELECT ` + itemColsAs("w") + `, r.id IS NOT NULL, coalesce(r.attributes::text, ''), w.ctid
 		FROM page p JOIN work_items w ON w.org_id = p.org_id AND w.id = p.id
 		LEFT JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
-		ORDER BY w.id`, q.args...)
-	if err != nil {
-		return nil, err
-	}
-	var out []router.RepairCandidate
-	for rows.Next() {
-		ci, _, err := scanClaimed(rows)
+		ORDER BY w.id`
+	}, func(sql string, args []any) (int, error) {
+		rows, err := tx.Query(ctx, sql, args...)
 		if err != nil {
-			rows.Close()
-			return nil, err
+			return 0, err
 		}
-		c := router.RepairCandidate{Item: ci.Item, RevisionFound: ci.RevisionFound}
-		if ci.RevisionFound {
-			c.CurrentAttributes = ci.Attributes
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			ci, _, err := scanClaimed(rows)
+			if err != nil {
+				return n, err
+			}
+			c := router.RepairCandidate{Item: ci.Item, RevisionFound: ci.RevisionFound}
+			if ci.RevisionFound {
+				c.CurrentAttributes = ci.Attributes
+			}
+			out = append(out, c)
+			n++
 		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
+		return n, rows.Err()
+	})
+	if err != nil {
 		return nil, err
 	}
 	return out, earlierRevisions(ctx, tx, out)

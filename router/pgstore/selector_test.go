@@ -6,8 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/routeops/routeops/router"
 	"github.com/routeops/routeops/router/pgstore/pgtest"
+	"github.com/routeops/routeops/router/sim"
 )
 
 // TestSelectorStaleJournal: the selector reads the current revision for
@@ -100,3 +103,73 @@ func TestSelectorStaleJournal(t *testing.T) {
 }
 
 func fmtID(id int64) string { return router.FormatItemID(id) }
+
+// TestSelectorPagesAcrossWindows: a page without an org is looked for in
+// windows of the next ids, then in the rest; walking a selection page by
+// page gives every match once, in id order, whether matches are dense
+// (one window fills a page), sparse (the windows come up short) or none.
+func TestSelectorPagesAcrossWindows(t *testing.T) {
+	st := pgtest.NewStore(t)
+	ctx := context.Background()
+	pool := st.Pool()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := sim.Seed(ctx, st, sim.SeedSpec{Orgs: 3, QueuesPerOrg: 2, AgentsPerOrg: 2, Capacity: 1, ItemsPerOrg: 4000, Seed: 3, Now: at}); err != nil {
+		t.Fatal(err)
+	}
+	// Sparse: every 997th item quarantined.
+	if _, err := pool.Exec(ctx, `UPDATE work_items SET state = 'quarantined', quarantine_reason = 'x' WHERE id % 997 = 0 AND state = 'queued'`); err != nil {
+		t.Fatal(err)
+	}
+	want := func(where string) []int64 {
+		t.Helper()
+		rows, err := pool.Query(ctx, `SELECT id FROM work_items WHERE `+where+` ORDER BY id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	walk := func(sel router.ItemSelector, limit int) []int64 {
+		t.Helper()
+		var got []int64
+		sel.Limit = limit
+		for range 1000 {
+			page, err := st.SelectItems(ctx, sel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range page {
+				got = append(got, it.ID)
+			}
+			if len(page) < limit {
+				return got
+			}
+			sel.After = page[len(page)-1].ID
+		}
+		t.Fatal("no end")
+		return nil
+	}
+	for _, c := range []struct {
+		name  string
+		sel   router.ItemSelector
+		where string
+		limit int
+	}{
+		{"sparse", router.ItemSelector{State: router.StateQuarantined}, "state = 'quarantined'", 5},
+		{"sparse, pages larger than the matches", router.ItemSelector{State: router.StateQuarantined}, "state = 'quarantined'", 100},
+		{"dense", router.ItemSelector{State: router.StateQueued}, "state = 'queued'", 500},
+		{"none", router.ItemSelector{State: router.StateCancelled}, "state = 'cancelled'", 50},
+		{"every item", router.ItemSelector{}, "true", 3000},
+	} {
+		w := want(c.where)
+		if c.name != "none" && len(w) == 0 {
+			t.Fatalf("%s: nothing to find", c.name)
+		}
+		if got := walk(c.sel, c.limit); !slices.Equal(got, w) {
+			t.Errorf("%s: walked %d items, want %d (first %v / %v)", c.name, len(got), len(w), got[:min(3, len(got))], w[:min(3, len(w))])
+		}
+	}
+}
