@@ -62,6 +62,17 @@ type Options struct {
 	// Keep leaves the databases in place.
 	Keep bool
 
+	// PoolDSN names a PgBouncer in transaction pooling in front of the same
+	// server (any database: the bouncer must map every database name to
+	// the server, e.g. "* = host=... port=..."). The scenarios' stores then
+	// open through it with db.pooler transaction, LISTEN going to DSN
+	// directly; the scenarios' own administration still uses DSN.
+	PoolDSN string
+	// PoolExecMode is how statements go through the pool: "simple" (the
+	// simple protocol, the product's default) or "exec" (unnamed
+	// statements in the extended protocol).
+	PoolExecMode string
+
 	// Pgbench is the pgbench binary (default: PATH, then pg_config
 	// --bindir); PgbenchClients defaults to 4.
 	Pgbench        string
@@ -393,6 +404,13 @@ func (s *scenario) createDB(ctx context.Context, suffix string) (database, error
 // copyDB clones db (which must have no open connections) into a new
 // database of this scenario.
 func (s *scenario) copyDB(ctx context.Context, db database, suffix string) (database, error) {
+	if s.opts.PoolDSN != "" {
+		// A pool keeps idle server connections to the database after its
+		// clients have gone; a template must have none.
+		if err := pgstore.EndSessions(ctx, s.admin, db.name); err != nil {
+			return database{}, fmt.Errorf("close the pool's connections to %s: %w", db.name, err)
+		}
+	}
 	return s.makeDB(ctx, suffix, db.name)
 }
 
@@ -427,8 +445,19 @@ func withConn(ctx context.Context, db database, fn func(conn *pgx.Conn) error) e
 // has room for the engine's workers, its heartbeat and listener, and
 // extra connections for the scenario's own writers.
 func (s *scenario) open(ctx context.Context, db database, extra int) (*pgstore.Store, error) {
-	st, err := pgstore.Open(ctx, pgstore.Options{DSN: db.dsn, MaxConns: int32(s.opts.Workers + 4 + extra),
-		ApplicationName: "routeops-bench", Logger: s.log})
+	opts := pgstore.Options{DSN: db.dsn, MaxConns: int32(s.opts.Workers + 4 + extra),
+		ApplicationName: "routeops-bench", Logger: s.log}
+	if s.opts.PoolDSN != "" {
+		pooled, err := withDatabase(s.opts.PoolDSN, db.name)
+		if err != nil {
+			return nil, err
+		}
+		opts.DSN, opts.Pooler, opts.ListenDSN = pooled, pgstore.PoolerTransaction, db.dsn
+		if s.opts.PoolExecMode == "exec" {
+			opts.ExecMode = pgx.QueryExecModeExec
+		}
+	}
+	st, err := pgstore.Open(ctx, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,8 @@ import (
 // Config is the effective configuration. Build it with Load or Default.
 type Config struct {
 	// DSN is the PostgreSQL connection string (dsn). Empty: the embedded
-	// demo store. It holds a password: print it only through redact.DSN.
+	// demo store. It holds a password, as DB.ListenDSN and DB.ReadDSN may:
+	// print them only through redact.DSN.
 	DSN string
 	// Operator is recorded with every mutation (operator). Empty: resolved
 	// later from SUDO_USER or USER.
@@ -54,6 +55,11 @@ type DBConfig struct {
 	StatementTimeout time.Duration // db.statement_timeout
 	LockTimeout      time.Duration // db.lock_timeout
 	MaxConns         int           // db.max_conns
+	Pooler           string        // db.pooler: none, session, transaction
+	// ListenDSN and ReadDSN hold passwords like DSN: print them only
+	// through redact.DSN.
+	ListenDSN string // db.listen_dsn
+	ReadDSN   string // db.read_dsn
 }
 
 // RoutingConfig is routing.*.
@@ -74,6 +80,7 @@ type HealthConfig struct {
 	HeartbeatTimeout time.Duration // health.heartbeat_timeout
 	QuarantineWarn   int           // health.quarantine_warn (0 disables)
 	Interval         time.Duration // health.interval
+	MaxReplicaLag    time.Duration // health.max_replica_lag
 }
 
 // ConsoleConfig is console.*.
@@ -126,7 +133,7 @@ func Default() *Config {
 // Validate checks every value against its rule and returns the first
 // problem as an *Error naming the key, the value and the allowed values.
 func (c *Config) Validate() error {
-	sec := redact.Of(c.DSN)
+	sec := c.secrets()
 	for _, k := range keys {
 		if k.check == nil {
 			continue
@@ -168,7 +175,7 @@ func (c *Config) Source(key string) string {
 }
 
 // Redacted returns every key's effective value, keyed by the dotted key,
-// for display (`routeops config`). The dsn is redacted with redact.DSN.
+// for display (`routeops config`). Every DSN is redacted with redact.DSN.
 // Durations are strings in Go syntax ("30s"), ints are int64, floats
 // float64, bools bool, everything else string.
 func (c *Config) Redacted() map[string]any {
@@ -182,8 +189,34 @@ func (c *Config) Redacted() map[string]any {
 			out[k.key] = v
 		}
 	}
-	out["dsn"] = redact.DSN(c.DSN)
+	for _, k := range keys {
+		if k.secret {
+			out[k.key] = redact.DSN(k.get(c).(string))
+		}
+	}
 	return out
+}
+
+// secrets are the passwords of every DSN in the configuration.
+func (c *Config) secrets() redact.Secrets {
+	var s redact.Secrets
+	for _, k := range keys {
+		if k.secret {
+			s.AddDSN(k.get(c).(string))
+		}
+	}
+	return s
+}
+
+// Scrub removes the password of every DSN in the configuration (dsn,
+// db.listen_dsn, db.read_dsn) from s, as Redact does for one DSN.
+func (c *Config) Scrub(s string) string {
+	for _, k := range keys {
+		if k.secret {
+			s = redact.Text(s, k.get(c).(string))
+		}
+	}
+	return s
 }
 
 // Keys lists every config key in display order.

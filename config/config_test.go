@@ -102,6 +102,7 @@ func TestDefaults(t *testing.T) {
 	want := map[string]any{
 		"dsn": "", "operator": "", "log.level": "info", "log.format": "text", "log.file": "",
 		"db.connect_timeout": "10s", "db.statement_timeout": "30s", "db.lock_timeout": "5s", "db.max_conns": int64(8),
+		"db.pooler": "none", "db.listen_dsn": "", "db.read_dsn": "", "health.max_replica_lag": "30s",
 		"routing.on_item_fault": "quarantine", "routing.batch_size": int64(500), "routing.workers": int64(4),
 		"routing.poll_interval": "1s", "routing.heartbeat_interval": "2s", "routing.backoff_min": "100ms",
 		"routing.backoff_max": "10s", "health.stall_after": "1m", "health.warn_head_age": "5m",
@@ -260,6 +261,7 @@ var badValues = []struct {
 	{"db.max_conns", "0", `0 is out of range (allowed: 1 to 256)`},
 	{"db.max_conns", "257", `257 is out of range`},
 	{"db.max_conns", "many", `"many" is not an integer (allowed: 1 to 256)`},
+	{"db.pooler", "pgbouncer", `"pgbouncer" is not allowed (allowed: none, session, transaction)`},
 	{"routing.on_item_fault", "qurantine", `"qurantine" is not allowed (allowed: quarantine, skip, block)`},
 	{"routing.on_item_fault", "Quarantine", `"Quarantine" is not allowed`},
 	{"routing.batch_size", "0", `0 is out of range (allowed: 1 to 10000)`},
@@ -278,6 +280,7 @@ var badValues = []struct {
 	{"health.heartbeat_timeout", "2s", `"2s" must be longer than routing.heartbeat_interval (2s)`},
 	{"health.quarantine_warn", "-1", `-1 is out of range (allowed: an integer >= 0)`},
 	{"health.interval", "99ms", `"99ms" is out of range (allowed: a duration >= 100ms)`},
+	{"health.max_replica_lag", "0s", `"0s" is out of range (allowed: a duration > 0s)`},
 	{"console.read_only", "maybe", `"maybe" is not a boolean (allowed: true, false)`},
 	{"console.refresh", "50ms", `"50ms" is out of range (allowed: 0 (auto) or a duration >= 100ms)`},
 	{"console.refresh", "-1s", `"-1s" is out of range`},

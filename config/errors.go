@@ -59,6 +59,8 @@ func describeSource(src string) string {
 		return "from environment variable " + strings.TrimPrefix(src, "env ")
 	case strings.HasPrefix(src, "flag "):
 		return "from flag " + strings.TrimPrefix(src, "flag ")
+	case strings.HasPrefix(src, "credential "):
+		return "in credential " + strings.TrimPrefix(src, "credential ")
 	}
 	return ""
 }

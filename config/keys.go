@@ -159,6 +159,13 @@ func outOfRange(d time.Duration, allowed string) string {
 	return fmt.Sprintf("%q is out of range (allowed: %s)", FormatDuration(d), allowed)
 }
 
+// dsnKey is a secret connection string.
+func dsnKey(key, doc, allowed string, p func(c *Config) *string) keyDef {
+	k := strKey(key, doc, allowed, p, nil)
+	k.secret = true
+	return k
+}
+
 func boolKey(key string, doc string, p func(c *Config) *bool) keyDef {
 	return keyDef{key: key, kind: kBool, def: false, allowed: "true, false", doc: doc,
 		get: func(c *Config) any { return *p(c) },
@@ -173,8 +180,8 @@ var (
 var keys = []keyDef{
 	func() keyDef {
 		k := strKey("dsn", "PostgreSQL connection string, as a URL (postgres://user:password@host:5432/db) "+
-			"or keyword/value (host=h user=u password=p dbname=db). Empty runs on the embedded demo store. "+
-			"The password is never shown.", "a PostgreSQL URL or keyword/value string; empty for the embedded demo",
+			"or keyword/value (host=h user=u password=p dbname=db); several hosts with target_session_attrs=read-write "+
+			"follow a failover. Empty runs on the embedded demo store. The password is never shown.", "a PostgreSQL URL or keyword/value string; empty for the embedded demo",
 			func(c *Config) *string { return &c.DSN }, nil)
 		k.secret = true
 		return k
@@ -199,13 +206,27 @@ var keys = []keyDef{
 		"How long to wait for a database connection before giving up.",
 		func(c *Config) *time.Duration { return &c.DB.ConnectTimeout }),
 	durKey("db.statement_timeout", 30*time.Second, positive,
-		"statement_timeout set on every session, so no statement runs forever.",
+		"statement_timeout of every session (of every transaction under db.pooler transaction), so no statement runs forever.",
 		func(c *Config) *time.Duration { return &c.DB.StatementTimeout }),
 	durKey("db.lock_timeout", 5*time.Second, positive,
-		"lock_timeout set on every session, so an operator is never left hanging behind a lock.",
+		"lock_timeout of every session (of every transaction under db.pooler transaction), so no one is left hanging behind a lock.",
 		func(c *Config) *time.Duration { return &c.DB.LockTimeout }),
 	intKey("db.max_conns", 8, 1, 256, "Most connections in the pool.",
 		func(c *Config) *int { return &c.DB.MaxConns }),
+	enumKey("db.pooler", "none", "What sits between routeops and PostgreSQL: none; session (PgBouncer session pooling: "+
+		"settings are SET after connecting); transaction (PgBouncer transaction pooling: the simple protocol, no prepared statements, "+
+		"settings SET LOCAL in every transaction, wake-ups and migrate through db.listen_dsn).",
+		[]string{"none", "session", "transaction"}, func(c *Config) *string { return &c.DB.Pooler }),
+	dsnKey("db.listen_dsn", "Connection for what needs a session of its own: the engine's LISTEN for wake-ups, "+
+		"and migrate's lock under transaction pooling. PostgreSQL itself or a session pool. Empty: dsn, "+
+		"except under db.pooler transaction, where the engine then polls. The password is never shown.",
+		"a PostgreSQL URL or keyword/value string; empty for dsn",
+		func(c *Config) *string { return &c.DB.ListenDSN }),
+	dsnKey("db.read_dsn", "A hot standby for every read (status, check, metrics, console, items, timeline, verify, "+
+		"plans); writes and the engine use dsn. Its lag is shown and judged by health.max_replica_lag. "+
+		"Empty: dsn serves reads too. The password is never shown.",
+		"a PostgreSQL URL or keyword/value string; empty for dsn",
+		func(c *Config) *string { return &c.DB.ReadDSN }),
 
 	{key: "routing.on_item_fault", kind: kEnum, def: string(router.PolicyQuarantine),
 		enum: policyNames(), allowed: strings.Join(policyNames(), ", "),
@@ -274,6 +295,9 @@ var keys = []keyDef{
 	durKey("health.interval", time.Second, durRule{min: 100 * time.Millisecond},
 		"How often the health monitor takes a snapshot.",
 		func(c *Config) *time.Duration { return &c.Health.Interval }),
+	durKey("health.max_replica_lag", 30*time.Second, positive,
+		"Reads from a replica (or a standby) further behind than this make health a warning, and check exit 1.",
+		func(c *Config) *time.Duration { return &c.Health.MaxReplicaLag }),
 
 	boolKey("console.read_only", "Refuse every mutation (also --read-only).",
 		func(c *Config) *bool { return &c.Console.ReadOnly }),
@@ -406,11 +430,25 @@ func FormatDuration(d time.Duration) string {
 func DefaultFlagKeys() map[string]string {
 	return map[string]string{
 		"dsn":           "dsn",
+		"listen-dsn":    "db.listen_dsn",
+		"read-dsn":      "db.read_dsn",
+		"pooler":        "db.pooler",
 		"operator":      "operator",
+		"log-file":      "log.file",
+		"log-level":     "log.level",
+		"log-format":    "log.format",
 		"on-item-fault": "routing.on_item_fault",
+		"workers":       "routing.workers",
+		"batch-size":    "routing.batch_size",
 		"read-only":     "console.read_only",
+		"refresh":       "console.refresh",
+		"color":         "console.color",
 		"stall-after":   "health.stall_after",
 		"metrics-addr":  "metrics.addr",
+		"max-rows":      "cleanup.max_rows",
+		"batch":         "cleanup.batch_size",
+		"pause":         "cleanup.pause",
+		"allow-drill":   "drill.allow",
 	}
 }
 

@@ -84,10 +84,11 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 		err = scrubError(sec, err)
 	}()
 
-	// Collect the DSNs of the environment and flags first, so that even
-	// the earliest error is scrubbed.
-	if v, ok := lookup(EnvName("dsn")); ok {
-		sec.AddDSN(v)
+	// Collect the DSNs of the environment, the credentials and flags
+	// first, so that even the earliest error is scrubbed.
+	creds, cerr := secretLayers(lookup, &sec)
+	if cerr != nil {
+		return nil, nil, cerr
 	}
 	changed := map[string]*pflag.Flag{} // key -> changed flag
 	if opts.Flags != nil {
@@ -106,7 +107,7 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 				continue
 			}
 			changed[key] = f
-			if key == "dsn" {
+			if keyIndex[key].secret {
 				sec.AddDSN(f.Value.String())
 			}
 		}
@@ -146,8 +147,10 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 		if perr := readConfig(v, data); perr != nil {
 			return nil, nil, &FileError{Path: path, Msg: parseMessage(format, data, perr)}
 		}
-		if d, ok := v.Get("dsn").(string); ok {
-			sec.AddDSN(d)
+		for _, k := range keys {
+			if d, ok := v.Get(k.key).(string); ok && k.secret {
+				sec.AddDSN(d)
+			}
 		}
 		c.File = path
 		var ferr error
@@ -173,6 +176,10 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 		if v.InConfig(k.key) {
 			src = "file " + path
 		}
+		if cr, ok := creds[k.key]; ok {
+			v.Set(k.key, cr.value)
+			src = "credential " + cr.path
+		}
 		if ev, ok := lookup(EnvName(k.key)); ok {
 			v.Set(k.key, ev)
 			src = "env " + EnvName(k.key)
@@ -197,6 +204,62 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 		return nil, warnings, err
 	}
 	return c, warnings, nil
+}
+
+// secretLayers adds the DSNs of the environment and of the credentials
+// to sec, and returns the credentials by key.
+func secretLayers(lookup func(string) (string, bool), sec *redact.Secrets) (map[string]credential, error) {
+	creds := map[string]credential{}
+	for _, k := range keys {
+		if !k.secret {
+			continue
+		}
+		if v, ok := lookup(EnvName(k.key)); ok {
+			sec.AddDSN(v)
+		}
+		cr, err := readCredential(lookup, k.key)
+		if err != nil {
+			return nil, err
+		}
+		if cr.path != "" {
+			sec.AddDSN(cr.value)
+			creds[k.key] = cr
+		}
+	}
+	return creds, nil
+}
+
+// credential is a secret key's value read from a credential file.
+type credential struct{ path, value string }
+
+// CredentialsEnv names the directory of credential files: systemd sets it
+// for a unit with LoadCredential= (and anything else may, for secrets
+// mounted as files). A secret key (dsn, db.listen_dsn, db.read_dsn) is read
+// from the file named like the key there, when it exists, above the
+// config file and below the environment and flags.
+const CredentialsEnv = "CREDENTIALS_DIRECTORY"
+
+func readCredential(lookup func(string) (string, bool), key string) (credential, error) {
+	dir, ok := lookup(CredentialsEnv)
+	if !ok {
+		return credential{}, nil
+	}
+	path := filepath.Join(dir, key)
+	data, err := readFile(path)
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrNotExist):
+		return credential{}, nil
+	case errors.Is(err, errTooLarge):
+		return credential{}, &FileError{Path: path, Msg: err.Error()}
+	default:
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return credential{}, &FileError{Path: path, Msg: "cannot be read: " + err.Error()}
+	}
+	return credential{path: path, value: strings.TrimRight(string(data), "\r\n")}, nil
 }
 
 // maxFileSize bounds a config file; real ones are a few kilobytes.

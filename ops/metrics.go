@@ -2,6 +2,8 @@ package ops
 
 import (
 	"net/http"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,11 +20,15 @@ type Metrics struct {
 	assignments prometheus.Counter
 	faults      *prometheus.CounterVec
 	errors      prometheus.Counter
+	wakeups     prometheus.Gauge
 	batchSecs   prometheus.Histogram
 	snap        *snapshotCollector
 }
 
-var _ router.Observer = (*Metrics)(nil)
+var (
+	_ router.Observer       = (*Metrics)(nil)
+	_ router.WakeupObserver = (*Metrics)(nil)
+)
 
 // NewMetrics registers routeops's metrics on a fresh registry.
 func NewMetrics(mon *Monitor) *Metrics {
@@ -32,16 +38,44 @@ func NewMetrics(mon *Monitor) *Metrics {
 	m.faults = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "routeops_item_faults_total",
 		Help: "Permanent item faults met by this process's engine, by cause."}, []string{"cause"})
 	m.errors = prometheus.NewCounter(prometheus.CounterOpts{Name: "routeops_route_errors_total",
-		Help: "Routing transactions that failed with a transient error (the org backs off)."})
+		Help: "Routing attempts that failed with a transient error: a routing transaction (the org backs off), " +
+			"or listing the orgs to route (the database is unreachable)."})
+	m.wakeups = prometheus.NewGauge(prometheus.GaugeOpts{Name: "routeops_wakeups_available",
+		Help: "1 while this process's engine has wake-ups (a LISTEN connection), 0 while it finds new work only by polling."})
+	m.wakeups.Set(1)
 	m.batchSecs = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "routeops_route_batch_seconds",
 		Help: "Duration of one routing transaction.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
 	for _, c := range []router.Cause{router.CauseMissingRevision, router.CauseCorruptRevision, router.CauseUnknownQueue} {
 		m.faults.WithLabelValues(string(c))
 	}
 	m.snap = &snapshotCollector{mon: mon}
-	m.reg.MustRegister(m.assignments, m.faults, m.errors, m.batchSecs, m.snap,
+	m.reg.MustRegister(m.assignments, m.faults, m.errors, m.wakeups, m.batchSecs, m.snap,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Names lists the routeops_* metrics that serve exports (the alert rules
+// may use only these).
+func (m *Metrics) Names() []string {
+	ch := make(chan *prometheus.Desc, 64)
+	go func() {
+		for _, c := range []prometheus.Collector{m.assignments, m.faults, m.errors, m.wakeups, m.batchSecs, m.snap} {
+			c.Describe(ch)
+		}
+		close(ch)
+	}()
+	var out []string
+	for d := range ch {
+		s := d.String()
+		if i := strings.Index(s, `fqName: "`); i >= 0 {
+			rest := s[i+len(`fqName: "`):]
+			if j := strings.IndexByte(rest, '"'); j >= 0 {
+				out = append(out, rest[:j])
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Registry exposes the registry (for tests).
@@ -65,12 +99,25 @@ func (m *Metrics) OrgRouted(org string, r router.RouteResult, took time.Duration
 
 func (m *Metrics) OrgError(org string, err error) { m.errors.Inc() }
 
+// Wakeups records whether the engine has wake-ups.
+func (m *Metrics) Wakeups(available bool) {
+	if available {
+		m.wakeups.Set(1)
+	} else {
+		m.wakeups.Set(0)
+	}
+}
+
 var (
 	labels       = []string{"org", "queue"}
 	descDepth    = prometheus.NewDesc("routeops_queue_depth", "Queued items (skipped ones included).", labels, nil)
 	descOldest   = prometheus.NewDesc("routeops_queue_oldest_age_seconds", "Age of the oldest queued item.", labels, nil)
 	descAttempts = prometheus.NewDesc("routeops_queue_head_attempts", "Routing attempts on the head item.", labels, nil)
-	descStalled  = prometheus.NewDesc("routeops_queue_stalled", "1 when the queue is stalled: work and capacity but no progress for health.stall_after.", []string{"org", "queue", "cause"}, nil)
+	descStalled  = prometheus.NewDesc("routeops_queue_stalled", "1 when the queue is stalled: work and capacity but no progress for health.stall_after. "+
+		"cause is the cause the stall was detected with, fixed until it clears (one stall, one series); empty when not stalled. "+
+		"The current cause is routeops_queue_cause.", []string{"org", "queue", "cause"}, nil)
+	descCause = prometheus.NewDesc("routeops_queue_cause", "1 for the queue's current cause, when it has one (stalled, starved, paused, engine down); "+
+		"an info series that may change during a stall.", []string{"org", "queue", "cause"}, nil)
 	descStarved  = prometheus.NewDesc("routeops_queue_starved", "1 when no free capacity can take the head (not an alarm by itself).", labels, nil)
 	descCapacity = prometheus.NewDesc("routeops_queue_available_capacity", "Free capacity of agents who could take the head.", labels, nil)
 	descAssign5m = prometheus.NewDesc("routeops_queue_assigned_last_5m", "Assignments from the queue in the last five minutes.", labels, nil)
@@ -79,14 +126,16 @@ var (
 	descBeat     = prometheus.NewDesc("routeops_engine_heartbeat_timestamp_seconds", "Unix time of the newest engine heartbeat.", nil, nil)
 	descEngines  = prometheus.NewDesc("routeops_engines_running", "Engines with a fresh heartbeat.", nil, nil)
 	descSnapAge  = prometheus.NewDesc("routeops_snapshot_age_seconds", "Age of the snapshot these gauges come from.", nil, nil)
+	descLag      = prometheus.NewDesc("routeops_replica_lag_seconds", "How far behind the replica that the snapshot was read from is (only when reads come from one).", nil, nil)
+	descPolling  = prometheus.NewDesc("routeops_engines_polling", "Live engines without wake-ups, which find new work only by polling.", nil, nil)
 )
 
 // snapshotCollector renders the monitor's latest snapshot as gauges.
 type snapshotCollector struct{ mon *Monitor }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descDepth, descOldest, descAttempts, descStalled, descStarved, descCapacity,
-		descAssign5m, descQuar, descHealth, descBeat, descEngines, descSnapAge} {
+	for _, d := range []*prometheus.Desc{descDepth, descOldest, descAttempts, descStalled, descCause, descStarved, descCapacity,
+		descAssign5m, descQuar, descHealth, descBeat, descEngines, descSnapAge, descLag, descPolling} {
 		ch <- d
 	}
 }
@@ -117,7 +166,10 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 				att = q.Head.Attempts
 			}
 			g(descAttempts, float64(att), o.Org, q.Queue)
-			g(descStalled, b2f(q.Stalled), o.Org, q.Queue, string(q.Cause))
+			g(descStalled, b2f(q.Stalled), o.Org, q.Queue, string(q.StallCause))
+			if q.Cause != router.CauseNone {
+				g(descCause, 1, o.Org, q.Queue, string(q.Cause))
+			}
 			g(descStarved, b2f(q.Starved), o.Org, q.Queue)
 			g(descCapacity, float64(q.AvailableCapacity), o.Org, q.Queue)
 			g(descAssign5m, float64(q.Assigned5m), o.Org, q.Queue)
@@ -129,5 +181,9 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		g(descBeat, s.Engine.LastBeatEpoch)
 	}
 	g(descEngines, float64(s.Engine.Engines))
+	g(descPolling, float64(s.Engine.Polling))
 	g(descSnapAge, time.Since(s.GeneratedAt).Seconds())
+	if lag := s.Summary.ReplicaLagSeconds; lag != nil {
+		g(descLag, *lag)
+	}
 }

@@ -67,12 +67,15 @@ type Settings struct {
 	// QuarantineWarn: this many quarantined items make a queue a warning (0
 	// disables).
 	QuarantineWarn int
+	// MaxReplicaLag: reads from a replica further behind make the fleet's
+	// health a warning (0: DefaultMaxReplicaLag).
+	MaxReplicaLag time.Duration
 }
 
 // DefaultSettings are the config defaults.
 func DefaultSettings() Settings {
 	return Settings{StallAfter: 60 * time.Second, WarnHeadAge: 5 * time.Minute,
-		HeartbeatTimeout: 15 * time.Second, QuarantineWarn: 1}
+		HeartbeatTimeout: 15 * time.Second, QuarantineWarn: 1, MaxReplicaLag: DefaultMaxReplicaLag}
 }
 
 // Snapshot is the one picture of the fleet that the console, the CLI
@@ -87,6 +90,9 @@ type Snapshot struct {
 	} `json:"settings"`
 	Summary Summary     `json:"summary"`
 	Orgs    []OrgHealth `json:"orgs"`
+	// Database says where the snapshot was read (absent on the embedded
+	// store).
+	Database *DatabaseState `json:"database,omitempty"`
 }
 
 // Summary totals the fleet.
@@ -102,6 +108,9 @@ type Summary struct {
 	CriticalOrgs  int    `json:"critical_orgs"`
 	Assigned1m    int    `json:"assigned_1m"`
 	Assigned5m    int    `json:"assigned_5m"`
+	// ReplicaLagSeconds is how far behind the standby that the snapshot was
+	// read from is; present only when reads come from one.
+	ReplicaLagSeconds *float64 `json:"replica_lag_seconds,omitempty"`
 }
 
 // EngineState summarises the engines' heartbeats.
@@ -115,6 +124,9 @@ type EngineState struct {
 	Policy        string     `json:"policy,omitempty"`
 	LastBeatAge   float64    `json:"last_beat_age_seconds"`
 	LastBeatEpoch float64    `json:"last_beat_unix"`
+	// Polling counts live engines without wake-ups, which find new work
+	// only by polling.
+	Polling int `json:"polling"`
 }
 
 // Up reports whether some engine is alive.
@@ -161,6 +173,11 @@ type QueueHealth struct {
 	Assigned1m   int        `json:"assigned_1m"`
 	Assigned5m   int        `json:"assigned_5m"`
 	StalledSince *time.Time `json:"stalled_since,omitempty"`
+	// StallCause is the cause that the stall was detected with: the one
+	// recorded with stall_detected, kept until the stall clears, while
+	// Cause follows what is wrong now. Metrics label the stalled series
+	// with it, so that one stall is one series.
+	StallCause router.Cause `json:"stall_cause,omitempty"`
 	// LastProgressSeconds is the time since the last assignment, -1 when
 	// the queue never assigned anything.
 	LastProgressSeconds float64 `json:"last_progress_seconds"`
@@ -221,6 +238,12 @@ func Evaluate(raw *router.StoreSnapshot, s Settings) *Snapshot {
 		sm.Health = Worst(sm.Health, oh.Health)
 	}
 	SortOrgs(snap.Orgs)
+	if d := evaluateDatabase(raw.Source, s); d != nil {
+		snap.Database = d
+		snap.Store = d.Store
+		snap.Summary.ReplicaLagSeconds = d.ReplicaLagSeconds
+		snap.Summary.Health = Worst(snap.Summary.Health, d.Health)
+	}
 	return snap
 }
 
@@ -253,6 +276,9 @@ func engineState(hbs []router.Heartbeat, now time.Time, timeout time.Duration) E
 		}
 		if now.Sub(hb.BeatAt) <= timeout && !hb.Stopped {
 			es.Engines++
+			if hb.Polling {
+				es.Polling++
+			}
 			if es.Policy == "" {
 				es.Policy = string(hb.Policy)
 			}
@@ -357,6 +383,12 @@ func evaluateQueue(q *router.QueueStats, o *router.OrgStats, teams map[string]ro
 		h.noProgress = noProgress(q, now, s, eng)
 		h.teamPaused = h.attrs != nil && h.attrs.Team != "" && teams[h.attrs.Team] == router.TeamPaused
 		judgeHead(&qh, q, h, now, s, eng)
+	}
+	if qh.Stalled {
+		qh.StallCause = qh.Cause
+		if q.StalledSince != nil && q.StallCause != router.CauseNone {
+			qh.StallCause = q.StallCause
+		}
 	}
 	if s.QuarantineWarn > 0 && q.Quarantined >= s.QuarantineWarn {
 		qh.warn(fmt.Sprintf("%d quarantined", q.Quarantined))
@@ -531,7 +563,9 @@ func (m *Monitor) Snapshot(ctx context.Context, org string) (*Snapshot, error) {
 		return nil, err
 	}
 	snap := Evaluate(raw, m.settings)
-	snap.Store = m.desc
+	if snap.Store == "" {
+		snap.Store = m.desc
+	}
 	if org == "" {
 		m.mu.Lock()
 		m.last = snap
@@ -554,8 +588,14 @@ func (m *Monitor) Observe(ctx context.Context) (*Snapshot, error) {
 		return nil, err
 	}
 	snap := Evaluate(raw, m.settings)
-	snap.Store = m.desc
-	m.recordTransitions(ctx, raw, snap)
+	if snap.Store == "" {
+		snap.Store = m.desc
+	}
+	// On a standby (without a primary for writes) there is nothing to
+	// record stall events in: this monitor only watches.
+	if snap.Database == nil || !snap.Database.Viewer {
+		m.recordTransitions(ctx, raw, snap)
+	}
 	m.mu.Lock()
 	m.last = snap
 	m.mu.Unlock()

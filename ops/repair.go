@@ -64,6 +64,9 @@ type RepairPlan struct {
 	Fallbacks  int  `json:"fallbacks"`
 	Unfixable  int  `json:"unfixable"`
 	DryRun     bool `json:"dry_run"`
+	// Org is the org the plan was made for ("" for every org); apply
+	// judges its verify on that org's findings only.
+	Org string `json:"org,omitempty"`
 }
 
 // PlanRepair finds every live item whose current revision is missing or
@@ -75,7 +78,7 @@ func (o *Ops) PlanRepair(ctx context.Context, org string, allowDefaults bool) (*
 	if err != nil {
 		return nil, err
 	}
-	plan := &RepairPlan{Items: make([]PlanItem, 0, len(cands)), DryRun: true}
+	plan := &RepairPlan{Items: make([]PlanItem, 0, len(cands)), DryRun: true, Org: org}
 	for _, c := range cands {
 		plan.add(o.planItem(c, allowDefaults))
 	}
@@ -141,6 +144,12 @@ type RepairReport struct {
 	Outcomes []router.RepairOutcome `json:"outcomes"`
 	Verify   *router.VerifyReport   `json:"verify,omitempty"`
 	VerifyOK bool                   `json:"verify_clean"`
+	// VerifyOrg is the org whose findings Verify lists and VerifyOK judges
+	// (a repair scoped to one org answers for that org only); "" for all.
+	VerifyOrg string `json:"verify_org,omitempty"`
+	// OtherFindings counts findings in other orgs, left out of a scoped
+	// repair's verdict.
+	OtherFindings int `json:"other_findings,omitempty"`
 }
 
 // ApplyRepair applies the valid items of a plan, in chunks, each validated
@@ -220,6 +229,17 @@ func (o *Ops) applyRepair(ctx context.Context, plan *RepairPlan, opID string, pr
 	}
 	if v.Findings == nil {
 		v.Findings = []router.Finding{}
+	}
+	if plan.Org != "" {
+		mine := []router.Finding{}
+		for _, f := range v.Findings {
+			if f.OrgID == plan.Org {
+				mine = append(mine, f)
+			} else {
+				rep.OtherFindings++
+			}
+		}
+		v.Findings, rep.VerifyOrg = mine, plan.Org
 	}
 	rep.Verify, rep.VerifyOK = &v, v.Clean()
 	return rep, nil

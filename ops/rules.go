@@ -37,6 +37,9 @@ const (
 type Policy struct {
 	// ReadOnly refuses every change (--read-only, console.read_only).
 	ReadOnly bool
+	// ReadOnlyReason says why changes are refused when it is not the
+	// switch (StandbyReason: the database is a standby).
+	ReadOnlyReason string
 	// Embedded is set on the in-process demo store, where drills are
 	// always allowed.
 	Embedded bool
@@ -48,12 +51,19 @@ type Policy struct {
 }
 
 // ReadOnlyError refuses a change in read-only mode. Its message is the one
-// read-only refusal both faces show.
-type ReadOnlyError struct{ Action string }
+// read-only refusal both faces show. Reason, when set, says why changes
+// are refused instead of the read-only switch.
+type ReadOnlyError struct{ Action, Reason string }
 
 func (e *ReadOnlyError) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("read-only: %s refused (%s); nothing was changed", e.Action, e.Reason)
+	}
 	return fmt.Sprintf("read-only mode: %s refused (started with --read-only or console.read_only: true); nothing was changed", e.Action)
 }
+
+// StandbyReason is why a process connected to a standby refuses changes.
+const StandbyReason = "the database is a standby (in recovery); changes need the primary"
 
 func (e *ReadOnlyError) Unwrap() error { return router.ErrReadOnly }
 
@@ -100,7 +110,7 @@ func requestErr(format string, args ...any) error {
 // every change; a drill also needs the embedded store or drill.allow.
 func (p Policy) Allow(action string) error {
 	if p.ReadOnly {
-		return &ReadOnlyError{Action: action}
+		return &ReadOnlyError{Action: action, Reason: p.ReadOnlyReason}
 	}
 	if action == ActionDrill && !p.Embedded && !p.DrillAllow {
 		store := p.Store

@@ -51,10 +51,18 @@ type EngineConfig struct {
 	Observer          Observer
 }
 
-// Observer receives what the engine does, for metrics.
+// Observer receives what the engine does, for metrics. OrgError gets an
+// empty org when listing the orgs to route failed (the database is
+// unreachable, say): that is a routing error too.
 type Observer interface {
 	OrgRouted(org string, r RouteResult, took time.Duration)
 	OrgError(org string, err error)
+}
+
+// WakeupObserver is optional for an Observer: it is told whether the
+// engine has wake-ups (a connection that LISTENs) or only polls.
+type WakeupObserver interface {
+	Wakeups(available bool)
 }
 
 func (c *EngineConfig) setDefaults() {
@@ -110,6 +118,10 @@ type Engine struct {
 	orgs map[string]*orgState
 
 	stats engineCounters
+	// polling is set while the engine has no wake-ups; beatNow asks the
+	// heartbeat loop to report a change at once.
+	polling atomic.Bool
+	beatNow chan struct{}
 }
 
 type orgState struct {
@@ -139,6 +151,39 @@ func NewEngine(store RoutingStore, cfg EngineConfig) *Engine {
 		startedAt: cfg.Clock.Now(),
 		actor:     Actor{Name: "engine:" + cfg.ID, OSUser: osUser, Origin: "local"},
 		orgs:      map[string]*orgState{},
+		beatNow:   make(chan struct{}, 1),
+	}
+}
+
+// Wakeups reports whether the engine has wake-ups; without them it finds
+// new work only by polling, every PollInterval.
+func (e *Engine) Wakeups() bool { return !e.polling.Load() }
+
+// setWakeups records whether wake-ups work, and reports a change to the
+// observer and, through an early heartbeat, to every monitor.
+func (e *Engine) setWakeups(ok bool) {
+	if e.polling.Swap(!ok) == !ok {
+		return
+	}
+	if wo, isWO := e.cfg.Observer.(WakeupObserver); isWO {
+		wo.Wakeups(ok)
+	}
+	select {
+	case e.beatNow <- struct{}{}:
+	default:
+	}
+}
+
+// listError counts a failure to list the orgs to route: with the
+// database unreachable, no routing transaction even starts, and this is
+// the error that the outage shows as.
+func (e *Engine) listError(err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	e.stats.errors.Add(1)
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.OrgError("", err)
 	}
 }
 
@@ -387,6 +432,7 @@ func (e *Engine) Pass(ctx context.Context) (PassResult, error) {
 	e.ResumeExpired(ctx)
 	orgs, err := e.store.ListOrgs(ctx)
 	if err != nil {
+		e.listError(err)
 		return PassResult{}, err
 	}
 	var (
@@ -551,6 +597,7 @@ func (e *Engine) Beat(ctx context.Context, stopped bool) error {
 	return e.store.Heartbeat(ctx, Heartbeat{
 		EngineID: e.cfg.ID, Host: host, PID: os.Getpid(), Policy: e.cfg.Policy,
 		Version: e.cfg.Version, StartedAt: e.startedAt, BeatAt: e.cfg.Clock.Now(), Stopped: stopped,
+		Polling: e.polling.Load(),
 	})
 }
 
@@ -582,6 +629,7 @@ func (e *Engine) startHeartbeats(ctx context.Context) func() {
 			select {
 			case <-ctx.Done():
 				return
+			case <-e.beatNow:
 			case <-e.cfg.Clock.After(e.cfg.HeartbeatInterval):
 			}
 		}
@@ -611,7 +659,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer stopHB()
 
 	notify := make(chan string, 1024)
-	go e.listen(ctx, notify)
+	resync := make(chan struct{}, 1)
+	go e.listen(ctx, notify, resync)
 
 	work := make(chan string)
 	done := make(chan turnDone, e.cfg.Workers)
@@ -662,6 +711,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return nil
 				}
+				e.listError(err)
 				if permanent(err) {
 					e.log.Error("listing orgs refused; stopping", "error", err.Error())
 					return err
@@ -719,6 +769,10 @@ func (e *Engine) Run(ctx context.Context) error {
 			return nil
 		case org := <-notify:
 			enqueue(org)
+		case <-resync:
+			// Subscribed (again): whatever was notified before is lost, so
+			// look at every org now.
+			nextPoll = time.Time{}
 		case r := <-done:
 			delete(inflight, r.org)
 			if r.err != nil && permanent(r.err) {
@@ -736,12 +790,23 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
-// listen forwards store notifications, resubscribing with backoff.
-func (e *Engine) listen(ctx context.Context, out chan<- string) {
-	failures := 0
+// listen forwards store notifications, resubscribing with backoff. A
+// store that cannot offer wake-ups at all (ErrNoWakeups) is told once, and
+// the engine polls from then on.
+func (e *Engine) listen(ctx context.Context, out chan<- string, resync chan<- struct{}) {
+	failures, subscribed := 0, false
 	for ctx.Err() == nil {
 		ch, err := e.store.Notifications(ctx)
 		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			e.setWakeups(false)
+			if errors.Is(err, ErrNoWakeups) {
+				e.log.Warn("no wake-ups: new work is found by polling only, every poll interval",
+					"error", err.Error(), "poll", e.cfg.PollInterval.String())
+				return
+			}
 			failures++
 			d := e.backoff(failures)
 			if failures == 1 || failures%10 == 0 {
@@ -752,10 +817,18 @@ func (e *Engine) listen(ctx context.Context, out chan<- string) {
 			}
 			continue
 		}
-		if failures > 0 {
+		e.setWakeups(true)
+		select {
+		case resync <- struct{}{}:
+		default:
+		}
+		switch {
+		case !subscribed:
+			e.log.Info("wake-ups on: listening for new work")
+		case failures > 0:
 			e.log.Info("notifications resumed")
 		}
-		failures = 0
+		subscribed, failures = true, 0
 		for org := range ch {
 			select {
 			case out <- org:
@@ -763,6 +836,7 @@ func (e *Engine) listen(ctx context.Context, out chan<- string) {
 			}
 		}
 		if ctx.Err() == nil {
+			e.setWakeups(false)
 			failures++
 			e.log.Warn("notification stream ended; resubscribing")
 			if !e.sleep(ctx, e.backoff(failures)) {

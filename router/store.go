@@ -560,6 +560,8 @@ type StoreSnapshot struct {
 	Now        time.Time
 	Orgs       []OrgStats
 	Heartbeats []Heartbeat
+	// Source says where the snapshot was read (nil: an embedded store).
+	Source *SnapshotSource
 }
 
 // OrgStats aggregates one org.

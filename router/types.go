@@ -247,6 +247,9 @@ type Heartbeat struct {
 	StartedAt time.Time   `json:"started_at"`
 	BeatAt    time.Time   `json:"beat_at"`
 	Stopped   bool        `json:"stopped"`
+	// Polling: the engine has no wake-ups (no connection to LISTEN on),
+	// so it finds new work only by polling, every poll interval.
+	Polling bool `json:"polling"`
 }
 
 // FormatItemID renders an item id the way every output shows it.

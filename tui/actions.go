@@ -33,7 +33,11 @@ func (m *Model) permit(c *command) bool {
 	case c.demo && !m.opts.Demo:
 		m.setStatus(statusErr, (&ops.DemoOnlyError{Action: c.name}).Error())
 	default:
-		m.setStatus(statusErr, (&ops.ReadOnlyError{Action: c.name}).Error())
+		refusal := &ops.ReadOnlyError{Action: c.name}
+		if m.opts.Ops != nil {
+			refusal.Reason = m.opts.Ops.Policy().ReadOnlyReason
+		}
+		m.setStatus(statusErr, refusal.Error())
 	}
 	return false
 }

@@ -114,7 +114,9 @@ func (c *shared) dataAge() string {
 
 func (c *shared) headerLines() []string {
 	store := c.opts.Store
-	if store == "" && c.snap != nil {
+	if store == "" && c.snap != nil || c.snap != nil && c.snap.Database != nil {
+		// On a database: the host actually connected, which a failover
+		// changes.
 		store = c.snap.Store
 	}
 	eng := c.engineText()
@@ -137,6 +139,10 @@ func (c *shared) headerLines() []string {
 		l2.WriteString(c.st.r(c.st.badge, "READ-ONLY"))
 		l2.WriteByte(' ')
 		w -= 10
+	}
+	if b, bw := c.topologyBadges(); bw > 0 {
+		l2.WriteString(b)
+		w -= bw
 	}
 	l2.WriteString(c.summaryText(w))
 	lines := []string{l1, l2.String()}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/routeops/routeops/bench"
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/redact"
 	"github.com/routeops/routeops/router"
 )
 
@@ -78,16 +79,13 @@ Scenarios (--scenario, a comma-separated list, or all):
 			if err != nil {
 				return usageErr("--scenario: %v", err)
 			}
-			if opts.Scale <= 0 || opts.Scale > 100 {
-				return usageErr("--scale must be in (0, 100], got %g", opts.Scale)
-			}
-			if opts.Orgs < 0 || opts.ItemsPerOrg < 0 || opts.BatchSize < 1 || opts.Workers < 1 {
-				return usageErr("--orgs and --items-per-org must not be negative; --batch-size and --workers must be at least 1")
+			if err := checkBenchOptions(opts); err != nil {
+				return err
 			}
 			opts.DSN = a.cfg.DSN
 			opts.Log = a.log
 			if err := a.runBench(cmd.Context(), opts, names); err != nil {
-				return failed(errors.New(a.redact(err.Error())))
+				return failed(errors.New(redact.Text(a.redact(err.Error()), opts.PoolDSN)))
 			}
 			return nil
 		},
@@ -100,6 +98,8 @@ Scenarios (--scenario, a comma-separated list, or all):
 	f.IntVar(&opts.BatchSize, "batch-size", router.DefaultBatchSize, "engine batch size (items claimed per queue per transaction; default routing.batch_size's)")
 	f.IntVar(&opts.Workers, "workers", 4, "engine workers (orgs routed at once)")
 	f.BoolVar(&opts.Keep, "keep", false, "keep the bench databases instead of dropping them")
+	f.StringVar(&opts.PoolDSN, "pool-dsn", "", "route through this PgBouncer (transaction pooling, every database mapped to the --dsn server)")
+	f.StringVar(&opts.PoolExecMode, "pool-exec-mode", "simple", "how statements go through --pool-dsn: simple (the simple protocol, the product's default) or exec (unnamed statements)")
 	f.StringVar(&opts.Pgbench, "pgbench", "", "pgbench binary for the throughput yardstick (default: PATH, then pg_config --bindir)")
 	f.IntVar(&opts.PgbenchClients, "pgbench-clients", 4, "pgbench clients for the yardstick")
 	f.Float64Var(&opts.LatencyRate, "latency-rate", 200, "items enqueued per second in the latency scenario")
@@ -140,4 +140,17 @@ func (a *app) runBench(ctx context.Context, opts bench.Options, names []string) 
 		}
 		return bench.WriteTable(a.stdout, r)
 	})
+}
+
+// checkBenchOptions refuses bench flags out of range (exit 1).
+func checkBenchOptions(opts bench.Options) error {
+	switch {
+	case opts.Scale <= 0 || opts.Scale > 100:
+		return usageErr("--scale must be in (0, 100], got %g", opts.Scale)
+	case opts.PoolExecMode != "exec" && opts.PoolExecMode != "simple":
+		return usageErr("--pool-exec-mode %q: want simple or exec", opts.PoolExecMode)
+	case opts.Orgs < 0 || opts.ItemsPerOrg < 0 || opts.BatchSize < 1 || opts.Workers < 1:
+		return usageErr("--orgs and --items-per-org must not be negative; --batch-size and --workers must be at least 1")
+	}
+	return nil
 }

@@ -51,6 +51,7 @@ func (a *app) runConsole(cmd *cobra.Command, o consoleOpts) error {
 		opsAPI  *ops.Ops
 		eng     *router.Engine
 		storeID string
+		viewer  bool
 		wg      sync.WaitGroup
 	)
 	if o.demo || a.cfg.DSN == "" {
@@ -68,9 +69,18 @@ func (a *app) runConsole(cmd *cobra.Command, o consoleOpts) error {
 			return err
 		}
 		defer st.Close()
-		opsAPI, storeID = a.newOps(st), st.Describe()
+		storeID = st.Describe()
+		// On a standby nothing can be written: the console only watches,
+		// with no engine and no stall events, and says why.
+		opt := a.opsOptions()
+		if rec, err := st.InRecovery(ctx); err == nil && rec {
+			viewer = true
+			opt.Policy.ReadOnly, opt.Policy.ReadOnlyReason = true, ops.StandbyReason
+			a.log.Info("the database is a standby: watching only (no engine, no changes, no stall events)", "store", storeID)
+		}
+		opsAPI = ops.New(st, opt)
 		// A read-only console on a database only watches: routing writes.
-		if !o.noEngine && !a.cfg.Console.ReadOnly {
+		if !o.noEngine && !a.cfg.Console.ReadOnly && !viewer {
 			eng = router.NewEngine(st, a.engineConfig(nil))
 			// Beat before the first snapshot, so the console does not open
 			// on an engine_down picture that this engine is about to clear.
@@ -86,8 +96,8 @@ func (a *app) runConsole(cmd *cobra.Command, o consoleOpts) error {
 	}
 	opts := tui.Options{
 		Ops: opsAPI, Refresh: a.cfg.ConsoleRefresh(), Store: storeID, Engine: info,
-		Operator: opsAPI.Actor.String(), ReadOnly: a.cfg.Console.ReadOnly, Color: a.cfg.Console.Color,
-		Demo: o.demo, Record: !a.cfg.Console.ReadOnly,
+		Operator: opsAPI.Actor.String(), ReadOnly: a.cfg.Console.ReadOnly || viewer, Color: a.cfg.Console.Color,
+		Demo: o.demo, Record: !a.cfg.Console.ReadOnly && !viewer,
 		Input: a.stdin, Output: a.stdout,
 	}
 	if o.incident {

@@ -21,24 +21,37 @@ func (a *app) printJSON(v any) error { return present.JSON(a.stdout, v) }
 func (a *app) versionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the routeops version and the schema version it needs",
+		Short: "Print the routeops version, its VCS revision and the schema version it needs (also --version)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.flags.output == "json" {
-				return a.printJSON(map[string]any{"version": buildVersion(), "schema_version": pgstore.LatestVersion()})
+				rev, at, modified := vcsInfo()
+				return a.printJSON(map[string]any{"version": buildVersion(), "revision": rev, "revision_time": at,
+					"modified": modified, "schema_version": pgstore.LatestVersion()})
 			}
-			fmt.Fprintf(a.stdout, "routeops %s (schema version %d)\n", buildVersion(), pgstore.LatestVersion())
+			fmt.Fprintln(a.stdout, versionText())
 			return nil
 		},
 	}
 }
 
 func (a *app) configCmd() *cobra.Command {
-	return &cobra.Command{
+	var example bool
+	cmd := &cobra.Command{
 		Use:   "config",
-		Short: "Print the effective configuration and where each value came from (the DSN redacted)",
-		Args:  cobra.NoArgs,
+		Short: "Print the effective configuration and where each value came from (every DSN redacted)",
+		Long: `config prints every key's effective value and where it came from: default, the
+config file, a credential ($CREDENTIALS_DIRECTORY/<key>), the environment or a flag.
+DSNs are shown without their passwords.
+
+--example prints a config file that sets every key to its default, with what
+each key does (docs/deploy/routeops.example.yaml is its output).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if example {
+				_, err := fmt.Fprint(a.stdout, config.ExampleFile())
+				return err
+			}
 			vals := a.cfg.Redacted()
 			if a.output("table") == "json" {
 				return a.printJSON(vals)
@@ -53,6 +66,8 @@ func (a *app) configCmd() *cobra.Command {
 			return tw.flush()
 		},
 	}
+	cmd.Flags().BoolVar(&example, "example", false, "print a config file with every key at its default, and what it does")
+	return cmd
 }
 
 func (a *app) migrateCmd() *cobra.Command {
@@ -62,7 +77,10 @@ func (a *app) migrateCmd() *cobra.Command {
 		Short: "Create or upgrade the database schema (idempotent, under an advisory lock)",
 		Long: `migrate applies routeops's embedded SQL migrations under an advisory lock, so two
 at once are safe and a second run changes nothing. It refuses a database whose
-schema is newer than this binary.
+schema is newer than this binary. The lock is held by the session, so under
+transaction pooling (db.pooler: transaction) migrate connects through
+db.listen_dsn (PostgreSQL itself or a session pool), and without one it
+refuses (exit 1).
 
 With --roles it also creates (or brings up to date) two NOLOGIN group roles and
 their grants, whatever the migrations did: routeops_viewer (read every routeops
@@ -82,6 +100,9 @@ login roles membership in one of them (GRANT routeops_viewer TO alice).`,
 				return err
 			}
 			res, err := pgstore.Migrate(cmd.Context(), a.pgOptions())
+			if errors.Is(err, pgstore.ErrNeedsSession) {
+				return usageErr("migrate: %s", a.redact(err.Error()))
+			}
 			if err != nil {
 				return failed(errors.New(a.redact(err.Error())))
 			}

@@ -12,9 +12,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/routeops/routeops/config"
 	"github.com/routeops/routeops/ops"
 	"github.com/routeops/routeops/ops/present"
 	"github.com/routeops/routeops/router"
+	"github.com/routeops/routeops/router/pgstore"
 )
 
 // engineConfig builds the engine's configuration from routing.*.
@@ -74,8 +76,75 @@ type serveSummary struct {
 	Stopped     string  `json:"stopped"`
 }
 
+// serveStore opens the store for the engine. While the database cannot be
+// reached it retries with backoff, for db.connect_timeout or, with wait,
+// until it can. A server in recovery (a standby) cannot route: serve
+// refuses it (exit 1), or with waitPrimary waits until the DSN reaches a
+// primary (reconnecting each time, so a multi-host DSN finds a promoted
+// host).
+func (a *app) serveStore(ctx context.Context, wait, waitPrimary bool) (*pgstore.Store, error) {
+	if a.cfg.DSN == "" {
+		return a.openStore(ctx)
+	}
+	reported := false
+	open := func() (*pgstore.Store, error) {
+		var deadline time.Time
+		if !wait && !waitPrimary {
+			deadline = time.Now().Add(a.cfg.DB.ConnectTimeout)
+		}
+		st, err := pgstore.OpenRetrying(ctx, a.pgOptions(), deadline, func(err error, next time.Duration) {
+			if !reported {
+				reported = true
+				how := "until db.connect_timeout (" + config.FormatDuration(a.cfg.DB.ConnectTimeout) + ")"
+				if deadline.IsZero() {
+					how = "until it answers"
+				}
+				a.log.Warn("database unreachable; retrying "+how, "error", a.redact(err.Error()))
+				return
+			}
+			a.log.Debug("database still unreachable", "error", a.redact(err.Error()), "retry_in", next.String())
+		})
+		if err != nil {
+			return nil, failed(errors.New(a.redact(err.Error())))
+		}
+		return st, nil
+	}
+	waited := false
+	for {
+		st, err := open()
+		if err != nil {
+			return nil, err
+		}
+		rec, err := st.InRecovery(ctx)
+		if err != nil {
+			st.Close()
+			return nil, failed(errors.New(a.redact(err.Error())))
+		}
+		if !rec {
+			if waited || reported {
+				a.log.Info("connected to the primary", "store", st.Describe())
+			}
+			return st, nil
+		}
+		desc := st.Describe()
+		st.Close()
+		if !waitPrimary {
+			return nil, usageErr("%s", present.ServeOnStandby(desc))
+		}
+		if !waited {
+			waited = true
+			a.log.Warn("the database is a standby (in recovery); waiting for a primary (--wait-for-primary)", "store", desc)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, failed(ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 func (a *app) serveCmd() *cobra.Command {
-	var untilIdle bool
+	var untilIdle, wait, waitPrimary bool
 	var duration time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -83,15 +152,22 @@ func (a *app) serveCmd() *cobra.Command {
 		Long: `serve routes every org's queues until stopped (SIGINT/SIGTERM), for --duration, or
 with --until-idle until a full pass over every org can neither assign nor
 quarantine anything. Transient database errors back off per org and never end it.
-It also runs the health monitor, which records stall detected/cleared events.`,
+It also runs the health monitor, which records stall detected/cleared events.
+
+At start, a database that cannot be reached is retried with backoff for
+db.connect_timeout (with --wait, until it answers). A standby (a server in
+recovery) is refused with exit 1, since the engine writes; --wait-for-primary
+waits until the DSN reaches a primary instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runServe(cmd.Context(), untilIdle, duration)
+			return a.runServe(cmd.Context(), untilIdle, duration, wait, waitPrimary)
 		},
 	}
 	f := cmd.Flags()
 	f.BoolVar(&untilIdle, "until-idle", false, "exit 0 once a full pass over every org can neither assign nor quarantine anything")
 	f.DurationVar(&duration, "duration", 0, "stop after this long")
+	f.BoolVar(&wait, "wait", false, "at start, wait for an unreachable database as long as it takes (default: db.connect_timeout)")
+	f.BoolVar(&waitPrimary, "wait-for-primary", false, "on a standby, wait until the DSN reaches a primary instead of exiting 1")
 	f.String("on-item-fault", "", "what to do with an item whose revision is missing or corrupt: quarantine, skip, block")
 	f.String("metrics-addr", "", "serve Prometheus /metrics on HOST:PORT")
 	f.Duration("stall-after", 0, "override health.stall_after for the monitor")
@@ -120,8 +196,8 @@ func (a *app) progressLoop(ctx context.Context, eng *router.Engine) {
 
 // runServe runs the engine and the monitor until a signal, the duration,
 // or (untilIdle) a pass that can do nothing more.
-func (a *app) runServe(ctx context.Context, untilIdle bool, duration time.Duration) error {
-	st, err := a.openStore(ctx)
+func (a *app) runServe(ctx context.Context, untilIdle bool, duration time.Duration, wait, waitPrimary bool) error {
+	st, err := a.serveStore(ctx, wait, waitPrimary)
 	if err != nil {
 		return err
 	}

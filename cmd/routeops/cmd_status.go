@@ -126,6 +126,9 @@ func (a *app) printStatus(s *ops.Snapshot, all bool) error {
 		eng += ")"
 	}
 	fmt.Fprintln(w, eng)
+	for _, n := range present.TopologyNotes(s) {
+		fmt.Fprintln(w, n)
+	}
 	sm := s.Summary
 	fmt.Fprintf(w, "%s  orgs %d  queued %d  assigned %d  quarantined %d  stalled queues %d  starved queues %d  assigned/5m %d\n\n",
 		present.CheckWord(sm.Health), sm.Orgs, sm.Queued, sm.Assigned, sm.Quarantined, sm.StalledQueues, sm.StarvedQueues, sm.Assigned5m)

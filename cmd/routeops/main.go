@@ -108,6 +108,7 @@ type app struct {
 
 type globalFlags struct {
 	dsn, configFile, output, operator, logFile, logLevel, color string
+	listenDSN, readDSN                                          string
 	readOnly, yes                                               bool
 }
 
@@ -119,9 +120,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		// A crash message must never carry a secret either.
 		if r := recover(); r != nil {
 			msg := fmt.Sprintf("routeops crashed: %v\n%s", r, debug.Stack())
-			if a.cfg != nil {
-				msg = redact.Text(msg, a.cfg.DSN)
-			}
+			msg = a.redact(msg)
 			fmt.Fprintln(stderr, present.Text(msg))
 			code = exitFailed
 		}
@@ -159,16 +158,22 @@ func isTerminal(f any) bool {
 	return false
 }
 
-// redact removes the DSN password from any text.
+// redact removes every DSN's password from any text: the configured
+// ones, and those of the environment and flags (for errors before the
+// configuration is loaded).
 func (a *app) redact(s string) string {
 	if a.cfg != nil {
-		s = redact.Text(s, a.cfg.DSN)
+		s = a.cfg.Scrub(s)
 	}
-	if v, ok := a.env("ROUTEOPS_DSN"); ok {
-		s = redact.Text(s, v)
+	for _, key := range []string{"dsn", "db.listen_dsn", "db.read_dsn"} {
+		if v, ok := a.env(config.EnvName(key)); ok {
+			s = redact.Text(s, v)
+		}
 	}
-	if a.flags.dsn != "" {
-		s = redact.Text(s, a.flags.dsn)
+	for _, v := range []string{a.flags.dsn, a.flags.listenDSN, a.flags.readDSN} {
+		if v != "" {
+			s = redact.Text(s, v)
+		}
 	}
 	return s
 }
@@ -214,6 +219,10 @@ With no DSN configured it runs on the embedded demo store.`,
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.flags.dsn, "dsn", "", "PostgreSQL DSN (also ROUTEOPS_DSN); empty: the embedded demo")
+	pf.StringVar(&a.flags.readDSN, "read-dsn", "", "a hot standby for every read (db.read_dsn); writes and the engine use --dsn")
+	pf.StringVar(&a.flags.listenDSN, "listen-dsn", "", "PostgreSQL or a session pool for LISTEN and migrate (db.listen_dsn)")
+	pf.String("pooler", "", "what is in front of PostgreSQL: none, session, transaction (db.pooler)")
+	pf.String("log-format", "", "log format: text or json (log.format)")
 	pf.StringVar(&a.flags.configFile, "config", "", "config file (YAML, TOML or JSON); default ./routeops.yaml or ~/.config/routeops/config.yaml")
 	pf.StringVarP(&a.flags.output, "output", "o", "", "output format: table or json (some commands: markdown)")
 	pf.StringVar(&a.flags.operator, "operator", "", "your name, recorded with every change (default SUDO_USER or USER)")
@@ -222,6 +231,8 @@ With no DSN configured it runs on the embedded demo store.`,
 	pf.StringVar(&a.flags.logFile, "log-file", "", "write logs to this file instead of standard error")
 	pf.StringVar(&a.flags.logLevel, "log-level", "", "log level: debug, info, warn, error")
 	pf.StringVar(&a.flags.color, "color", "", "console colour: auto, always, never (NO_COLOR is honoured)")
+	root.Version = versionText()
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 		if cmd.Name() == "version" || cmd.Name() == "help" {
 			return nil
@@ -238,15 +249,8 @@ With no DSN configured it runs on the embedded demo store.`,
 	return root
 }
 
-// flagKeys maps flags to config keys; commands add their own.
-var flagKeys = map[string]string{
-	"dsn": "dsn", "operator": "operator", "on-item-fault": "routing.on_item_fault",
-	"read-only": "console.read_only", "stall-after": "health.stall_after", "metrics-addr": "metrics.addr",
-	"log-file": "log.file", "log-level": "log.level", "color": "console.color",
-	"workers": "routing.workers", "batch-size": "routing.batch_size", "refresh": "console.refresh",
-	"max-rows": "cleanup.max_rows", "batch": "cleanup.batch_size", "pause": "cleanup.pause",
-	"allow-drill": "drill.allow",
-}
+// flagKeys maps every flag that overrides a config key to that key.
+var flagKeys = config.DefaultFlagKeys()
 
 // loadConfig builds the configuration once flags are parsed. A bad value
 // or a broken file exits 1 with a message that names the key.
@@ -301,7 +305,7 @@ func (a *app) setupLog(cmd *cobra.Command) error {
 		w = f
 		a.logClose = func() { _ = f.Close() }
 	}
-	w = &redactWriter{w: w, dsn: a.cfg.DSN}
+	w = &redactWriter{w: w, cfg: a.cfg}
 	opts := &slog.HandlerOptions{Level: lvl}
 	var h slog.Handler
 	if a.cfg.Log.Format == "json" {
@@ -313,17 +317,17 @@ func (a *app) setupLog(cmd *cobra.Command) error {
 	return nil
 }
 
-// redactWriter scrubs the DSN's password from log output.
+// redactWriter scrubs every DSN's password from log output.
 type redactWriter struct {
 	w   io.Writer
-	dsn string
+	cfg *config.Config
 }
 
 func (r *redactWriter) Write(p []byte) (int, error) {
-	if r.dsn == "" {
+	s := r.cfg.Scrub(string(p))
+	if s == string(p) {
 		return r.w.Write(p)
 	}
-	s := redact.Text(string(p), r.dsn)
 	if _, err := io.WriteString(r.w, s); err != nil {
 		return 0, err
 	}
@@ -368,14 +372,16 @@ func (a *app) openStore(ctx context.Context) (*pgstore.Store, error) {
 
 func (a *app) pgOptions() pgstore.Options {
 	return pgstore.Options{
-		DSN: a.cfg.DSN, MaxConns: int32(a.cfg.DB.MaxConns), ConnectTimeout: a.cfg.DB.ConnectTimeout,
+		DSN: a.cfg.DSN, Pooler: a.cfg.DB.Pooler, ListenDSN: a.cfg.DB.ListenDSN, ReadDSN: a.cfg.DB.ReadDSN,
+		MaxConns: int32(a.cfg.DB.MaxConns), ConnectTimeout: a.cfg.DB.ConnectTimeout,
 		StatementTimeout: a.cfg.DB.StatementTimeout, LockTimeout: a.cfg.DB.LockTimeout, Logger: a.log,
 	}
 }
 
 func (a *app) settings() ops.Settings {
 	return ops.Settings{StallAfter: a.cfg.Health.StallAfter, WarnHeadAge: a.cfg.Health.WarnHeadAge,
-		HeartbeatTimeout: a.cfg.Health.HeartbeatTimeout, QuarantineWarn: a.cfg.Health.QuarantineWarn}
+		HeartbeatTimeout: a.cfg.Health.HeartbeatTimeout, QuarantineWarn: a.cfg.Health.QuarantineWarn,
+		MaxReplicaLag: a.cfg.Health.MaxReplicaLag}
 }
 
 func (a *app) actor() router.Actor {
@@ -429,20 +435,56 @@ func (a *app) confirm(action, question string) error {
 // asking (migrate, seed and bench change nothing that is asked about).
 func (a *app) allow(action string) error { return a.opsErr(a.policy().Allow(action)) }
 
+// buildVersion is the module version from the build information, or
+// the one set with -ldflags "-X main.version=...": v1.2.3 when installed
+// with go install ...@v1.2.3; a pseudo-version (v0.0.0-date-revision) when
+// built in a git checkout; "(devel)" when built without VCS stamping.
 func buildVersion() string {
 	if version != "" {
 		return version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		v := bi.Main.Version
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
-			}
-		}
-		if v != "" {
-			return v
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// vcsInfo is the VCS revision, its time and whether the tree had local
+// changes, from the build information ("" when the build recorded none).
+func vcsInfo() (revision, at string, modified bool) {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "", "", false
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			revision = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
 		}
 	}
-	return "dev"
+	return revision, at, modified
+}
+
+// versionText is what --version and `routeops version` print.
+func versionText() string {
+	v := "routeops " + buildVersion()
+	rev, at, modified := vcsInfo()
+	switch {
+	case rev != "":
+		v += " (revision " + rev
+		if at != "" {
+			v += ", " + at
+		}
+		if modified {
+			v += ", with local changes"
+		}
+		v += ")"
+	default:
+		v += " (no VCS revision recorded: build in a git checkout with -buildvcs=true, or go install a tagged version)"
+	}
+	return v + fmt.Sprintf(", schema version %d", pgstore.LatestVersion())
 }

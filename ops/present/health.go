@@ -153,6 +153,9 @@ type StalledQueue struct {
 func CheckLine(s *ops.Snapshot) (string, []StalledQueue) {
 	stalled := []StalledQueue{}
 	var warns []string
+	if s.Database != nil && s.Database.Reason != "" {
+		warns = append(warns, Line(s.Database.Reason))
+	}
 	for _, o := range s.Orgs {
 		for _, q := range o.Queues {
 			if q.Stalled {
@@ -191,6 +194,9 @@ func CheckLine(s *ops.Snapshot) (string, []StalledQueue) {
 	b.WriteString(line)
 	fmt.Fprintf(&b, " | orgs=%d queued=%d assigned=%d quarantined=%d stalled_queues=%d starved_queues=%d assigned_5m=%d",
 		sm.Orgs, sm.Queued, sm.Assigned, sm.Quarantined, sm.StalledQueues, sm.StarvedQueues, sm.Assigned5m)
+	if sm.ReplicaLagSeconds != nil {
+		fmt.Fprintf(&b, " replica_lag=%.1fs", *sm.ReplicaLagSeconds)
+	}
 	return b.String(), stalled
 }
 

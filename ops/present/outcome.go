@@ -100,12 +100,22 @@ func RepairSummary(rep *ops.RepairReport) string {
 	return s + verifyVerdict(rep)
 }
 
+// verifyVerdict says what verify found after a repair: in the repair's org
+// when it was scoped to one, with the other orgs' findings counted apart
+// (they are not this repair's).
 func verifyVerdict(rep *ops.RepairReport) string {
+	scope, other := "", ""
+	if rep.VerifyOrg != "" {
+		scope = " in " + Line(rep.VerifyOrg)
+	}
+	if rep.OtherFindings > 0 {
+		other = fmt.Sprintf(" (%d finding(s) in other orgs, not this repair's: `routeops verify` lists them)", rep.OtherFindings)
+	}
 	switch {
 	case rep.VerifyOK:
-		return "verify: clean"
+		return "verify: clean" + scope + other
 	case rep.Verify != nil:
-		return fmt.Sprintf("verify: %d finding(s); run `routeops verify` for details", len(rep.Verify.Findings))
+		return fmt.Sprintf("verify: %d finding(s)%s; run `routeops verify` for details%s", len(rep.Verify.Findings), scope, other)
 	}
 	return "verify: not run"
 }

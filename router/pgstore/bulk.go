@@ -162,7 +162,7 @@ func scanOp(row pgx.Row) (router.Operation, error) {
 }
 
 func (s *Store) FindOperation(ctx context.Context, fingerprint string) (*router.Operation, error) {
-	op, err := scanOp(s.pool.QueryRow(ctx, `SELECT `+opCols+` FROM operations
+	op, err := scanOp(s.w.QueryRow(ctx, `SELECT `+opCols+` FROM operations
 		WHERE fingerprint = $1 AND finished_at IS NULL`, fingerprint))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
@@ -199,25 +199,27 @@ func (s *Store) StartOperation(ctx context.Context, op router.Operation) (router
 }
 
 func (s *Store) FinishOperation(ctx context.Context, id string, at time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE operations SET finished_at = $2 WHERE id = $1 AND finished_at IS NULL`, id, at.UTC())
+	tag, err := s.w.Exec(ctx, `UPDATE operations SET finished_at = $2 WHERE id = $1 AND finished_at IS NULL`, id, at.UTC())
 	if err != nil {
 		return s.wrap(err)
 	}
 	if tag.RowsAffected() == 0 {
 		var ok bool
-		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM operations WHERE id = $1)`, id).Scan(&ok); err != nil {
+		if err := s.w.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM operations WHERE id = $1)`, id).Scan(&ok); err != nil {
 			return s.wrap(err)
 		}
 		if !ok {
 			return router.NotFoundf("operation %s does not exist", id)
 		}
+		return nil
 	}
+	s.noteWrite(ctx)
 	return nil
 }
 
 func (s *Store) OperationDone(ctx context.Context, id, kind string) (int, error) {
 	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(DISTINCT (org_id, work_item_id)) FROM events
+	err := s.w.QueryRow(ctx, `SELECT count(DISTINCT (org_id, work_item_id)) FROM events
 		WHERE operation_id = $1 AND kind = $2 AND work_item_id IS NOT NULL`, id, kind).Scan(&n)
 	return n, s.wrap(err)
 }

@@ -11,7 +11,7 @@ import (
 
 func (s *Store) CleanupPlan(ctx context.Context, olderThan time.Time) (router.CleanupStats, error) {
 	st := router.CleanupStats{ByOrg: map[string]int{}}
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := s.rd(ctx).BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return st, s.wrap(err)
 	}

@@ -64,7 +64,7 @@ func (s *Store) PauseQueue(ctx context.Context, req router.PauseRequest) (router
 // flowing (the lock's re-check sees paused = false).
 func (s *Store) ResumeExpired(ctx context.Context, now time.Time, actor router.Actor) ([]router.QueueRef, error) {
 	var due bool
-	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM queues WHERE paused AND paused_until IS NOT NULL AND paused_until <= $1)`,
+	if err := s.w.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM queues WHERE paused AND paused_until IS NOT NULL AND paused_until <= $1)`,
 		now.UTC()).Scan(&due); err != nil || !due {
 		return nil, s.wrap(err)
 	}

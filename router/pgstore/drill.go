@@ -25,7 +25,7 @@ LIMIT $2`
 // key. It needs a superuser (or, on PostgreSQL 15, a role granted SET on
 // session_replication_role).
 func (s *Store) DrillDeleteRevisions(ctx context.Context, req router.DrillRequest) ([]int64, error) {
-	if err := s.orgExists(ctx, req.Org); err != nil {
+	if err := s.orgExists(ctx, s.w, req.Org); err != nil {
 		return nil, err
 	}
 	var ids []int64
@@ -68,7 +68,7 @@ func (s *Store) DrillDeleteRevisions(ctx context.Context, req router.DrillReques
 // DrillCorruptRevisions overwrites current revisions' attributes with JSON
 // that is not valid attributes. Revisions are otherwise never edited.
 func (s *Store) DrillCorruptRevisions(ctx context.Context, req router.DrillRequest) ([]int64, error) {
-	if err := s.orgExists(ctx, req.Org); err != nil {
+	if err := s.orgExists(ctx, s.w, req.Org); err != nil {
 		return nil, err
 	}
 	var ids []int64

@@ -20,7 +20,7 @@ const waitUS = `(extract(epoch FROM coalesce(w.assigned_at, $2) - w.enqueued_at)
 // in the window with their waits, and the stall windows paired from the
 // journal with lead().
 func (s *Store) Impact(ctx context.Context, req router.ImpactRequest) (*router.ImpactData, error) {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := s.rd(ctx).BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -213,7 +213,7 @@ func (s *Store) WaitSeries(ctx context.Context, req router.SeriesRequest) ([]rou
 		args = append(args, req.Queues)
 		queues, qCond = `SELECT DISTINCT unnest($5::text[]) AS queue_id`, ` AND w.queue_id = ANY($5)`
 	}
-	rows, err := s.pool.Query(ctx, `WITH it AS (
+	rows, err := s.rd(ctx).Query(ctx, `WITH it AS (
 			SELECT w.queue_id, w.enqueued_at, w.assigned_at FROM work_items w
 			WHERE w.org_id = $1 AND w.state <> 'cancelled' AND w.enqueued_at <= $3
 			  AND (w.assigned_at IS NULL OR w.assigned_at > $2)`+qCond+`),

@@ -15,7 +15,7 @@ import (
 func (s *Store) GetItem(ctx context.Context, id int64) (router.WorkItem, error) {
 	// work_item_orgs maps an id to its org, so that the lookup is the
 	// primary key of work_items (see migration 007).
-	it, err := scanItem(s.pool.QueryRow(ctx, `SELECT `+itemCols+` FROM work_items
+	it, err := scanItem(s.rd(ctx).QueryRow(ctx, `SELECT `+itemCols+` FROM work_items
 		WHERE org_id = (SELECT org_id FROM work_item_orgs WHERE id = $1) AND id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return it, router.NotFoundf("item %d does not exist", id)
@@ -51,7 +51,7 @@ func (s *Store) ListItems(ctx context.Context, f router.ItemFilter) ([]router.Wo
 		where = append(where, fmt.Sprintf("w.state = $%d", len(args)))
 	}
 	args = append(args, limit)
-	rows, err := s.pool.Query(ctx, `SELECT `+itemColsAs("w")+` FROM `+from+` WHERE `+strings.Join(where, " AND ")+
+	rows, err := s.rd(ctx).Query(ctx, `SELECT `+itemColsAs("w")+` FROM `+from+` WHERE `+strings.Join(where, " AND ")+
 		fmt.Sprintf(` ORDER BY %s LIMIT $%d`, order, len(args)), args...)
 	if err != nil {
 		return nil, s.wrap(err)
@@ -62,13 +62,13 @@ func (s *Store) ListItems(ctx context.Context, f router.ItemFilter) ([]router.Wo
 
 func (s *Store) ItemRevisions(ctx context.Context, org string, item int64) ([]router.Revision, error) {
 	var ok bool
-	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM work_items WHERE org_id = $1 AND id = $2)`, org, item).Scan(&ok); err != nil {
+	if err := s.rd(ctx).QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM work_items WHERE org_id = $1 AND id = $2)`, org, item).Scan(&ok); err != nil {
 		return nil, s.wrap(err)
 	}
 	if !ok {
 		return nil, router.NotFoundf("item %d does not exist in org %s", item, org)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+revCols+` FROM work_item_revisions WHERE org_id = $1 AND work_item_id = $2 ORDER BY id`, org, item)
+	rows, err := s.rd(ctx).Query(ctx, `SELECT `+revCols+` FROM work_item_revisions WHERE org_id = $1 AND work_item_id = $2 ORDER BY id`, org, item)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -123,7 +123,7 @@ func (s *Store) Events(ctx context.Context, f router.EventFilter) ([]router.Even
 			q += fmt.Sprintf(` LIMIT $%d`, len(args))
 		}
 	}
-	rows, err := s.pool.Query(ctx, q, args...)
+	rows, err := s.rd(ctx).Query(ctx, q, args...)
 	if err != nil {
 		return nil, s.wrap(err)
 	}

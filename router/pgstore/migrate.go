@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/tern/v2/migrate"
@@ -37,7 +36,7 @@ func migrationsDir() fs.FS {
 
 // SchemaVersion reads the schema version; 0 when there is no schema.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
-	return schemaVersion(ctx, s.pool)
+	return schemaVersion(ctx, s.w)
 }
 
 type querier interface {
@@ -90,27 +89,22 @@ type MigrateResult struct {
 // binary.
 func Migrate(ctx context.Context, opts Options) (MigrateResult, error) {
 	opts.StatementTimeout, opts.LockTimeout = 0, 0
-	cfg, err := ParseConfig(opts)
+	// The lock is a session's: under transaction pooling the connection
+	// goes through ListenDSN (ErrNeedsSession without one).
+	conn, dsn, err := sessionConn(ctx, opts)
 	if err != nil {
 		return MigrateResult{}, err
-	}
-	desc := describe(cfg.ConnConfig)
-	cctx, cancel := context.WithTimeout(ctx, cfg.ConnConfig.ConnectTimeout+time.Second)
-	conn, err := pgx.ConnectConfig(cctx, cfg.ConnConfig)
-	cancel()
-	if err != nil {
-		return MigrateResult{}, connectError("connect to "+desc, err, opts.DSN)
 	}
 	defer conn.Close(context.Background())
 	// Our own lock, held across the version check and tern's run, so that
 	// two migrations at once serialise and the second finds nothing to do.
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, 0)`, lockNSMigrate); err != nil {
-		return MigrateResult{}, newError("take migration lock", err, opts.DSN)
+		return MigrateResult{}, newError("take migration lock", err, dsn)
 	}
 	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1, 0)`, lockNSMigrate) //nolint:errcheck
 	from, err := schemaVersion(ctx, conn)
 	if err != nil {
-		return MigrateResult{}, newError("read schema version", err, opts.DSN)
+		return MigrateResult{}, newError("read schema version", err, dsn)
 	}
 	latest := LatestVersion()
 	if from > latest {
@@ -118,7 +112,7 @@ func Migrate(ctx context.Context, opts Options) (MigrateResult, error) {
 	}
 	m, err := migrate.NewMigrator(ctx, conn, VersionTable)
 	if err != nil {
-		return MigrateResult{}, newError("prepare migrations", err, opts.DSN)
+		return MigrateResult{}, newError("prepare migrations", err, dsn)
 	}
 	if err := m.LoadMigrations(migrationsDir()); err != nil {
 		return MigrateResult{}, &Error{op: "load migrations", err: err}
@@ -126,13 +120,13 @@ func Migrate(ctx context.Context, opts Options) (MigrateResult, error) {
 	if err := m.Migrate(ctx); err != nil {
 		var pe migrate.MigrationPgError
 		if errors.As(err, &pe) {
-			return MigrateResult{From: from}, &Error{op: "migration " + pe.MigrationName + " failed", err: pe, dsn: opts.DSN}
+			return MigrateResult{From: from}, &Error{op: "migration " + pe.MigrationName + " failed", err: pe, dsn: dsn}
 		}
-		return MigrateResult{From: from}, newError("migrate", err, opts.DSN)
+		return MigrateResult{From: from}, newError("migrate", err, dsn)
 	}
 	to, err := schemaVersion(ctx, conn)
 	if err != nil {
-		return MigrateResult{From: from}, newError("read schema version", err, opts.DSN)
+		return MigrateResult{From: from}, newError("read schema version", err, dsn)
 	}
 	return MigrateResult{From: from, To: to}, nil
 }

@@ -25,6 +25,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -52,12 +53,34 @@ var (
 
 // Options configures Open.
 type Options struct {
-	DSN      string
+	DSN string
+	// Pooler says what sits between routeops and PostgreSQL (db.pooler):
+	// PoolerNone ("" too), PoolerSession or PoolerTransaction. It applies
+	// to DSN and ReadDSN.
+	Pooler string
+	// ListenDSN is where the engine LISTENs for wake-ups (db.listen_dsn):
+	// PostgreSQL itself or a session pool. Empty: DSN, except under
+	// PoolerTransaction, where a LISTEN would lapse with its transaction,
+	// so the engine polls. Migrate and CreateRoles need a session too and
+	// connect through it under PoolerTransaction.
+	ListenDSN string
+	// ReadDSN is a hot standby that serves every read (db.read_dsn):
+	// snapshots, items, events, plans and scans. Writes and the engine use
+	// DSN. Empty: DSN serves everything.
+	ReadDSN string
+	// ExecMode is how statements are sent under PoolerTransaction, where
+	// nothing may be prepared by name: the simple protocol (the default,
+	// and what any other value gives: parameters interpolated by pgx, a
+	// pipeline sent as one query) or pgx.QueryExecModeExec (unnamed
+	// statements in the extended protocol). Both pass the store's whole
+	// conformance suite through PgBouncer; BENCHMARKS.md compares them.
+	ExecMode pgx.QueryExecMode
 	MaxConns int32
 	// ConnectTimeout bounds each connection attempt (default 10s).
 	ConnectTimeout time.Duration
-	// StatementTimeout and LockTimeout are set on every operator action,
-	// so that an operator is never left hanging behind a lock.
+	// StatementTimeout and LockTimeout are set on every session (every
+	// transaction under PoolerTransaction), so that no statement runs
+	// forever and an operator is never left hanging behind a lock.
 	StatementTimeout time.Duration
 	LockTimeout      time.Duration
 	// ApplicationName shows in pg_stat_activity.
@@ -68,12 +91,27 @@ type Options struct {
 	SkipSchemaCheck bool
 }
 
+func (o Options) txMode() bool { return o.Pooler == PoolerTransaction }
+
+func (o Options) session() session {
+	return session{statementTimeout: o.StatementTimeout, lockTimeout: o.LockTimeout}
+}
+
 // Store is the PostgreSQL store.
 type Store struct {
-	pool *pgxpool.Pool
-	opts Options
-	desc string
-	log  *slog.Logger
+	// pool is the primary's; w uses it for writes and the engine, r for
+	// reads (the read replica's pool rpool, or the primary's).
+	pool  *pgxpool.Pool
+	rpool *pgxpool.Pool
+	w, r  *db
+	opts  Options
+	log   *slog.Logger
+	// hosts are the servers actually connected, for Describe (a multi-host
+	// DSN names several).
+	host, readHost connHost
+	// wrote is the primary's WAL position after this process's last
+	// operator change, until the replica has replayed it (see rd).
+	wrote atomic.Uint64
 }
 
 var (
@@ -81,11 +119,18 @@ var (
 	_ router.Driller = (*Store)(nil)
 )
 
-// ParseConfig parses a DSN into a pool config with routeops's settings.
+// ParseConfig parses opts.DSN into a pool config with routeops's settings
+// for opts.Pooler.
 func ParseConfig(opts Options) (*pgxpool.Config, error) {
-	cfg, err := pgxpool.ParseConfig(opts.DSN)
+	return parseConfig(opts.DSN, opts, nil)
+}
+
+// parseConfig parses dsn with the settings of opts; host, when given,
+// records the server each new connection reached.
+func parseConfig(dsn string, opts Options, host *connHost) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, &Error{op: "invalid DSN", err: err, dsn: opts.DSN}
+		return nil, &Error{op: "invalid DSN", err: err, dsn: dsn}
 	}
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
@@ -103,17 +148,42 @@ func ParseConfig(opts Options) (*pgxpool.Config, error) {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = app
-	// routeops's writers wake the engines after they commit (wake), so
-	// the insert trigger need not notify inside their transactions (see
-	// migration 008).
-	cfg.ConnConfig.RuntimeParams["routeops.notify"] = "after_commit"
-	// Every session gets the timeouts, so no statement runs forever and no
-	// one waits forever behind a lock. Migrations lift them.
-	if opts.StatementTimeout > 0 {
-		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(opts.StatementTimeout.Milliseconds(), 10)
+	sess := opts.session()
+	switch opts.Pooler {
+	case PoolerSession:
+		// PgBouncer refuses startup parameters it does not know (or drops
+		// them with ignore_startup_parameters), so the session's settings
+		// are SET once it is connected.
+		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			_, err := c.Exec(ctx, sess.setSQL(""))
+			return err
+		}
+	case PoolerTransaction:
+		// Nothing outlives a transaction: no named prepared statements and
+		// no session settings (each transaction sets its own; see db).
+		mode := opts.ExecMode
+		if mode != pgx.QueryExecModeExec {
+			mode = pgx.QueryExecModeSimpleProtocol
+		}
+		cfg.ConnConfig.DefaultQueryExecMode = mode
+		cfg.ConnConfig.StatementCacheCapacity = 0
+		cfg.ConnConfig.DescriptionCacheCapacity = 0
+	default:
+		// Every session gets the settings at connect. Migrations lift the
+		// timeouts.
+		for k, v := range sess.params() {
+			cfg.ConnConfig.RuntimeParams[k] = v
+		}
 	}
-	if opts.LockTimeout > 0 {
-		cfg.ConnConfig.RuntimeParams["lock_timeout"] = strconv.FormatInt(opts.LockTimeout.Milliseconds(), 10)
+	if host != nil {
+		after := cfg.AfterConnect
+		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			host.set(c)
+			if after != nil {
+				return after(ctx, c)
+			}
+			return nil
+		}
 	}
 	cfg.HealthCheckPeriod = 5 * time.Second
 	return cfg, nil
@@ -121,55 +191,95 @@ func ParseConfig(opts Options) (*pgxpool.Config, error) {
 
 // Describe renders a connection target without any secret.
 func describe(cc *pgx.ConnConfig) string {
-	host := cc.Host
-	if strings.HasPrefix(host, "/") {
-		host = "[" + host + "]"
-	} else {
-		host = net.JoinHostPort(host, strconv.Itoa(int(cc.Port)))
-	}
+	return describeHost(cc, hostPort(cc.Host, cc.Port))
+}
+
+func describeHost(cc *pgx.ConnConfig, host string) string {
 	return fmt.Sprintf("postgres://%s@%s/%s", cc.User, host, cc.Database)
 }
 
-// Open connects and checks that the schema matches this binary.
-func Open(ctx context.Context, opts Options) (*Store, error) {
-	cfg, err := ParseConfig(opts)
-	if err != nil {
-		return nil, err
+func hostPort(host string, port uint16) string {
+	if strings.HasPrefix(host, "/") {
+		return "[" + host + "]"
 	}
+	return net.JoinHostPort(host, strconv.Itoa(int(port)))
+}
+
+// Open connects (to the read replica too, with ReadDSN) and checks that
+// the schema matches this binary.
+func Open(ctx context.Context, opts Options) (*Store, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{opts: opts, desc: describe(cfg.ConnConfig), log: log}
-	cctx, cancel := context.WithTimeout(ctx, cfg.ConnConfig.ConnectTimeout+time.Second)
-	defer cancel()
-	pool, err := pgxpool.NewWithConfig(cctx, cfg)
+	s := &Store{opts: opts, log: log}
+	pool, err := s.connect(ctx, opts.DSN, &s.host)
 	if err != nil {
-		return nil, connectError("connect to "+s.desc, err, opts.DSN)
-	}
-	if err := pool.Ping(cctx); err != nil {
-		pool.Close()
-		return nil, connectError("connect to "+s.desc, err, opts.DSN)
+		return nil, err
 	}
 	s.pool = pool
+	s.w = &db{pool: pool, txMode: opts.txMode(), session: opts.session()}
+	s.r = s.w
+	if opts.ReadDSN != "" {
+		rpool, err := s.connect(ctx, opts.ReadDSN, &s.readHost)
+		if err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("read replica (db.read_dsn): %w", err)
+		}
+		s.rpool = rpool
+		s.r = &db{pool: rpool, txMode: opts.txMode(), session: opts.session()}
+	}
 	if !opts.SkipSchemaCheck {
 		if err := s.CheckSchema(ctx); err != nil {
-			pool.Close()
+			s.Close()
 			return nil, err
 		}
 	}
 	return s, nil
 }
 
-// Pool exposes the pool for tests and benchmarks in this module.
+// connect opens a pool on dsn and checks that it answers.
+func (s *Store) connect(ctx context.Context, dsn string, host *connHost) (*pgxpool.Pool, error) {
+	cfg, err := parseConfig(dsn, s.opts, host)
+	if err != nil {
+		return nil, err
+	}
+	host.init(cfg.ConnConfig)
+	cctx, cancel := context.WithTimeout(ctx, cfg.ConnConfig.ConnectTimeout+time.Second)
+	defer cancel()
+	pool, err := pgxpool.NewWithConfig(cctx, cfg)
+	if err != nil {
+		return nil, connectError("connect to "+host.describe(), err, dsn)
+	}
+	if err := pool.Ping(cctx); err != nil {
+		pool.Close()
+		return nil, connectError("connect to "+host.describe(), err, dsn)
+	}
+	return pool, nil
+}
+
+// Pool exposes the primary's pool for tests and benchmarks in this module.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-func (s *Store) Close()           { s.pool.Close() }
-func (s *Store) Describe() string { return s.desc }
+func (s *Store) Close() {
+	s.pool.Close()
+	if s.rpool != nil {
+		s.rpool.Close()
+	}
+}
+
+// Describe names the server that writes go to, as actually connected
+// (with a multi-host DSN, the host that answered), without any secret.
+func (s *Store) Describe() string { return s.host.describe() }
 
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
-		return connectError("ping "+s.desc, err, s.opts.DSN)
+		return connectError("ping "+s.Describe(), err, s.opts.DSN)
+	}
+	if s.rpool != nil {
+		if err := s.rpool.Ping(ctx); err != nil {
+			return connectError("ping the read replica "+s.readHost.describe(), err, s.opts.ReadDSN)
+		}
 	}
 	return nil
 }
@@ -177,12 +287,14 @@ func (s *Store) Ping(ctx context.Context) error {
 // withTx runs fn in a transaction. Operator actions pass action=true to get
 // statement and lock timeouts.
 func (s *Store) withTx(ctx context.Context, action bool, fn func(tx pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
+	tx, err := s.w.Begin(ctx)
 	if err != nil {
 		return s.wrap(err)
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck
-	if action {
+	// Under transaction pooling every transaction already begins with the
+	// timeouts (db.BeginTx).
+	if action && !s.w.txMode {
 		st, lt := s.opts.StatementTimeout, s.opts.LockTimeout
 		if st <= 0 {
 			st = 30 * time.Second
@@ -200,6 +312,9 @@ func (s *Store) withTx(ctx context.Context, action bool, fn func(tx pgx.Tx) erro
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return s.wrap(err)
+	}
+	if action {
+		s.noteWrite(ctx)
 	}
 	return nil
 }
@@ -226,7 +341,7 @@ func (s *Store) wake(ctx context.Context, orgs ...string) {
 	if len(orgs) == 0 {
 		return
 	}
-	if _, err := s.pool.Exec(ctx, wakeSQL, NotifyChannel, orgs); err != nil {
+	if _, err := s.w.Exec(ctx, wakeSQL, NotifyChannel, orgs); err != nil {
 		slog.Debug("wake-up notification not sent; the engines will poll", "err", s.wrap(err))
 	}
 }

@@ -10,13 +10,13 @@ import (
 )
 
 func (s *Store) UpsertOrg(ctx context.Context, o router.Org) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO orgs (id, name) VALUES ($1, $2)
+	_, err := s.w.Exec(ctx, `INSERT INTO orgs (id, name) VALUES ($1, $2)
 		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name`, o.ID, o.Name)
 	return s.wrap(err)
 }
 
 func (s *Store) UpsertQueue(ctx context.Context, q router.Queue) error {
-	_, err := s.pool.Exec(ctx, `WITH up AS (
+	_, err := s.w.Exec(ctx, `WITH up AS (
 			INSERT INTO queues (org_id, id, priority, paused) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (org_id, id) DO UPDATE SET priority = EXCLUDED.priority, paused = EXCLUDED.paused,
 				paused_by = CASE WHEN EXCLUDED.paused THEN queues.paused_by ELSE '' END,
@@ -33,7 +33,7 @@ func (s *Store) UpsertTeam(ctx context.Context, t router.Team) error {
 	if st == "" {
 		st = router.TeamActive
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO teams (org_id, id, status) VALUES ($1, $2, $3)
+	_, err := s.w.Exec(ctx, `INSERT INTO teams (org_id, id, status) VALUES ($1, $2, $3)
 		ON CONFLICT (org_id, id) DO UPDATE SET status = EXCLUDED.status,
 			paused_by = CASE WHEN EXCLUDED.status = 'paused' THEN teams.paused_by ELSE '' END,
 			pause_reason = CASE WHEN EXCLUDED.status = 'paused' THEN teams.pause_reason ELSE '' END,
@@ -58,7 +58,7 @@ func (s *Store) UpsertAgent(ctx context.Context, a router.Agent) error {
 	if st == "" {
 		st = router.AgentAvailable
 	}
-	_, err := s.pool.Exec(ctx, `WITH up AS (
+	_, err := s.w.Exec(ctx, `WITH up AS (
 			INSERT INTO agents (org_id, id, team_id, skills, status, capacity) VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (org_id, id) DO UPDATE SET team_id = EXCLUDED.team_id, skills = EXCLUDED.skills,
 				status = EXCLUDED.status, capacity = EXCLUDED.capacity
@@ -69,7 +69,7 @@ func (s *Store) UpsertAgent(ctx context.Context, a router.Agent) error {
 }
 
 func (s *Store) SetAgentStatus(ctx context.Context, req router.AgentStatusRequest) error {
-	tag, err := s.pool.Exec(ctx, `WITH up AS (
+	tag, err := s.w.Exec(ctx, `WITH up AS (
 			UPDATE agents SET status = $3 WHERE org_id = $1 AND id = $2 RETURNING org_id, status)
 		SELECT pg_notify($4, org_id) FROM up WHERE status = 'available'`, req.Org, req.Agent, string(req.Status), NotifyChannel)
 	if err != nil {
@@ -77,7 +77,7 @@ func (s *Store) SetAgentStatus(ctx context.Context, req router.AgentStatusReques
 	}
 	_ = tag
 	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM agents WHERE org_id = $1 AND id = $2`, req.Org, req.Agent).Scan(&n); err != nil {
+	if err := s.w.QueryRow(ctx, `SELECT count(*) FROM agents WHERE org_id = $1 AND id = $2`, req.Org, req.Agent).Scan(&n); err != nil {
 		return s.wrap(err)
 	}
 	if n == 0 {
@@ -88,7 +88,7 @@ func (s *Store) SetAgentStatus(ctx context.Context, req router.AgentStatusReques
 
 func (s *Store) SetTeamStatus(ctx context.Context, req router.TeamStatusRequest) error {
 	var found bool
-	err := s.pool.QueryRow(ctx, `WITH up AS (
+	err := s.w.QueryRow(ctx, `WITH up AS (
 			UPDATE teams SET status = $3,
 				paused_by = CASE WHEN $3 = 'paused' AND status = 'paused' THEN paused_by ELSE '' END,
 				pause_reason = CASE WHEN $3 = 'paused' AND status = 'paused' THEN pause_reason ELSE '' END,
@@ -105,9 +105,9 @@ func (s *Store) SetTeamStatus(ctx context.Context, req router.TeamStatusRequest)
 	return nil
 }
 
-func (s *Store) orgExists(ctx context.Context, org string) error {
+func (s *Store) orgExists(ctx context.Context, d *db, org string) error {
 	var ok bool
-	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orgs WHERE id = $1)`, org).Scan(&ok); err != nil {
+	if err := d.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orgs WHERE id = $1)`, org).Scan(&ok); err != nil {
 		return s.wrap(err)
 	}
 	if !ok {
@@ -117,10 +117,10 @@ func (s *Store) orgExists(ctx context.Context, org string) error {
 }
 
 func (s *Store) ListQueues(ctx context.Context, org string) ([]router.Queue, error) {
-	if err := s.orgExists(ctx, org); err != nil {
+	if err := s.orgExists(ctx, s.rd(ctx), org); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT org_id, id, priority, paused, paused_by, pause_reason, paused_at, paused_until
+	rows, err := s.rd(ctx).Query(ctx, `SELECT org_id, id, priority, paused, paused_by, pause_reason, paused_at, paused_until
 		FROM queues WHERE org_id = $1
 		ORDER BY priority DESC, id COLLATE "C"`, org)
 	if err != nil {
@@ -137,10 +137,10 @@ func (s *Store) ListQueues(ctx context.Context, org string) ([]router.Queue, err
 }
 
 func (s *Store) ListAgents(ctx context.Context, org string) ([]router.Agent, error) {
-	if err := s.orgExists(ctx, org); err != nil {
+	if err := s.orgExists(ctx, s.rd(ctx), org); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT a.org_id, a.id, a.team_id, a.skills, a.status, a.capacity, a.load, coalesce(t.status, '')
+	rows, err := s.rd(ctx).Query(ctx, `SELECT a.org_id, a.id, a.team_id, a.skills, a.status, a.capacity, a.load, coalesce(t.status, '')
 		FROM agents a LEFT JOIN teams t ON t.org_id = a.org_id AND t.id = a.team_id
 		WHERE a.org_id = $1 ORDER BY a.id COLLATE "C"`, org)
 	if err != nil {
@@ -157,10 +157,10 @@ func (s *Store) ListAgents(ctx context.Context, org string) ([]router.Agent, err
 }
 
 func (s *Store) ListTeams(ctx context.Context, org string) ([]router.Team, error) {
-	if err := s.orgExists(ctx, org); err != nil {
+	if err := s.orgExists(ctx, s.rd(ctx), org); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT org_id, id, status, paused_by, pause_reason, paused_at
+	rows, err := s.rd(ctx).Query(ctx, `SELECT org_id, id, status, paused_by, pause_reason, paused_at
 		FROM teams WHERE org_id = $1 ORDER BY id COLLATE "C"`, org)
 	if err != nil {
 		return nil, s.wrap(err)

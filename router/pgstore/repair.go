@@ -15,11 +15,11 @@ import (
 // fails routeops_attributes_valid (the SQL mirror of ParseAttributes).
 func (s *Store) RepairCandidates(ctx context.Context, org string) ([]router.RepairCandidate, error) {
 	if org != "" {
-		if err := s.orgExists(ctx, org); err != nil {
+		if err := s.orgExists(ctx, s.rd(ctx), org); err != nil {
 			return nil, err
 		}
 	}
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := s.rd(ctx).BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, s.wrap(err)
 	}

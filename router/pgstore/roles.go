@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/routeops/routeops/router"
@@ -82,27 +81,20 @@ var operatorGrants = []struct{ privs, table string }{
 //     USAGE on the sequences. Neither role may UPDATE or DELETE events.
 func CreateRoles(ctx context.Context, opts Options) error {
 	opts.StatementTimeout, opts.LockTimeout = 0, 0
-	cfg, err := ParseConfig(opts)
+	conn, dsn, err := sessionConn(ctx, opts)
 	if err != nil {
 		return err
-	}
-	desc := describe(cfg.ConnConfig)
-	cctx, cancel := context.WithTimeout(ctx, cfg.ConnConfig.ConnectTimeout+time.Second)
-	conn, err := pgx.ConnectConfig(cctx, cfg.ConnConfig)
-	cancel()
-	if err != nil {
-		return connectError("connect to "+desc, err, opts.DSN)
 	}
 	defer conn.Close(context.Background())
 	// The migration lock: roles are created while no migration runs, and
 	// two CreateRoles at once serialise (CREATE ROLE is not IF NOT EXISTS).
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, 0)`, lockNSMigrate); err != nil {
-		return newError("take migration lock", err, opts.DSN)
+		return newError("take migration lock", err, dsn)
 	}
 	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1, 0)`, lockNSMigrate) //nolint:errcheck
 	v, err := schemaVersion(ctx, conn)
 	if err != nil {
-		return newError("read schema version", err, opts.DSN)
+		return newError("read schema version", err, dsn)
 	}
 	switch latest := LatestVersion(); {
 	case v == 0:
@@ -115,17 +107,17 @@ func CreateRoles(ctx context.Context, opts Options) error {
 	var schema string
 	if err := conn.QueryRow(ctx, `SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.oid = to_regclass($1)`, VersionTable).Scan(&schema); err != nil {
-		return newError("find the routeops schema", err, opts.DSN)
+		return newError("find the routeops schema", err, dsn)
 	}
 	rows, err := conn.Query(ctx, `SELECT p.oid::regprocedure::text FROM pg_proc p
 		JOIN pg_namespace n ON n.oid = p.pronamespace
 		WHERE n.nspname = $1 AND p.proname LIKE 'routeops\_%' ORDER BY 1`, schema)
 	if err != nil {
-		return newError("list the routeops functions", err, opts.DSN)
+		return newError("list the routeops functions", err, dsn)
 	}
 	funcs, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return newError("list the routeops functions", err, opts.DSN)
+		return newError("list the routeops functions", err, dsn)
 	}
 
 	q := func(names []string) string {
@@ -164,21 +156,21 @@ func CreateRoles(ctx context.Context, opts Options) error {
 	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
-		return newError("create roles", err, opts.DSN)
+		return newError("create roles", err, dsn)
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck
 	for _, st := range stmts {
 		if _, err := tx.Exec(ctx, st); err != nil {
 			if IsPermission(err) {
-				return &Error{op: "create roles", kind: router.ErrPermission, err: err, dsn: opts.DSN,
+				return &Error{op: "create roles", kind: router.ErrPermission, err: err, dsn: dsn,
 					msg: "permission denied: run `routeops migrate --roles` as a superuser, " +
 						"or as the role that owns the routeops tables if it also has CREATEROLE (" + err.Error() + ")"}
 			}
-			return newError("create roles", err, opts.DSN)
+			return newError("create roles", err, dsn)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return newError("create roles", err, opts.DSN)
+		return newError("create roles", err, dsn)
 	}
 	return nil
 }

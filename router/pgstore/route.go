@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -14,7 +15,7 @@ import (
 )
 
 func (s *Store) ListOrgs(ctx context.Context) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id FROM orgs ORDER BY id COLLATE "C"`)
+	rows, err := s.w.Query(ctx, `SELECT id FROM orgs ORDER BY id COLLATE "C"`)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -25,7 +26,7 @@ func (s *Store) ListOrgs(ctx context.Context) ([]string, error) {
 // RoutableOrgs uses the trigger-kept counters, so it costs a few index
 // probes per org rather than a scan of queued items.
 func (s *Store) RoutableOrgs(ctx context.Context) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.w.Query(ctx, `
 		WITH waiting AS (
 			SELECT org_id, queue_id FROM (
 				SELECT org_id, queue_id, n FROM queue_counts WHERE bucket = 'queued'
@@ -109,7 +110,7 @@ func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide ro
 	if limit <= 0 {
 		limit = 100
 	}
-	conn, err := s.pool.Acquire(ctx)
+	conn, err := s.w.Acquire(ctx)
 	if err != nil {
 		return res, s.wrap(err)
 	}
@@ -134,7 +135,7 @@ func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide ro
 
 	b := &router.Batch{Org: req.Org, Queues: map[string]router.Queue{}, Teams: map[string]router.Team{}}
 	batch := &pgx.Batch{}
-	batch.Queue(`BEGIN`)
+	s.w.queueBegin(batch)
 	batch.Queue(`SELECT pg_try_advisory_xact_lock($1, hashtext($2))`, lockNSOrg, req.Org)
 	batch.Queue(`SELECT a.id, a.team_id, a.skills, a.status, a.capacity, a.load, coalesce(t.status, 'paused')
 		FROM agents a LEFT JOIN teams t ON t.org_id = a.org_id AND t.id = a.team_id
@@ -164,7 +165,7 @@ func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide ro
 	var tids map[int64]pgtype.TID
 	br := conn.SendBatch(ctx, batch)
 	err = func() error {
-		if _, err := br.Exec(); err != nil {
+		if err := s.w.beginResults(br); err != nil {
 			return err
 		}
 		if err := br.QueryRow().Scan(&got); err != nil {
@@ -529,21 +530,22 @@ func (s *Store) Heartbeat(ctx context.Context, hb router.Heartbeat) error {
 	if !hb.StartedAt.IsZero() {
 		started = hb.StartedAt.UTC()
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO engine_heartbeats AS h
-			(engine_id, host, pid, policy, version, started_at, beat_at, stopped)
-		VALUES ($1, $2, $3, $4, $5, coalesce($6::timestamptz, $7::timestamptz), $7, $8)
+	_, err := s.w.Exec(ctx, `INSERT INTO engine_heartbeats AS h
+			(engine_id, host, pid, policy, version, started_at, beat_at, stopped, polling)
+		VALUES ($1, $2, $3, $4, $5, coalesce($6::timestamptz, $7::timestamptz), $7, $8, $9)
 		ON CONFLICT (engine_id) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid,
 			policy = EXCLUDED.policy, version = EXCLUDED.version,
-			started_at = coalesce($6::timestamptz, h.started_at), beat_at = EXCLUDED.beat_at, stopped = EXCLUDED.stopped`,
-		hb.EngineID, hb.Host, hb.PID, string(hb.Policy), hb.Version, started, hb.BeatAt.UTC(), hb.Stopped)
+			started_at = coalesce($6::timestamptz, h.started_at), beat_at = EXCLUDED.beat_at, stopped = EXCLUDED.stopped,
+			polling = EXCLUDED.polling`,
+		hb.EngineID, hb.Host, hb.PID, string(hb.Policy), hb.Version, started, hb.BeatAt.UTC(), hb.Stopped, hb.Polling)
 	return s.wrap(err)
 }
 
-const heartbeatSQL = `SELECT engine_id, host, pid, policy, version, started_at, beat_at, stopped
+const heartbeatSQL = `SELECT engine_id, host, pid, policy, version, started_at, beat_at, stopped, polling
 	FROM engine_heartbeats ORDER BY beat_at DESC, engine_id`
 
 func (s *Store) Heartbeats(ctx context.Context) ([]router.Heartbeat, error) {
-	rows, err := s.pool.Query(ctx, heartbeatSQL)
+	rows, err := s.rd(ctx).Query(ctx, heartbeatSQL)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -554,27 +556,40 @@ func (s *Store) Heartbeats(ctx context.Context) ([]router.Heartbeat, error) {
 func scanHeartbeat(row pgx.CollectableRow) (router.Heartbeat, error) {
 	var hb router.Heartbeat
 	var policy string
-	err := row.Scan(&hb.EngineID, &hb.Host, &hb.PID, &policy, &hb.Version, &hb.StartedAt, &hb.BeatAt, &hb.Stopped)
+	err := row.Scan(&hb.EngineID, &hb.Host, &hb.PID, &policy, &hb.Version, &hb.StartedAt, &hb.BeatAt, &hb.Stopped, &hb.Polling)
 	hb.Policy = router.FaultPolicy(policy)
 	hb.StartedAt, hb.BeatAt = hb.StartedAt.UTC(), hb.BeatAt.UTC()
 	return hb, err
 }
 
-// Notifications listens on a dedicated connection (not from the pool).
-// The channel closes when ctx ends or the connection fails; the engine
-// resubscribes and polls meanwhile.
+// Notifications listens on a dedicated connection (not from the pool):
+// to ListenDSN when set, else DSN; under transaction pooling without a
+// ListenDSN there is none, and it returns router.ErrNoWakeups. Before it
+// returns, a probe sent through the pool must come back on the listening
+// connection, so a connection that cannot deliver (a transaction pool,
+// another database) is refused rather than trusted. The channel closes
+// when ctx ends or the connection fails; the engine resubscribes and
+// polls meanwhile.
 func (s *Store) Notifications(ctx context.Context) (<-chan string, error) {
-	cfg, err := ParseConfig(s.opts)
+	cc, dsn, err := sessionConfig(s.opts, true)
+	if errors.Is(err, ErrNeedsSession) {
+		return nil, fmt.Errorf("%w: under transaction pooling (db.pooler: transaction) LISTEN needs a session: "+
+			"set db.listen_dsn (--listen-dsn) to PostgreSQL itself or to a session pool", router.ErrNoWakeups)
+	}
 	if err != nil {
 		return nil, err
 	}
-	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
+	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
-		return nil, connectError("listen", err, s.opts.DSN)
+		return nil, connectError("listen on "+describe(cc), err, dsn)
 	}
 	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
 		conn.Close(context.Background())
-		return nil, s.wrap(err)
+		return nil, newError("listen on "+describe(cc), err, dsn)
+	}
+	if err := s.probeListen(ctx, conn); err != nil {
+		conn.Close(context.Background())
+		return nil, fmt.Errorf("listen on %s: %w", describe(cc), err)
 	}
 	ch := make(chan string, 1024)
 	go func() {
@@ -588,6 +603,9 @@ func (s *Store) Notifications(ctx context.Context) (<-chan string, error) {
 				}
 				return
 			}
+			if strings.HasPrefix(n.Payload, probePrefix) {
+				continue
+			}
 			select {
 			case ch <- n.Payload:
 			default:
@@ -597,9 +615,41 @@ func (s *Store) Notifications(ctx context.Context) (<-chan string, error) {
 	return ch, nil
 }
 
+// probePrefix marks the payload of a listening connection's probe; no org
+// id starts with it, and listeners drop it.
+const probePrefix = "\x01routeops-probe:"
+
+// probeListen notifies through the pool, as writers do, and waits for
+// that notification on conn.
+func (s *Store) probeListen(ctx context.Context, conn *pgx.Conn) error {
+	payload := fmt.Sprintf("%s%d", probePrefix, time.Now().UnixNano())
+	if _, err := s.w.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, payload); err != nil {
+		return s.wrap(err)
+	}
+	wait := min(s.opts.ConnectTimeout, 5*time.Second)
+	if wait <= 0 {
+		wait = 5 * time.Second
+	}
+	pctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		n, err := conn.WaitForNotification(pctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("a test notification did not arrive within %s: the connection cannot deliver "+
+				"wake-ups (a transaction pool, or another database?)", wait)
+		}
+		if n.Payload == payload {
+			return nil
+		}
+	}
+}
+
 // Maintain folds count deltas into queue_counts and refreshes the heads of
 // queues marked dirty (routeops_maintain, migration 006).
 func (s *Store) Maintain(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, `SELECT routeops_maintain()`)
+	_, err := s.w.Exec(ctx, `SELECT routeops_maintain()`)
 	return s.wrap(err)
 }

@@ -311,7 +311,7 @@ func (q *selWhere) attrs(attrs []router.AttrMatch) {
 // readSelection runs fn in a read-only snapshot with the selector's
 // conditions built (stale journals looked up in the same snapshot).
 func (s *Store) readSelection(ctx context.Context, sel router.ItemSelector, fn func(tx pgx.Tx, q *selWhere) error) error {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := s.rd(ctx).BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return s.wrap(err)
 	}

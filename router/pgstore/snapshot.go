@@ -72,7 +72,10 @@ GROUP BY org_id, queue_id`
 func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*router.StoreSnapshot, error) {
 	now := req.Now.UTC()
 	snap := &router.StoreSnapshot{Now: now}
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	// Both halves read the same server: a snapshot is exported and
+	// imported there.
+	d := s.rd(ctx)
+	tx, err := d.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -92,12 +95,13 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 	}
 	// The other half runs on a second connection in the same snapshot.
 	other := make(chan snapshotB, 1)
-	go func() { other <- s.snapshotOther(ctx, snapID, req.Org) }()
+	go func() { other <- s.snapshotOther(ctx, d, snapID, req.Org) }()
 
 	b := &pgx.Batch{}
 	b.Queue(snapshotQueuesSQL, req.Org, now.Add(-70*time.Second), now.Add(-310*time.Second), now)
 	b.Queue(snapshotDirtySQL, req.Org)
 	b.Queue(snapshotTeamsSQL, req.Org)
+	b.Queue(sourceSQL)
 	br := tx.SendBatch(ctx, b)
 	var queues []router.QueueStats
 	var teams []router.Team
@@ -127,6 +131,10 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 			t.Status = router.TeamStatus(st)
 			return t, err
 		})
+		if err != nil {
+			return err
+		}
+		snap.Source, err = s.scanSource(br.QueryRow())
 		return err
 	}()
 	if cerr := br.Close(); err == nil {
@@ -269,8 +277,8 @@ type snapshotB struct {
 
 // snapshotOther reads orgs, counters, agents and heartbeats in a
 // transaction that imports snapshot snapID.
-func (s *Store) snapshotOther(ctx context.Context, snapID, org string) (out snapshotB) {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+func (s *Store) snapshotOther(ctx context.Context, d *db, snapID, org string) (out snapshotB) {
+	tx, err := d.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return snapshotB{err: err}
 	}

@@ -16,7 +16,7 @@ func (s *Store) Verify(ctx context.Context, limit int) (router.VerifyReport, err
 		limit = 1000
 	}
 	rep := router.VerifyReport{Checked: map[string]int{}}
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := s.rd(ctx).BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return rep, s.wrap(err)
 	}

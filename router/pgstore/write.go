@@ -57,13 +57,13 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 	if err != nil {
 		return router.WorkItem{}, err
 	}
-	conn, err := s.pool.Acquire(ctx)
+	conn, err := s.w.Acquire(ctx)
 	if err != nil {
 		return router.WorkItem{}, s.wrap(err)
 	}
 	defer conn.Release()
 	batch := &pgx.Batch{}
-	batch.Queue(`BEGIN`)
+	s.w.queueBegin(batch)
 	batch.Queue(enqueueSQL+itemCols, req.OrgID, req.QueueID, attrs, req.EnqueuedAt.UTC())
 	batch.Queue(`COMMIT`)
 	batch.Queue(wakeSQL, NotifyChannel, []string{req.OrgID})
@@ -72,7 +72,7 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 	var wakeErr error
 	br := conn.SendBatch(ctx, batch)
 	err = func() error {
-		if _, err := br.Exec(); err != nil {
+		if err := s.w.beginResults(br); err != nil {
 			return err
 		}
 		var err error
@@ -215,7 +215,7 @@ func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.Bul
 		return res, err
 	}
 	if len(data.Queues)+len(data.Orgs) > 0 {
-		if _, err := s.pool.Exec(ctx, `ANALYZE orgs, queues`); err != nil {
+		if _, err := s.w.Exec(ctx, `ANALYZE orgs, queues`); err != nil {
 			return res, s.wrap(err)
 		}
 	}
@@ -294,7 +294,7 @@ func (s *Store) Analyze(ctx context.Context) error {
 	if err := s.Maintain(ctx); err != nil {
 		return err
 	}
-	_, err := s.pool.Exec(ctx, `ANALYZE work_items, work_item_revisions, agents, queues, teams, queue_counts, queue_heads`)
+	_, err := s.w.Exec(ctx, `ANALYZE work_items, work_item_revisions, agents, queues, teams, queue_counts, queue_heads`)
 	return s.wrap(err)
 }
 

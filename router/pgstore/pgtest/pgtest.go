@@ -81,8 +81,10 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// Stop stops the private server, if one was started.
+// Stop stops the private server, if one was started, and the shared
+// bouncers in front of it.
 func Stop() {
+	stopBouncers()
 	if shared != nil {
 		shared.stop()
 	}
