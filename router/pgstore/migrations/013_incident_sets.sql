@@ -1,4 +1,4 @@
--- routeops schema, version 9: acting on sets of items during an incident.
+-- routeops schema, version 13: acting on sets of items during an incident.
 --
 -- Bulk actions (quarantine, release, repair on a selection) record one
 -- operation id in every event they write, so that the timeline groups
