@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/routeops/routeops/router"
 )
@@ -187,10 +186,11 @@ var keys = []keyDef{
 		return k
 	}(),
 	strKey("operator", "Who is at the keyboard, recorded with every mutation. Empty: taken from SUDO_USER, then USER.",
-		"any name without control characters", func(c *Config) *string { return &c.Operator },
+		"any name of up to 128 characters without control characters or bidi marks", func(c *Config) *string { return &c.Operator },
 		func(c *Config) string {
-			if strings.IndexFunc(c.Operator, unicode.IsControl) >= 0 || !validUTF8(c.Operator) {
-				return fmt.Sprintf("%q contains control characters or invalid UTF-8 (allowed: any name without control characters)", c.Operator)
+			if router.CheckName("operator", c.Operator) != nil {
+				return fmt.Sprintf("%q contains control characters, bidi marks or invalid UTF-8, or is too long "+
+					"(allowed: any name of up to %d characters without control characters or bidi marks)", c.Operator, router.MaxIDLen)
 			}
 			return ""
 		}),
@@ -409,8 +409,6 @@ func validHostPort(addr string) bool {
 	n, err := strconv.Atoi(port)
 	return err == nil && n >= 0 && n <= 65535 && strings.TrimLeft(port, "0123456789") == ""
 }
-
-func validUTF8(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }
 
 // FormatDuration prints a duration the short way: 1m instead of 1m0s, 1h
 // instead of 1h0m0s.

@@ -35,6 +35,13 @@ func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) 
 // file when it ends: sh -c 'routeops ...; echo EXIT=$? > file'.
 func startPane(t *testing.T, c *harness.Bin, cols, rows int, args ...string) *pane {
 	t.Helper()
+	return startPaneUnder(t, c, cols, rows, nil, args...)
+}
+
+// startPaneUnder is startPane with routeops run under a wrapper command
+// (such as /usr/bin/time -o FILE).
+func startPaneUnder(t *testing.T, c *harness.Bin, cols, rows int, wrapper []string, args ...string) *pane {
+	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Fatalf("tmux is needed for the console tests: %v", err)
 	}
@@ -50,7 +57,11 @@ func startPane(t *testing.T, c *harness.Bin, cols, rows int, args ...string) *pa
 	for _, kv := range env {
 		cmd.WriteString(" " + shQuote(kv))
 	}
-	cmd.WriteString(` TERM="$TERM" ` + shQuote(c.Path()))
+	cmd.WriteString(` TERM="$TERM"`)
+	for _, w := range wrapper {
+		cmd.WriteString(" " + shQuote(w))
+	}
+	cmd.WriteString(" " + shQuote(c.Path()))
 	for _, a := range args {
 		cmd.WriteString(" " + shQuote(a))
 	}

@@ -134,7 +134,7 @@ func TestReadOnlyRefusesEveryMutation(t *testing.T) {
 		ref := router.QueueRef{Org: "o1", Queue: "default"}
 		mutations := map[string]func() error{
 			"quarantine": func() error { _, err := e.ops.Quarantine(e.ctx, "o1", []int64{q.ID}, "x"); return err },
-			"release":    func() error { _, err := e.ops.Release(e.ctx, "o1", []int64{quar.ID}); return err },
+			"release":    func() error { _, err := e.ops.Release(e.ctx, "o1", []int64{quar.ID}, false); return err },
 			"pause":      func() error { _, err := e.ops.SetPaused(e.ctx, ref, true); return err },
 			"resume":     func() error { _, err := e.ops.SetPaused(e.ctx, ref, false); return err },
 			"repair":     func() error { _, err := e.ops.ApplyRepair(e.ctx, plan); return err },

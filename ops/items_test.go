@@ -110,7 +110,7 @@ func TestQuarantineAndRelease(t *testing.T) {
 
 		// Release returns the item to its original place: the head.
 		e.clk.Set(at(20 * time.Second))
-		o = e.one(e.ops.Release(e.ctx, "o1", []int64{i1.ID}))
+		o = e.one(e.ops.Release(e.ctx, "o1", []int64{i1.ID}, false))
 		if !o.OK || !o.Changed || o.State != "queued" || o.Message != fmt.Sprintf("item %d released to default", i1.ID) {
 			t.Fatalf("release: %+v", o)
 		}
@@ -129,15 +129,15 @@ func TestQuarantineAndRelease(t *testing.T) {
 
 		// Repeating is harmless; an assigned item or another org's id is
 		// refused.
-		o = e.one(e.ops.Release(e.ctx, "o1", []int64{i1.ID}))
+		o = e.one(e.ops.Release(e.ctx, "o1", []int64{i1.ID}, false))
 		if !o.OK || o.Changed || o.State != "queued" || !strings.Contains(o.Message, "already queued") {
 			t.Fatalf("repeat release: %+v", o)
 		}
-		o = e.one(e.ops.Release(e.ctx, "o1", []int64{i2.ID}))
+		o = e.one(e.ops.Release(e.ctx, "o1", []int64{i2.ID}, false))
 		if o.OK || !isConflict(o.Err) || o.Message != fmt.Sprintf("item %d is assigned; only a quarantined or skipped item can be released", i2.ID) {
 			t.Fatalf("release assigned: %+v", o)
 		}
-		o = e.one(e.ops.Release(e.ctx, "o2", []int64{i1.ID}))
+		o = e.one(e.ops.Release(e.ctx, "o2", []int64{i1.ID}, false))
 		if o.OK || !isNotFound(o.Err) || o.Message != fmt.Sprintf("item %d does not exist in org o2", i1.ID) {
 			t.Fatalf("release from another org: %+v", o)
 		}
@@ -180,7 +180,7 @@ func TestReleaseSkippedItem(t *testing.T) {
 		if q.Depth != 1 || q.Skipped != 1 || q.Head != nil || q.Health != ops.HealthWarning || q.Reason != "1 skipped by the skip policy" {
 			t.Fatalf("queue with a skipped item: %+v", q)
 		}
-		o := e.one(e.ops.Release(e.ctx, "o1", []int64{bad.ID}))
+		o := e.one(e.ops.Release(e.ctx, "o1", []int64{bad.ID}, true)) // the revision is still bad: forced
 		if !o.OK || !o.Changed || o.State != "queued" {
 			t.Fatalf("release skipped: %+v", o)
 		}

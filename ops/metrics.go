@@ -45,7 +45,7 @@ func NewMetrics(mon *Monitor) *Metrics {
 	m.wakeups.Set(1)
 	m.batchSecs = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "routeops_route_batch_seconds",
 		Help: "Duration of one routing transaction.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
-	for _, c := range []router.Cause{router.CauseMissingRevision, router.CauseCorruptRevision, router.CauseUnknownQueue} {
+	for _, c := range []router.Cause{router.CauseMissingRevision, router.CauseCorruptRevision, router.CauseOversizedAttributes, router.CauseUnknownQueue} {
 		m.faults.WithLabelValues(string(c))
 	}
 	m.snap = &snapshotCollector{mon: mon}

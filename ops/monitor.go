@@ -431,12 +431,14 @@ func evaluateHead(qh *QueueHealth, h *router.HeadItem, now time.Time) headFacts 
 	}
 	hh := &HeadHealth{Item: router.FormatItemID(h.ID), AgeSeconds: age(now, h.EnqueuedAt), Attempts: h.Attempts,
 		LastError: h.LastError, RevisionID: h.CurrentRevisionID, Revision: "ok", FaultCause: h.FaultCause}
-	a, cause, err := router.ClassifyRevision(h.RevisionFound, h.CurrentRevisionID, h.Attributes)
+	a, cause, err := router.ClassifyHead(h)
 	switch cause {
 	case router.CauseMissingRevision:
 		hh.Revision = "missing"
 	case router.CauseCorruptRevision:
 		hh.Revision = "corrupt"
+	case router.CauseOversizedAttributes:
+		hh.Revision = "oversized"
 	default:
 		f.attrs = &a
 		hh.Team = a.Team

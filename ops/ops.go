@@ -148,6 +148,32 @@ func ResolveActor(operator string, env func(string) string) router.Actor {
 	return router.Actor{Name: name, OSUser: osUser, Origin: origin}
 }
 
+// CheckedActor is ResolveActor with one rule for every source of a name:
+// the operator from the flag or config, SUDO_USER, USER (or LOGNAME) and
+// the OS user are refused alike when they hold a control character or a
+// bidi mark (router.CheckName), rather than recorded in the journal and
+// replayed on someone's terminal. The error names the source.
+func CheckedActor(operator string, env func(string) string) (router.Actor, error) {
+	if env == nil {
+		env = os.Getenv
+	}
+	for _, src := range []struct{ what, val string }{
+		{"the operator name (--operator, operator, ROUTEOPS_OPERATOR)", operator},
+		{"SUDO_USER", env("SUDO_USER")},
+		{"USER", env("USER")},
+		{"LOGNAME", env("LOGNAME")},
+	} {
+		if err := router.CheckName(src.what, src.val); err != nil {
+			return router.Actor{}, fmt.Errorf("%w; set --operator to the name to record", err)
+		}
+	}
+	a := ResolveActor(operator, env)
+	if err := router.CheckName("the OS user", a.OSUser); err != nil {
+		return router.Actor{}, fmt.Errorf("%w; set --operator to the name to record", err)
+	}
+	return a, nil
+}
+
 // Outcome reports an action on one item.
 type Outcome struct {
 	Item    string `json:"item"`
@@ -196,14 +222,16 @@ func (o *Ops) Quarantine(ctx context.Context, org string, ids []int64, reason st
 }
 
 // Release returns quarantined (or skipped) items to their queue, in their
-// original place in line.
-func (o *Ops) Release(ctx context.Context, org string, ids []int64) ([]Outcome, error) {
+// original place in line. An item whose current revision is missing,
+// oversized or invalid would fault again at once: it is refused, saying to
+// repair it first, unless force.
+func (o *Ops) Release(ctx context.Context, org string, ids []int64, force bool) ([]Outcome, error) {
 	if err := o.guard(ActionRelease); err != nil {
 		return nil, err
 	}
 	outs := make([]Outcome, 0, len(ids))
 	for _, id := range ids {
-		r, err := o.store.Release(ctx, router.ReleaseRequest{Org: org, ItemID: id, Actor: o.Actor, At: o.Clock.Now()})
+		r, err := o.store.Release(ctx, router.ReleaseRequest{Org: org, ItemID: id, Force: force, Actor: o.Actor, At: o.Clock.Now()})
 		outs = append(outs, outcome(id, r, err))
 	}
 	return outs, nil
@@ -241,6 +269,10 @@ type RevisionView struct {
 	Valid      bool      `json:"valid"`
 	Error      string    `json:"error,omitempty"`
 	Attributes rawJSON   `json:"attributes"`
+	// Bytes is the attributes' size; Oversized means they are over the
+	// store's limit and were not loaded.
+	Bytes     int  `json:"bytes"`
+	Oversized bool `json:"oversized,omitempty"`
 }
 
 // JournalView is the journal copy kept on the item.
@@ -248,6 +280,12 @@ type JournalView struct {
 	RevisionID int64   `json:"revision_id"`
 	Valid      bool    `json:"valid"`
 	Attributes rawJSON `json:"attributes"`
+	// Unverified: the store cannot prove the copy came from the revision
+	// (see router.WorkItem.JournalVerified); repair uses it only as a
+	// fallback.
+	Unverified bool `json:"unverified,omitempty"`
+	Bytes      int  `json:"bytes"`
+	Oversized  bool `json:"oversized,omitempty"`
 }
 
 // Item loads one item's detail. org may be empty.
@@ -264,41 +302,40 @@ func (o *Ops) Item(ctx context.Context, org string, id int64) (*ItemDetail, erro
 	if err != nil {
 		return nil, err
 	}
-	found := false
+	cur := router.HeadItem{CurrentRevisionID: it.CurrentRevisionID}
 	for _, r := range revs {
 		rv := RevisionView{ID: r.ID, CreatedAt: r.CreatedAt, Source: r.Source, Current: r.ID == it.CurrentRevisionID,
-			Attributes: asRaw(r.Attributes)}
-		if err := router.ValidateAttributes(r.Attributes); err != nil {
+			Attributes: asRaw(r.Attributes), Bytes: r.Bytes, Oversized: r.Oversized}
+		if r.Oversized {
+			rv.Error = router.OversizedError(r.ID, r.Bytes).Error()
+		} else if err := router.ValidateAttributes(r.Attributes); err != nil {
 			rv.Error = err.Error()
 		} else {
 			rv.Valid = true
 		}
 		if rv.Current {
-			found = true
-			if a, err := router.ParseAttributes(r.Attributes); err == nil {
+			cur.RevisionFound, cur.Attributes, cur.Oversized, cur.Bytes = true, r.Attributes, r.Oversized, r.Bytes
+			if a, err := router.ParseAttributes(r.Attributes); err == nil && !r.Oversized {
 				d.Attrs = &a
 			}
 		}
 		d.Revisions = append(d.Revisions, rv)
 	}
-	var curAttrs []byte
-	for _, r := range revs {
-		if r.ID == it.CurrentRevisionID {
-			curAttrs = r.Attributes
-		}
-	}
-	_, cause, cerr := router.ClassifyRevision(found, it.CurrentRevisionID, curAttrs)
+	_, cause, cerr := router.ClassifyHead(&cur)
 	switch cause {
 	case router.CauseMissingRevision:
 		d.Revision, d.Error = "missing", cerr.Error()
 	case router.CauseCorruptRevision:
 		d.Revision, d.Error = "corrupt", cerr.Error()
+	case router.CauseOversizedAttributes:
+		d.Revision, d.Error = "oversized", cerr.Error()
 	default:
 		d.Revision = "ok"
 	}
 	if it.JournalRevisionID != 0 {
-		d.Journal = &JournalView{RevisionID: it.JournalRevisionID, Valid: router.ValidateAttributes(it.JournalAttributes) == nil,
-			Attributes: asRaw(it.JournalAttributes)}
+		d.Journal = &JournalView{RevisionID: it.JournalRevisionID, Attributes: asRaw(it.JournalAttributes),
+			Unverified: !it.JournalVerified, Bytes: it.JournalBytes, Oversized: it.JournalOversized}
+		d.Journal.Valid = !it.JournalOversized && router.ValidateAttributes(it.JournalAttributes) == nil
 	}
 	d.Events, err = o.store.Events(ctx, router.EventFilter{Org: it.OrgID, ItemID: id, Limit: 200, NewestOf: true})
 	if err != nil {

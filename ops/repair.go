@@ -25,12 +25,25 @@ func (r rawJSON) MarshalJSON() ([]byte, error) {
 	return json.Marshal(string(r))
 }
 
-// Repair sources, in order of preference.
+// Repair sources, in order of preference. Only the verified journal copy
+// is exact; the others are fallbacks, applied only when the operator
+// allows them (--allow-fallback for an unverified copy or an earlier
+// revision, --allow-defaults for defaults).
 const (
 	SourceJournal = "journal"
-	SourceEarlier = "earlier_revision"
-	SourceDefault = "defaults"
-	SourceNone    = "none"
+	// SourceJournalUnverified is a journal copy the store cannot prove
+	// came from the revision (written by whoever wrote the item, or before
+	// the store could tell).
+	SourceJournalUnverified = "journal_unverified"
+	SourceEarlier           = "earlier_revision"
+	SourceDefault           = "defaults"
+	SourceNone              = "none"
+)
+
+// The opt-ins a fallback needs before apply uses it.
+const (
+	OptInFallback = "allow_fallback"
+	OptInDefaults = "allow_defaults"
 )
 
 // PlanItem is one item of a repair plan. item, org, cause, source, valid
@@ -48,9 +61,11 @@ type PlanItem struct {
 	RevisionID int64  `json:"revision_id"`
 	// SourceRevisionID names the earlier revision used, for that source.
 	SourceRevisionID int64 `json:"source_revision_id,omitempty"`
-	// Fallback flags a source that is not an exact copy of the lost
-	// attributes (an earlier revision or defaults).
+	// Fallback flags a source that is not a proven exact copy of the lost
+	// attributes (an unverified journal copy, an earlier revision or
+	// defaults); OptIn names what allows apply to use it.
 	Fallback bool   `json:"fallback"`
+	OptIn    string `json:"opt_in,omitempty"`
 	Error    string `json:"error,omitempty"`
 
 	itemID int64
@@ -64,15 +79,44 @@ type RepairPlan struct {
 	Fallbacks  int  `json:"fallbacks"`
 	Unfixable  int  `json:"unfixable"`
 	DryRun     bool `json:"dry_run"`
+	// AllowFallback lets apply use an unverified journal copy or an
+	// earlier revision (--allow-fallback); without it those items are
+	// reported and left alone. NeedOptIn counts them.
+	AllowFallback bool `json:"allow_fallback"`
+	NeedOptIn     int  `json:"need_opt_in"`
 	// Org is the org the plan was made for ("" for every org); apply
 	// judges its verify on that org's findings only.
 	Org string `json:"org,omitempty"`
 }
 
-// PlanRepair finds every live item whose current revision is missing or
-// invalid and decides how to rebuild it: the exact attributes from the
-// journal first; an earlier revision only as a flagged fallback; defaults
-// only when allowDefaults is set. It changes nothing.
+// journalUse says whether an item's journal copy can rebuild its current
+// revision, how exactly, and if not, why.
+func journalUse(it router.WorkItem) (source, why string) {
+	switch {
+	case it.JournalRevisionID == 0:
+		return "", "no journal entry"
+	case it.JournalRevisionID != it.CurrentRevisionID:
+		return "", fmt.Sprintf("the journal copy is of revision %d", it.JournalRevisionID)
+	case it.JournalOversized:
+		return "", fmt.Sprintf("the journal copy is oversized (%d bytes, over the size limit)", it.JournalBytes)
+	case len(it.JournalAttributes) == 0:
+		return "", "no journal entry"
+	}
+	if err := router.ValidateAttributes(it.JournalAttributes); err != nil {
+		return "", "the journal copy does not validate: " + err.Error()
+	}
+	if !it.JournalVerified {
+		return SourceJournalUnverified, ""
+	}
+	return SourceJournal, ""
+}
+
+// PlanRepair finds every live item whose current revision is missing,
+// oversized or invalid and decides how to rebuild it: the exact attributes
+// from the verified journal copy first; an unverified copy, then an
+// earlier revision, only as flagged fallbacks (apply uses them only with
+// plan.AllowFallback); defaults only when allowDefaults is set. It changes
+// nothing.
 func (o *Ops) PlanRepair(ctx context.Context, org string, allowDefaults bool) (*RepairPlan, error) {
 	cands, err := o.store.RepairCandidates(ctx, org)
 	if err != nil {
@@ -87,14 +131,16 @@ func (o *Ops) PlanRepair(ctx context.Context, org string, allowDefaults bool) (*
 
 // add appends one item to the plan and counts it.
 func (plan *RepairPlan) add(p PlanItem) {
-	switch {
-	case !p.Valid:
+	if !p.Valid {
 		plan.Unfixable++
-	case p.Fallback:
+	} else {
 		plan.Repairable++
-		plan.Fallbacks++
-	default:
-		plan.Repairable++
+		if p.Fallback {
+			plan.Fallbacks++
+		}
+		if p.OptIn == OptInFallback {
+			plan.NeedOptIn++
+		}
 	}
 	plan.Items = append(plan.Items, p)
 }
@@ -104,28 +150,33 @@ func (o *Ops) planItem(c router.RepairCandidate, allowDefaults bool) PlanItem {
 	it := c.Item
 	p := PlanItem{Item: router.FormatItemID(it.ID), Org: it.OrgID, Queue: it.QueueID, State: string(it.State),
 		RevisionID: it.CurrentRevisionID, Cause: router.CauseCorruptRevision, Source: SourceNone, itemID: it.ID}
-	if !c.RevisionFound {
+	switch {
+	case !c.RevisionFound:
 		p.Cause = router.CauseMissingRevision
+	case c.CurrentOversized:
+		p.Cause = router.CauseOversizedAttributes
 	}
 	var attrs []byte
-	switch {
-	case it.JournalRevisionID == it.CurrentRevisionID && len(it.JournalAttributes) > 0 &&
-		router.ValidateAttributes(it.JournalAttributes) == nil:
+	src, why := journalUse(it)
+	switch src {
+	case SourceJournal:
 		attrs, p.Source = it.JournalAttributes, SourceJournal
+	case SourceJournalUnverified:
+		attrs, p.Source, p.Fallback, p.OptIn = it.JournalAttributes, SourceJournalUnverified, true, OptInFallback
 	default:
 		for _, r := range c.Earlier {
-			if router.ValidateAttributes(r.Attributes) == nil {
-				attrs, p.Source, p.SourceRevisionID, p.Fallback = r.Attributes, SourceEarlier, r.ID, true
+			if !r.Oversized && router.ValidateAttributes(r.Attributes) == nil {
+				attrs, p.Source, p.SourceRevisionID, p.Fallback, p.OptIn = r.Attributes, SourceEarlier, r.ID, true, OptInFallback
 				break
 			}
 		}
 		if attrs == nil && allowDefaults {
 			a := router.Attributes{Priority: o.repair.DefaultPriority, Channel: o.repair.DefaultChannel}
-			attrs, p.Source, p.Fallback = a.Marshal(), SourceDefault, true
+			attrs, p.Source, p.Fallback, p.OptIn = a.Marshal(), SourceDefault, true, OptInDefaults
 		}
 	}
 	if attrs == nil {
-		p.Error = "no surviving copy of the attributes (no journal entry, no valid earlier revision); rerun with --allow-defaults to use defaults"
+		p.Error = "no surviving copy of the attributes (" + why + ", no valid earlier revision); rerun with --allow-defaults to use defaults"
 	} else if err := router.ValidateAttributes(attrs); err != nil {
 		p.Error = "rebuilt attributes do not validate: " + err.Error()
 		p.Attributes = asRaw(attrs)
@@ -178,10 +229,14 @@ func (o *Ops) applyRepair(ctx context.Context, plan *RepairPlan, opID string, pr
 	rep := &RepairReport{Outcomes: []router.RepairOutcome{}}
 	var fixes []router.RepairFix
 	for _, p := range plan.Items {
-		if !p.Valid {
+		reason := p.Error
+		if p.Valid && p.OptIn == OptInFallback && !plan.AllowFallback {
+			reason = fmt.Sprintf("the only source is a fallback (%s); rerun with --allow-fallback to apply it", p.Source)
+		}
+		if !p.Valid || reason != "" {
 			rep.Skipped++
 			rep.Outcomes = append(rep.Outcomes, router.RepairOutcome{ItemID: p.itemID, OrgID: p.Org,
-				State: router.ItemState(p.State), Reason: p.Error})
+				State: router.ItemState(p.State), Reason: reason})
 			continue
 		}
 		fixes = append(fixes, router.RepairFix{OrgID: p.Org, ItemID: p.itemID, ExpectRevisionID: p.RevisionID,

@@ -297,6 +297,7 @@ func TestRepairFallbackDefaultsAndUnfixable(t *testing.T) {
 		}
 
 		beforeD, beforeN := e.revisions("o1", d.ID), e.revisions("o1", n.ID)
+		plan.AllowFallback = true // the operator's --allow-fallback
 		rep, err := e.ops.ApplyRepair(e.ctx, plan)
 		e.must(err)
 		if rep.Repaired != 1 || rep.Skipped != 2 || rep.VerifyOK {
@@ -383,6 +384,7 @@ func TestRepairJournalNulled(t *testing.T) {
 			p.SourceRevisionID != first.ID || !bytes.Equal([]byte(p.Attributes), first.Attributes) {
 			t.Fatalf("plan item: %+v (%s)", p, p.Attributes)
 		}
+		plan.AllowFallback = true // the operator's --allow-fallback
 		rep, err := e.ops.ApplyRepair(e.ctx, plan)
 		e.must(err)
 		if rep.Repaired != 1 || !rep.VerifyOK {

@@ -64,11 +64,14 @@ type SetOptions struct {
 	Max int
 	// Reason is the quarantine reason (required for quarantine).
 	Reason string
-	// Force releases items whose current revision is still missing or
-	// invalid (they would fault again).
+	// Force releases items whose current revision is still missing,
+	// oversized or invalid (they would fault again), as Release's force
+	// does for one item.
 	Force bool
-	// AllowDefaults lets repair fall back to default attributes.
-	AllowDefaults bool
+	// AllowDefaults lets repair fall back to default attributes;
+	// AllowFallback lets it apply an unverified journal copy or an earlier
+	// revision (see RepairPlan.AllowFallback).
+	AllowDefaults, AllowFallback bool
 }
 
 // SetPlan is what a bulk action would do. It changes nothing to make one.
@@ -312,7 +315,7 @@ func (o *Ops) planItems(ctx context.Context, p *SetPlan, opt SetOptions) error {
 	sel := p.sel
 	sel.Limit = bulkBatch
 	if p.Action == SetRepair {
-		plan := &RepairPlan{Items: []PlanItem{}, DryRun: true}
+		plan := &RepairPlan{Items: []PlanItem{}, DryRun: true, AllowFallback: opt.AllowFallback}
 		for {
 			cands, err := o.store.SelectRepairCandidates(ctx, sel)
 			if err != nil {

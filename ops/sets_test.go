@@ -2,6 +2,7 @@ package ops_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -210,7 +211,7 @@ func TestBulkReleaseHoldsBrokenItems(t *testing.T) {
 		_, err := e.ops.Quarantine(e.ctx, "", ids, "hold")
 		e.must(err)
 		// Break three of them: release them, break them, quarantine again.
-		_, err = e.ops.Release(e.ctx, "", ids[:3])
+		_, err = e.ops.Release(e.ctx, "", ids[:3], false)
 		e.must(err)
 		broken, err := e.ops.Drill(e.ctx, ops.DrillMissingRevisions, "o00", 3)
 		e.must(err)
@@ -237,6 +238,21 @@ func TestBulkReleaseHoldsBrokenItems(t *testing.T) {
 		}
 		if rep, err = e.ops.ApplySet(e.ctx, p, ops.ApplyOptions{}); err != nil || rep.Changed != 3 {
 			t.Fatalf("forced release %+v, %v", rep, err)
+		}
+		// Each forced release says so in its event, as a forced release of
+		// one item does: one rule for both.
+		for _, id := range ids[:3] {
+			d, err := e.ops.Item(e.ctx, "o00", id)
+			e.must(err)
+			last := d.Events[len(d.Events)-1]
+			var det struct {
+				Forced   bool   `json:"forced"`
+				Revision string `json:"revision"`
+			}
+			e.must(json.Unmarshal(last.Detail, &det))
+			if last.Kind != router.EventReleased || last.OperationID != rep.Operation || !det.Forced || det.Revision != "missing" {
+				t.Fatalf("item %d's forced release event: %s %s %s", id, last.Kind, last.OperationID, last.Detail)
+			}
 		}
 	})
 }

@@ -24,18 +24,22 @@ var TimelineKinds = []string{
 // TimelineEntry is one line of the timeline. Repeated faults of one item
 // are collapsed into one entry with a count.
 type TimelineEntry struct {
-	At      time.Time  `json:"at"`
-	Until   *time.Time `json:"until,omitempty"`
-	Count   int        `json:"count"`
-	Org     string     `json:"org"`
-	Kind    string     `json:"kind"`
-	Item    string     `json:"item,omitempty"`
-	Queue   string     `json:"queue,omitempty"`
-	Actor   string     `json:"actor"`
-	Origin  string     `json:"origin,omitempty"`
-	OSUser  string     `json:"os_user,omitempty"`
-	Summary string     `json:"summary"`
-	Detail  rawJSON    `json:"detail,omitempty"`
+	At     time.Time  `json:"at"`
+	Until  *time.Time `json:"until,omitempty"`
+	Count  int        `json:"count"`
+	Org    string     `json:"org"`
+	Kind   string     `json:"kind"`
+	Item   string     `json:"item,omitempty"`
+	Queue  string     `json:"queue,omitempty"`
+	Actor  string     `json:"actor"`
+	Origin string     `json:"origin,omitempty"`
+	OSUser string     `json:"os_user,omitempty"`
+	// DBUser and RecordedAt are what the database recorded, whatever the
+	// writer claimed in Actor, Origin and At (see router.Event).
+	DBUser     string     `json:"db_user,omitempty"`
+	RecordedAt *time.Time `json:"recorded_at,omitempty"`
+	Summary    string     `json:"summary"`
+	Detail     rawJSON    `json:"detail,omitempty"`
 	// Operation is the bulk action this entry stands for: its events, in
 	// one org, are one entry with a count.
 	Operation string `json:"operation,omitempty"`
@@ -159,7 +163,7 @@ func BuildTimeline(t *Timeline, evs []router.Event) {
 			item = router.FormatItemID(e.WorkItemID)
 		}
 		ent := TimelineEntry{At: e.At, Count: 1, Org: e.OrgID, Kind: e.Kind, Item: item, Queue: e.QueueID,
-			Actor: e.Actor, Origin: e.Origin, OSUser: e.OSUser, Detail: asRaw(e.Detail)}
+			Actor: e.Actor, Origin: e.Origin, OSUser: e.OSUser, DBUser: e.DBUser, RecordedAt: e.RecordedAt, Detail: asRaw(e.Detail)}
 		byOperator := !strings.HasPrefix(e.Actor, "engine:") && !strings.HasPrefix(e.Actor, "monitor")
 		if byOperator {
 			who := e.Actor
@@ -394,6 +398,7 @@ func (t *Timeline) Markdown() string {
 		if e.Origin != "" && e.Origin != "local" {
 			who += " from " + e.Origin
 		}
+		who += text.Login(e.DBUser) + text.Recorded(e.At, e.RecordedAt)
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", when, mdCell(e.Org), mdCell(e.Queue), mdCell(e.Summary), mdCell(who))
 	}
 	return b.String()

@@ -132,7 +132,7 @@ func TestTimelineFromStore(t *testing.T) {
 		e.clk.Set(at(20 * time.Minute))
 		e.one(e.ops.Quarantine(e.ctx, "o2", []int64{x.ID}, "suspicious"))
 		e.clk.Set(at(40 * time.Minute))
-		e.one(e.ops.Release(e.ctx, "o2", []int64{x.ID}))
+		e.one(e.ops.Release(e.ctx, "o2", []int64{x.ID}, false))
 		e.clk.Set(at(time.Hour))
 
 		entries := func(tl *ops.Timeline) string {

@@ -26,7 +26,9 @@ func FuzzRedactDSN(f *testing.F) {
 	f.Setenv("PGSERVICEFILE", filepath.Join(f.TempDir(), "none"))
 	f.Setenv("PGSERVICE", "")
 	f.Add("postgres://u:secret@h/db", "p@ss w/rd")
+	f.Add("host=h password='abc'defSECRET' connect_timeout=x", "abc'defSECRET")
 	f.Fuzz(func(t *testing.T, dsn string, pw string) {
+		malformedPasswordHidden(t, pw)
 		// Arbitrary input: never panics, and what pgx would send as the
 		// password is hidden.
 		out := DSN(dsn)
@@ -61,6 +63,45 @@ func FuzzRedactDSN(f *testing.F) {
 			}
 		}
 	})
+}
+
+// malformedPasswordHidden: a password written into a keyword/value DSN
+// without the quoting it needs (a quote inside it) makes pgx refuse the
+// DSN, quoting what follows the early end of the value; no piece of the
+// password survives Text in that error.
+func malformedPasswordHidden(t *testing.T, pw string) {
+	if pw == "" || strings.ContainsAny(pw, " \t\n\r\v\f=\\\x00") || !strings.Contains(pw, "'") {
+		return
+	}
+	for _, form := range []builtForm{
+		{"host=h user=u password=", pw, " connect_timeout=x"},
+		{"host=h user=u password='", pw, "' connect_timeout=x"},
+		{"password=", pw, " sslmode=bogus host=h"},
+	} {
+		d := form.prefix + form.written + form.suffix
+		_, err := pgconn.ParseConfigWithOptions(d, pgxOptions)
+		if err == nil {
+			continue
+		}
+		got := Text(err.Error(), d)
+		// The same DSN with every character of the password but its quotes
+		// replaced: pgx's own words in the error are in its error too.
+		neutral := strings.Map(func(r rune) rune {
+			if r == '\'' {
+				return r
+			}
+			return 'Z'
+		}, pw)
+		_, nerr := pgconn.ParseConfigWithOptions(form.prefix+neutral+form.suffix, pgxOptions)
+		if nerr == nil {
+			continue
+		}
+		for _, piece := range strings.Split(pw, "'") {
+			if len(piece) >= 4 && strings.Count(got, piece) > strings.Count(nerr.Error()+form.prefix+form.suffix, piece) {
+				t.Fatalf("Text(%q, %q) = %q holds %q, a piece of the password %q", err.Error(), d, got, piece, pw)
+			}
+		}
+	}
 }
 
 type builtForm struct{ prefix, written, suffix string }

@@ -242,8 +242,46 @@ func keywordSpans(dsn string) []span {
 		}
 		if isPasswordKey(key) {
 			spans = append(spans, span{lo, pos, false})
+			var more []span
+			pos, more = malformedTail(dsn, lo, pos)
+			spans = append(spans, more...)
 		}
 	}
+}
+
+// malformedTail covers what libpq would misread after a password value
+// that ends at pos: a quote inside the password ("password='se'cret'")
+// ends the value early, and the rest ("cret'") is a word without '=',
+// which the driver's error then quotes ("missing = after cret'"). Each
+// such word up to the next key=value is part of the password: it returns
+// where they end and their spans (each word, each without its quotes, and
+// the whole password with them).
+func malformedTail(dsn string, lo, pos int) (int, []span) {
+	var spans []span
+	end := pos
+	for {
+		q := end
+		for q < len(dsn) && isSpace(dsn[q]) {
+			q++
+		}
+		r := q
+		for r < len(dsn) && !isSpace(dsn[r]) {
+			r++
+		}
+		if q >= len(dsn) || strings.Contains(dsn[q:r], "=") {
+			break
+		}
+		spans = append(spans, span{q, r, false})
+		if t := strings.Trim(dsn[q:r], "'"); t != "" && t != dsn[q:r] {
+			i := q + strings.Index(dsn[q:r], t)
+			spans = append(spans, span{i, i + len(t), false})
+		}
+		end = r
+	}
+	if end > pos {
+		spans = append(spans, span{lo, end, false})
+	}
+	return end, spans
 }
 
 // percentDecode decodes %XX sequences and leaves anything malformed alone.

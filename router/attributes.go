@@ -245,11 +245,39 @@ func ClassifyRevision(found bool, revisionID int64, attrs []byte) (Attributes, C
 	if !found {
 		return Attributes{}, CauseMissingRevision, fmt.Errorf("current revision %d not found", revisionID)
 	}
+	if len(attrs) > MaxAttributesBytes {
+		return Attributes{}, CauseOversizedAttributes, OversizedError(revisionID, len(attrs))
+	}
 	a, err := ParseAttributes(attrs)
 	if err != nil {
 		return Attributes{}, CauseCorruptRevision, fmt.Errorf("revision %d: %w", revisionID, err)
 	}
 	return a, CauseNone, nil
+}
+
+// OversizedError describes a revision whose attributes are over the size
+// limit, for the item's last error.
+func OversizedError(revisionID int64, bytes int) error {
+	return fmt.Errorf("revision %d: attributes too large (%d bytes, over the size limit); not loaded", revisionID, bytes)
+}
+
+// ClassifyClaimed classifies a claimed item's current revision, as
+// ClassifyRevision does, and an oversized one (which the store did not
+// load) as oversized_attributes.
+func ClassifyClaimed(ci *ClaimedItem) (Attributes, Cause, error) {
+	if ci.RevisionFound && ci.Oversized {
+		return Attributes{}, CauseOversizedAttributes, OversizedError(ci.Item.CurrentRevisionID, ci.Bytes)
+	}
+	return ClassifyRevision(ci.RevisionFound, ci.Item.CurrentRevisionID, ci.Attributes)
+}
+
+// ClassifyHead classifies a queue head's current revision as
+// ClassifyClaimed does.
+func ClassifyHead(h *HeadItem) (Attributes, Cause, error) {
+	if h.RevisionFound && h.Oversized {
+		return Attributes{}, CauseOversizedAttributes, OversizedError(h.CurrentRevisionID, h.Bytes)
+	}
+	return ClassifyRevision(h.RevisionFound, h.CurrentRevisionID, h.Attributes)
 }
 
 // PriorityOf returns the priority of attributes, or 0 when they are invalid.

@@ -692,6 +692,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		redo      = map[string]bool{}
 		nextPoll  time.Time
 		listFails int
+		gate      = newWakeGate(e.cfg.PollInterval)
+		listOrgs  = func() ([]string, error) { return e.store.ListOrgs(ctx) }
 	)
 	enqueue := func(org string) {
 		if inflight[org] {
@@ -706,31 +708,17 @@ func (e *Engine) Run(ctx context.Context) error {
 	for {
 		now := e.cfg.Clock.Now()
 		if !now.Before(nextPoll) {
-			orgs, err := e.store.RoutableOrgs(ctx)
+			orgs, next, err := e.poll(ctx, now, &listFails)
+			if ctx.Err() != nil {
+				return nil
+			}
 			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				e.listError(err)
-				if permanent(err) {
-					e.log.Error("listing orgs refused; stopping", "error", err.Error())
-					return err
-				}
-				listFails++
-				d := e.backoff(listFails)
-				if listFails == 1 || listFails%10 == 0 {
-					e.log.Warn("listing orgs failed; retrying", "error", err.Error(), "backoff", d.String())
-				}
-				nextPoll = now.Add(d)
-			} else {
-				if listFails > 0 {
-					e.log.Info("store reachable again", "after_failures", listFails)
-				}
-				listFails = 0
-				for _, o := range orgs {
-					enqueue(o)
-				}
-				nextPoll = now.Add(e.cfg.PollInterval)
+				return err
+			}
+			nextPoll = next
+			gate.learn(orgs)
+			for _, o := range append(orgs, gate.release(now)...) {
+				enqueue(o)
 			}
 		}
 		// Hand out work to idle workers, skipping orgs in backoff.
@@ -768,13 +756,16 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case org := <-notify:
-			enqueue(org)
+			if gate.admit(org, e.cfg.Clock.Now(), listOrgs) {
+				enqueue(org)
+			}
 		case <-resync:
 			// Subscribed (again): whatever was notified before is lost, so
 			// look at every org now.
 			nextPoll = time.Time{}
 		case r := <-done:
 			delete(inflight, r.org)
+			gate.turnDone(r.org, r.err == nil && r.turn.Progress(), e.cfg.Clock.Now())
 			if r.err != nil && permanent(r.err) {
 				e.log.Error("routing refused; stopping", "org", r.org, "error", r.err.Error())
 				return r.err
@@ -788,6 +779,34 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-e.cfg.Clock.After(d):
 		}
 	}
+}
+
+// poll lists the routable orgs for Run, and when to poll next: one poll
+// interval on, or a backoff after a failure. It returns an error only for
+// a permanent refusal, on which Run stops.
+func (e *Engine) poll(ctx context.Context, now time.Time, listFails *int) ([]string, time.Time, error) {
+	orgs, err := e.store.RoutableOrgs(ctx)
+	if err == nil {
+		if *listFails > 0 {
+			e.log.Info("store reachable again", "after_failures", *listFails)
+		}
+		*listFails = 0
+		return orgs, now.Add(e.cfg.PollInterval), nil
+	}
+	if ctx.Err() != nil {
+		return nil, now, nil
+	}
+	e.listError(err)
+	if permanent(err) {
+		e.log.Error("listing orgs refused; stopping", "error", err.Error())
+		return nil, now, err
+	}
+	*listFails++
+	d := e.backoff(*listFails)
+	if *listFails == 1 || *listFails%10 == 0 {
+		e.log.Warn("listing orgs failed; retrying", "error", err.Error(), "backoff", d.String())
+	}
+	return nil, now.Add(d), nil
 }
 
 // listen forwards store notifications, resubscribing with backoff. A

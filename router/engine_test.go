@@ -724,7 +724,7 @@ func startRun(t *testing.T, e *router.Engine) (stop func()) {
 // stopped one on exit.
 func TestRunWakesOnNotification(t *testing.T) {
 	clock := router.NewManualClock(t0)
-	f := newFake(clock)
+	f := newFake(clock, "org-n") // an org that exists; the polls find nothing routable
 	f.routable = []string{}
 	w := &work{remaining: 3}
 	f.route["org-n"] = w.route
@@ -754,7 +754,7 @@ func TestRunWakesOnNotification(t *testing.T) {
 // MaxBatchesPerTurn is taken up again without waiting for a poll.
 func TestRunKeepsRoutingTurnsWithMore(t *testing.T) {
 	clock := router.NewManualClock(t0)
-	f := newFake(clock)
+	f := newFake(clock, "m")
 	f.routable = []string{}
 	w := &work{remaining: 200} // 10 per batch, 3 per turn: 7 turns
 	f.route["m"] = w.route
@@ -776,7 +776,7 @@ func TestRunKeepsRoutingTurnsWithMore(t *testing.T) {
 // backoff, and a stream that ends is subscribed again.
 func TestRunResubscribesToNotifications(t *testing.T) {
 	clock := &jumpClock{now: t0}
-	f := newFake(clock)
+	f := newFake(clock, "x", "y")
 	f.routable = []string{}
 	f.subscribeErrs, f.closeAfter = 2, 1
 	wx, wy := &work{remaining: 1}, &work{remaining: 1}

@@ -95,7 +95,7 @@ func Decide(policy FaultPolicy, b *Batch) []Decision {
 		if q.Paused {
 			continue
 		}
-		attrs, cause, err := ClassifyRevision(ci.RevisionFound, it.CurrentRevisionID, ci.Attributes)
+		attrs, cause, err := ClassifyClaimed(ci)
 		if cause != CauseNone {
 			out = append(out, Decision{Kind: DecideFault, ItemID: it.ID, QueueID: it.QueueID,
 				Cause: cause, Error: err.Error(), Action: policy})

@@ -141,7 +141,11 @@ type OpsStore interface {
 
 	// ---- items ----
 
+	// GetItem returns one item with its journal copy (the copy's
+	// attributes only when within the store's size limit).
 	GetItem(ctx context.Context, id int64) (WorkItem, error)
+	// ListItems returns a page of items without the journal copy's
+	// attributes: a list never fetches a blob it does not show.
 	ListItems(ctx context.Context, f ItemFilter) ([]WorkItem, error)
 	// ItemRevisions returns an item's revisions, oldest first.
 	ItemRevisions(ctx context.Context, org string, item int64) ([]Revision, error)
@@ -165,6 +169,9 @@ type OpsStore interface {
 	// Release returns a quarantined item, or a queued item flagged by the
 	// skip policy, to queued with its original enqueued_at, clearing the
 	// skip flag. A queued, unflagged item is left as is (Changed false).
+	// An item whose current revision is missing, over the size limit or
+	// invalid is refused with ErrConflict, saying to repair it first,
+	// unless req.Force; a forced release is journalled as such.
 	Release(ctx context.Context, req ReleaseRequest) (ActionResult, error)
 	// SetQueuePaused pauses or resumes a queue; repeating is harmless.
 	SetQueuePaused(ctx context.Context, req QueuePauseRequest) (ActionResult, error)
@@ -228,12 +235,29 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrInvalidJSON refuses attribute bytes that are not JSON at all.
 	ErrInvalidJSON = errors.New("attributes are not valid JSON")
+	// ErrAttributesTooLarge refuses attributes over the store's size
+	// limit (64 KiB unless the database says otherwise). Errors wrapping
+	// it also match ErrInvalidJSON: either way the store refused the
+	// bytes at once and stored nothing.
+	ErrAttributesTooLarge error = refusedAttributes("attributes too large")
 	// ErrPermission means the store refused for lack of a privilege. It is
 	// permanent: the engine stops on it rather than retrying.
 	ErrPermission = errors.New("permission denied")
 	// ErrReadOnly is returned by ops when a mutation is refused.
 	ErrReadOnly = errors.New("read-only")
 )
+
+// refusedAttributes is an attributes refusal that also matches
+// ErrInvalidJSON.
+type refusedAttributes string
+
+func (e refusedAttributes) Error() string        { return string(e) }
+func (e refusedAttributes) Is(target error) bool { return target == ErrInvalidJSON }
+
+// TooLargef wraps ErrAttributesTooLarge with a message.
+func TooLargef(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrAttributesTooLarge, fmt.Sprintf(format, args...))
+}
 
 // NotFoundf wraps ErrNotFound with a message.
 func NotFoundf(format string, args ...any) error {
@@ -296,8 +320,12 @@ type QuarantineRequest struct {
 type ReleaseRequest struct {
 	Org    string
 	ItemID int64
-	Actor  Actor
-	At     time.Time
+	// Force releases an item whose current revision is missing, oversized
+	// or invalid, which is otherwise refused (ErrConflict): routed, it
+	// would fault again at once.
+	Force bool
+	Actor Actor
+	At    time.Time
 }
 
 // QueuePauseRequest pauses (Paused) or resumes a queue (SetQueuePaused).
@@ -466,10 +494,14 @@ type Batch struct {
 }
 
 // ClaimedItem is one claimed item with its current revision, if found.
+// A revision whose attributes are over the store's size limit is found
+// but Oversized, and its attributes are not loaded.
 type ClaimedItem struct {
 	Item          WorkItem
 	RevisionFound bool
 	Attributes    []byte
+	Oversized     bool
+	Bytes         int
 }
 
 // DecisionKind is what the engine decided for one item.
@@ -633,15 +665,23 @@ type HeadItem struct {
 	CurrentRevisionID int64
 	RevisionFound     bool
 	Attributes        []byte
+	// Oversized: the revision's attributes (Bytes long) are over the
+	// store's limit and were not loaded.
+	Oversized bool
+	Bytes     int
 }
 
 // RepairCandidate is an item that needs its current revision rebuilt.
 type RepairCandidate struct {
 	Item WorkItem
 	// RevisionFound is false when the current revision row is missing;
-	// otherwise CurrentAttributes holds its invalid attributes.
+	// otherwise CurrentAttributes holds its invalid attributes, unless
+	// they are over the store's size limit (CurrentOversized, with
+	// CurrentBytes their size).
 	RevisionFound     bool
 	CurrentAttributes []byte
+	CurrentOversized  bool
+	CurrentBytes      int
 	// Earlier holds the item's other revisions, newest first.
 	Earlier []Revision
 }

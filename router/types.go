@@ -87,6 +87,10 @@ const (
 	CauseNone            Cause = ""
 	CauseMissingRevision Cause = "missing_revision"
 	CauseCorruptRevision Cause = "corrupt_revision"
+	// CauseOversizedAttributes: the current revision's attributes are over
+	// the store's size limit, so nothing loads them; written before the
+	// limit, or before it was lowered.
+	CauseOversizedAttributes Cause = "oversized_attributes"
 	// CauseUnknownQueue is an item fault only: the item names a queue that
 	// does not exist, so it can never reach a head.
 	CauseUnknownQueue Cause = "unknown_queue"
@@ -191,6 +195,15 @@ type WorkItem struct {
 	// rebuild a deleted revision exactly.
 	JournalRevisionID int64  `json:"journal_revision_id,omitempty"`
 	JournalAttributes []byte `json:"-"`
+	// JournalVerified is set when the store can prove the copy came from
+	// the revision itself (pgstore: its trigger copied it), not from
+	// whoever wrote the item. Repair uses an unverified copy only when
+	// asked to.
+	JournalVerified bool `json:"journal_verified"`
+	// JournalBytes is the journal copy's size; when it is over the store's
+	// limit, JournalOversized is set and JournalAttributes is not loaded.
+	JournalBytes     int  `json:"journal_bytes,omitempty"`
+	JournalOversized bool `json:"journal_oversized,omitempty"`
 }
 
 // Revision is an immutable set of routing attributes for one item.
@@ -203,6 +216,10 @@ type Revision struct {
 	// Source says how the revision came to be: "platform", "seed", "sim",
 	// or "repair:<source>".
 	Source string `json:"source,omitempty"`
+	// Bytes is the size of the attributes as text. Oversized is set when
+	// that is over the store's limit; Attributes is then not loaded.
+	Bytes     int  `json:"bytes,omitempty"`
+	Oversized bool `json:"oversized,omitempty"`
 }
 
 // Event is one entry of the append-only journal.
@@ -218,6 +235,12 @@ type Event struct {
 	OSUser     string    `json:"os_user,omitempty"`
 	// Detail is a JSON object with kind-specific fields.
 	Detail []byte `json:"detail,omitempty"`
+	// DBUser and RecordedAt are what the store itself recorded, whatever
+	// the writer claimed in Actor, Origin and At: pgstore's login
+	// (session_user) and its clock, set by a trigger. Empty for events
+	// written before the store recorded them, and on the embedded store.
+	DBUser     string     `json:"db_user,omitempty"`
+	RecordedAt *time.Time `json:"recorded_at,omitempty"`
 	// OperationID groups the events of one bulk action.
 	OperationID string `json:"operation_id,omitempty"`
 }
@@ -250,6 +273,13 @@ type Heartbeat struct {
 	// Polling: the engine has no wake-ups (no connection to LISTEN on),
 	// so it finds new work only by polling, every poll interval.
 	Polling bool `json:"polling"`
+}
+
+// BrokenRevisionf says why an item should not be released: its current
+// revision is "missing", "oversized" or "invalid".
+func BrokenRevisionf(item, revision int64, verdict string) error {
+	return Conflictf("item %d's current revision %d is %s: released, it would fault again at once; "+
+		"repair it first (repair plan, then repair apply), or force the release", item, revision, verdict)
 }
 
 // FormatItemID renders an item id the way every output shows it.

@@ -75,7 +75,7 @@ func (m *Model) askQuarantine(id int64, org, reason string) tea.Cmd {
 }
 
 // askRelease asks before releasing the item id, or (id 0) the target item.
-func (m *Model) askRelease(id int64, org string) tea.Cmd {
+func (m *Model) askRelease(id int64, org string, force bool) tea.Cmd {
 	desc := ""
 	if id == 0 {
 		var err error
@@ -85,8 +85,11 @@ func (m *Model) askRelease(id int64, org string) tea.Cmd {
 			return nil
 		}
 	}
-	m.confirm = &confirmState{action: ops.ActionRelease, prompt: present.AskRelease([]int64{id}, desc),
-		cmd: releaseCmd(&m.shared, org, id)}
+	prompt := present.AskRelease([]int64{id}, desc)
+	if force {
+		prompt = present.AskForcedRelease([]int64{id}, desc)
+	}
+	m.confirm = &confirmState{action: ops.ActionRelease, prompt: prompt, cmd: releaseCmd(&m.shared, org, id, force)}
 	return nil
 }
 
@@ -137,9 +140,9 @@ func (m *Model) askSetPaused(ref router.QueueRef, pause bool, depth int) tea.Cmd
 
 // askRepair plans first (a read, in a Cmd); the plan view then asks before
 // applying.
-func (m *Model) askRepair(org string, allowDefaults bool) tea.Cmd {
+func (m *Model) askRepair(org string, allow repairAllow) tea.Cmd {
 	m.setStatus(statusInfo, "planning the repair of "+present.Scope(org)+"…")
-	return fetchPlan(&m.shared, org, allowDefaults)
+	return fetchPlan(&m.shared, org, allow)
 }
 
 func (m *Model) askDrill(org string, count int, kind string) tea.Cmd {
@@ -189,6 +192,14 @@ func (m *Model) onPlan(msg planMsg) {
 			retry = ":repair " + msg.org + " --allow-defaults"
 		}
 		m.setStatus(statusErr, present.NoneRepairable(p, retry))
+		return
+	}
+	if p.Repairable == p.NeedOptIn && !p.AllowFallback {
+		retry := ":repair --allow-fallback"
+		if msg.org != "" {
+			retry = ":repair " + msg.org + " --allow-fallback"
+		}
+		m.setStatus(statusErr, present.OnlyFallbacks(p, retry))
 		return
 	}
 	m.confirm = &confirmState{action: ops.ActionRepair, prompt: present.AskRepair(p), cmd: applyRepairCmd(&m.shared, p)}

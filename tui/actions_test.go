@@ -103,7 +103,19 @@ func TestReleaseConfirmed(t *testing.T) {
 	if got := w.itemState(t, ids[0]); got != router.StateQuarantined {
 		t.Fatalf("cancelled release changed the item to %s", got)
 	}
+	// Its revision is still missing: released, it would fault again, so
+	// u is refused and says to repair it first; :release ID --force
+	// releases it anyway.
 	d.keys("u", "y")
+	d.wantStatus("repair it first")
+	if got := w.itemState(t, ids[0]); got != router.StateQuarantined {
+		t.Fatalf("a release of an item with a missing revision left it %s", got)
+	}
+	d.keys(":")
+	d.typeText(fmt.Sprintf("release %d --force", ids[0]))
+	d.keys("enter")
+	d.wantView(fmt.Sprintf("FORCE: Release item %d", ids[0]))
+	d.keys("y")
 	if got := w.itemState(t, ids[0]); got != router.StateQueued {
 		t.Fatalf("released item is %s", got)
 	}

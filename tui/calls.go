@@ -61,9 +61,9 @@ func itemOutcome(verb string, outs []ops.Outcome) (string, error) {
 	return present.Outcome(verb, outs[0]), nil
 }
 
-func releaseCmd(c *shared, org string, id int64) tea.Cmd {
+func releaseCmd(c *shared, org string, id int64, force bool) tea.Cmd {
 	return c.call(actionTimeout, func(ctx context.Context, api *ops.Ops) tea.Msg {
-		outs, err := api.Release(ctx, org, []int64{id})
+		outs, err := api.Release(ctx, org, []int64{id}, force)
 		if err != nil {
 			return actionMsg{action: "release", err: err}
 		}

@@ -52,12 +52,12 @@ var commands = []*command{
 	{name: "timeline", aliases: []string{"tl"}, args: "[ORG]", run: (*Model).cmdTimeline},
 	{name: "item", aliases: []string{"i"}, args: "ID", minArgs: 1, maxArgs: 1, run: (*Model).cmdItem},
 	{name: "quarantine", aliases: []string{"x"}, args: "ID [REASON]", minArgs: 1, writes: true, run: (*Model).cmdQuarantine},
-	{name: "release", aliases: []string{"u"}, args: "ID", minArgs: 1, maxArgs: 1, writes: true, run: (*Model).cmdRelease},
+	{name: "release", aliases: []string{"u"}, args: "ID [--force]", minArgs: 1, maxArgs: 2, writes: true, run: (*Model).cmdRelease},
 	{name: "pause", args: "ORG/QUEUE [REASON]", minArgs: 1, writes: true,
 		run: func(m *Model, args []string) tea.Cmd { return m.cmdPause(args) }},
 	{name: "resume", args: "ORG/QUEUE", minArgs: 1, maxArgs: 1, writes: true,
 		run: func(m *Model, args []string) tea.Cmd { return m.cmdSetPaused(args[0], false) }},
-	{name: "repair", args: "[ORG] [--allow-defaults]", writes: true, run: (*Model).cmdRepair},
+	{name: "repair", args: "[ORG] [--allow-defaults] [--allow-fallback]", writes: true, run: (*Model).cmdRepair},
 	{name: "drill", args: "[ORG] [COUNT]", writes: true, demo: true, run: (*Model).cmdDrill},
 	{name: "team", args: "pause|resume ORG/TEAM [REASON]", minArgs: 2, writes: true, run: (*Model).cmdTeam},
 	{name: "agent", args: "ORG/AGENT available|away|offline", minArgs: 2, maxArgs: 2, writes: true, run: (*Model).cmdAgent},
@@ -207,7 +207,14 @@ func (m *Model) cmdRelease(args []string) tea.Cmd {
 	if err != nil {
 		return m.fail(err)
 	}
-	return m.askRelease(id, "")
+	force := false
+	if len(args) == 2 {
+		if args[1] != "--force" && args[1] != "-f" {
+			return m.fail(fmt.Errorf("release: %q is not --force", args[1]))
+		}
+		force = true
+	}
+	return m.askRelease(id, "", force)
 }
 
 func (m *Model) cmdSetPaused(arg string, pause bool) tea.Cmd {
@@ -227,11 +234,13 @@ func (m *Model) cmdPause(args []string) tea.Cmd {
 }
 
 func (m *Model) cmdRepair(args []string) tea.Cmd {
-	org, defaults := m.contextOrg(), false
+	org, allow := m.contextOrg(), repairAllow{}
 	for _, a := range args {
 		switch a {
 		case "--allow-defaults", "-d", "defaults":
-			defaults = true
+			allow.defaults = true
+		case "--allow-fallback", "-f", "fallback":
+			allow.fallback = true
 		case "all", "--all":
 			org = ""
 		default:
@@ -242,7 +251,7 @@ func (m *Model) cmdRepair(args []string) tea.Cmd {
 			org = name
 		}
 	}
-	return m.askRepair(org, defaults)
+	return m.askRepair(org, allow)
 }
 
 func (m *Model) cmdDrill(args []string) tea.Cmd {

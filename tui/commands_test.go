@@ -200,8 +200,8 @@ func TestCommandTableIsCovered(t *testing.T) {
 // all come from the table.
 func TestCommandTableGeneratesHelp(t *testing.T) {
 	const before = "commands: :org NAME, :stalled, :all, :timeline [ORG], :item ID, :quarantine ID [REASON], " +
-		":release ID, :pause ORG/QUEUE [REASON], :resume ORG/QUEUE, :repair [ORG] [--allow-defaults], :drill [ORG] [COUNT], " +
-		":team pause|resume ORG/TEAM [REASON], :agent ORG/AGENT available|away|offline, :impact [SINCE] [ORG], :q"
+		":release ID [--force], :pause ORG/QUEUE [REASON], :resume ORG/QUEUE, :repair [ORG] [--allow-defaults] [--allow-fallback], " +
+		":drill [ORG] [COUNT], :team pause|resume ORG/TEAM [REASON], :agent ORG/AGENT available|away|offline, :impact [SINCE] [ORG], :q"
 	if commandHelp != before {
 		t.Errorf("commandHelp is\n%s\nwant\n%s", commandHelp, before)
 	}

@@ -13,12 +13,36 @@ import (
 func (m *Model) helpBody(h int) []string {
 	blocks := m.helpBlocks()
 	cmds := commandUsages(false, m.readOnly(), m.opts.Demo)
-	cmdLines := wrap([]string{"Commands: " + strings.Join(cmds, " · ")}, m.width)
+	cmdLines := listLines("Commands: ", cmds, " · ", m.width)
 	rows := max(h-3-len(cmdLines), 6)
 	out := []string{m.st.r(m.st.title, "Keys (? or esc closes the help)"), ""}
 	out = append(out, packColumns(blocks, rows, m.width)...)
 	out = append(out, "")
 	return append(out, cmdLines...)
+}
+
+// listLines lays out a list after a title in lines of at most w cells,
+// breaking between items only (an item wider than w is wrapped alone),
+// so that no item is split where it holds a hyphen or a space.
+func listLines(title string, items []string, sep string, w int) []string {
+	var out []string
+	line := title
+	for i, it := range items {
+		next := it
+		if i < len(items)-1 {
+			next += strings.TrimRight(sep, " ")
+		}
+		switch {
+		case line == title || line == "":
+			line += next
+		case width(line)+1+width(next) <= w:
+			line += " " + next
+		default:
+			out = append(out, line)
+			line = next
+		}
+	}
+	return wrap(append(out, line), w)
 }
 
 // helpBlocks is one block of lines per group of keys, the actions first,

@@ -382,7 +382,7 @@ func (m *Model) globalKey(k tea.KeyPressMsg) (tea.Cmd, bool) {
 			if sel, ok := m.markedSelector(); ok {
 				return m.askBulk(ops.SetRelease, sel)
 			}
-			return m.askRelease(0, "")
+			return m.askRelease(0, "", false)
 		}), true
 	case key.Matches(k, km.QuarantineAll):
 		return m.action("quarantine", func() tea.Cmd { return m.askAll(ops.SetQuarantine) }), true
@@ -393,7 +393,7 @@ func (m *Model) globalKey(k tea.KeyPressMsg) (tea.Cmd, bool) {
 	case key.Matches(k, km.TeamPause):
 		return m.action("team", m.askTeamPause), true
 	case key.Matches(k, km.Repair):
-		return m.action("repair", func() tea.Cmd { return m.askRepair(m.contextOrg(), false) }), true
+		return m.action("repair", func() tea.Cmd { return m.askRepair(m.contextOrg(), repairAllow{}) }), true
 	case key.Matches(k, km.Pause):
 		return m.action("pause", m.askPause), true
 	case key.Matches(k, km.Drill):

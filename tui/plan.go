@@ -13,28 +13,35 @@ import (
 // touch, its source and its verdict, shown before the question to apply.
 type repairState struct {
 	textView
-	org           string
-	allowDefaults bool
-	plan          *ops.RepairPlan
+	org   string
+	allow repairAllow
+	plan  *ops.RepairPlan
 }
 
+// repairAllow is what the operator allowed repair to rebuild from besides
+// the exact journal copy (:repair --allow-defaults, --allow-fallback).
+type repairAllow struct{ defaults, fallback bool }
+
 type planMsg struct {
-	org           string
-	allowDefaults bool
-	plan          *ops.RepairPlan
-	err           error
+	org   string
+	allow repairAllow
+	plan  *ops.RepairPlan
+	err   error
 }
 
 // fetchPlan plans a repair: a read, which changes nothing.
-func fetchPlan(c *shared, org string, allowDefaults bool) tea.Cmd {
+func fetchPlan(c *shared, org string, allow repairAllow) tea.Cmd {
 	return c.call(actionTimeout, func(ctx context.Context, api *ops.Ops) tea.Msg {
-		p, err := api.PlanRepair(ctx, org, allowDefaults)
-		return planMsg{org: org, allowDefaults: allowDefaults, plan: p, err: err}
+		p, err := api.PlanRepair(ctx, org, allow.defaults)
+		if p != nil {
+			p.AllowFallback = allow.fallback
+		}
+		return planMsg{org: org, allow: allow, plan: p, err: err}
 	})
 }
 
 func newRepairState(msg planMsg) repairState {
-	s := repairState{org: msg.org, allowDefaults: msg.allowDefaults, plan: msg.plan}
+	s := repairState{org: msg.org, allow: msg.allow, plan: msg.plan}
 	s.text = newText(present.PlanLines(msg.plan, msg.org))
 	return s
 }

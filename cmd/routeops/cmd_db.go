@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -72,6 +74,7 @@ each key does (docs/deploy/routeops.example.yaml is its output).`,
 
 func (a *app) migrateCmd() *cobra.Command {
 	var roles bool
+	var limit string
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Create or upgrade the database schema (idempotent, under an advisory lock)",
@@ -88,9 +91,16 @@ table: status, check, timeline, items, verify, the read-only console) and
 routeops_operator (a viewer that may also quarantine, release, repair, pause,
 resume and clean up). Neither may UPDATE or DELETE the journal. Run it as a
 superuser, or as the owner of the tables with CREATEROLE; then grant people's
-login roles membership in one of them (GRANT routeops_viewer TO alice).`,
+login roles membership in one of them (GRANT routeops_viewer TO alice).
+
+The database bounds every revision's attributes (64 KiB by default, measured as
+JSON text), for every writer, routeops or not: a larger document is refused when
+it is written, and one already stored is an item fault (oversized_attributes),
+never loaded. --attributes-limit sets the bound (16KiB to 64MiB); without it the
+current one is kept and shown.`,
 		Example: `  routeops migrate
-  routeops migrate --roles`,
+  routeops migrate --roles
+  routeops migrate --attributes-limit 128KiB`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.cfg.DSN == "" {
@@ -99,10 +109,22 @@ login roles membership in one of them (GRANT routeops_viewer TO alice).`,
 			if err := a.allow(ops.ActionMigrate); err != nil {
 				return err
 			}
+			set := 0
+			if limit != "" {
+				n, err := parseBytes(limit)
+				if err != nil {
+					return usageErr("--attributes-limit: %v", err)
+				}
+				set = n
+			}
 			res, err := pgstore.Migrate(cmd.Context(), a.pgOptions())
 			if errors.Is(err, pgstore.ErrNeedsSession) {
 				return usageErr("migrate: %s", a.redact(err.Error()))
 			}
+			if err != nil {
+				return failed(errors.New(a.redact(err.Error())))
+			}
+			maxBytes, err := pgstore.AttributesLimit(cmd.Context(), a.pgOptions(), set)
 			if err != nil {
 				return failed(errors.New(a.redact(err.Error())))
 			}
@@ -112,7 +134,8 @@ login roles membership in one of them (GRANT routeops_viewer TO alice).`,
 				}
 			}
 			if a.output("table") == "json" {
-				out := map[string]any{"from": res.From, "to": res.To, "changed": res.From != res.To}
+				out := map[string]any{"from": res.From, "to": res.To, "changed": res.From != res.To,
+					"attributes_limit_bytes": maxBytes}
 				if roles {
 					out["roles"] = []string{pgstore.RoleViewer, pgstore.RoleOperator}
 				}
@@ -123,6 +146,7 @@ login roles membership in one of them (GRANT routeops_viewer TO alice).`,
 			} else {
 				fmt.Fprintf(a.stdout, "schema migrated from version %d to %d\n", res.From, res.To)
 			}
+			fmt.Fprintf(a.stdout, "attributes limit: %d bytes (routeops_settings.attributes_max_bytes)\n", maxBytes)
 			if roles {
 				fmt.Fprintf(a.stdout, "roles %s and %s are up to date; grant login roles membership, such as: GRANT %s TO alice\n",
 					pgstore.RoleViewer, pgstore.RoleOperator, pgstore.RoleViewer)
@@ -131,7 +155,28 @@ login roles membership in one of them (GRANT routeops_viewer TO alice).`,
 		},
 	}
 	cmd.Flags().BoolVar(&roles, "roles", false, "also create or update the group roles routeops_viewer and routeops_operator and their grants")
+	cmd.Flags().StringVar(&limit, "attributes-limit", "", "largest revision attributes the database accepts, in bytes or with KiB/MiB (16KiB to 64MiB; default: keep, 64KiB when new)")
 	return cmd
+}
+
+// parseBytes reads a size such as 65536, 64KiB or 1MiB.
+func parseBytes(s string) (int, error) {
+	mult := 1
+	num := strings.TrimSpace(s)
+	for _, u := range []struct {
+		suffix string
+		mult   int
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"B", 1}} {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n <= 0 || n > (1<<30)/mult {
+		return 0, fmt.Errorf("%q is not a size: give bytes, or KiB or MiB, such as 65536 or 64KiB", s)
+	}
+	return n * mult, nil
 }
 
 func (a *app) seedCmd() *cobra.Command {

@@ -38,6 +38,7 @@ func (a *app) itemsCmd() *cobra.Command {
 
 func (a *app) itemsShowCmd() *cobra.Command {
 	var org string
+	var full bool
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show an item: its revision chain with verdicts, the journal copy, its events, the last error",
@@ -59,10 +60,15 @@ func (a *app) itemsShowCmd() *cobra.Command {
 			if a.output("table") == "json" {
 				return a.printJSON(d)
 			}
-			return a.printLines(present.ItemLines(d, time.Now(), present.ItemOptions{Style: present.CLI}))
+			opts := present.ItemOptions{Style: present.CLI}
+			if full {
+				opts.MaxValue = -1
+			}
+			return a.printLines(present.ItemLines(d, time.Now(), opts))
 		},
 	}
 	show.Flags().StringVar(&org, "org", "", "refuse the id unless it belongs to this org")
+	show.Flags().BoolVar(&full, "full", false, fmt.Sprintf("show attribute documents and event details whole (default: the first %d bytes, then how many more)", present.DefaultMaxValue))
 	return show
 }
 
@@ -161,7 +167,7 @@ missing or invalid (they would fault again) and exits 2.`,
   routeops release --org org-0007 --state quarantined --rate 100 --yes`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 && !f.filtered() {
-				return a.releaseIDs(cmd.Context(), args, f.org)
+				return a.releaseIDs(cmd.Context(), args, f.org, b.force)
 			}
 			sel, err := f.selector(args)
 			if err != nil {
@@ -173,17 +179,21 @@ missing or invalid (they would fault again) and exits 2.`,
 	f.bind(cmd.Flags(), "only this org (with ids alone: refuse ids of another org)")
 	b.bindMax(cmd.Flags())
 	cmd.Flags().IntVar(&b.rate, "rate", 0, "release at most this many items per second (0: as fast as it goes)")
-	cmd.Flags().BoolVar(&b.force, "force", false, "also release items whose current revision is still missing or invalid")
+	cmd.Flags().BoolVar(&b.force, "force", false, "release even items whose current revision is missing, oversized or invalid (they fault again when routed; repair them first)")
 	return cmd
 }
 
 // releaseIDs releases items by id, one outcome each.
-func (a *app) releaseIDs(ctx context.Context, args []string, org string) error {
+func (a *app) releaseIDs(ctx context.Context, args []string, org string, force bool) error {
 	ids, err := parseIDs(args)
 	if err != nil {
 		return err
 	}
-	if err := a.confirm(ops.ActionRelease, present.AskRelease(ids, "")); err != nil {
+	ask := present.AskRelease(ids, "")
+	if force {
+		ask = present.AskForcedRelease(ids, "")
+	}
+	if err := a.confirm(ops.ActionRelease, ask); err != nil {
 		return err
 	}
 	st, err := a.openStore(ctx)
@@ -191,7 +201,7 @@ func (a *app) releaseIDs(ctx context.Context, args []string, org string) error {
 		return err
 	}
 	defer st.Close()
-	outs, err := a.newOps(st).Release(ctx, org, ids)
+	outs, err := a.newOps(st).Release(ctx, org, ids, force)
 	if err != nil {
 		return a.opsErr(err)
 	}

@@ -18,9 +18,11 @@ func (a *app) repairCmd() *cobra.Command {
 		Use:   "repair",
 		Short: "Rebuild missing or corrupt current revisions: plan (dry run), then apply",
 		Long: `repair finds every live item whose current revision is missing or invalid and
-rebuilds it: the exact attributes from the journal first (the copy kept on the
-item when the revision was written); an earlier revision only as a flagged
-fallback; defaults only with --allow-defaults. apply writes new revision rows
+rebuilds it: the exact attributes from the journal first (the copy the database
+kept on the item when the revision was written). A journal copy it cannot prove
+came from the revision (journal_unverified) and an earlier revision are
+fallbacks: the plan shows them, and apply uses them only with --allow-fallback.
+Defaults are used only with --allow-defaults. apply writes new revision rows
 (history is never edited), repoints the items, returns repaired quarantined items
 to their queue in their original place, journals each repair with your name,
 and runs verify. It is idempotent.`,
@@ -34,9 +36,9 @@ and runs verify. It is idempotent.`,
   routeops repair plan --org org-0007 --attr tier=gold -o json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 || f.filtered() {
-				return a.runRepairPlanSet(cmd.Context(), f, args, b.allowDefaults)
+				return a.runRepairPlanSet(cmd.Context(), f, args, b)
 			}
-			org, allowDefaults := f.org, b.allowDefaults
+			org, allowDefaults, allowFallback := f.org, b.allowDefaults, b.allowFallback
 			st, err := a.openStore(cmd.Context())
 			if err != nil {
 				return err
@@ -46,6 +48,7 @@ and runs verify. It is idempotent.`,
 			if err != nil {
 				return a.opsErr(err)
 			}
+			p.AllowFallback = allowFallback
 			if a.output("table") == "json" {
 				return a.printJSON(p)
 			}
@@ -65,12 +68,13 @@ and runs verify. It is idempotent.`,
 				}
 				return a.runBulk(cmd.Context(), ops.ActionRepair, sel, b)
 			}
-			return a.runRepairApply(cmd.Context(), f.org, b.allowDefaults)
+			return a.runRepairApply(cmd.Context(), f.org, b.allowDefaults, b.allowFallback)
 		},
 	}
 	for _, c := range []*cobra.Command{plan, apply} {
 		f.bind(c.Flags(), "only this org")
 		c.Flags().BoolVar(&b.allowDefaults, "allow-defaults", false, "rebuild from repair.default_* when no copy survives")
+		c.Flags().BoolVar(&b.allowFallback, "allow-fallback", false, "also apply fallback sources: an unverified journal copy (journal_unverified) or an earlier revision")
 	}
 	b.bindMax(apply.Flags())
 	cmd.AddCommand(plan, apply)
@@ -79,7 +83,7 @@ and runs verify. It is idempotent.`,
 
 // runRepairPlanSet prints the repair plan of a selection: the items it
 // selects whose current revision is missing or invalid.
-func (a *app) runRepairPlanSet(ctx context.Context, f selectorFlags, args []string, allowDefaults bool) error {
+func (a *app) runRepairPlanSet(ctx context.Context, f selectorFlags, args []string, b bulkFlags) error {
 	sel, err := f.selector(args)
 	if err != nil {
 		return err
@@ -89,7 +93,7 @@ func (a *app) runRepairPlanSet(ctx context.Context, f selectorFlags, args []stri
 		return err
 	}
 	defer st.Close()
-	p, err := a.newOps(st).PlanSet(ctx, ops.ActionRepair, sel, ops.SetOptions{Max: math.MaxInt, AllowDefaults: allowDefaults})
+	p, err := a.newOps(st).PlanSet(ctx, ops.ActionRepair, sel, ops.SetOptions{Max: math.MaxInt, AllowDefaults: b.allowDefaults, AllowFallback: b.allowFallback})
 	if err != nil {
 		return a.opsErr(err)
 	}
@@ -104,7 +108,7 @@ func (a *app) runRepairPlanSet(ctx context.Context, f selectorFlags, args []stri
 
 // runRepairApply plans, shows the plan and asks on a terminal, applies,
 // and reports with the verify verdict.
-func (a *app) runRepairApply(ctx context.Context, org string, allowDefaults bool) error {
+func (a *app) runRepairApply(ctx context.Context, org string, allowDefaults, allowFallback bool) error {
 	if err := a.allow(ops.ActionRepair); err != nil {
 		return err
 	}
@@ -118,6 +122,7 @@ func (a *app) runRepairApply(ctx context.Context, org string, allowDefaults bool
 	if err != nil {
 		return a.opsErr(err)
 	}
+	p.AllowFallback = allowFallback
 	if len(p.Items) == 0 {
 		if a.output("table") == "json" {
 			return a.printJSON(&ops.RepairReport{Outcomes: []router.RepairOutcome{}, VerifyOK: true})

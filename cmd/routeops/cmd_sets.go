@@ -136,8 +136,8 @@ type bulkFlags struct {
 	rate   int
 	force  bool
 	reason string
-	// allowDefaults is repair's.
-	allowDefaults bool
+	// allowDefaults and allowFallback are repair's.
+	allowDefaults, allowFallback bool
 }
 
 func (b *bulkFlags) bindMax(fs *pflag.FlagSet) {
@@ -170,7 +170,8 @@ func (a *app) runBulk(ctx context.Context, action string, sel router.ItemSelecto
 	o := a.newOps(st)
 	jsonOut := a.output("table") == "json"
 	out := &bulkOutput{}
-	plan, err := o.PlanSet(ctx, action, sel, ops.SetOptions{Max: b.max, Reason: b.reason, Force: b.force, AllowDefaults: b.allowDefaults})
+	plan, err := o.PlanSet(ctx, action, sel, ops.SetOptions{Max: b.max, Reason: b.reason, Force: b.force, AllowDefaults: b.allowDefaults,
+		AllowFallback: b.allowFallback})
 	out.Plan = plan
 	if plan != nil && !jsonOut {
 		if perr := a.printLines(present.SetPlanLines(plan)); perr != nil {

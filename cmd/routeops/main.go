@@ -104,6 +104,8 @@ type app struct {
 	tty bool
 	// env is injectable for tests.
 	env func(string) (string, bool)
+	// act is who is acting, resolved and checked once the config is loaded.
+	act router.Actor
 }
 
 type globalFlags struct {
@@ -218,7 +220,7 @@ With no DSN configured it runs on the embedded demo store.`,
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.flags.dsn, "dsn", "", "PostgreSQL DSN (also ROUTEOPS_DSN); empty: the embedded demo")
+	pf.StringVar(&a.flags.dsn, "dsn", "", "PostgreSQL DSN; empty: the embedded demo. Prefer ROUTEOPS_DSN, and keep the password out of it: in a 0600 PGPASSFILE (~/.pgpass) or PGPASSWORD")
 	pf.StringVar(&a.flags.readDSN, "read-dsn", "", "a hot standby for every read (db.read_dsn); writes and the engine use --dsn")
 	pf.StringVar(&a.flags.listenDSN, "listen-dsn", "", "PostgreSQL or a session pool for LISTEN and migrate (db.listen_dsn)")
 	pf.String("pooler", "", "what is in front of PostgreSQL: none, session, transaction (db.pooler)")
@@ -266,12 +268,17 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 	}
 	cfg, warnings, err := config.Load(config.LoadOptions{File: a.flags.configFile, Env: a.env, Flags: fs, FlagKeys: keys})
 	for _, w := range warnings {
-		fmt.Fprintln(a.stderr, "routeops: warning: "+w)
+		fmt.Fprintln(a.stderr, "routeops: warning: "+present.Line(w))
 	}
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
 	a.cfg = cfg
+	act, err := ops.CheckedActor(cfg.Operator, func(k string) string { v, _ := a.env(k); return v })
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	a.act = act
 	if a.flags.output != "" {
 		switch a.flags.output {
 		case "table", "json", "markdown", "md":
@@ -384,10 +391,8 @@ func (a *app) settings() ops.Settings {
 		MaxReplicaLag: a.cfg.Health.MaxReplicaLag}
 }
 
-func (a *app) actor() router.Actor {
-	env := func(k string) string { v, _ := a.env(k); return v }
-	return ops.ResolveActor(a.cfg.Operator, env)
-}
+// actor is who is acting and from where, checked when the config loaded.
+func (a *app) actor() router.Actor { return a.act }
 
 // newOps builds the operator API on a store, once, with the configured
 // settings and rules.

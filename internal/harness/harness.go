@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -278,6 +279,47 @@ func (p *Proc) Kill9() {
 func (b *Bin) Run(args ...string) Result {
 	b.t.Helper()
 	return b.Start(args...).Wait(RunTimeout)
+}
+
+// TimeBin is GNU time, which RunMeasured runs routeops under.
+const TimeBin = "/usr/bin/time"
+
+// RunMeasured runs routeops to completion under /usr/bin/time and returns
+// its peak resident memory in bytes as well. (The rusage a child reports
+// to this process is no measure: a child started by a Go program carries
+// the parent's high-water mark from before its exec.)
+func (b *Bin) RunMeasured(args ...string) (Result, int64) {
+	b.t.Helper()
+	if _, err := os.Stat(TimeBin); err != nil {
+		b.t.Fatalf("measuring memory needs GNU time at %s (Debian: apt-get install time): %v", TimeBin, err)
+	}
+	out := filepath.Join(b.t.TempDir(), "time")
+	cmd := exec.Command(TimeBin, append([]string{"-f", "%M", "-o", out, b.Path()}, args...)...)
+	cmd.Dir = b.dir
+	cmd.Env = b.Environ()
+	var stdout, stderr Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	r := Result{Args: args, Stdout: stdout.String(), Stderr: stderr.String(), Took: time.Since(start)}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.Code = ee.ExitCode()
+	default:
+		b.t.Fatalf("routeops %s: %v", strings.Join(args, " "), err)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		b.t.Fatalf("routeops %s: no memory figure: %v", strings.Join(args, " "), err)
+	}
+	fields := strings.Fields(string(raw)) // "Command exited with non-zero status N" comes first
+	kb, err := strconv.ParseInt(fields[len(fields)-1], 10, 64)
+	if err != nil {
+		b.t.Fatalf("routeops %s: cannot read %s's figure %q", strings.Join(args, " "), TimeBin, raw)
+	}
+	return r, kb * 1024
 }
 
 // Expect runs routeops and fails the test unless it exits with code.

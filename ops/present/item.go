@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/ops/internal/text"
 	"github.com/routeops/routeops/router"
 )
 
@@ -108,6 +109,10 @@ func revisionLines(d *ops.ItemDetail, o ItemOptions) []string {
 		if !r.Valid {
 			verdict = "INVALID: " + Line(r.Error)
 		}
+		value := o.value(r.Attributes)
+		if r.Oversized {
+			verdict, value = "OVERSIZED", notLoaded(r.Bytes)
+		}
 		mark := " "
 		if r.Current {
 			mark, seenCurrent = "*", true
@@ -116,7 +121,7 @@ func revisionLines(d *ops.ItemDetail, o ItemOptions) []string {
 		if src == "" {
 			src = "-"
 		}
-		out = append(out, fmt.Sprintf(" %s rev %d  %s  %-10s %s  %s", mark, r.ID, Time(r.CreatedAt), src, verdict, o.value(r.Attributes)))
+		out = append(out, fmt.Sprintf(" %s rev %d  %s  %-10s %s  %s", mark, r.ID, Time(r.CreatedAt), src, verdict, value))
 	}
 	if !seenCurrent {
 		out = append(out, fmt.Sprintf(" * rev %d  MISSING: the current revision row is gone", d.Item.CurrentRevisionID))
@@ -129,15 +134,28 @@ func revisionLines(d *ops.ItemDetail, o ItemOptions) []string {
 	if !j.Valid {
 		verdict = "INVALID"
 	}
+	if j.Unverified {
+		verdict += " · UNVERIFIED (not proven a copy of the revision)"
+	}
+	value := o.value(j.Attributes)
+	if j.Oversized {
+		verdict, value = "OVERSIZED", notLoaded(j.Bytes)
+	}
 	return append(out, o.Style.label(fmt.Sprintf("journal copy (kept on the item): revision %d · %s · %s",
-		j.RevisionID, verdict, o.value(j.Attributes))))
+		j.RevisionID, verdict, value)))
+}
+
+// notLoaded stands for a document over the store's size limit, which
+// routeops never loads.
+func notLoaded(bytes int) string {
+	return fmt.Sprintf("(%d bytes, over the size limit: not loaded)", bytes)
 }
 
 // eventLines are the item's events, oldest first.
 func eventLines(d *ops.ItemDetail, o ItemOptions) []string {
 	out := []string{"", o.Style.label(fmt.Sprintf("events (%d, oldest first):", len(d.Events)))}
 	for _, e := range d.Events {
-		out = append(out, fmt.Sprintf("  %s  %-17s %s  %s", Time(e.At), Line(e.Kind), Who(e.Actor, e.Origin), o.value(e.Detail)))
+		out = append(out, fmt.Sprintf("  %s  %-17s %s  %s", Time(e.At), Line(e.Kind), EventWho(e), o.value(e.Detail)))
 	}
 	if len(d.Events) == 0 {
 		out = append(out, "  none")
@@ -180,18 +198,30 @@ func Who(actor, origin string) string {
 	return Line(actor)
 }
 
+// EventWho is who wrote a journal entry: the operator and origin it
+// claims, and beside them the database login that wrote it and, when it
+// differs from the claimed time, when the database recorded it:
+// "alice@203.0.113.7 (login bob) (recorded 2026-11-28 15:04:05Z)".
+func EventWho(e router.Event) string {
+	return Who(e.Actor, e.Origin) + text.Login(e.DBUser) + text.Recorded(e.At, e.RecordedAt)
+}
+
 // PlanLines render a repair plan: a summary, what the sources mean, and
 // every item with its source and verdict.
 func PlanLines(p *ops.RepairPlan, org string) []string {
 	out := []string{
 		fmt.Sprintf("%d items in %s: %d repairable (%d from a fallback source), %d cannot be repaired",
 			len(p.Items), Scope(org), p.Repairable, p.Fallbacks, p.Unfixable),
-		"Source journal is the exact lost attributes; earlier_revision and defaults are flagged fallbacks.",
+		"Source journal is the exact lost attributes; journal_unverified and earlier_revision are fallbacks that apply " +
+			"uses only with --allow-fallback, and defaults come only with --allow-defaults.",
 		"",
 	}
 	for _, it := range p.Items {
 		src := Line(it.Source)
-		if it.Fallback {
+		switch {
+		case it.Valid && it.OptIn == ops.OptInFallback && !p.AllowFallback:
+			src += " (FALLBACK: needs --allow-fallback)"
+		case it.Fallback:
 			src += " (FALLBACK)"
 		}
 		if it.SourceRevisionID != 0 {

@@ -150,6 +150,20 @@ func AskRelease(ids []int64, desc string) string {
 	return fmt.Sprintf("Release %s back to their queues, in their original places?", itemsWithDesc(ids, desc))
 }
 
+// AskForcedRelease asks before releasing items even when their current
+// revision is still broken (release --force).
+func AskForcedRelease(ids []int64, desc string) string {
+	return "FORCE: " + strings.TrimSuffix(AskRelease(ids, desc), "?") + ", even with a missing or invalid revision?"
+}
+
+// OnlyFallbacks says that every repairable item has only a fallback
+// source, which apply uses only when allowed; retry is the command that
+// allows it.
+func OnlyFallbacks(p *ops.RepairPlan, retry string) string {
+	return fmt.Sprintf("repair: the %d repairable items have only a fallback source (an earlier revision or an unverified "+
+		"journal copy); %s applies it", p.NeedOptIn, retry)
+}
+
 func itemsWithDesc(ids []int64, desc string) string {
 	s := fmt.Sprintf("%d items %s", len(ids), idList(ids, 10))
 	if len(ids) == 1 {
@@ -182,6 +196,9 @@ func AskRepair(p *ops.RepairPlan) string {
 	}
 	if p.Unfixable > 0 {
 		s += fmt.Sprintf("; %d cannot be repaired and stay untouched", p.Unfixable)
+	}
+	if p.NeedOptIn > 0 && !p.AllowFallback {
+		s += fmt.Sprintf("; %d have only a fallback source and stay untouched without --allow-fallback", p.NeedOptIn)
 	}
 	return s + "?"
 }

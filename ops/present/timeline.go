@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/routeops/routeops/ops"
+	"github.com/routeops/routeops/router"
 )
 
 // TimelineLines render an incident timeline as plain lines for a
@@ -41,7 +42,8 @@ func TimelineLines(t *ops.Timeline) []string {
 		if e.Queue != "" {
 			where += "/" + e.Queue
 		}
-		out = append(out, fmt.Sprintf("%s  %s  %s  (%s)", when, Line(where), Line(e.Summary), Who(e.Actor, e.Origin)))
+		who := EventWho(router.Event{Actor: e.Actor, Origin: e.Origin, DBUser: e.DBUser, At: e.At, RecordedAt: e.RecordedAt})
+		out = append(out, fmt.Sprintf("%s  %s  %s  (%s)", when, Line(where), Line(e.Summary), who))
 	}
 	return out
 }

@@ -60,14 +60,24 @@ func (s *Store) Release(ctx context.Context, req router.ReleaseRequest) (router.
 	default:
 		return router.ActionResult{State: it.State}, router.Conflictf("item %d is %s; only a quarantined or skipped item can be released", req.ItemID, it.State)
 	}
+	detail := router.Detail("enqueued_at", it.EnqueuedAt)
+	if broken, r := s.needsRepair(it); broken {
+		verdict := "invalid"
+		if r == nil {
+			verdict = "missing"
+		}
+		if !req.Force {
+			return router.ActionResult{State: it.State}, router.BrokenRevisionf(it.ID, it.CurrentRevisionID, verdict)
+		}
+		detail = router.Detail("enqueued_at", it.EnqueuedAt, "forced", true, "revision", verdict)
+	}
 	o := s.orgs[it.OrgID]
 	it.State = router.StateQueued
 	it.Skipped = false
 	it.FaultCause = ""
 	it.QuarantineReason = ""
 	o.addQueued(it)
-	s.appendEvent(actorEvent(it.OrgID, router.EventReleased, it.ID, it.QueueID, req.Actor, req.At.UTC(),
-		router.Detail("enqueued_at", it.EnqueuedAt)))
+	s.appendEvent(actorEvent(it.OrgID, router.EventReleased, it.ID, it.QueueID, req.Actor, req.At.UTC(), detail))
 	s.notify(it.OrgID)
 	return router.ActionResult{Changed: true, State: it.State, Message: fmt.Sprintf("item %d released to %s", req.ItemID, it.QueueID)}, nil
 }

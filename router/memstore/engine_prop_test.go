@@ -217,7 +217,9 @@ func (w *world) step() {
 		}
 		id := rapid.SampledFrom(w.items).Draw(t, "releaseItem")
 		before := w.item(id)
-		r, err := w.s.Release(w.ctx, router.ReleaseRequest{Org: w.orgOf[id], ItemID: id, Actor: operator, At: w.clock.Now()})
+		// Forced: an item quarantined for a broken revision goes back as
+		// the operator's --force sends it, and faults again when routed.
+		r, err := w.s.Release(w.ctx, router.ReleaseRequest{Org: w.orgOf[id], ItemID: id, Force: true, Actor: operator, At: w.clock.Now()})
 		switch {
 		case before.State == router.StateQuarantined || (before.State == router.StateQueued && before.Skipped):
 			if err != nil || !r.Changed || r.State != router.StateQueued {

@@ -36,7 +36,9 @@ func (s *Store) ListItems(ctx context.Context, f router.ItemFilter) ([]router.Wo
 			(f.State != "" && it.State != f.State) {
 			continue
 		}
-		out = append(out, cloneItem(it))
+		c := cloneItem(it)
+		c.JournalAttributes = nil // lists leave the journal copy out, as pgstore's do
+		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	if len(out) > limit {

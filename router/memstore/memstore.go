@@ -7,6 +7,7 @@ package memstore
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -139,10 +140,22 @@ func actorEvent(org, kind string, item int64, queue string, a router.Actor, at t
 func (s *Store) newRevision(org string, item int64, attrs []byte, at time.Time, source string) *router.Revision {
 	s.nextRev++
 	r := &router.Revision{OrgID: org, ID: s.nextRev, WorkItemID: item, Attributes: bytes.Clone(attrs),
-		CreatedAt: at.UTC(), Source: source}
+		CreatedAt: at.UTC(), Source: source, Bytes: len(attrs)}
 	s.revisions[r.ID] = r
 	s.itemRevs[item] = append(s.itemRevs[item], r.ID)
 	return r
+}
+
+// checkAttributes refuses attribute bytes that are not JSON, or over the
+// size limit (this store's is router.MaxAttributesBytes), as pgstore does.
+func checkAttributes(b []byte) error {
+	if len(b) > router.MaxAttributesBytes {
+		return router.TooLargef("%d bytes, the limit is %d", len(b), router.MaxAttributesBytes)
+	}
+	if !json.Valid(b) {
+		return router.ErrInvalidJSON
+	}
+	return nil
 }
 
 func (o *orgData) addQueued(it *router.WorkItem) {
@@ -165,6 +178,7 @@ func (o *orgData) removeQueued(it *router.WorkItem) {
 func cloneItem(it *router.WorkItem) router.WorkItem {
 	c := *it
 	c.JournalAttributes = bytes.Clone(it.JournalAttributes)
+	c.JournalBytes = len(it.JournalAttributes)
 	if it.AssignedAt != nil {
 		t := *it.AssignedAt
 		c.AssignedAt = &t

@@ -14,8 +14,8 @@ func (s *Store) UpsertOrg(ctx context.Context, o router.Org) error {
 		return err
 	}
 	defer s.mu.Unlock()
-	if o.ID == "" {
-		return fmt.Errorf("org id is empty")
+	if err := router.CheckID("org", o.ID); err != nil {
+		return err
 	}
 	if d := s.orgs[o.ID]; d != nil {
 		d.org = o
@@ -27,6 +27,9 @@ func (s *Store) UpsertOrg(ctx context.Context, o router.Org) error {
 }
 
 func (s *Store) UpsertQueue(ctx context.Context, q router.Queue) error {
+	if err := router.CheckID("queue", q.ID); err != nil {
+		return err
+	}
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
@@ -49,6 +52,9 @@ func (s *Store) UpsertQueue(ctx context.Context, q router.Queue) error {
 }
 
 func (s *Store) UpsertTeam(ctx context.Context, t router.Team) error {
+	if err := router.CheckID("team", t.ID); err != nil {
+		return err
+	}
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
@@ -71,6 +77,9 @@ func (s *Store) UpsertTeam(ctx context.Context, t router.Team) error {
 }
 
 func (s *Store) UpsertAgent(ctx context.Context, a router.Agent) error {
+	if err := router.CheckID("agent", a.ID); err != nil {
+		return err
+	}
 	if err := s.lock(ctx); err != nil {
 		return err
 	}

@@ -110,6 +110,7 @@ func (s *Store) applyRepair(req router.ApplyRepairRequest, opID string) []router
 		it.Priority = router.PriorityOf(f.Attributes)
 		it.JournalRevisionID = rev.ID
 		it.JournalAttributes = bytes.Clone(f.Attributes)
+		it.JournalVerified = true
 		it.FaultCause = ""
 		released := false
 		o := s.orgs[it.OrgID]

@@ -272,6 +272,7 @@ func (s *Store) claimed(it *router.WorkItem) router.ClaimedItem {
 	if r := s.revisions[it.CurrentRevisionID]; r != nil && r.WorkItemID == it.ID {
 		ci.RevisionFound = true
 		ci.Attributes = bytes.Clone(r.Attributes)
+		ci.Bytes = len(r.Attributes)
 	}
 	return ci
 }

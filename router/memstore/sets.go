@@ -157,8 +157,17 @@ func (s *Store) BulkRelease(ctx context.Context, req router.BatchRequest) (route
 		it.FaultCause = ""
 		it.QuarantineReason = ""
 		o.addQueued(it)
-		s.appendOpEvent(actorEvent(it.OrgID, router.EventReleased, it.ID, it.QueueID, req.Actor, at,
-			router.Detail("enqueued_at", it.EnqueuedAt)), req.OperationID)
+		// A forced release (the selector let a broken revision through)
+		// says so, as Release does for one item.
+		detail := router.Detail("enqueued_at", it.EnqueuedAt)
+		if broken, r := s.needsRepair(it); broken {
+			verdict := "invalid"
+			if r == nil {
+				verdict = "missing"
+			}
+			detail = router.Detail("enqueued_at", it.EnqueuedAt, "forced", true, "revision", verdict)
+		}
+		s.appendOpEvent(actorEvent(it.OrgID, router.EventReleased, it.ID, it.QueueID, req.Actor, at, detail), req.OperationID)
 		s.notify(it.OrgID)
 	})
 }

@@ -3,7 +3,7 @@ package memstore
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+
 	"fmt"
 
 	"github.com/routeops/routeops/router"
@@ -21,8 +21,8 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 	if _, ok := o.queues[req.QueueID]; !ok {
 		return router.WorkItem{}, router.NotFoundf("queue %s/%s does not exist", req.OrgID, req.QueueID)
 	}
-	if !json.Valid(req.Attributes) {
-		return router.WorkItem{}, router.ErrInvalidJSON
+	if err := checkAttributes(req.Attributes); err != nil {
+		return router.WorkItem{}, err
 	}
 	at := req.EnqueuedAt.UTC()
 	s.nextItem++
@@ -33,6 +33,7 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 	it.Priority = router.PriorityOf(req.Attributes)
 	it.JournalRevisionID = rev.ID
 	it.JournalAttributes = bytes.Clone(req.Attributes)
+	it.JournalVerified = true
 	s.items[it.ID] = it
 	o.addQueued(it)
 	s.notify(req.OrgID)
@@ -48,14 +49,15 @@ func (s *Store) AddRevision(ctx context.Context, req router.AddRevisionRequest) 
 	if it == nil || it.OrgID != req.Org {
 		return router.Revision{}, router.NotFoundf("item %d does not exist in org %s", req.ItemID, req.Org)
 	}
-	if !json.Valid(req.Attributes) {
-		return router.Revision{}, router.ErrInvalidJSON
+	if err := checkAttributes(req.Attributes); err != nil {
+		return router.Revision{}, err
 	}
 	rev := s.newRevision(req.Org, req.ItemID, req.Attributes, req.At, "platform")
 	it.CurrentRevisionID = rev.ID
 	it.Priority = router.PriorityOf(req.Attributes)
 	it.JournalRevisionID = rev.ID
 	it.JournalAttributes = bytes.Clone(req.Attributes)
+	it.JournalVerified = true
 	if it.State == router.StateQueued {
 		s.notify(req.Org)
 	}
@@ -121,8 +123,8 @@ func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.Bul
 			return res, fmt.Errorf("bulk item %d has no revisions", i)
 		}
 		for _, br := range bi.Revisions {
-			if !json.Valid(br.Attributes) {
-				return res, fmt.Errorf("bulk item %d: %w", i, router.ErrInvalidJSON)
+			if err := checkAttributes(br.Attributes); err != nil {
+				return res, fmt.Errorf("bulk item %d: %w", i, err)
 			}
 		}
 		st := bi.State
@@ -144,6 +146,7 @@ func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.Bul
 		it.Priority = router.PriorityOf(last.Attributes)
 		it.JournalRevisionID = last.ID
 		it.JournalAttributes = bytes.Clone(last.Attributes)
+		it.JournalVerified = true
 		s.items[it.ID] = it
 		if st == router.StateQueued {
 			o.addQueued(it)

@@ -70,6 +70,10 @@ func (s *Store) Release(ctx context.Context, req router.ReleaseRequest) (router.
 		if err != nil {
 			return err
 		}
+		forced, err := checkReleasable(ctx, tx, o, req)
+		if err != nil {
+			return err
+		}
 		var queue string
 		var enq time.Time
 		err = tx.QueryRow(ctx, `UPDATE work_items SET state = 'queued', skipped = false, fault_cause = '', quarantine_reason = ''
@@ -91,14 +95,53 @@ func (s *Store) Release(ctx context.Context, req router.ReleaseRequest) (router.
 			return err
 		}
 		res = router.ActionResult{Changed: true, State: router.StateQueued, Message: fmt.Sprintf("item %d released to %s", req.ItemID, queue)}
+		detail := router.Detail("enqueued_at", enq.UTC())
+		if forced != "" {
+			detail = router.Detail("enqueued_at", enq.UTC(), "forced", true, "revision", forced)
+		}
 		if err := insertEvent(ctx, tx, router.Event{OrgID: o, At: req.At, Kind: router.EventReleased, WorkItemID: req.ItemID, QueueID: queue,
-			Detail: router.Detail("enqueued_at", enq.UTC())}, req.Actor); err != nil {
+			Detail: detail}, req.Actor); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, o)
 		return err
 	})
 	return res, err
+}
+
+// checkReleasable locks the item and, when it would be released, checks
+// its current revision: a missing, oversized or invalid one is refused
+// unless req.Force. It returns the verdict a forced release overrode.
+func checkReleasable(ctx context.Context, tx pgx.Tx, org string, req router.ReleaseRequest) (string, error) {
+	var state string
+	var skipped, found, oversized, valid bool
+	var rev int64
+	err := tx.QueryRow(ctx, `SELECT w.state, w.skipped, w.current_revision_id, r.id IS NOT NULL,
+			coalesce(routeops_attributes_bytes(r.attributes, r.attributes_bytes) > (SELECT routeops_attributes_limit()), false),
+			CASE WHEN routeops_attributes_bytes(r.attributes, r.attributes_bytes) > (SELECT routeops_attributes_limit()) THEN false
+			     ELSE coalesce(routeops_attributes_valid(r.attributes), false) END
+		FROM work_items w
+		LEFT JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
+		WHERE w.org_id = $1 AND w.id = $2
+		FOR UPDATE OF w`, org, req.ItemID).Scan(&state, &skipped, &rev, &found, &oversized, &valid)
+	if err != nil || !(state == string(router.StateQuarantined) || state == string(router.StateQueued) && skipped) {
+		return "", err // the UPDATE that follows says what is wrong with the state
+	}
+	verdict := ""
+	switch {
+	case !found:
+		verdict = "missing"
+	case oversized:
+		verdict = "oversized"
+	case !valid:
+		verdict = "invalid"
+	default:
+		return "", nil
+	}
+	if !req.Force {
+		return "", router.BrokenRevisionf(req.ItemID, rev, verdict)
+	}
+	return verdict, nil
 }
 
 func (s *Store) SetQueuePaused(ctx context.Context, req router.QueuePauseRequest) (router.ActionResult, error) {

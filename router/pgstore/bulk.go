@@ -17,8 +17,11 @@ type bulkAction struct {
 	kind  string
 	// set renders the UPDATE's SET list, adding its arguments to q.
 	set func(q *selWhere, req *router.BatchRequest) string
-	// detail renders one item's event detail.
-	detail func(req *router.BatchRequest, enqueuedAt time.Time) []byte
+	// detail renders one item's event detail; verdict is what is wrong
+	// with its current revision ("" when nothing, or not asked).
+	detail func(req *router.BatchRequest, enqueuedAt time.Time, verdict string) []byte
+	// verdict, when set, is the SQL of that verdict for the row t.
+	verdict string
 	// notify wakes the engines of the orgs touched (new routable work).
 	notify bool
 }
@@ -28,7 +31,7 @@ var bulkQuarantine = bulkAction{
 	set: func(q *selWhere, req *router.BatchRequest) string {
 		return "state = 'quarantined', quarantine_reason = " + q.arg(req.Reason) + "::text, skipped = false"
 	},
-	detail: func(req *router.BatchRequest, _ time.Time) []byte {
+	detail: func(req *router.BatchRequest, _ time.Time, _ string) []byte {
 		return router.Detail("cause", router.CauseOperator, "reason", req.Reason)
 	},
 }
@@ -38,11 +41,25 @@ var bulkRelease = bulkAction{
 	set: func(*selWhere, *router.BatchRequest) string {
 		return "state = 'queued', skipped = false, fault_cause = '', quarantine_reason = ''"
 	},
-	detail: func(_ *router.BatchRequest, enq time.Time) []byte {
+	detail: func(_ *router.BatchRequest, enq time.Time, verdict string) []byte {
+		if verdict != "" {
+			// Forced (the selector let a broken revision through), as
+			// Release records it for one item.
+			return router.Detail("enqueued_at", enq.UTC(), "forced", true, "revision", verdict)
+		}
 		return router.Detail("enqueued_at", enq.UTC())
 	},
-	notify: true,
+	verdict: revisionVerdictSQL,
+	notify:  true,
 }
+
+// revisionVerdictSQL says what is wrong with the current revision of the
+// item row t, in Release's words (checkReleasable): missing, oversized or
+// invalid; ” when it is sound. An oversized document is not examined.
+const revisionVerdictSQL = `coalesce((SELECT CASE
+		WHEN routeops_attributes_bytes(r.attributes, r.attributes_bytes) > (SELECT routeops_attributes_limit()) THEN 'oversized'
+		WHEN NOT routeops_attributes_valid(r.attributes) THEN 'invalid' ELSE '' END
+	FROM work_item_revisions r WHERE r.org_id = t.org_id AND r.id = t.current_revision_id), 'missing')`
 
 func (s *Store) BulkQuarantine(ctx context.Context, req router.BatchRequest) (router.BatchResult, error) {
 	return s.bulk(ctx, req, bulkQuarantine)
@@ -79,6 +96,10 @@ func (s *Store) bulk(ctx context.Context, req router.BatchRequest, a bulkAction)
 		}
 		var q selWhere
 		set := a.set(&q, &req)
+		verdict := "''::text"
+		if a.verdict != "" {
+			verdict = a.verdict
+		}
 		var err error
 		if q.stale, err = staleItems(ctx, tx, sel); err != nil {
 			return err
@@ -91,7 +112,7 @@ func (s *Store) bulk(ctx context.Context, req router.BatchRequest, a bulkAction)
 		rows, err := tx.Query(ctx, `UPDATE work_items t SET `+set+`
 			FROM (`+q.union(q.from(false, sel.Org), "w.org_id, w.id", "")+`) s
 			WHERE t.org_id = s.org_id AND t.id = s.id
-			RETURNING t.org_id, t.id, t.queue_id, t.enqueued_at`, q.args...)
+			RETURNING t.org_id, t.id, t.queue_id, t.enqueued_at, `+verdict, q.args...)
 		if err != nil {
 			return err
 		}
@@ -100,13 +121,14 @@ func (s *Store) bulk(ctx context.Context, req router.BatchRequest, a bulkAction)
 		for rows.Next() {
 			var ref router.BulkItemRef
 			var enq time.Time
-			if err := rows.Scan(&ref.Org, &ref.ID, &ref.Queue, &enq); err != nil {
+			var v string
+			if err := rows.Scan(&ref.Org, &ref.ID, &ref.Queue, &enq, &v); err != nil {
 				rows.Close()
 				return err
 			}
 			res.Changed = append(res.Changed, ref)
 			orgs, items, queues = append(orgs, ref.Org), append(items, ref.ID), append(queues, ref.Queue)
-			details = append(details, string(a.detail(&req, enq)))
+			details = append(details, string(a.detail(&req, enq, v)))
 		}
 		if err := rows.Err(); err != nil {
 			return err
@@ -152,7 +174,7 @@ func (s *Store) BulkRepair(ctx context.Context, req router.RepairBatchRequest) (
 
 // ---- operations ----
 
-const opCols = `id, kind, fingerprint, selector, actor, started_at`
+const opCols = `id, kind, fingerprint, left(selector, ` + maxTextSQL + `), left(actor, 256), started_at`
 
 func scanOp(row pgx.Row) (router.Operation, error) {
 	var op router.Operation

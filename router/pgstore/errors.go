@@ -67,7 +67,32 @@ const (
 	codeUntranslatableCharacter   = "22P05"
 	codeCharacterNotInRepertoire  = "22021"
 	codeStatementTooComplex       = "54001"
+	// The schema's own refusals: attributes over the size limit
+	// (migration 011), and a CHECK constraint such as the one on ids
+	// (migration 010).
+	codeAttributesTooLarge = "RO413"
+	codeCheckViolation     = "23514"
 )
+
+// idConstraints are the CHECK constraints on org, queue, team and agent
+// ids, and which kind of id each guards.
+var idConstraints = map[string]string{
+	"orgs_id_clean": "org", "queues_id_clean": "queue", "teams_id_clean": "team", "agents_id_clean": "agent",
+	"orgs_id_check": "org", "queues_id_check": "queue", "teams_id_check": "team", "agents_id_check": "agent",
+}
+
+// idConstraint names the kind of id a CHECK violation guards, or "".
+func idConstraint(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == codeCheckViolation {
+		return idConstraints[pe.ConstraintName]
+	}
+	return ""
+}
+
+// IsAttributesTooLarge reports whether the schema refused attributes over
+// its size limit.
+func IsAttributesTooLarge(err error) bool { return sqlState(err) == codeAttributesTooLarge }
 
 // sqlState returns the SQLSTATE of the PostgreSQL error in err's chain, or "".
 func sqlState(err error) string {
@@ -162,6 +187,14 @@ func newError(op string, err error, dsn string) *Error {
 	case isInvalidJSON(err):
 		e.kind = router.ErrInvalidJSON
 		e.msg = fmt.Sprintf("%s: %s", router.ErrInvalidJSON, msg)
+	case IsAttributesTooLarge(err):
+		// Also matches router.ErrInvalidJSON: the bytes were refused.
+		e.kind = router.ErrAttributesTooLarge
+		e.msg = msg
+	case idConstraint(err) != "":
+		e.kind = router.ErrBadID
+		e.msg = fmt.Sprintf("%s: a %s id must be 1 to %d characters without control or bidi characters (%s)",
+			router.ErrBadID, idConstraint(err), router.MaxIDLen, msg)
 	}
 	return e
 }
@@ -193,7 +226,7 @@ func (s *Store) wrap(err error) error {
 		return err
 	}
 	if sqlState(err) == "" && (errors.Is(err, router.ErrNotFound) || errors.Is(err, router.ErrConflict) ||
-		errors.Is(err, router.ErrInvalidJSON)) {
+		errors.Is(err, router.ErrInvalidJSON) || errors.Is(err, router.ErrBadID)) {
 		return err
 	}
 	return newError("", err, s.opts.DSN)

@@ -15,7 +15,7 @@ import (
 func (s *Store) GetItem(ctx context.Context, id int64) (router.WorkItem, error) {
 	// work_item_orgs maps an id to its org, so that the lookup is the
 	// primary key of work_items (see migration 007).
-	it, err := scanItem(s.rd(ctx).QueryRow(ctx, `SELECT `+itemCols+` FROM work_items
+	it, err := scanItemJournal(s.rd(ctx).QueryRow(ctx, `SELECT `+itemCols+`, `+itemJournalColsAs("")+` FROM work_items
 		WHERE org_id = (SELECT org_id FROM work_item_orgs WHERE id = $1) AND id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return it, router.NotFoundf("item %d does not exist", id)
@@ -68,7 +68,7 @@ func (s *Store) ItemRevisions(ctx context.Context, org string, item int64) ([]ro
 	if !ok {
 		return nil, router.NotFoundf("item %d does not exist in org %s", item, org)
 	}
-	rows, err := s.rd(ctx).Query(ctx, `SELECT `+revCols+` FROM work_item_revisions WHERE org_id = $1 AND work_item_id = $2 ORDER BY id`, org, item)
+	rows, err := s.rd(ctx).Query(ctx, `SELECT `+revCols+` FROM work_item_revisions r WHERE r.org_id = $1 AND r.work_item_id = $2 ORDER BY r.id`, org, item)
 	if err != nil {
 		return nil, s.wrap(err)
 	}

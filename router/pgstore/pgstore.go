@@ -132,6 +132,7 @@ func parseConfig(dsn string, opts Options, host *connHost) (*pgxpool.Config, err
 	if err != nil {
 		return nil, &Error{op: "invalid DSN", err: err, dsn: dsn}
 	}
+	cfg = dropInsecurePassfile(cfg, opts.DSN, opts.Logger)
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
@@ -368,4 +369,39 @@ func insertEvent(ctx context.Context, tx pgx.Tx, e router.Event, actor router.Ac
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)`,
 		e.OrgID, e.At.UTC(), e.Kind, item, queue, actor.Name, actor.Origin, actor.OSUser, string(detail), op)
 	return err
+}
+
+// Bounds of the attributes size limit (routeops_settings, migration 011).
+const (
+	MinAttributesLimit     = 16 << 10
+	MaxAttributesLimit     = 64 << 20
+	DefaultAttributesLimit = 64 << 10
+)
+
+// AttributesLimit returns the database's attributes size limit in bytes,
+// after setting it to set when set > 0 (`routeops migrate
+// --attributes-limit`). Documents over it are refused at write time by SQL,
+// for every writer; existing ones become oversized_attributes faults. It
+// needs the schema at this binary's version, and to set it, the rights of
+// the schema's owner.
+func AttributesLimit(ctx context.Context, opts Options, set int) (int, error) {
+	if set != 0 && (set < MinAttributesLimit || set > MaxAttributesLimit) {
+		return 0, fmt.Errorf("the attributes limit must be %d to %d bytes (16 KiB to 64 MiB), not %d",
+			MinAttributesLimit, MaxAttributesLimit, set)
+	}
+	s, err := Open(ctx, opts)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	var n int
+	if set != 0 {
+		err = s.pool.QueryRow(ctx, `UPDATE routeops_settings SET attributes_max_bytes = $1 RETURNING attributes_max_bytes`, set).Scan(&n)
+	} else {
+		err = s.pool.QueryRow(ctx, `SELECT routeops_attributes_limit()`).Scan(&n)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("attributes limit: %w", s.wrap(err))
+	}
+	return n, nil
 }

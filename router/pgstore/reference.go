@@ -10,12 +10,18 @@ import (
 )
 
 func (s *Store) UpsertOrg(ctx context.Context, o router.Org) error {
+	if err := router.CheckID("org", o.ID); err != nil {
+		return err
+	}
 	_, err := s.w.Exec(ctx, `INSERT INTO orgs (id, name) VALUES ($1, $2)
 		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name`, o.ID, o.Name)
 	return s.wrap(err)
 }
 
 func (s *Store) UpsertQueue(ctx context.Context, q router.Queue) error {
+	if err := router.CheckID("queue", q.ID); err != nil {
+		return err
+	}
 	_, err := s.w.Exec(ctx, `WITH up AS (
 			INSERT INTO queues (org_id, id, priority, paused) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (org_id, id) DO UPDATE SET priority = EXCLUDED.priority, paused = EXCLUDED.paused,
@@ -29,6 +35,9 @@ func (s *Store) UpsertQueue(ctx context.Context, q router.Queue) error {
 }
 
 func (s *Store) UpsertTeam(ctx context.Context, t router.Team) error {
+	if err := router.CheckID("team", t.ID); err != nil {
+		return err
+	}
 	st := t.Status
 	if st == "" {
 		st = router.TeamActive
@@ -51,6 +60,9 @@ func sortedSkills(sk []string) []string {
 }
 
 func (s *Store) UpsertAgent(ctx context.Context, a router.Agent) error {
+	if err := router.CheckID("agent", a.ID); err != nil {
+		return err
+	}
 	if a.Capacity < 0 {
 		return fmt.Errorf("agent capacity must not be negative")
 	}

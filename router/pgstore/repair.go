@@ -24,25 +24,37 @@ func (s *Store) RepairCandidates(ctx context.Context, org string) ([]router.Repa
 		return nil, s.wrap(err)
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck
-	rows, err := tx.Query(ctx, `SELECT `+itemColsAs("w")+`, r.id IS NOT NULL, coalesce(r.attributes::text, ''), w.ctid
+	// The current revision is a candidate when it is missing, over the
+	// size limit, or invalid; no document over the limit is fetched.
+	rows, err := tx.Query(ctx, `SELECT `+itemColsAs("w")+`, `+itemJournalColsAs("w")+`, r.id IS NOT NULL, `+revisionAttrsSQL+`
 		FROM work_items w
 		LEFT JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
 		WHERE w.state IN ('queued', 'quarantined', 'assigned') AND ($1 = '' OR w.org_id = $1)
-		  AND (r.id IS NULL OR NOT routeops_attributes_valid(r.attributes))
+		  AND (r.id IS NULL
+		       OR routeops_attributes_bytes(r.attributes, r.attributes_bytes) > (SELECT routeops_attributes_limit())
+		       OR NOT routeops_attributes_valid(r.attributes))
 		ORDER BY w.id`, org)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
 	var out []router.RepairCandidate
 	for rows.Next() {
-		ci, _, err := scanClaimed(rows)
+		var c router.RepairCandidate
+		var attrs *string
+		it, err := scanItemJournal(rows, &c.RevisionFound, &c.CurrentBytes, &attrs)
 		if err != nil {
 			rows.Close()
 			return nil, s.wrap(err)
 		}
-		c := router.RepairCandidate{Item: ci.Item, RevisionFound: ci.RevisionFound}
-		if ci.RevisionFound {
-			c.CurrentAttributes = ci.Attributes
+		c.Item = it
+		if c.RevisionFound {
+			if attrs != nil {
+				c.CurrentAttributes = []byte(*attrs)
+			} else {
+				c.CurrentOversized = true
+			}
+		} else {
+			c.CurrentBytes = 0
 		}
 		out = append(out, c)
 	}
@@ -100,7 +112,11 @@ func (s *Store) applyRepair(ctx context.Context, req router.ApplyRepairRequest, 
 		state := map[[2]any]*cur{}
 		// Lock in id order, the order every other writer uses.
 		rows, err := tx.Query(ctx, `SELECT w.org_id, w.id, w.state, w.queue_id, w.current_revision_id, w.skipped,
-				r.id IS NOT NULL, coalesce(r.attributes::text, ''), coalesce(routeops_attributes_valid(r.attributes), false)
+				r.id IS NOT NULL,
+				CASE WHEN routeops_attributes_bytes(r.attributes, r.attributes_bytes) > (SELECT routeops_attributes_limit())
+				     THEN '' ELSE coalesce(r.attributes::text, '') END,
+				coalesce(routeops_attributes_bytes(r.attributes, r.attributes_bytes) <= (SELECT routeops_attributes_limit())
+				         AND routeops_attributes_valid(r.attributes), false)
 			FROM work_items w
 			LEFT JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
 			WHERE (w.org_id, w.id) IN (SELECT * FROM unnest($1::text[], $2::bigint[]))
@@ -198,14 +214,14 @@ func (s *Store) applyRepair(ctx context.Context, req router.ApplyRepairRequest, 
 			SELECT o, n, i, a::jsonb, $5, 'repair:' || src
 			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $6::text[]) AS u(o, n, i, a, src)`,
 			rOrgs, rNew, rItems, rAttrs, now, rSources)
-		// Take the KEY SHARE lock a foreign key check would take on the new
-		// revision, so cleanup's locking protocol holds even without the FK.
-		b.Queue(`UPDATE work_items w SET current_revision_id = u.n, journal_revision_id = u.n,
-				journal_attributes = u.a::jsonb, priority = u.p, fault_cause = '', skipped = false,
+		// The repoint's trigger takes the KEY SHARE lock a foreign key check
+		// would take on the new revision (so cleanup's locking protocol holds
+		// even without the FK), and copies it into the journal.
+		b.Queue(`UPDATE work_items w SET current_revision_id = u.n, priority = u.p, fault_cause = '', skipped = false,
 				quarantine_reason = CASE WHEN u.st = 'queued' THEN '' ELSE w.quarantine_reason END,
 				state = u.st
-			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::smallint[], $6::text[]) AS u(o, i, n, a, p, st)
-			WHERE w.org_id = u.o AND w.id = u.i`, rOrgs, rItems, rNew, rAttrs, rPrio, rStates)
+			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::smallint[], $5::text[]) AS u(o, i, n, p, st)
+			WHERE w.org_id = u.o AND w.id = u.i`, rOrgs, rItems, rNew, rPrio, rStates)
 		b.Queue(`INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail, operation_id)
 			SELECT o, $4, 'revision_repaired', i, q, $5, $6, $7, d::jsonb, $9
 			FROM unnest($1::text[], $2::bigint[], $3::text[], $8::text[]) AS u(o, i, q, d)`,

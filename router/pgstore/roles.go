@@ -27,7 +27,7 @@ const (
 var Tables = []string{
 	"orgs", "queues", "teams", "agents", "work_items", "work_item_orgs", "work_item_revisions", "events",
 	"engine_heartbeats", "queue_throughput", "queue_counts", "queue_heads", "queue_count_deltas", "queue_dirty",
-	"operations", VersionTable,
+	"operations", "routeops_settings", VersionTable,
 }
 
 // Sequences lists the sequences of the routeops schema.

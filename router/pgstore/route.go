@@ -48,7 +48,7 @@ func (s *Store) RoutableOrgs(ctx context.Context) ([]string, error) {
 }
 
 var claimSQL = `
-SELECT ` + "%s" + `, r.id IS NOT NULL, coalesce(r.attributes::text, ''), w.tid
+SELECT ` + "%s" + `, r.id IS NOT NULL, ` + claimAttrsSQL + `, w.tid
 FROM (SELECT q.id, q.priority, c.p, c.e, c.i
       FROM queues q
       LEFT JOIN unnest($3::text[], $4::bool[], $5::int[], $6::timestamptz[], $7::bigint[]) AS c(qid, skip, p, e, i)
@@ -69,7 +69,7 @@ ORDER BY q.priority DESC, q.id, w.priority DESC, w.enqueued_at, w.id`
 // Orphans: queued items whose queue does not exist. The counters tell
 // which queue ids to look at, so this never scans a whole org.
 var orphanSQL = `
-SELECT ` + "%s" + `, r.id IS NOT NULL, coalesce(r.attributes::text, ''), w.tid
+SELECT ` + "%s" + `, r.id IS NOT NULL, ` + claimAttrsSQL + `, w.tid
 FROM (SELECT w.ctid AS tid, w.* FROM work_items w
       WHERE w.org_id = $1 AND w.state = 'queued' AND NOT w.skipped
         AND (SELECT pg_try_advisory_xact_lock(` + orgLockNS + `, hashtext($1)))
@@ -89,9 +89,16 @@ ORDER BY w.queue_id, w.priority DESC, w.enqueued_at, w.id`
 // org's routing lock (pg_try_advisory_xact_lock is re-entrant).
 var orgLockNS = fmt.Sprint(lockNSOrg)
 
-// claimCols are the item columns for claims; the journal copy is not
-// needed to route, and rendering jsonb as text per claimed row is not free.
-var claimCols = strings.Replace(itemColsAs("w"), "w.journal_attributes::text", "NULL::text", 1)
+// claimCols are the item columns for claims (the journal copy's
+// attributes are not among them: routing does not need them).
+var claimCols = itemColsAs("w")
+
+// claimAttrsSQL is the claimed revision's size and its attributes as
+// text, empty when the revision is missing or over the size limit: the
+// engine never loads an oversized document, and faults its item.
+const claimAttrsSQL = `coalesce(routeops_attributes_bytes(r.attributes, r.attributes_bytes), 0),
+	CASE WHEN routeops_attributes_bytes(r.attributes, r.attributes_bytes) > (SELECT routeops_attributes_limit())
+	     THEN '' ELSE coalesce(r.attributes::text, '') END`
 
 var (
 	claimQuery  = fmt.Sprintf(claimSQL, claimCols)
@@ -295,29 +302,21 @@ func (s *Store) RouteOrg(ctx context.Context, req router.RouteRequest, decide ro
 func scanClaimed(rows pgx.Rows) (router.ClaimedItem, pgtype.TID, error) {
 	var ci router.ClaimedItem
 	var tid pgtype.TID
-	var it router.WorkItem
 	var state, cause string
-	var agent, journal *string
+	var agent *string
 	var prio int16
 	var attrs string
-	err := rows.Scan(&it.OrgID, &it.ID, &it.QueueID, &state, &it.CurrentRevisionID, &prio, &it.EnqueuedAt,
-		&agent, &it.AssignedAt, &it.CompletedAt, &it.Attempts, &it.LastError, &it.LastAttemptAt, &cause,
-		&it.Skipped, &it.QuarantineReason, &it.JournalRevisionID, &journal, &ci.RevisionFound, &attrs, &tid)
-	if err != nil {
+	dest := append(itemDest(&ci.Item, &state, &cause, &agent, &prio), &ci.RevisionFound, &ci.Bytes, &attrs, &tid)
+	if err := rows.Scan(dest...); err != nil {
 		return ci, tid, err
 	}
-	it.State, it.FaultCause, it.Priority = router.ItemState(state), router.Cause(cause), int(prio)
-	if agent != nil {
-		it.AgentID = *agent
-	}
-	if journal != nil {
-		it.JournalAttributes = []byte(*journal)
-	}
-	it.EnqueuedAt = it.EnqueuedAt.UTC()
-	utcp(it.LastAttemptAt)
-	ci.Item = it
+	finishItem(&ci.Item, state, cause, agent, prio)
 	if ci.RevisionFound {
-		ci.Attributes = []byte(attrs)
+		if attrs == "" && ci.Bytes > 0 {
+			ci.Oversized = true
+		} else {
+			ci.Attributes = []byte(attrs)
+		}
 	}
 	return ci, tid, nil
 }
@@ -605,6 +604,9 @@ func (s *Store) Notifications(ctx context.Context) (<-chan string, error) {
 			}
 			if strings.HasPrefix(n.Payload, probePrefix) {
 				continue
+			}
+			if router.CheckID("org", n.Payload) != nil {
+				continue // any role may notify: a payload that is no org id is dropped
 			}
 			select {
 			case ch <- n.Payload:

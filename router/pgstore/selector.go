@@ -195,8 +195,11 @@ func stateLiteral(st router.ItemState) (string, bool) {
 }
 
 // revisionValid is "the item's current revision exists and is valid".
+// A revision over the attributes limit is not valid (and not examined).
 const revisionValid = `EXISTS (SELECT 1 FROM work_item_revisions r
-			WHERE r.org_id = w.org_id AND r.id = w.current_revision_id AND routeops_attributes_valid(r.attributes))`
+			WHERE r.org_id = w.org_id AND r.id = w.current_revision_id
+			  AND routeops_attributes_bytes(r.attributes, r.attributes_bytes) <= (SELECT routeops_attributes_limit())
+			  AND routeops_attributes_valid(r.attributes))`
 
 // Journal freshness: the journal copy is the current revision's, or not.
 const (
@@ -461,7 +464,7 @@ func repairPage(ctx context.Context, tx pgx.Tx, q *selWhere, sel router.ItemSele
 	var out []router.RepairCandidate
 	err := walkPage(ctx, tx, q, sel, func(q *selWhere, sel router.ItemSelector) string {
 		return `WITH page AS (` + pageSQL(q, sel, "w.org_id, w.id") + `)
-		SELECT ` + itemColsAs("w") + `, r.id IS NOT NULL, coalesce(r.attributes::text, ''), w.ctid
+		SELECT ` + itemColsAs("w") + `, ` + itemJournalColsAs("w") + `, r.id IS NOT NULL, ` + revisionAttrsSQL + `
 		FROM page p JOIN work_items w ON w.org_id = p.org_id AND w.id = p.id
 		LEFT JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
 		ORDER BY w.id`
@@ -473,13 +476,20 @@ func repairPage(ctx context.Context, tx pgx.Tx, q *selWhere, sel router.ItemSele
 		defer rows.Close()
 		n := 0
 		for rows.Next() {
-			ci, _, err := scanClaimed(rows)
+			var c router.RepairCandidate
+			var attrs *string
+			it, err := scanItemJournal(rows, &c.RevisionFound, &c.CurrentBytes, &attrs)
 			if err != nil {
 				return n, err
 			}
-			c := router.RepairCandidate{Item: ci.Item, RevisionFound: ci.RevisionFound}
-			if ci.RevisionFound {
-				c.CurrentAttributes = ci.Attributes
+			c.Item = it
+			switch {
+			case !c.RevisionFound:
+				c.CurrentBytes = 0
+			case attrs != nil:
+				c.CurrentAttributes = []byte(*attrs)
+			default:
+				c.CurrentOversized = true
 			}
 			out = append(out, c)
 			n++
@@ -505,7 +515,7 @@ func earlierRevisions(ctx context.Context, tx pgx.Tx, out []router.RepairCandida
 		orgs[i], ids[i] = c.Item.OrgID, c.Item.ID
 		at[[2]any{c.Item.OrgID, c.Item.ID}] = i
 	}
-	rows, err := tx.Query(ctx, `SELECT r.org_id, r.id, r.work_item_id, r.attributes::text, r.created_at, r.source
+	rows, err := tx.Query(ctx, `SELECT `+revCols+`
 		FROM unnest($1::text[], $2::bigint[]) AS c(org_id, id)
 		JOIN work_item_revisions r ON r.org_id = c.org_id AND r.work_item_id = c.id
 		JOIN work_items w ON w.org_id = c.org_id AND w.id = c.id

@@ -22,11 +22,12 @@ const (
 	// Every queue with its stored head: hash joins only.
 	snapshotQueuesSQL = `
 SELECT q.org_id, q.id, q.priority, q.paused, q.last_assigned_at, q.stalled_since, q.stall_cause,
-       h.oldest_enqueued_at, h.head_id, h.head_enqueued_at, h.head_attempts, h.head_last_error,
+       h.oldest_enqueued_at, h.head_id, h.head_enqueued_at, h.head_attempts, left(h.head_last_error, ` + maxTextSQL + `),
        h.head_last_attempt_at, h.head_fault_cause, h.head_revision_id,
-       coalesce(h.head_revision_found, false), coalesce(h.head_attributes::text, ''),
+       coalesce(h.head_revision_found, false), coalesce(h.head_attributes_bytes, 0),
+       CASE WHEN h.head_attributes_bytes > (SELECT routeops_attributes_limit()) THEN NULL ELSE h.head_attributes::text END,
        coalesce(t.a1, 0)::bigint, coalesce(t.a5, 0)::bigint,
-       q.paused_by, q.pause_reason, q.paused_at, q.paused_until
+       left(q.paused_by, 256), left(q.pause_reason, ` + maxTextSQL + `), q.paused_at, q.paused_until
 FROM queues q
 LEFT JOIN queue_heads h ON h.org_id = q.org_id AND h.queue_id = q.id
 LEFT JOIN (
@@ -38,8 +39,8 @@ WHERE ($1 = '' OR q.org_id = $1)`
 	// The queues written since the last maintenance, probed directly; these
 	// rows replace the stored ones.
 	snapshotDirtySQL = `
-SELECT d.org_id, d.queue_id, o.oldest, x.id, x.enqueued_at, x.attempts, x.last_error, x.last_attempt_at,
-       x.fault_cause, x.current_revision_id, r.id IS NOT NULL, coalesce(r.attributes::text, '')
+SELECT d.org_id, d.queue_id, o.oldest, x.id, x.enqueued_at, x.attempts, left(x.last_error, ` + maxTextSQL + `), x.last_attempt_at,
+       x.fault_cause, x.current_revision_id, r.id IS NOT NULL, ` + revisionAttrsSQL + `
 FROM (SELECT DISTINCT org_id, queue_id FROM queue_dirty WHERE ($1 = '' OR org_id = $1)) d
 LEFT JOIN LATERAL (
     SELECT w.enqueued_at AS oldest FROM work_items w
@@ -383,7 +384,9 @@ func scanQueueRows(rows pgx.Rows) ([]router.QueueStats, error) {
 		hID, hRev                                       pgtype.Int8
 		hAttempts                                       pgtype.Int4
 		hErr, hCause                                    pgtype.Text
-		cause, attrs                                    string
+		cause                                           string
+		attrs                                           *string
+		size                                            int
 		found                                           bool
 		a1, a5                                          int64
 	)
@@ -397,7 +400,7 @@ func scanQueueRows(rows pgx.Rows) ([]router.QueueStats, error) {
 	for rows.Next() {
 		var qs router.QueueStats
 		if err := rows.Scan(&qs.Org, &qs.Queue, &qs.Priority, &qs.Paused, &lastAssigned, &stalledSince, &cause,
-			&oldest, &hID, &hEnq, &hAttempts, &hErr, &hLast, &hCause, &hRev, &found, &attrs, &a1, &a5,
+			&oldest, &hID, &hEnq, &hAttempts, &hErr, &hLast, &hCause, &hRev, &found, &size, &attrs, &a1, &a5,
 			&qs.Pause.By, &qs.Pause.Reason, &pausedAt, &pausedUntil); err != nil {
 			return nil, err
 		}
@@ -409,9 +412,7 @@ func scanQueueRows(rows pgx.Rows) ([]router.QueueStats, error) {
 			h := &router.HeadItem{ID: hID.Int64, EnqueuedAt: hEnq.Time.UTC(), Attempts: int(hAttempts.Int32),
 				LastError: hErr.String, LastAttemptAt: tp(hLast), FaultCause: router.Cause(hCause.String),
 				CurrentRevisionID: hRev.Int64, RevisionFound: found}
-			if found {
-				h.Attributes = []byte(attrs)
-			}
+			setHeadAttrs(h, size, attrs)
 			qs.Head = h
 		}
 		out = append(out, qs)
@@ -435,10 +436,11 @@ func overlayDirty(rows pgx.Rows, queues []router.QueueStats) error {
 		hAttempts           pgtype.Int4
 		hErr, hCause        pgtype.Text
 		found               bool
-		attrs               string
+		size                int
+		attrs               *string
 	)
 	for rows.Next() {
-		if err := rows.Scan(&org, &queue, &oldest, &hID, &hEnq, &hAttempts, &hErr, &hLast, &hCause, &hRev, &found, &attrs); err != nil {
+		if err := rows.Scan(&org, &queue, &oldest, &hID, &hEnq, &hAttempts, &hErr, &hLast, &hCause, &hRev, &found, &size, &attrs); err != nil {
 			return err
 		}
 		i, ok := at[key{org, queue}]
@@ -452,13 +454,25 @@ func overlayDirty(rows pgx.Rows, queues []router.QueueStats) error {
 			h := &router.HeadItem{ID: hID.Int64, EnqueuedAt: hEnq.Time.UTC(), Attempts: int(hAttempts.Int32),
 				LastError: hErr.String, LastAttemptAt: tsPtr(hLast), FaultCause: router.Cause(hCause.String),
 				CurrentRevisionID: hRev.Int64, RevisionFound: found}
-			if found {
-				h.Attributes = []byte(attrs)
-			}
+			setHeadAttrs(h, size, attrs)
 			q.Head = h
 		}
 	}
 	return rows.Err()
+}
+
+// setHeadAttrs fills a head's attributes, or marks them oversized when
+// the query left them out for being over the size limit.
+func setHeadAttrs(h *router.HeadItem, size int, attrs *string) {
+	if !h.RevisionFound {
+		return
+	}
+	h.Bytes = size
+	if attrs == nil {
+		h.Oversized = true
+		return
+	}
+	h.Attributes = []byte(*attrs)
 }
 
 func tsPtr(t pgtype.Timestamptz) *time.Time {

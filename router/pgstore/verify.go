@@ -41,25 +41,31 @@ func (s *Store) Verify(ctx context.Context, limit int) (router.VerifyReport, err
 		scan func(pgx.Rows) (router.Finding, error)
 	}
 	checks := []check{
-		{`SELECT w.org_id, w.id, w.current_revision_id, r.id IS NOT NULL, coalesce(r.id, 0), coalesce(r.attributes::text, '')
+		// A document over the size limit is invalid, and not fetched.
+		{`SELECT w.org_id, w.id, w.current_revision_id, r.id IS NOT NULL, coalesce(r.id, 0), ` + revisionAttrsSQL + `
 			FROM work_items w
 			LEFT JOIN work_item_revisions r ON r.org_id = w.org_id AND r.id = w.current_revision_id
 			WHERE w.state IN ('queued', 'quarantined', 'assigned')
-			  AND (r.id IS NULL OR NOT routeops_attributes_valid(r.attributes))
+			  AND (r.id IS NULL
+			       OR routeops_attributes_bytes(r.attributes, r.attributes_bytes) > (SELECT routeops_attributes_limit())
+			       OR NOT routeops_attributes_valid(r.attributes))
 			ORDER BY w.id LIMIT $1`,
 			func(r pgx.Rows) (router.Finding, error) {
 				var f router.Finding
 				var cur, rid int64
 				var found bool
-				var attrs string
-				if err := r.Scan(&f.OrgID, &f.ItemID, &cur, &found, &rid, &attrs); err != nil {
+				var size int
+				var attrs *string
+				if err := r.Scan(&f.OrgID, &f.ItemID, &cur, &found, &rid, &size, &attrs); err != nil {
 					return f, err
 				}
 				if !found {
 					f.Kind, f.Detail = router.FindingDanglingRevision, fmt.Sprintf("current revision %d not found", cur)
+				} else if attrs == nil {
+					f.Kind, f.Detail = router.FindingInvalidAttributes, router.OversizedError(rid, size).Error()
 				} else {
 					f.Kind = router.FindingInvalidAttributes
-					if err := router.ValidateAttributes([]byte(attrs)); err != nil {
+					if err := router.ValidateAttributes([]byte(*attrs)); err != nil {
 						f.Detail = fmt.Sprintf("revision %d: %v", rid, err)
 					} else {
 						f.Detail = fmt.Sprintf("revision %d: rejected by routeops_attributes_valid", rid)

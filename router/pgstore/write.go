@@ -28,18 +28,17 @@ func attrText(b []byte) (string, error) {
 
 // enqueueSQL writes an item and its first revision in one statement: they
 // reference each other (the revision foreign key is deferred to the
-// commit), and an unknown queue fails the queue's foreign key.
+// commit), and an unknown queue fails the queue's foreign key. The item's
+// insert trigger copies the revision into the journal and sets the
+// denormalized priority (migration 012).
 const enqueueSQL = `WITH ids AS (
 		SELECT nextval('work_items_id_seq') AS item, nextval('work_item_revisions_id_seq') AS rev),
 	r AS (
 		INSERT INTO work_item_revisions (org_id, id, work_item_id, attributes, created_at, source)
 		SELECT $1, rev, item, $3::jsonb, $4, 'platform' FROM ids
 		RETURNING id, work_item_id, attributes)
-	INSERT INTO work_items (org_id, id, queue_id, state, current_revision_id, priority, enqueued_at,
-		journal_revision_id, journal_attributes)
-	SELECT $1, r.work_item_id, $2, 'queued', r.id,
-		CASE WHEN routeops_attributes_valid(r.attributes) THEN (r.attributes ->> 'priority')::smallint ELSE 0 END,
-		$4, r.id, r.attributes
+	INSERT INTO work_items (org_id, id, queue_id, state, current_revision_id, enqueued_at)
+	SELECT $1, r.work_item_id, $2, 'queued', r.id, $4
 	FROM r
 	RETURNING `
 
@@ -64,7 +63,7 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 	defer conn.Release()
 	batch := &pgx.Batch{}
 	s.w.queueBegin(batch)
-	batch.Queue(enqueueSQL+itemCols, req.OrgID, req.QueueID, attrs, req.EnqueuedAt.UTC())
+	batch.Queue(enqueueSQL+itemCols+", "+itemJournalColsAs(""), req.OrgID, req.QueueID, attrs, req.EnqueuedAt.UTC())
 	batch.Queue(`COMMIT`)
 	batch.Queue(wakeSQL, NotifyChannel, []string{req.OrgID})
 	var it router.WorkItem
@@ -76,7 +75,7 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 			return err
 		}
 		var err error
-		if it, err = scanItem(br.QueryRow()); err != nil {
+		if it, err = scanItemJournal(br.QueryRow()); err != nil {
 			return err
 		}
 		tag, err := br.Exec()
@@ -124,16 +123,16 @@ func (s *Store) AddRevision(ctx context.Context, req router.AddRevisionRequest) 
 		if err != nil {
 			return err
 		}
-		row := tx.QueryRow(ctx, `INSERT INTO work_item_revisions (org_id, work_item_id, attributes, created_at, source)
+		row := tx.QueryRow(ctx, `INSERT INTO work_item_revisions AS r (org_id, work_item_id, attributes, created_at, source)
 			VALUES ($1, $2, $3::jsonb, $4, 'platform') RETURNING `+revCols, req.Org, req.ItemID, text, req.At.UTC())
 		rev, err = scanRevision(row)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE work_items SET current_revision_id = $3, journal_revision_id = $3,
-				journal_attributes = $4::jsonb,
-				priority = CASE WHEN routeops_attributes_valid($4::jsonb) THEN ($4::jsonb ->> 'priority')::smallint ELSE 0 END
-			WHERE org_id = $1 AND id = $2`, req.Org, req.ItemID, rev.ID, text); err != nil {
+		// The trigger copies the revision into the journal and sets the
+		// denormalized priority (migration 012).
+		if _, err := tx.Exec(ctx, `UPDATE work_items SET current_revision_id = $3 WHERE org_id = $1 AND id = $2`,
+			req.Org, req.ItemID, rev.ID); err != nil {
 			return err
 		}
 		queued = state == string(router.StateQueued)
@@ -186,6 +185,9 @@ func (s *Store) Complete(ctx context.Context, req router.CompleteRequest) error 
 // revisions and items can be copied without a round trip per row.
 func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.BulkResult, error) {
 	var res router.BulkResult
+	if err := checkBulkIDs(data); err != nil {
+		return res, err
+	}
 	nrev := 0
 	for i := range data.Items {
 		bi := &data.Items[i]
@@ -250,7 +252,7 @@ func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.Bul
 				st = router.StateQueued
 			}
 			itemRows = append(itemRows, []any{bi.OrgID, iid, bi.QueueID, string(st), lastID,
-				int16(router.PriorityOf(last)), bi.EnqueuedAt.UTC(), lastID, string(last)})
+				int16(router.PriorityOf(last)), bi.EnqueuedAt.UTC()})
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"work_item_revisions"},
 			[]string{"org_id", "id", "work_item_id", "attributes", "created_at", "source"},
@@ -258,8 +260,8 @@ func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.Bul
 			return fmt.Errorf("copy revisions: %w", err)
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"work_items"},
-			[]string{"org_id", "id", "queue_id", "state", "current_revision_id", "priority", "enqueued_at",
-				"journal_revision_id", "journal_attributes"},
+			// The journal copy is the insert trigger's to write (migration 012).
+			[]string{"org_id", "id", "queue_id", "state", "current_revision_id", "priority", "enqueued_at"},
 			pgx.CopyFromRows(itemRows)); err != nil {
 			return fmt.Errorf("copy items: %w", err)
 		}
@@ -296,6 +298,31 @@ func (s *Store) Analyze(ctx context.Context) error {
 	}
 	_, err := s.w.Exec(ctx, `ANALYZE work_items, work_item_revisions, agents, queues, teams, queue_counts, queue_heads`)
 	return s.wrap(err)
+}
+
+// checkBulkIDs refuses bad reference ids before anything is sent.
+func checkBulkIDs(data *router.BulkData) error {
+	for _, o := range data.Orgs {
+		if err := router.CheckID("org", o.ID); err != nil {
+			return err
+		}
+	}
+	for _, q := range data.Queues {
+		if err := router.CheckID("queue", q.ID); err != nil {
+			return err
+		}
+	}
+	for _, t := range data.Teams {
+		if err := router.CheckID("team", t.ID); err != nil {
+			return err
+		}
+	}
+	for _, a := range data.Agents {
+		if err := router.CheckID("agent", a.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func bulkReference(ctx context.Context, tx pgx.Tx, data *router.BulkData) error {

@@ -80,6 +80,7 @@ func Run(t *testing.T, newStore Harness) {
 		setTests,
 		controlTests,
 		impactTests,
+		untrustedTests,
 	}
 	for _, g := range groups {
 		for _, tc := range g {

@@ -18,18 +18,9 @@ import (
 // Forbidden reports whether r must never reach a terminal raw: the C0
 // controls, DEL, the C1 controls, the bidi and direction marks (U+061C,
 // U+200E, U+200F, U+202A–U+202E, U+2066–U+2069) and the line and paragraph
-// separators (U+2028, U+2029).
-func Forbidden(r rune) bool {
-	switch {
-	case r < 0x20, r == 0x7f, r >= 0x80 && r <= 0x9f:
-		return true
-	case r == 0x061c, r == 0x200e, r == 0x200f, r == 0x2028, r == 0x2029:
-		return true
-	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
-		return true
-	}
-	return false
-}
+// separators (U+2028, U+2029). The set is router.UnsafeRune's, the one the
+// stores also refuse in ids.
+func Forbidden(r rune) bool { return router.UnsafeRune(r) }
 
 const hexDigits = "0123456789abcdef"
 
@@ -252,4 +243,28 @@ func Explain(err error) string {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, router.ErrNotFound.Error()+": ")
 	return strings.TrimPrefix(msg, router.ErrConflict.Error()+": ")
+}
+
+// Login is the database login that wrote a journal entry, as it follows
+// the claimed operator: " (login bob)"; "" when the store did not record
+// one. The login is what the database saw; the operator, origin and time
+// are what the writer claimed.
+func Login(login string) string {
+	if login == "" {
+		return ""
+	}
+	return " (login " + Line(login) + ")"
+}
+
+// Recorded is when the store recorded an entry, shown when it differs from
+// the time the writer claimed by more than a minute: " (recorded
+// 2026-11-28 15:04:05Z)"; "" otherwise.
+func Recorded(at time.Time, recorded *time.Time) string {
+	if recorded == nil {
+		return ""
+	}
+	if d := recorded.Sub(at); d > time.Minute || d < -time.Minute {
+		return " (recorded " + Time(*recorded) + ")"
+	}
+	return ""
 }
