@@ -118,7 +118,7 @@ func (m *Model) askPauseWith(ref router.QueueRef, depth int, reason string) tea.
 		reason = ops.ConsolePauseReason(m.opts.Operator)
 	}
 	m.confirm = &confirmState{action: "pause",
-		prompt: fmt.Sprintf("Pause queue %s? Routing stops for its %d waiting items until resumed. reason: %s", ref, depth, reason),
+		prompt: present.AskPauseReason(ref, depth, reason),
 		cmd: m.call(actionTimeout, func(ctx context.Context, api *ops.Ops) tea.Msg {
 			r, err := api.Pause(ctx, ref, reason, 0)
 			if err != nil {

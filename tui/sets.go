@@ -3,7 +3,6 @@ package tui
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -36,11 +35,7 @@ type setPlanMsg struct {
 func (s *setState) about() string { return s.org }
 
 func (s *setState) body(c *shared, h int) []string {
-	title := "Plan (nothing changes until you confirm)"
-	if s.plan != nil {
-		title = fmt.Sprintf("%s plan for %s (nothing changes until you confirm)", s.plan.Action, present.Scope(s.org))
-	}
-	return s.text.render(c, h, title)
+	return s.text.render(c, h, present.SetPlanTitle(s.plan, s.org))
 }
 
 // askBulk plans a bulk action on a selection: a read, in a Cmd.
@@ -157,8 +152,7 @@ func (m *Model) onReport(msg reportMsg) {
 	if m.view != viewReport {
 		m.pushView(viewReport)
 	}
-	m.setStatus(statusOK, fmt.Sprintf("impact: %d orgs affected, %d conversations over the SLA, %.1f customer-minutes",
-		msg.rep.Summary.OrgsAffected, msg.rep.Summary.ItemsOverSLA, msg.rep.Summary.CustomerMinutes))
+	m.setStatus(statusOK, present.ImpactStatus(msg.rep))
 }
 
 func (m *Model) cmdImpact(args []string) tea.Cmd {

@@ -137,7 +137,7 @@ func TestImpactCommand(t *testing.T) {
 	}
 	d.wantView("Impact of the last 1h")
 	d.wantView("# Impact")
-	d.wantStatus("orgs affected")
+	d.wantStatus("customer-minutes")
 	d.keys("esc")
 	if d.m.view != viewFleet {
 		t.Fatalf("esc left view %v", d.m.view)

@@ -125,7 +125,7 @@ func ImpactMarkdown(r *ops.ImpactReport) []string {
 	if len(r.Charts) > 0 {
 		out = append(out, "", "## The most affected queues over the window", "")
 		for _, c := range r.Charts {
-			out = append(out, "```", Line(c.Org)+"/"+Line(c.Queue))
+			out = append(out, "```", "queue "+Line(c.Org)+"/"+Line(c.Queue))
 			out = append(out, ChartLines(c)...)
 			out = append(out, "```")
 		}
@@ -139,4 +139,19 @@ func mdRow(cells []string) string {
 		cells[i] = strings.ReplaceAll(c, "|", `\|`)
 	}
 	return "| " + strings.Join(cells, " | ") + " |"
+}
+
+// ImpactStatus is the report in one line, for a status bar.
+func ImpactStatus(r *ops.ImpactReport) string {
+	s := r.Summary
+	return fmt.Sprintf("impact: %s affected, %s over the SLA, %s customer-minutes",
+		plural(s.OrgsAffected, "org"), plural(s.ItemsOverSLA, "conversation"), minutes(s.CustomerMinutes))
+}
+
+// SetPlanTitle is the title over a bulk action's plan in the console.
+func SetPlanTitle(p *ops.SetPlan, org string) string {
+	if p == nil {
+		return "Plan (nothing changes until you confirm)"
+	}
+	return fmt.Sprintf("%s plan for %s (nothing changes until you confirm)", p.Action, Scope(org))
 }

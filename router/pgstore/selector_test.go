@@ -49,10 +49,10 @@ func TestSelectorStaleJournal(t *testing.T) {
 	var newRev1 int64
 	must(pool.QueryRow(ctx, `INSERT INTO work_item_revisions (org_id, work_item_id, attributes)
 		VALUES ('o', $1, '{"tier": "silver", "channel": "chat", "priority": 5}') RETURNING id`, ids[1]).Scan(&newRev1))
-	for _, sql := range []string{`ALTER TABLE work_items DISABLE TRIGGER work_items_fill_journal`,
+	for _, sql := range []string{`ALTER TABLE work_items DISABLE TRIGGER work_items_journal_update`,
 		`UPDATE work_items SET current_revision_id = ` + fmtID(newRev1) + ` WHERE org_id = 'o' AND id = ` + fmtID(ids[1]),
 		`UPDATE work_items SET journal_revision_id = NULL, journal_attributes = NULL WHERE org_id = 'o' AND id = ` + fmtID(ids[2]),
-		`ALTER TABLE work_items ENABLE TRIGGER work_items_fill_journal`} {
+		`ALTER TABLE work_items ENABLE ALWAYS TRIGGER work_items_journal_update`} {
 		_, err = pool.Exec(ctx, sql)
 		must(err)
 	}
