@@ -268,14 +268,15 @@ func (o *Ops) applyRepair(ctx context.Context, plan *RepairPlan, opID string, pr
 			progress(end, len(fixes))
 		}
 	}
+	requeued := make(map[int64]bool, len(rep.Outcomes))
+	for _, oc := range rep.Outcomes {
+		if oc.Repaired && oc.State == router.StateQueued {
+			requeued[oc.ItemID] = true
+		}
+	}
 	for _, p := range plan.Items {
-		if p.Valid && p.State == string(router.StateQuarantined) {
-			for _, oc := range rep.Outcomes {
-				if oc.ItemID == p.itemID && oc.Repaired && oc.State == router.StateQueued {
-					rep.Released++
-					break
-				}
-			}
+		if p.Valid && p.State == string(router.StateQuarantined) && requeued[p.itemID] {
+			rep.Released++
 		}
 	}
 	v, err := o.store.Verify(ctx, 1000)
