@@ -86,7 +86,7 @@ type SetPlan struct {
 	// First are the first items, in id order.
 	First []router.WorkItem `json:"first"`
 	// Held counts, for release without --force, the selected items left
-	// alone because their revision is still missing or invalid.
+	// alone because their revision is still missing, oversized or invalid.
 	Held int `json:"held,omitempty"`
 	// Operation is an unfinished run of this very action that applying
 	// continues; Done is how many items it already changed.

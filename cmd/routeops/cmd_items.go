@@ -162,7 +162,7 @@ alone it acts on each id. With selector flags it acts on the quarantined (or
 skipped) items the selection matches, plan first, as quarantine does; --rate N
 releases at most N items per second, so that a backlog does not land on agents
 at once. Without --force it leaves alone items whose current revision is still
-missing or invalid (they would fault again) and exits 2.`,
+missing, oversized or invalid (they would fault again) and exits 2.`,
 		Example: `  routeops release 1042
   routeops release --org org-0007 --state quarantined --rate 100 --yes`,
 		RunE: func(cmd *cobra.Command, args []string) error {

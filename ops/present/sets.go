@@ -33,7 +33,7 @@ func SetPlanLines(p *ops.SetPlan) []string {
 			plural(p.Done, "item")))
 	}
 	if p.Held > 0 {
-		out = append(out, fmt.Sprintf("%s left alone: their revision is still missing or invalid (repair them, or --force)",
+		out = append(out, fmt.Sprintf("%s left alone: their revision is still missing, oversized or invalid (repair them, or --force)",
 			plural(p.Held, "item")))
 	}
 	if p.Total == 0 {
@@ -91,7 +91,7 @@ func SetReportLines(r *ops.SetReport) []string {
 		out = append(out, fmt.Sprintf("%s skipped: no longer matching when applied (changed since the plan)", plural(r.Skipped, "item")))
 	}
 	if r.Held > 0 {
-		out = append(out, fmt.Sprintf("%s left alone: revision still missing or invalid", plural(r.Held, "item")))
+		out = append(out, fmt.Sprintf("%s left alone: revision still missing, oversized or invalid", plural(r.Held, "item")))
 	}
 	if r.Failed > 0 {
 		out = append(out, fmt.Sprintf("%s could not be repaired", plural(r.Failed, "item")))
@@ -114,7 +114,7 @@ func SetReportLines(r *ops.SetReport) []string {
 
 // HeldBack is the error of a release that left items alone.
 func HeldBack(n int) string {
-	return fmt.Sprintf("%s left alone: their revision is still missing or invalid; repair them first, or release with --force",
+	return fmt.Sprintf("%s left alone: their revision is still missing, oversized or invalid; repair them first, or release with --force",
 		plural(n, "item"))
 }
 
