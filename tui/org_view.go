@@ -256,11 +256,7 @@ func (o *orgState) agentsSection(c *shared, rows int) []string {
 		appendCell(&l, a.TeamID, 12, false, false)
 		appendCell(&l, string(a.Status), 9, false, false)
 		appendCell(&l, present.Ratio(a.Load, a.Capacity), 7, true, false)
-		skills := strings.Join(a.Skills, ",")
-		if a.TeamStatus == router.TeamPaused {
-			skills = "team paused · " + skills
-		}
-		l.WriteString(trunc(skills, rest))
+		l.WriteString(trunc(present.AgentNote(*a), rest))
 		line := strings.TrimRight(l.String(), " ")
 		if sel && c.st.color {
 			line = c.st.selected.Render(padRight(line, c.width))

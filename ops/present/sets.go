@@ -144,6 +144,16 @@ func AgentRow(a router.Agent) []string {
 		LineCap(strings.Join(a.Skills, ","), 60)}
 }
 
+// AgentNote is what the console shows after an agent's load: its skills,
+// after "team paused" when its team is.
+func AgentNote(a router.Agent) string {
+	skills := strings.Join(a.Skills, ",")
+	if a.TeamStatus == router.TeamPaused {
+		skills = "team paused · " + skills
+	}
+	return skills
+}
+
 // AgentHeaders are the columns of AgentRow.
 var AgentHeaders = []string{"ORG", "AGENT", "TEAM", "STATUS", "LOAD", "SKILLS"}
 
