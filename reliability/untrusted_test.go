@@ -65,7 +65,6 @@ func TestHelpSaysHowToKeepPasswordsOffTheCommandLine(t *testing.T) {
 		r := h.mustRun(nil, args...)
 		var dsnLine string
 		for _, l := range strings.Split(r.Stdout, "\n") {
-			// The flag's own line (--read-dsn's help mentions --dsn too).
 			if strings.HasPrefix(strings.TrimSpace(l), "--dsn ") {
 				dsnLine = l
 			}
