@@ -41,7 +41,7 @@ import (
 )
 
 // Scenarios lists every scenario, in the order "all" runs them.
-var Scenarios = []string{"seed", "throughput", "poison", "latency", "snapshot", "repair", "cleanup"}
+var Scenarios = []string{"seed", "throughput", "poison", "latency", "snapshot", "repair", "cleanup", "incident"}
 
 // Options configure a run. Zero values take the defaults: the full sizes.
 type Options struct {
@@ -348,6 +348,8 @@ func (r *runner) run(ctx context.Context, name string, several bool) (res *Resul
 		err = sc.cleanupScenario(ctx)
 	case "seed":
 		err = sc.seed(ctx)
+	case "incident":
+		err = sc.incident(ctx)
 	}
 	if err != nil {
 		res.Err = redact.Text(err.Error(), r.opts.DSN)

@@ -429,6 +429,7 @@ func (p PassResult) Progress() bool { return p.Assigned+p.Quarantined+p.Skipped 
 // Pass routes every org once (each org drained as far as one turn goes),
 // Workers orgs at a time.
 func (e *Engine) Pass(ctx context.Context) (PassResult, error) {
+	e.ResumeExpired(ctx)
 	orgs, err := e.store.ListOrgs(ctx)
 	if err != nil {
 		e.listError(err)
@@ -573,6 +574,23 @@ func (e *Engine) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// ResumeExpired resumes the queues whose timed pause has ended, as this
+// engine (the store journals each once, however many engines run). A
+// failure is logged and retried with the next heartbeat.
+func (e *Engine) ResumeExpired(ctx context.Context) []QueueRef {
+	refs, err := e.store.ResumeExpired(ctx, e.cfg.Clock.Now(), e.actor)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Warn("resuming expired pauses failed", "error", err.Error())
+		}
+		return nil
+	}
+	for _, r := range refs {
+		e.log.Info("pause ended; queue resumed", "org", r.Org, "queue", r.Queue)
+	}
+	return refs
+}
+
 // Beat writes one heartbeat.
 func (e *Engine) Beat(ctx context.Context, stopped bool) error {
 	host, _ := os.Hostname()
@@ -595,6 +613,7 @@ func (e *Engine) startHeartbeats(ctx context.Context) func() {
 			if err := e.store.Maintain(ctx); err != nil && ctx.Err() == nil {
 				e.log.Debug("store maintenance failed", "error", err.Error())
 			}
+			e.ResumeExpired(ctx)
 			if err := e.Beat(ctx, false); err != nil {
 				if ctx.Err() != nil {
 					return

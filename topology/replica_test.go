@@ -83,7 +83,7 @@ func TestReadReplica(t *testing.T) {
 	d := pgtest.Connect(t, r.primaryDSN)
 	id := fmt.Sprint(d.Int(`SELECT min(id) FROM work_items WHERE org_id = 'org-0001' AND state = 'assigned'`))
 	d.Exec(`UPDATE orgs SET name = 'renamed' WHERE id = 'org-0003'`)
-	c.Must("pause", "org-0002/default", "--yes")
+	c.Must("pause", "org-0002/default", "--reason", "through the primary", "--yes")
 	var paused struct {
 		Orgs []struct {
 			Org    string

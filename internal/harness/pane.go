@@ -165,3 +165,10 @@ func (p *Pane) Buffers() string {
 	}
 	return out
 }
+
+// Capture is the pane's text, and false once the session has ended (the
+// program exited).
+func (p *Pane) Capture() (string, bool) {
+	out, err := p.try("capture-pane", "-p", "-t", paneSession)
+	return out, err == nil
+}

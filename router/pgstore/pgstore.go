@@ -394,9 +394,13 @@ func insertEvent(ctx context.Context, tx pgx.Tx, e router.Event, actor router.Ac
 	if len(detail) == 0 {
 		detail = []byte(`{}`)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)`,
-		e.OrgID, e.At.UTC(), e.Kind, item, queue, actor.Name, actor.Origin, actor.OSUser, string(detail))
+	var op any
+	if e.OperationID != "" {
+		op = e.OperationID
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail, operation_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)`,
+		e.OrgID, e.At.UTC(), e.Kind, item, queue, actor.Name, actor.Origin, actor.OSUser, string(detail), op)
 	return err
 }
 

@@ -282,6 +282,12 @@ func (g *generator) attrs(a *router.Attributes) []byte {
 // returns the totals. Generation of the next chunk overlaps the loading of
 // the current one.
 func Seed(ctx context.Context, st router.Store, spec SeedSpec) (router.BulkResult, error) {
+	return SeedProgress(ctx, st, spec, nil)
+}
+
+// SeedProgress is Seed, telling progress how many items are written of
+// how many after each chunk.
+func SeedProgress(ctx context.Context, st router.Store, spec SeedSpec, progress func(done, total int)) (router.BulkResult, error) {
 	var total router.BulkResult
 	if err := spec.Validate(); err != nil {
 		return total, err
@@ -332,6 +338,9 @@ func Seed(ctx context.Context, st router.Store, spec SeedSpec) (router.BulkResul
 				} else {
 					total.Items += r.Items
 					total.Revisions += r.Revisions
+					if progress != nil {
+						progress(total.Items, spec.Orgs*spec.ItemsPerOrg)
+					}
 					if r.Items > 0 {
 						if total.FirstItemID == 0 || r.FirstItemID < total.FirstItemID {
 							total.FirstItemID = r.FirstItemID

@@ -77,6 +77,9 @@ func Run(t *testing.T, newStore Harness) {
 		verifyTests,
 		drillTests,
 		concurrencyTests,
+		setTests,
+		controlTests,
+		impactTests,
 		untrustedTests,
 	}
 	for _, g := range groups {
