@@ -42,7 +42,7 @@ import (
 )
 
 // Scenarios lists every scenario, in the order "all" runs them.
-var Scenarios = []string{"seed", "throughput", "poison", "latency", "snapshot", "repair", "cleanup"}
+var Scenarios = []string{"seed", "throughput", "poison", "latency", "snapshot", "repair", "cleanup", "incident"}
 
 // Named are the scenarios that run only when named: fleet seeds 10M
 // items and takes the better part of an hour at full size.
@@ -360,6 +360,8 @@ func (r *runner) run(ctx context.Context, name string, several bool) (res *Resul
 		err = sc.seed(ctx)
 	case "fleet":
 		err = sc.fleet(ctx)
+	case "incident":
+		err = sc.incident(ctx)
 	}
 	if err != nil {
 		res.Err = redact.Text(err.Error(), r.opts.DSN)

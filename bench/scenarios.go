@@ -207,147 +207,213 @@ func (s *scenario) bareDB(ctx context.Context, orgs, per int) (database, error) 
 
 // ---- poison ----
 
+// poison measures how fast the engine drains a database where 1% of every
+// org's items lost their current revision, against the same data intact,
+// and checks that no queue is left stalled behind them.
 func (s *scenario) poison(ctx context.Context) error {
 	r := s.res
 	orgs, per := s.opts.orgs(100), s.opts.perOrg(2000)
 	bad := max(1, per/100)
 	r.Targets = []Target{{Figure: "ratio_vs_clean", Op: ">=", Value: 0.9}, {Figure: "stalled_queues", Op: "==", Value: 0}}
-	db, st, err := s.newStore(ctx, 0)
+	p, err := s.poisonDatabases(ctx, orgs, per, bad)
 	if err != nil {
 		return err
 	}
-	seeded, _, err := s.seedStore(ctx, st, ampleSpec(orgs, per, 0))
+	if err := p.drainAll(ctx); err != nil {
+		return err
+	}
+	t := &p.tally
+	rate := t.poisonSum / float64(len(t.poisonRates))
+	r.Set("items_per_second", rate)
+	r.Set("ratio_vs_clean", t.poisonSum/t.cleanSum)
+	stalled, left, err := p.leftBehind(ctx)
 	if err != nil {
 		return err
+	}
+	r.Set("stalled_queues", stalled)
+	r.Set("clean_items_per_second", t.cleanSum/float64(len(t.cleanRates)))
+	r.Set("poisoned_runs_per_second", roundAll(t.poisonRates))
+	r.Set("clean_runs_per_second", roundAll(t.cleanRates))
+	r.Set("assigned", t.assigned)
+	r.Set("quarantined", t.quarantined)
+	r.Set("expected_quarantined", p.deleted*len(t.poisonRates))
+	r.Set("left_queued", left)
+	r.Set("orgs", orgs)
+	r.Set("items_per_org", per)
+	r.Items, r.Seconds = t.handled, t.poisonSecs
+	r.Note("two drains of each database, in the order clean, poisoned, poisoned, clean; items_per_second and clean_items_per_second are their means, ratio_vs_clean the ratio of the sums; counts add up both poisoned drains")
+	return nil
+}
+
+// poisonSet is the poison scenario's shared state: its four drains, the
+// items seeded in each database, the revisions deleted in each poisoned
+// one, and the drains' tally.
+type poisonSet struct {
+	*scenario
+	runs    []*poisonRun
+	seeded  int
+	deleted int
+	tally   poisonTally
+}
+
+// poisonRun is one drain of the poison scenario: its database, clean or
+// poisoned, its open store, and what draining it measured.
+type poisonRun struct {
+	db       database
+	poisoned bool
+	st       *pgstore.Store
+	pass     router.PassResult
+	rate     float64
+	secs     float64
+}
+
+// poisonTally adds up the poison scenario's drains, clean and poisoned
+// apart, for the figures that compare them.
+type poisonTally struct {
+	cleanSum, poisonSum, poisonSecs float64
+	cleanRates, poisonRates         []float64
+	handled, assigned, quarantined  int
+}
+
+// poisonDatabases seeds the clean data set, makes its poisoned copy, and
+// copies each once more, so that each database is drained twice, in the
+// order clean, poisoned, poisoned, clean: a machine that speeds up or
+// slows down during the scenario then weighs on both sides alike (on a
+// shared two-core machine one drain of each was often 10-20% apart on
+// noise alone). It returns the set with the four runs' stores open.
+func (s *scenario) poisonDatabases(ctx context.Context, orgs, per, bad int) (*poisonSet, error) {
+	db, st, err := s.newStore(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	seeded, _, err := s.seedStore(ctx, st, ampleSpec(orgs, per, 0))
+	if err != nil {
+		return nil, err
 	}
 	s.closeStore(st)
 	pdb, err := s.copyDB(ctx, db, "poisoned")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	poisoned, err := s.open(ctx, pdb, 0)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The incident: current revisions deleted with the foreign key
 	// bypassed, the drill's way, 1% of every org's items (the heads of its
 	// queues, where they hurt most).
 	deleted, err := deleteRevisions(ctx, poisoned, orgs, bad)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.log.Info("poisoned", "scenario", s.name, "items_without_revision", deleted)
 	s.closeStore(poisoned)
 
-	// Two drains of each, in the order clean, poisoned, poisoned, clean,
-	// so that a machine that speeds up or slows down during the scenario
-	// weighs on both sides alike: on a shared two-core machine one drain of
-	// each was often 10-20% apart on noise alone.
 	pdb2, err := s.copyDB(ctx, pdb, "poisoned2")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cdb2, err := s.copyDB(ctx, db, "clean2")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	type run struct {
-		db       database
-		poisoned bool
-		st       *pgstore.Store
-		pass     router.PassResult
-		rate     float64
-		secs     float64
-	}
-	runs := []*run{{db: db}, {db: pdb, poisoned: true}, {db: pdb2, poisoned: true}, {db: cdb2}}
-	for _, x := range runs {
+	p := &poisonSet{scenario: s, seeded: seeded.Items, deleted: deleted,
+		runs: []*poisonRun{{db: db}, {db: pdb, poisoned: true}, {db: pdb2, poisoned: true}, {db: cdb2}}}
+	for _, x := range p.runs {
 		if x.st, err = s.open(ctx, x.db, 0); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	var cleanSum, poisonSum, poisonSecs float64
-	var cleanRates, poisonRates []float64
-	handled, assigned, quarantined := 0, 0, 0
-	for i, x := range runs {
+	return p, nil
+}
+
+// drainAll drains the runs in order, each after the previous one's
+// write-back has settled, times the poisoned ones, adds them up in the
+// tally, and notes a poisoned drain that did not quarantine exactly the
+// deleted items or did not handle every seeded one.
+func (p *poisonSet) drainAll(ctx context.Context) error {
+	r, t := p.res, &p.tally
+	for i, x := range p.runs {
 		what := "clean"
 		if x.poisoned {
 			what = "poisoned"
 		}
 		if i == 0 {
-			s.checkpoint(ctx)
+			p.checkpoint(ctx)
 		} else {
-			s.settle(ctx, runs[i-1].db)
+			p.settle(ctx, p.runs[i-1].db)
 		}
 		if x.poisoned {
-			s.startTimed(ctx, x.db)
+			p.startTimed(ctx, x.db)
 		}
-		x.pass, x.secs, err = s.drain(ctx, x.st, what)
+		var err error
+		x.pass, x.secs, err = p.drain(ctx, x.st, what)
 		if x.poisoned {
-			s.stopTimed(ctx, x.db)
+			p.stopTimed(ctx, x.db)
 		}
 		if err != nil {
 			return err
 		}
 		n := x.pass.Assigned + x.pass.Quarantined
 		x.rate = float64(n) / x.secs
-		if x.poisoned {
-			poisonSum += x.rate
-			poisonRates = append(poisonRates, x.rate)
-			poisonSecs += x.secs
-			handled += n
-			assigned += x.pass.Assigned
-			quarantined += x.pass.Quarantined
-			if x.pass.Quarantined != deleted {
-				r.Note("a poisoned drain quarantined %d items, expected %d", x.pass.Quarantined, deleted)
-			}
-			if n != seeded.Items {
-				r.Note("a poisoned drain handled %d of %d items", n, seeded.Items)
-			}
-		} else {
-			cleanSum += x.rate
-			cleanRates = append(cleanRates, x.rate)
+		if !x.poisoned {
+			t.cleanSum += x.rate
+			t.cleanRates = append(t.cleanRates, x.rate)
+			continue
+		}
+		t.poisonSum += x.rate
+		t.poisonRates = append(t.poisonRates, x.rate)
+		t.poisonSecs += x.secs
+		t.handled += n
+		t.assigned += x.pass.Assigned
+		t.quarantined += x.pass.Quarantined
+		if x.pass.Quarantined != p.deleted {
+			r.Note("a poisoned drain quarantined %d items, expected %d", x.pass.Quarantined, p.deleted)
+		}
+		if n != p.seeded {
+			r.Note("a poisoned drain handled %d of %d items", n, p.seeded)
 		}
 	}
-	rate := poisonSum / float64(len(poisonRates))
-	r.Set("items_per_second", rate)
-	r.Set("ratio_vs_clean", poisonSum/cleanSum)
+	return nil
+}
 
-	// Anything left behind? A monitor with a short stall threshold, after
-	// the threshold has passed, finds any queue with work and capacity
-	// that the engine could not move, in either poisoned database.
+// leftBehind asks whether anything was left behind in the poisoned
+// databases: a monitor with a short stall threshold, after the threshold
+// has passed, finds any queue with work and capacity that the engine
+// could not move. It returns the stalled queues and the items still
+// queued, summed over the poisoned runs.
+func (p *poisonSet) leftBehind(ctx context.Context) (stalled, left int, err error) {
 	mset := ops.Settings{StallAfter: 200 * time.Millisecond, WarnHeadAge: time.Second, HeartbeatTimeout: 15 * time.Second}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(2 * mset.StallAfter):
+	if err := sleepCtx(ctx, 2*mset.StallAfter); err != nil {
+		return 0, 0, err
 	}
-	stalled, left := 0, 0
-	for _, x := range runs {
+	for _, x := range p.runs {
 		if !x.poisoned {
 			continue
 		}
 		snap, err := ops.NewMonitor(x.st, router.RealClock{}, mset, actor, nil).Snapshot(ctx, "")
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		stalled += snap.Summary.StalledQueues
 		left += snap.Summary.Queued
 	}
-	r.Set("stalled_queues", stalled)
-	r.Set("clean_items_per_second", cleanSum/float64(len(cleanRates)))
-	r.Set("poisoned_runs_per_second", roundAll(poisonRates))
-	r.Set("clean_runs_per_second", roundAll(cleanRates))
-	r.Set("assigned", assigned)
-	r.Set("quarantined", quarantined)
-	r.Set("expected_quarantined", deleted*len(poisonRates))
-	r.Set("left_queued", left)
-	r.Set("orgs", orgs)
-	r.Set("items_per_org", per)
-	r.Items, r.Seconds = handled, poisonSecs
-	r.Note("two drains of each database, in the order clean, poisoned, poisoned, clean; items_per_second and clean_items_per_second are their means, ratio_vs_clean the ratio of the sums; counts add up both poisoned drains")
-	return nil
+	return stalled, left, nil
 }
 
+// sleepCtx waits for d, or returns ctx's error if ctx ends first: the
+// scenarios' pauses for the engine or the monitor to catch up.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// latency measures enqueue-to-assignment times at a steady enqueue rate,
+// with the machine's commit floor for the same rate beside them.
 func (s *scenario) latency(ctx context.Context) error {
 	r := s.res
 	rate := s.opts.LatencyRate
@@ -358,38 +424,10 @@ func (s *scenario) latency(ctx context.Context) error {
 	// Judged on both readings of "assigned": the row's assigned_at, and the
 	// commit of the routing transaction that wrote it.
 	r.Targets = []Target{{Figure: "p99_ms", Op: "<=", Value: 20}, {Figure: "p99_committed_ms", Op: "<=", Value: 20}}
-	db, err := s.newDB(ctx, "")
+	l, err := s.latencySetup(ctx, orgs, n)
 	if err != nil {
 		return err
 	}
-	// The enqueuers get connections of their own, so that no enqueue
-	// waits for the pool after taking its enqueued_at.
-	const enqueuers = 32
-	st, err := s.open(ctx, db, enqueuers)
-	if err != nil {
-		return err
-	}
-	// Empty orgs with twice the capacity the items need.
-	const agents = 10
-	spec := sim.SeedSpec{Orgs: orgs, QueuesPerOrg: 2, AgentsPerOrg: agents,
-		Capacity: max(1, (2*n/orgs+agents-1)/agents), ItemsPerOrg: 0, Seed: 1, Now: now()}
-	if _, _, err := s.seedStore(ctx, st, spec); err != nil {
-		return err
-	}
-	type target struct{ org, queue string }
-	targets := make([]target, orgs)
-	for i := range targets {
-		org := sim.OrgID(i + 1)
-		qs, err := st.ListQueues(ctx, org)
-		if err != nil {
-			return err
-		}
-		if len(qs) == 0 {
-			return fmt.Errorf("org %s has no queue", org)
-		}
-		targets[i] = target{org, qs[0].ID}
-	}
-	attrs := router.Attributes{Priority: 50, Channel: "chat"}.Marshal()
 
 	s.checkpoint(ctx)
 	// Only full-size runs wait: their figures are judged, and a scaled-down
@@ -401,75 +439,171 @@ func (s *scenario) latency(ctx context.Context) error {
 	}
 	r.Set("quiesce_seconds", round(waited.Seconds()))
 	r.Set("cpu_busy_at_start", round(busy))
-	obs := &routeLog{}
-	eng := s.engineObserved(st, router.PolicyQuarantine, obs)
-	engCtx, stopEng := context.WithCancel(ctx)
-	engDone := make(chan error, 1)
-	go func() { engDone <- eng.Run(engCtx) }()
-	var stopOnce sync.Once
-	stop := func() { stopOnce.Do(func() { stopEng(); <-engDone }) }
+	stop := l.startEngine(ctx)
 	defer stop()
 	// Let the engine subscribe to notifications and make its first pass.
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(time.Second):
+	if err := sleepCtx(ctx, time.Second); err != nil {
+		return err
 	}
-	// Warm up, as a platform's writers would be: every enqueuer's
-	// connection opened and its statements prepared, every org routed
-	// once. These items are not measured.
-	warmMax, err := warmUp(ctx, st, enqueuers, func(i int) router.EnqueueRequest {
-		t := targets[i%len(targets)]
-		return router.EnqueueRequest{OrgID: t.org, QueueID: t.queue, Attributes: attrs, EnqueuedAt: time.Now()}
-	})
-	if err != nil {
-		return fmt.Errorf("warm-up: %w", err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); eng.Stats().Assigned < enqueuers && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
+	m := latencyMeasure{rate: rate, orgs: orgs}
+	if m.warmMax, err = l.warm(ctx); err != nil {
+		return err
 	}
 	// The machine's floor for the same shape of work: one-row durable
 	// commits at the same rate, through the same pool, with nothing else
 	// in them. An enqueue-to-assignment time can be no better than this.
 	floorDur := min(dur, 5*time.Second)
-	floor, err := commitFloor(ctx, st, rate, floorDur, enqueuers)
-	if err != nil {
+	if m.floor, err = commitFloor(ctx, l.st, rate, floorDur, latencyEnqueuers); err != nil {
 		return fmt.Errorf("commit floor: %w", err)
 	}
-	base := eng.Stats().Assigned + eng.Stats().Quarantined
+	if err := l.enqueueMeasured(ctx, &m, n, dur, stop); err != nil {
+		return err
+	}
+	if err := l.collect(ctx, &m); err != nil {
+		return err
+	}
+	l.report(&m)
+	return nil
+}
 
-	s.startTimed(ctx, db)
-	s.log.Info("enqueueing", "scenario", s.name, "rate", rate, "seconds", dur.Seconds(), "items", n)
-	enq := paced(ctx, n, rate, enqueuers, func(i int) error {
-		t := targets[i%len(targets)]
-		_, err := st.Enqueue(ctx, router.EnqueueRequest{OrgID: t.org, QueueID: t.queue, Attributes: attrs, EnqueuedAt: time.Now()})
+// latencyEnqueuers is how many goroutines enqueue in the latency scenario,
+// each with a pool connection of its own, so that no enqueue waits for the
+// pool after taking its enqueued_at.
+const latencyEnqueuers = 32
+
+// latencyRun is the latency scenario's shared state: its database and
+// store, the queue it enqueues into in each org, the items' attributes,
+// and the engine under measurement with the log of its routing
+// transactions.
+type latencyRun struct {
+	*scenario
+	db      database
+	st      *pgstore.Store
+	targets []latencyTarget
+	attrs   []byte
+	obs     *routeLog
+	eng     *router.Engine
+}
+
+// latencyTarget is a queue the latency scenario enqueues into.
+type latencyTarget struct{ org, queue string }
+
+// latencyMeasure is what the latency scenario measured, for its report.
+type latencyMeasure struct {
+	rate           float64
+	orgs           int
+	warmMax        int64     // the last warm-up item's id: measured items come after it
+	floor          []float64 // commit floor, ms, sorted
+	enq            pacedRun  // the measured enqueues
+	lat, committed []float64 // enqueue to assigned_at, and to the routing commit, ms
+}
+
+// latencySetup makes the latency scenario's database: orgs empty orgs
+// with twice the capacity the n items need, and the first queue of each
+// as the place to enqueue.
+func (s *scenario) latencySetup(ctx context.Context, orgs, n int) (*latencyRun, error) {
+	db, err := s.newDB(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.open(ctx, db, latencyEnqueuers)
+	if err != nil {
+		return nil, err
+	}
+	const agents = 10
+	spec := sim.SeedSpec{Orgs: orgs, QueuesPerOrg: 2, AgentsPerOrg: agents,
+		Capacity: max(1, (2*n/orgs+agents-1)/agents), ItemsPerOrg: 0, Seed: 1, Now: now()}
+	if _, _, err := s.seedStore(ctx, st, spec); err != nil {
+		return nil, err
+	}
+	l := &latencyRun{scenario: s, db: db, st: st, attrs: router.Attributes{Priority: 50, Channel: "chat"}.Marshal()}
+	l.targets = make([]latencyTarget, orgs)
+	err = forOrgQueues(ctx, st, 0, orgs, func(i int, org string, qs []router.Queue) error {
+		if len(qs) == 0 {
+			return fmt.Errorf("org %s has no queue", org)
+		}
+		l.targets[i] = latencyTarget{org, qs[0].ID}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// request is the i-th enqueue of the scenario, spread over the orgs in
+// turn and stamped now.
+func (l *latencyRun) request(i int) router.EnqueueRequest {
+	t := l.targets[i%len(l.targets)]
+	return router.EnqueueRequest{OrgID: t.org, QueueID: t.queue, Attributes: l.attrs, EnqueuedAt: time.Now()}
+}
+
+// startEngine runs the observed engine in the background and returns the
+// function that stops it and waits for it to end, safe to call twice.
+func (l *latencyRun) startEngine(ctx context.Context) (stop func()) {
+	l.obs = &routeLog{}
+	l.eng = l.engineObserved(l.st, router.PolicyQuarantine, l.obs)
+	engCtx, stopEng := context.WithCancel(ctx)
+	engDone := make(chan error, 1)
+	go func() { engDone <- l.eng.Run(engCtx) }()
+	var stopOnce sync.Once
+	return func() { stopOnce.Do(func() { stopEng(); <-engDone }) }
+}
+
+// handled is how many items the engine has assigned or quarantined.
+func (l *latencyRun) handled() int64 {
+	return l.eng.Stats().Assigned + l.eng.Stats().Quarantined
+}
+
+// warm readies the system as a platform's writers would be: every enqueuer's
+// connection opened and its statements prepared, every org routed once
+// (waiting up to 10 s for that). These items are not measured; it returns
+// the highest one's id.
+func (l *latencyRun) warm(ctx context.Context) (int64, error) {
+	warmMax, err := warmUp(ctx, l.st, latencyEnqueuers, l.request)
+	if err != nil {
+		return 0, fmt.Errorf("warm-up: %w", err)
+	}
+	pollUntil(10*time.Second, func() bool { return l.eng.Stats().Assigned >= latencyEnqueuers })
+	return warmMax, nil
+}
+
+// enqueueMeasured is the measured phase: n items enqueued at m.rate over
+// dur, then up to 30 s for the engine to handle them all, then the engine
+// stopped. Only this phase is timed (and profiled).
+func (l *latencyRun) enqueueMeasured(ctx context.Context, m *latencyMeasure, n int, dur time.Duration, stop func()) error {
+	base := l.handled()
+	l.startTimed(ctx, l.db)
+	l.log.Info("enqueueing", "scenario", l.name, "rate", m.rate, "seconds", dur.Seconds(), "items", n)
+	m.enq = paced(ctx, n, m.rate, latencyEnqueuers, func(i int) error {
+		_, err := l.st.Enqueue(ctx, l.request(i))
 		return err
 	})
-	if enq.err != nil {
-		return fmt.Errorf("enqueue: %w", enq.err)
+	if m.enq.err != nil {
+		return fmt.Errorf("enqueue: %w", m.enq.err)
 	}
-	enqMS, lateMax, enqSecs := enq.took, enq.lateMax, enq.seconds
 	// Wait until the engine has assigned everything (or give up).
-	want := enq.ok
-	deadline := time.Now().Add(30 * time.Second)
-	for eng.Stats().Assigned+eng.Stats().Quarantined-base < want && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(10 * time.Millisecond)
-	}
-	s.stopTimed(ctx, db)
+	pollUntil(30*time.Second, func() bool { return l.handled()-base >= m.enq.ok || ctx.Err() != nil })
+	l.stopTimed(ctx, l.db)
 	stop()
+	return nil
+}
 
-	var lat, committed []float64
-	after := warmMax
+// collect reads the measured items the engine assigned and puts each one's
+// time from enqueue to assigned_at, and to the commit of the routing
+// transaction that assigned it, into m (sorted, as are the enqueue times).
+func (l *latencyRun) collect(ctx context.Context, m *latencyMeasure) error {
+	after := m.warmMax
 	for {
-		items, err := st.ListItems(ctx, router.ItemFilter{State: router.StateAssigned, AfterID: after, Limit: 1000})
+		items, err := l.st.ListItems(ctx, router.ItemFilter{State: router.StateAssigned, AfterID: after, Limit: 1000})
 		if err != nil {
 			return err
 		}
 		for _, it := range items {
 			if it.AssignedAt != nil {
-				lat = append(lat, ms(it.AssignedAt.Sub(it.EnqueuedAt)))
-				if end, ok := obs.committedAfter(it.OrgID, *it.AssignedAt); ok {
-					committed = append(committed, ms(end.Sub(it.EnqueuedAt)))
+				m.lat = append(m.lat, ms(it.AssignedAt.Sub(it.EnqueuedAt)))
+				if end, ok := l.obs.committedAfter(it.OrgID, *it.AssignedAt); ok {
+					m.committed = append(m.committed, ms(end.Sub(it.EnqueuedAt)))
 				}
 			}
 			after = it.ID
@@ -478,12 +612,19 @@ func (s *scenario) latency(ctx context.Context) error {
 			break
 		}
 	}
-	if len(lat) == 0 {
+	if len(m.lat) == 0 {
 		return errors.New("no item was assigned")
 	}
-	slices.Sort(lat)
-	slices.Sort(enqMS)
-	slices.Sort(committed)
+	slices.Sort(m.lat)
+	slices.Sort(m.enq.took)
+	slices.Sort(m.committed)
+	return nil
+}
+
+// report sets the latency scenario's figures and notes from m.
+func (l *latencyRun) report(m *latencyMeasure) {
+	r := l.res
+	lat, committed, floor, want := m.lat, m.committed, m.floor, m.enq.ok
 	r.Set("p50_ms", quantile(lat, 0.50))
 	r.Set("p99_ms", quantile(lat, 0.99))
 	r.Set("max_ms", lat[len(lat)-1])
@@ -496,23 +637,23 @@ func (s *scenario) latency(ctx context.Context) error {
 		r.Set("p99_committed_ms", quantile(committed, 0.99))
 		r.Set("max_committed_ms", committed[len(committed)-1])
 	}
-	took := obs.took()
+	took := l.obs.took()
 	slices.Sort(took)
 	r.Set("route_txn_p50_ms", quantile(took, 0.50))
 	r.Set("route_txn_p99_ms", quantile(took, 0.99))
-	r.Set("rate_per_second", rate)
-	r.Set("achieved_rate_per_second", float64(want)/enqSecs)
+	r.Set("rate_per_second", m.rate)
+	r.Set("achieved_rate_per_second", float64(want)/m.enq.seconds)
 	r.Set("assigned", len(lat))
-	r.Set("enqueue_p50_ms", quantile(enqMS, 0.50))
-	r.Set("enqueue_p99_ms", quantile(enqMS, 0.99))
-	r.Set("pacer_late_max_ms", ms(lateMax))
+	r.Set("enqueue_p50_ms", quantile(m.enq.took, 0.50))
+	r.Set("enqueue_p99_ms", quantile(m.enq.took, 0.99))
+	r.Set("pacer_late_max_ms", ms(m.enq.lateMax))
 	r.Set("floor_commit_p50_ms", quantile(floor, 0.50))
 	r.Set("floor_commit_p99_ms", quantile(floor, 0.99))
 	r.Set("floor_commit_max_ms", floor[len(floor)-1])
-	r.Set("orgs", orgs)
-	r.Set("poll_interval_ms", ms(eng.Config().PollInterval))
-	r.Set("warmup_items", enqueuers)
-	r.Items, r.Seconds = int(want), enqSecs
+	r.Set("orgs", m.orgs)
+	r.Set("poll_interval_ms", ms(l.eng.Config().PollInterval))
+	r.Set("warmup_items", latencyEnqueuers)
+	r.Items, r.Seconds = int(want), m.enq.seconds
 	if int64(len(lat)) != want {
 		r.Note("%d of %d enqueued items were assigned", len(lat), want)
 	}
@@ -522,6 +663,29 @@ func (s *scenario) latency(ctx context.Context) error {
 	r.Note("p*_ms is assigned_at - enqueued_at from the rows: enqueued_at is taken before Enqueue's transaction (so it includes the enqueue's commit), assigned_at is the engine's clock when its routing transaction starts; p*_committed_ms runs to the end of the routing transaction that assigned the item (its commit)")
 	r.Note("before its engine starts, the scenario waits (up to 30 s; quiesce_seconds) until the machine's CPU is less than 25%% busy over 2 s, so that the previous scenario's write-back does not land in this one's tail")
 	r.Note("floor_commit_*_ms: one-row INSERT commits at the same rate through the same pool, just before the measured phase (up to 5 s): what the server and disk give the simplest durable write at that moment")
+}
+
+// pollUntil checks done every 10 ms until it holds or timeout has passed:
+// the scenarios' waits for the engine to catch up.
+func pollUntil(timeout time.Duration, done func() bool) {
+	for deadline := time.Now().Add(timeout); !done() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// forOrgQueues calls fn with the queues of each of the n orgs numbered
+// from+1 on, and i counting them from 0, stopping at the first error.
+func forOrgQueues(ctx context.Context, st router.Store, from, n int, fn func(i int, org string, qs []router.Queue) error) error {
+	for i := range n {
+		org := sim.OrgID(from + 1 + i)
+		qs, err := st.ListQueues(ctx, org)
+		if err != nil {
+			return err
+		}
+		if err := fn(i, org, qs); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -811,6 +975,9 @@ const (
 
 func archiveOrgID(i int) string { return fmt.Sprintf("arch-%04d", i) }
 
+// seedArchive loads about items cancelled items, spread over the archive
+// orgs, so that cleanup has old revisions to delete, and returns how many
+// it loaded.
 func (s *scenario) seedArchive(ctx context.Context, st router.Store, items int) (int, error) {
 	perOrg := max(1, items/archiveOrgs)
 	old := now().Add(-archiveAge)
@@ -849,6 +1016,9 @@ func (s *scenario) seedArchive(ctx context.Context, st router.Store, items int) 
 	return total, nil
 }
 
+// cleanupScenario measures how much a running cleanup slows routing: the
+// engine drains a set while cleanup deletes old revisions, against
+// identical sets drained alone before and after it.
 func (s *scenario) cleanupScenario(ctx context.Context) error {
 	r := s.res
 	orgs, per := s.opts.orgs(50), s.opts.perOrg(2000)
@@ -858,47 +1028,9 @@ func (s *scenario) cleanupScenario(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("seeding archive", "scenario", s.name, "items", archItems, "revisions", archItems*archiveRevs)
-	arch, err := s.seedArchive(ctx, st, archItems)
-	if err != nil {
-		return fmt.Errorf("seed archive: %w", err)
-	}
-	eligible := arch * (archiveRevs - 1)
-	// Three identical routing sets: A is drained alone before cleanup, B
-	// while cleanup runs, C alone after it (so that a machine speeding up
-	// or slowing down during the scenario weighs on both sides alike). B's
-	// and C's queues stay paused until their turn, so every drain passes
-	// over the same number of orgs.
-	specA := ampleSpec(orgs, per, 0)
-	if _, _, err := s.seedStore(ctx, st, specA); err != nil {
+	c := &cleanupRun{scenario: s, db: db, st: st, orgs: orgs}
+	if err := c.seedSets(ctx, archItems, per); err != nil {
 		return err
-	}
-	for i, set := range []string{"B", "C"} {
-		err = sim.Generate(ampleSpec(orgs, per, (i+1)*orgs), func(d *router.BulkData) error {
-			for i := range d.Queues {
-				d.Queues[i].Paused = true
-			}
-			_, err := st.BulkLoad(ctx, d)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("seed set %s: %w", set, err)
-		}
-	}
-	unpause := func(from int) error {
-		for i := from + 1; i <= from+orgs; i++ {
-			org := sim.OrgID(i)
-			qs, err := st.ListQueues(ctx, org)
-			if err != nil {
-				return err
-			}
-			for _, q := range qs {
-				if _, err := st.SetQueuePaused(ctx, router.QueuePauseRequest{Org: org, Queue: q.ID, Paused: false, Actor: actor, At: time.Now()}); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
 	}
 
 	s.checkpoint(ctx)
@@ -907,50 +1039,15 @@ func (s *scenario) cleanupScenario(ctx context.Context) error {
 		return err
 	}
 	beforeRate := float64(apass.Assigned) / asecs
-	if err := unpause(orgs); err != nil {
+	if err := c.unpause(ctx, orgs); err != nil {
 		return err
 	}
-
 	s.settle(ctx, db)
-	s.startTimed(ctx, db)
-	o := ops.New(st, ops.Options{Actor: actor})
-	eng := s.engine(st, router.PolicyQuarantine)
-	var (
-		cres       *ops.CleanupResult
-		cerr       error
-		cleanEnd   time.Time
-		assignedAt int64
-		done       = make(chan struct{})
-	)
-	start := time.Now()
-	go func() {
-		defer close(done)
-		cres, cerr = o.ApplyCleanup(ctx, ops.CleanupOptions{Retention: cleanupRetain, BatchSize: s.opts.CleanupBatch,
-			MaxRows: 2*eligible + 1000, Pause: s.opts.CleanupPause})
-		cleanEnd = time.Now()
-		assignedAt = eng.Stats().Assigned
-	}()
-	bpass, err := eng.RunUntilIdle(ctx)
-	drainEnd := time.Now()
-	<-done
-	s.stopTimed(ctx, db)
+	o, err := c.drainDuringCleanup(ctx)
 	if err != nil {
-		return fmt.Errorf("drain during cleanup: %w", err)
+		return err
 	}
-	if cerr != nil {
-		return fmt.Errorf("cleanup: %w", cerr)
-	}
-	var during float64
-	if !drainEnd.After(cleanEnd) {
-		during = float64(bpass.Assigned) / drainEnd.Sub(start).Seconds()
-		r.Set("overlap", "the whole drain ran during cleanup")
-	} else {
-		during = float64(assignedAt) / cleanEnd.Sub(start).Seconds()
-		r.Set("overlap", "cleanup finished first: routing rate counted until cleanup ended")
-	}
-	csecs := cleanEnd.Sub(start).Seconds()
-
-	if err := unpause(2 * orgs); err != nil {
+	if err := c.unpause(ctx, 2*orgs); err != nil {
 		return err
 	}
 	s.settle(ctx, db)
@@ -961,10 +1058,11 @@ func (s *scenario) cleanupScenario(ctx context.Context) error {
 	afterRate := float64(cpass.Assigned) / csecsAfter
 	aloneRate := (beforeRate + afterRate) / 2
 
+	cres, csecs, eligible := o.cres, o.csecs, c.eligible
 	r.Set("deleted_per_second", float64(cres.Deleted)/csecs)
-	r.Set("ratio_during_cleanup", during/aloneRate)
+	r.Set("ratio_during_cleanup", o.during/aloneRate)
 	r.Set("routing_alone_per_second", aloneRate)
-	r.Set("routing_during_cleanup_per_second", during)
+	r.Set("routing_during_cleanup_per_second", o.during)
 	r.Set("routing_alone_before_per_second", beforeRate)
 	r.Set("routing_alone_after_per_second", afterRate)
 	r.Set("deleted", cres.Deleted)
@@ -973,13 +1071,121 @@ func (s *scenario) cleanupScenario(ctx context.Context) error {
 	r.Set("cleanup_batch", s.opts.CleanupBatch)
 	r.Set("cleanup_pause_ms", ms(max(s.opts.CleanupPause, 0)))
 	r.Set("routed_alone", apass.Assigned+cpass.Assigned)
-	r.Set("routed_during", bpass.Assigned)
+	r.Set("routed_during", o.pass.Assigned)
 	r.Note("routing_alone_per_second is the mean of two drains of identical sets, one before the cleanup and one after it; ratio_during_cleanup divides the drain during the cleanup by it")
 	r.Items, r.Seconds = cres.Deleted, csecs
 	if cres.Deleted != eligible {
 		r.Note("deleted %d of %d eligible revisions (%s)", cres.Deleted, eligible, cres.Stopped)
 	}
 	return nil
+}
+
+// cleanupRun is the cleanup scenario's shared state: its database and
+// store, the number of orgs in each routing set, and how many revisions
+// the cleanup may delete.
+type cleanupRun struct {
+	*scenario
+	db       database
+	st       *pgstore.Store
+	orgs     int
+	eligible int
+}
+
+// cleanupOverlap is what the drain during the cleanup measured.
+type cleanupOverlap struct {
+	cres   *ops.CleanupResult
+	pass   router.PassResult
+	during float64 // routing rate while the cleanup ran
+	csecs  float64 // the cleanup's duration
+}
+
+// seedSets loads the archive of archItems items whose old revisions cleanup
+// deletes, then three identical routing sets of per items per org: A is
+// drained alone before cleanup, B while cleanup runs, C alone after it (so
+// that a machine speeding up or slowing down during the scenario weighs on
+// both sides alike). B's and C's queues stay paused until their turn, so
+// every drain passes over the same number of orgs.
+func (c *cleanupRun) seedSets(ctx context.Context, archItems, per int) error {
+	c.log.Info("seeding archive", "scenario", c.name, "items", archItems, "revisions", archItems*archiveRevs)
+	arch, err := c.seedArchive(ctx, c.st, archItems)
+	if err != nil {
+		return fmt.Errorf("seed archive: %w", err)
+	}
+	c.eligible = arch * (archiveRevs - 1)
+	if _, _, err := c.seedStore(ctx, c.st, ampleSpec(c.orgs, per, 0)); err != nil {
+		return err
+	}
+	for i, set := range []string{"B", "C"} {
+		err = sim.Generate(ampleSpec(c.orgs, per, (i+1)*c.orgs), func(d *router.BulkData) error {
+			for i := range d.Queues {
+				d.Queues[i].Paused = true
+			}
+			_, err := c.st.BulkLoad(ctx, d)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("seed set %s: %w", set, err)
+		}
+	}
+	return nil
+}
+
+// unpause resumes every queue of the routing set whose orgs are numbered
+// from+1 on, so that the next drain routes it.
+func (c *cleanupRun) unpause(ctx context.Context, from int) error {
+	return forOrgQueues(ctx, c.st, from, c.orgs, func(_ int, org string, qs []router.Queue) error {
+		for _, q := range qs {
+			if _, err := c.st.SetQueuePaused(ctx, router.QueuePauseRequest{Org: org, Queue: q.ID, Paused: false, Actor: actor, At: time.Now()}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// drainDuringCleanup drains the unpaused set while ApplyCleanup runs
+// beside it, timed, and reports the routing rate while both ran: over the
+// whole drain if it ended first, otherwise until the cleanup ended.
+func (c *cleanupRun) drainDuringCleanup(ctx context.Context) (cleanupOverlap, error) {
+	r := c.res
+	c.startTimed(ctx, c.db)
+	o := ops.New(c.st, ops.Options{Actor: actor})
+	eng := c.engine(c.st, router.PolicyQuarantine)
+	var (
+		out        cleanupOverlap
+		cerr       error
+		cleanEnd   time.Time
+		assignedAt int64
+		done       = make(chan struct{})
+	)
+	start := time.Now()
+	go func() {
+		defer close(done)
+		out.cres, cerr = o.ApplyCleanup(ctx, ops.CleanupOptions{Retention: cleanupRetain, BatchSize: c.opts.CleanupBatch,
+			MaxRows: 2*c.eligible + 1000, Pause: c.opts.CleanupPause})
+		cleanEnd = time.Now()
+		assignedAt = eng.Stats().Assigned
+	}()
+	var err error
+	out.pass, err = eng.RunUntilIdle(ctx)
+	drainEnd := time.Now()
+	<-done
+	c.stopTimed(ctx, c.db)
+	if err != nil {
+		return out, fmt.Errorf("drain during cleanup: %w", err)
+	}
+	if cerr != nil {
+		return out, fmt.Errorf("cleanup: %w", cerr)
+	}
+	if !drainEnd.After(cleanEnd) {
+		out.during = float64(out.pass.Assigned) / drainEnd.Sub(start).Seconds()
+		r.Set("overlap", "the whole drain ran during cleanup")
+	} else {
+		out.during = float64(assignedAt) / cleanEnd.Sub(start).Seconds()
+		r.Set("overlap", "cleanup finished first: routing rate counted until cleanup ended")
+	}
+	out.csecs = cleanEnd.Sub(start).Seconds()
+	return out, nil
 }
 
 // ---- seed ----

@@ -90,8 +90,42 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 	if cerr != nil {
 		return nil, nil, cerr
 	}
+	changed, err := changedFlags(opts.Flags, flagKeys, &sec)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	v := viper.NewWithOptions(viper.KeyDelimiter("."))
+	c := &Config{sources: map[string]string{}}
+
+	path, warnings, err := readFileLayer(v, c, opts, lookup, &sec)
+	if err != nil {
+		return nil, warnings, err
+	}
+
+	for _, k := range keys {
+		v.SetDefault(k.key, k.def)
+	}
+
+	// Unknown ROUTEOPS_* variables.
+	if environ != nil {
+		warnings = append(warnings, checkEnv(environ(), opts.IgnoreEnv)...)
+	}
+
+	if err := walkLayers(v, c, path, creds, changed, lookup); err != nil {
+		return nil, warnings, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, warnings, err
+	}
+	return c, warnings, nil
+}
+
+// changedFlags returns the flags the command line set, by key, and adds
+// the DSNs among them to sec.
+func changedFlags(flags *pflag.FlagSet, flagKeys map[string]string, sec *redact.Secrets) (map[string]*pflag.Flag, error) {
 	changed := map[string]*pflag.Flag{} // key -> changed flag
-	if opts.Flags != nil {
+	if flags != nil {
 		names := make([]string, 0, len(flagKeys))
 		for name := range flagKeys {
 			names = append(names, name)
@@ -100,9 +134,9 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 		for _, name := range names {
 			key := flagKeys[name]
 			if _, ok := keyIndex[key]; !ok {
-				return nil, nil, fmt.Errorf("config: flag --%s is mapped to unknown key %q", name, key)
+				return nil, fmt.Errorf("config: flag --%s is mapped to unknown key %q", name, key)
 			}
-			f := opts.Flags.Lookup(name)
+			f := flags.Lookup(name)
 			if f == nil || !f.Changed {
 				continue
 			}
@@ -113,9 +147,13 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 		}
 	}
 
-	v := viper.NewWithOptions(viper.KeyDelimiter("."))
-	c := &Config{sources: map[string]string{}}
+	return changed, nil
+}
 
+// readFileLayer reads the configuration file (the named one, else
+// ROUTEOPS_CONFIG, else the first found) into v, adds its secrets to sec,
+// and returns its path ("" for none) and the warnings of unknown keys.
+func readFileLayer(v *viper.Viper, c *Config, opts LoadOptions, lookup func(string) (string, bool), sec *redact.Secrets) (path string, warnings []string, err error) {
 	// The file.
 	path, explicit := opts.File, opts.File != ""
 	if !explicit {
@@ -131,21 +169,21 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 		switch {
 		case rerr == nil:
 		case errors.Is(rerr, errTooLarge):
-			return nil, nil, &FileError{Path: path, Msg: rerr.Error()}
+			return "", nil, &FileError{Path: path, Msg: rerr.Error()}
 		case errors.Is(rerr, fs.ErrNotExist):
-			return nil, nil, &FileError{Path: path, Msg: "does not exist"}
+			return "", nil, &FileError{Path: path, Msg: "does not exist"}
 		default:
 			var pe *fs.PathError
 			if errors.As(rerr, &pe) {
 				rerr = pe.Err
 			}
-			return nil, nil, &FileError{Path: path, Msg: "cannot be read: " + rerr.Error()}
+			return "", nil, &FileError{Path: path, Msg: "cannot be read: " + rerr.Error()}
 		}
 		sec.AddText(string(data))
 		format := fileFormat(path)
 		v.SetConfigType(format)
 		if perr := readConfig(v, data); perr != nil {
-			return nil, nil, &FileError{Path: path, Msg: parseMessage(format, data, perr)}
+			return "", nil, &FileError{Path: path, Msg: parseMessage(format, data, perr)}
 		}
 		for _, k := range keys {
 			if d, ok := v.Get(k.key).(string); ok && k.secret {
@@ -156,20 +194,17 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 		var ferr error
 		warnings, ferr = checkFileKeys(v, path)
 		if ferr != nil {
-			return nil, warnings, ferr
+			return "", warnings, ferr
 		}
 	}
 
-	for _, k := range keys {
-		v.SetDefault(k.key, k.def)
-	}
+	return path, warnings, nil
+}
 
-	// Unknown ROUTEOPS_* variables.
-	if environ != nil {
-		warnings = append(warnings, checkEnv(environ(), opts.IgnoreEnv)...)
-	}
-
-	// Walk the layers key by key.
+// walkLayers decides each key from its layers (default < file <
+// credential < environment < flag), decodes it into c and records where
+// it came from.
+func walkLayers(v *viper.Viper, c *Config, path string, creds map[string]credential, changed map[string]*pflag.Flag, lookup func(string) (string, bool)) error {
 	for i := range keys {
 		k := &keys[i]
 		src := "default"
@@ -195,15 +230,12 @@ func Load(opts LoadOptions) (cfg *Config, warnings []string, err error) {
 			if !k.secret {
 				e.Value = rawText(raw)
 			}
-			return nil, warnings, e
+			return e
 		}
 		k.set(c, val)
 		c.sources[k.key] = src
 	}
-	if err := c.Validate(); err != nil {
-		return nil, warnings, err
-	}
-	return c, warnings, nil
+	return nil
 }
 
 // secretLayers adds the DSNs of the environment and of the credentials

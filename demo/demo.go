@@ -44,6 +44,10 @@ type Config struct {
 	Engine router.EngineConfig
 	// NoEngine runs the demo without routing (watch queues fill up).
 	NoEngine bool
+	// Pressure puts the demo under pressure (sim.Config.Pressure): peaks,
+	// a starved org, a paused queue with a reason, agents away and back,
+	// so that every queue state shows within a minute.
+	Pressure bool
 	// Ops are the operator API's options; the demo marks its store as
 	// embedded (drills allowed) and uses Ops.Clock (the wall clock when
 	// nil) for everything.
@@ -81,7 +85,8 @@ func New(ctx context.Context, cfg Config) (*Demo, error) {
 	}
 	cfg.Ops.Policy.Embedded = true
 	d := &Demo{cfg: cfg, clock: cfg.Ops.Clock, log: cfg.Log, store: memstore.New()}
-	d.sim = sim.New(d.store, sim.Config{Orgs: cfg.Orgs, Seed: cfg.Seed, Rate: cfg.Rate, Clock: d.clock, Logger: d.log})
+	d.sim = sim.New(d.store, sim.Config{Orgs: cfg.Orgs, Seed: cfg.Seed, Rate: cfg.Rate, Clock: d.clock, Logger: d.log,
+		Pressure: cfg.Pressure})
 	if err := d.sim.Setup(ctx); err != nil {
 		d.store.Close()
 		return nil, fmt.Errorf("demo setup: %w", err)
@@ -104,6 +109,9 @@ func (d *Demo) Ops() *ops.Ops { return d.ops }
 
 // Engine is the demo's routing engine, nil with NoEngine.
 func (d *Demo) Engine() *router.Engine { return d.engine }
+
+// SimStats counts what the simulated world did.
+func (d *Demo) SimStats() sim.Stats { return d.sim.Stats() }
 
 // Metrics are the demo's Prometheus metrics.
 func (d *Demo) Metrics() *ops.Metrics { return d.metrics }

@@ -2,12 +2,14 @@ package demo_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/routeops/routeops/demo"
 	"github.com/routeops/routeops/ops"
 	"github.com/routeops/routeops/router"
+	"github.com/routeops/routeops/router/sim"
 )
 
 var t0 = time.Date(2026, 11, 28, 15, 0, 0, 0, time.UTC)
@@ -119,5 +121,77 @@ func TestRunHeadless(t *testing.T) {
 		demo.Headless{Duration: 200 * time.Millisecond, MonitorInterval: 100 * time.Millisecond})
 	if err != nil || snap.Summary.Orgs != 6 || snap.Engine.State != "running" {
 		t.Fatalf("headless: %+v %v", snap, err)
+	}
+}
+
+// TestPressureShowsEveryStateWithinAMinute: under pressure (the default of
+// routeops demo), within a minute of its clock the demo shows a queued
+// item, a WARN, a paused queue that says who and why, a starved queue,
+// peaks, and agents going away and back; the pause ends by itself.
+func TestPressureShowsEveryStateWithinAMinute(t *testing.T) {
+	ctx := context.Background()
+	cfg := config(router.PolicyQuarantine)
+	cfg.Orgs, cfg.Pressure = 20, true
+	clk := router.NewManualClock(t0)
+	cfg.Ops.Clock = clk
+	d, err := demo.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	seen := map[string]bool{}
+	for clk.Now().Sub(t0) < time.Minute {
+		if err := d.RunOnce(ctx, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := d.Ops().Monitor.Snapshot(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if snap.Summary.Queued > 0 {
+			seen["queued"] = true
+		}
+		for _, o := range snap.Orgs {
+			if o.Health == ops.HealthWarning {
+				seen["warn"] = true
+			}
+			for _, q := range o.Queues {
+				if q.Paused && q.PauseReason != "" && q.PausedBy != "" && q.PausedUntil != nil {
+					seen["paused with a reason"] = true
+				}
+				if q.Starved && q.Depth > 0 {
+					seen["starved"] = true
+				}
+				if !q.Paused && !q.Starved && q.Assigned1m > 0 {
+					seen["flowing"] = true
+				}
+			}
+		}
+	}
+	for _, want := range []string{"queued", "warn", "paused with a reason", "starved", "flowing"} {
+		if !seen[want] {
+			t.Errorf("within a minute the demo showed no %s (saw %v)", want, seen)
+		}
+	}
+	if st := d.SimStats(); st.Bursts == 0 || st.StatusChanges == 0 {
+		t.Errorf("within a minute: %d peaks, %d agent status changes; want some of each", st.Bursts, st.StatusChanges)
+	}
+	// The pause ends by itself, journalled.
+	for clk.Now().Sub(t0) < 3*time.Minute {
+		if err := d.RunOnce(ctx, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tl, err := d.Ops().Timeline(ctx, ops.TimelineOptions{Since: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paused, ended bool
+	for _, e := range tl.Entries {
+		paused = paused || (e.Kind == router.EventQueuePaused && strings.Contains(e.Summary, sim.PressureReason))
+		ended = ended || (e.Kind == router.EventQueueResumed && strings.Contains(e.Summary, "its pause ended"))
+	}
+	if !paused || !ended {
+		t.Fatalf("the journal shows the pause %v and its end %v", paused, ended)
 	}
 }

@@ -17,3 +17,9 @@ type SeedSpec = sim.SeedSpec
 func Seed(ctx context.Context, st router.Store, spec SeedSpec) (router.BulkResult, error) {
 	return sim.Seed(ctx, st, spec)
 }
+
+// SeedProgress is Seed, telling progress how many items are written of
+// how many after each chunk.
+func SeedProgress(ctx context.Context, st router.Store, spec SeedSpec, progress func(done, total int)) (router.BulkResult, error) {
+	return sim.SeedProgress(ctx, st, spec, progress)
+}

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -49,16 +48,16 @@ func TestServeMetrics(t *testing.T) {
 				missing = append(missing, m+`{org="org-0002",queue="default"}`)
 			}
 		}
-		if v, ok := sample(body, `routeops_assignments_total`); !ok || v < 1 {
+		if v, ok := harness.Sample(body, `routeops_assignments_total`); !ok || v < 1 {
 			missing = append(missing, "routeops_assignments_total >= 1")
 		}
-		if v, ok := sample(body, `routeops_item_faults_total{cause="missing_revision"}`); !ok || v < 1 {
+		if v, ok := harness.Sample(body, `routeops_item_faults_total{cause="missing_revision"}`); !ok || v < 1 {
 			missing = append(missing, `routeops_item_faults_total{cause="missing_revision"} >= 1`)
 		}
-		if v, ok := sample(body, `routeops_engine_heartbeat_timestamp_seconds`); !ok || v < float64(serve.Started.Unix()-1) {
+		if v, ok := harness.Sample(body, `routeops_engine_heartbeat_timestamp_seconds`); !ok || v < float64(serve.Started.Unix()-1) {
 			missing = append(missing, "routeops_engine_heartbeat_timestamp_seconds from this run")
 		}
-		if v, ok := sample(body, `routeops_items_quarantined{org="org-0002",queue="default"}`); !ok || v != 1 {
+		if v, ok := harness.Sample(body, `routeops_items_quarantined{org="org-0002",queue="default"}`); !ok || v != 1 {
 			missing = append(missing, `routeops_items_quarantined{org="org-0002",queue="default"} 1`)
 		}
 		return len(missing) == 0
@@ -77,17 +76,6 @@ func TestServeMetrics(t *testing.T) {
 	if r := serve.Wait(time.Minute); r.Code != 0 {
 		t.Errorf("serve should exit 0 on SIGINT:\n%s", r)
 	}
-}
-
-// sample returns the value of the series written exactly as name{labels}.
-func sample(body, series string) (float64, bool) {
-	for _, line := range strings.Split(body, "\n") {
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			return v, err == nil
-		}
-	}
-	return 0, false
 }
 
 // TestDemoAndBareRouteopsWithoutTerminal: the embedded demo runs headless without a terminal and

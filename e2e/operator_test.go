@@ -33,7 +33,7 @@ func TestMutationsNeedYesAndRespectReadOnly(t *testing.T) {
 	rel := d.Int(`SELECT max(id) FROM work_items WHERE org_id = 'org-0001'`) // quarantined: to release
 	dmg := d.Int(`SELECT min(id) FROM work_items WHERE org_id = 'org-0002'`) // missing revision: to repair
 	c.Must("quarantine", fmt.Sprint(rel), "--reason", "setup", "--yes")
-	c.Must("pause", "org-0002/default", "--yes") // paused: to resume
+	c.Must("pause", "org-0002/default", "--reason", "test", "--yes") // paused: to resume
 	d.DeleteCurrentRevisions(dmg)
 	d.Exec(`UPDATE work_item_revisions SET created_at = now() - interval '40 days'`) // old: to clean up
 	if n := d.Int(`SELECT count(*) FROM work_item_revisions r WHERE NOT EXISTS (SELECT 1 FROM work_items w
@@ -53,7 +53,7 @@ func TestMutationsNeedYesAndRespectReadOnly(t *testing.T) {
 	}{
 		{"quarantine", []string{"quarantine", fmt.Sprint(q), "--reason", "test"}, "--yes"},
 		{"release", []string{"release", fmt.Sprint(rel)}, "--yes"},
-		{"pause", []string{"pause", "org-0001/default"}, "--yes"},
+		{"pause", []string{"pause", "org-0001/default", "--reason", "test"}, "--yes"},
 		{"resume", []string{"resume", "org-0002/default"}, "--yes"},
 		{"repair apply", []string{"repair", "apply"}, "--yes"},
 		{"cleanup apply", []string{"cleanup", "apply", "--older-than", "720h"}, "--yes"},
@@ -94,7 +94,7 @@ func TestMutationsNeedYesAndRespectReadOnly(t *testing.T) {
 	ssh.Must("quarantine", fmt.Sprint(q), "--reason", "suspicious head", "--yes")
 	ssh.Must("release", fmt.Sprint(rel), "--yes", "--operator", "carol")
 	ssh.Must("repair", "apply", "--yes")
-	ssh.Must("pause", "org-0001/default", "--yes")
+	ssh.Must("pause", "org-0001/default", "--reason", "test", "--yes")
 	r := ssh.Must("drill", "inject", "missing-revisions", "--org", "org-0003", "--count", "2", "--yes", "--config", drillCfg)
 	if n := d.Int(`SELECT count(*) FROM work_items w WHERE w.org_id = 'org-0003' AND w.state = 'queued' AND NOT EXISTS (
 		SELECT 1 FROM work_item_revisions r WHERE r.org_id = w.org_id AND r.id = w.current_revision_id)`); n != 2 {
@@ -259,7 +259,7 @@ func TestItemsAndQueues(t *testing.T) {
 		{[]string{"quarantine", "12x", "--reason", "x", "--yes"}, 1, "malformed item id"},
 		{[]string{"release", "-5", "--yes"}, 1, ""},
 		{[]string{"quarantine", fmt.Sprint(other), "--yes"}, 1, "--reason"},
-		{[]string{"pause", "org-0001/nope", "--yes"}, 2, "does not exist"},
+		{[]string{"pause", "org-0001/nope", "--reason", "test", "--yes"}, 2, "does not exist"},
 		{[]string{"pause", "nope", "--yes"}, 1, "org/queue"},
 	}
 	for _, f := range refusals {
@@ -298,8 +298,8 @@ func TestItemsAndQueues(t *testing.T) {
 	paused := func() string {
 		return d.Str(`SELECT paused::text FROM queues WHERE org_id = 'org-0001' AND id = 'default'`)
 	}
-	c.Must("pause", "org-0001/default", "--yes")
-	c.Must("pause", "org-0001/default", "--yes")
+	c.Must("pause", "org-0001/default", "--reason", "test", "--yes")
+	c.Must("pause", "org-0001/default", "--reason", "test", "--yes")
 	if paused() != "true" {
 		t.Errorf("org-0001/default is not paused after pause")
 	}

@@ -24,35 +24,35 @@ func TestConsoleHostileRowsInATerminal(t *testing.T) {
 	c.Must("seed", "--orgs", "2", "--items-per-org", "5")
 	db.Hostile()
 	p := startPane(t, c, 160, 40, "console", "--no-engine")
-	p.tmux("set-option", "-g", "set-clipboard", "on")
-	p.tmux("set-option", "-g", "allow-rename", "on")
-	p.tmux("set-option", "-g", "set-titles", "on")
-	p.waitFor("the hostile org, escaped", 60*time.Second, func(s string) bool { return strings.Contains(s, `evil\x1b]0;pwned`) })
-	p.key("r") // a fresh frame now that the clipboard is on
+	p.Tmux("set-option", "-g", "set-clipboard", "on")
+	p.Tmux("set-option", "-g", "allow-rename", "on")
+	p.Tmux("set-option", "-g", "set-titles", "on")
+	p.WaitFor("the hostile org, escaped", 60*time.Second, func(s string) bool { return strings.Contains(s, `evil\x1b]0;pwned`) })
+	p.Key("r") // a fresh frame now that the clipboard is on
 	for _, k := range []string{"/", "e", "v", "i", "l", "Enter", "Enter"} {
-		p.key(k)
+		p.Key(k)
 	}
-	p.waitFor("the hostile queue in the org view", 30*time.Second, func(s string) bool {
+	p.WaitFor("the hostile queue in the org view", 30*time.Second, func(s string) bool {
 		return strings.Contains(s, `q\x1b]52;c`) && strings.Contains(s, "ITEM")
 	})
-	p.key("i")
-	p.waitFor("the item with its last error escaped and the login", 30*time.Second, func(s string) bool {
+	p.Key("i")
+	p.WaitFor("the item with its last error escaped and the login", 30*time.Second, func(s string) bool {
 		return strings.Contains(s, `boom\x1b[2J\x07\u202e`) && strings.Contains(s, "(login ")
 	})
-	p.key("Escape")
-	p.key("t")
-	p.waitFor("the timeline", 30*time.Second, func(s string) bool { return strings.Contains(s, `mallory\x1b]52;c;cHduZWQ=\x07`) })
-	if title := p.tmux("display-message", "-p", "-t", session, "#{pane_title}"); strings.Contains(title, "pwned") {
+	p.Key("Escape")
+	p.Key("t")
+	p.WaitFor("the timeline", 30*time.Second, func(s string) bool { return strings.Contains(s, `mallory\x1b]52;c;cHduZWQ=\x07`) })
+	if title := p.Title(); strings.Contains(title, "pwned") {
 		t.Errorf("the data set the window title: %q", title)
 	}
-	if bufs, _ := p.try("list-buffers"); strings.TrimSpace(bufs) != "" {
+	if bufs := p.Buffers(); strings.TrimSpace(bufs) != "" {
 		t.Errorf("the data wrote the clipboard: %q", bufs)
 	}
-	if raw := p.screen(true); strings.ContainsAny(raw, "\a\u009b\u009d\u202e") {
+	if raw := p.Screen(true); strings.ContainsAny(raw, "\a\u009b\u009d\u202e") {
 		t.Errorf("the screen holds a raw bell, C1 control or bidi mark: %q", raw)
 	}
-	p.key("q")
-	if code := p.exitCode(30 * time.Second); code != 0 {
+	p.Key("q")
+	if code := p.ExitCode(30 * time.Second); code != 0 {
 		t.Errorf("q: the console exited %d", code)
 	}
 }
@@ -69,24 +69,24 @@ func TestConsoleMemoryWithTenMegabyteDocuments(t *testing.T) {
 	ids := db.Oversized("org-0003", "default", 40, 10<<20)
 	c.Must("serve", "--until-idle") // quarantines the 40 as oversized_attributes
 	timeFile := filepath.Join(t.TempDir(), "rss")
-	p := startPaneUnder(t, c, 120, 40, []string{harness.TimeBin, "-f", "%M", "-o", timeFile}, "console", "--no-engine")
-	p.waitFor("the fleet", 60*time.Second, func(s string) bool { return strings.Contains(s, "org-0003") })
+	p := harness.StartPane(t, c, 120, 40, []string{harness.TimeBin, "-f", "%M", "-o", timeFile}, "console", "--no-engine")
+	p.WaitFor("the fleet", 60*time.Second, func(s string) bool { return strings.Contains(s, "org-0003") })
 	for _, k := range []string{":", "o", "r", "g", " ", "o", "r", "g", "-", "0", "0", "0", "3", "Enter"} {
-		p.key(k)
+		p.Key(k)
 	}
-	p.waitFor("the org view", 30*time.Second, func(s string) bool { return strings.Contains(s, "ITEM") })
-	p.key("Tab")
-	p.key("s")
-	p.key("s")
-	p.waitFor("the quarantined items", 30*time.Second, func(s string) bool { return strings.Contains(s, "quarantined") })
+	p.WaitFor("the org view", 30*time.Second, func(s string) bool { return strings.Contains(s, "ITEM") })
+	p.Key("Tab")
+	p.Key("s")
+	p.Key("s")
+	p.WaitFor("the quarantined items", 30*time.Second, func(s string) bool { return strings.Contains(s, "quarantined") })
 	for _, k := range append([]string{":"}, strings.Split("item "+strconv.FormatInt(ids[0], 10), "")...) {
-		p.key(k)
+		p.Key(k)
 	}
-	p.key("Enter")
-	p.waitFor("the item, its document not loaded", 30*time.Second, func(s string) bool { return strings.Contains(s, "OVERSIZED") })
-	p.key("r")
-	p.key("q")
-	if code := p.exitCode(60 * time.Second); code != 0 {
+	p.Key("Enter")
+	p.WaitFor("the item, its document not loaded", 30*time.Second, func(s string) bool { return strings.Contains(s, "OVERSIZED") })
+	p.Key("r")
+	p.Key("q")
+	if code := p.ExitCode(60 * time.Second); code != 0 {
 		t.Fatalf("the console exited %d", code)
 	}
 	raw, err := os.ReadFile(timeFile)

@@ -188,6 +188,11 @@ type QueueHealth struct {
 	LastProgressSeconds float64 `json:"last_progress_seconds"`
 	// Reason says in words why the queue has its health.
 	Reason string `json:"reason,omitempty"`
+	// PausedBy, PauseReason and PausedUntil say who paused the queue, why,
+	// and when an engine resumes it, when it is paused and that is known.
+	PausedBy    string     `json:"paused_by,omitempty"`
+	PauseReason string     `json:"pause_reason,omitempty"`
+	PausedUntil *time.Time `json:"paused_until,omitempty"`
 }
 
 // HeadHealth is a queue's head item.
@@ -371,6 +376,9 @@ func evaluateQueue(q *router.QueueStats, o *router.OrgStats, teams map[string]ro
 	qh := QueueHealth{Queue: q.Queue, Depth: q.Depth, Quarantined: q.Quarantined, Health: HealthOK,
 		Paused: q.Paused, Priority: q.Priority, Skipped: q.Skipped, Assigned1m: q.Assigned1m,
 		Assigned5m: q.Assigned5m, StalledSince: q.StalledSince, LastProgressSeconds: -1}
+	if q.Paused {
+		qh.PausedBy, qh.PauseReason, qh.PausedUntil = q.Pause.By, q.Pause.Reason, q.Pause.Until
+	}
 	if q.OldestEnqueuedAt != nil {
 		qh.OldestAgeSeconds = age(now, *q.OldestEnqueuedAt)
 	}

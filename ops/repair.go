@@ -124,55 +124,67 @@ func (o *Ops) PlanRepair(ctx context.Context, org string, allowDefaults bool) (*
 	}
 	plan := &RepairPlan{Items: make([]PlanItem, 0, len(cands)), DryRun: true, Org: org}
 	for _, c := range cands {
-		it := c.Item
-		p := PlanItem{Item: router.FormatItemID(it.ID), Org: it.OrgID, Queue: it.QueueID, State: string(it.State),
-			RevisionID: it.CurrentRevisionID, Cause: router.CauseCorruptRevision, Source: SourceNone, itemID: it.ID}
-		switch {
-		case !c.RevisionFound:
-			p.Cause = router.CauseMissingRevision
-		case c.CurrentOversized:
-			p.Cause = router.CauseOversizedAttributes
-		}
-		var attrs []byte
-		src, why := journalUse(it)
-		switch src {
-		case SourceJournal:
-			attrs, p.Source = it.JournalAttributes, SourceJournal
-		case SourceJournalUnverified:
-			attrs, p.Source, p.Fallback, p.OptIn = it.JournalAttributes, SourceJournalUnverified, true, OptInFallback
-		default:
-			for _, r := range c.Earlier {
-				if !r.Oversized && router.ValidateAttributes(r.Attributes) == nil {
-					attrs, p.Source, p.SourceRevisionID, p.Fallback, p.OptIn = r.Attributes, SourceEarlier, r.ID, true, OptInFallback
-					break
-				}
-			}
-			if attrs == nil && allowDefaults {
-				a := router.Attributes{Priority: o.repair.DefaultPriority, Channel: o.repair.DefaultChannel}
-				attrs, p.Source, p.Fallback, p.OptIn = a.Marshal(), SourceDefault, true, OptInDefaults
-			}
-		}
-		if attrs == nil {
-			p.Error = "no surviving copy of the attributes (" + why + ", no valid earlier revision); rerun with --allow-defaults to use defaults"
-			plan.Unfixable++
-		} else if err := router.ValidateAttributes(attrs); err != nil {
-			p.Error = "rebuilt attributes do not validate: " + err.Error()
-			p.Attributes = asRaw(attrs)
-			plan.Unfixable++
-		} else {
-			p.Valid = true
-			p.Attributes = asRaw(attrs)
-			plan.Repairable++
-			if p.Fallback {
-				plan.Fallbacks++
-			}
-			if p.OptIn == OptInFallback {
-				plan.NeedOptIn++
-			}
-		}
-		plan.Items = append(plan.Items, p)
+		plan.add(o.planItem(c, allowDefaults))
 	}
 	return plan, nil
+}
+
+// add appends one item to the plan and counts it.
+func (plan *RepairPlan) add(p PlanItem) {
+	if !p.Valid {
+		plan.Unfixable++
+	} else {
+		plan.Repairable++
+		if p.Fallback {
+			plan.Fallbacks++
+		}
+		if p.OptIn == OptInFallback {
+			plan.NeedOptIn++
+		}
+	}
+	plan.Items = append(plan.Items, p)
+}
+
+// planItem decides how to rebuild one candidate's attributes.
+func (o *Ops) planItem(c router.RepairCandidate, allowDefaults bool) PlanItem {
+	it := c.Item
+	p := PlanItem{Item: router.FormatItemID(it.ID), Org: it.OrgID, Queue: it.QueueID, State: string(it.State),
+		RevisionID: it.CurrentRevisionID, Cause: router.CauseCorruptRevision, Source: SourceNone, itemID: it.ID}
+	switch {
+	case !c.RevisionFound:
+		p.Cause = router.CauseMissingRevision
+	case c.CurrentOversized:
+		p.Cause = router.CauseOversizedAttributes
+	}
+	var attrs []byte
+	src, why := journalUse(it)
+	switch src {
+	case SourceJournal:
+		attrs, p.Source = it.JournalAttributes, SourceJournal
+	case SourceJournalUnverified:
+		attrs, p.Source, p.Fallback, p.OptIn = it.JournalAttributes, SourceJournalUnverified, true, OptInFallback
+	default:
+		for _, r := range c.Earlier {
+			if !r.Oversized && router.ValidateAttributes(r.Attributes) == nil {
+				attrs, p.Source, p.SourceRevisionID, p.Fallback, p.OptIn = r.Attributes, SourceEarlier, r.ID, true, OptInFallback
+				break
+			}
+		}
+		if attrs == nil && allowDefaults {
+			a := router.Attributes{Priority: o.repair.DefaultPriority, Channel: o.repair.DefaultChannel}
+			attrs, p.Source, p.Fallback, p.OptIn = a.Marshal(), SourceDefault, true, OptInDefaults
+		}
+	}
+	if attrs == nil {
+		p.Error = "no surviving copy of the attributes (" + why + ", no valid earlier revision); rerun with --allow-defaults to use defaults"
+	} else if err := router.ValidateAttributes(attrs); err != nil {
+		p.Error = "rebuilt attributes do not validate: " + err.Error()
+		p.Attributes = asRaw(attrs)
+	} else {
+		p.Valid = true
+		p.Attributes = asRaw(attrs)
+	}
+	return p
 }
 
 // RepairReport says what apply did.
@@ -199,6 +211,21 @@ func (o *Ops) ApplyRepair(ctx context.Context, plan *RepairPlan) (*RepairReport,
 	if err := o.guard(ActionRepair); err != nil {
 		return nil, err
 	}
+	return o.applyRepair(ctx, plan, "", nil)
+}
+
+// ApplyRepairProgress is ApplyRepair, telling progress how many of the
+// plan's valid items are done after each chunk.
+func (o *Ops) ApplyRepairProgress(ctx context.Context, plan *RepairPlan, progress func(done, total int)) (*RepairReport, error) {
+	if err := o.guard(ActionRepair); err != nil {
+		return nil, err
+	}
+	return o.applyRepair(ctx, plan, "", progress)
+}
+
+// applyRepair applies a plan; with an operation id every repair's event
+// carries it. progress, when set, is told how many items are done.
+func (o *Ops) applyRepair(ctx context.Context, plan *RepairPlan, opID string, progress func(done, total int)) (*RepairReport, error) {
 	rep := &RepairReport{Outcomes: []router.RepairOutcome{}}
 	var fixes []router.RepairFix
 	for _, p := range plan.Items {
@@ -218,7 +245,14 @@ func (o *Ops) ApplyRepair(ctx context.Context, plan *RepairPlan) (*RepairReport,
 	const chunk = 1000
 	for start := 0; start < len(fixes); start += chunk {
 		end := min(start+chunk, len(fixes))
-		outs, err := o.store.ApplyRepair(ctx, router.ApplyRepairRequest{Fixes: fixes[start:end], Actor: o.Actor, At: o.Clock.Now()})
+		var outs []router.RepairOutcome
+		var err error
+		if opID == "" {
+			outs, err = o.store.ApplyRepair(ctx, router.ApplyRepairRequest{Fixes: fixes[start:end], Actor: o.Actor, At: o.Clock.Now()})
+		} else {
+			outs, err = o.store.BulkRepair(ctx, router.RepairBatchRequest{OperationID: opID, Fixes: fixes[start:end],
+				Actor: o.Actor, At: o.Clock.Now()})
+		}
 		if err != nil {
 			return rep, fmt.Errorf("repair stopped after %d items: %w", rep.Repaired, err)
 		}
@@ -230,15 +264,19 @@ func (o *Ops) ApplyRepair(ctx context.Context, plan *RepairPlan) (*RepairReport,
 			}
 			rep.Outcomes = append(rep.Outcomes, oc)
 		}
+		if progress != nil {
+			progress(end, len(fixes))
+		}
+	}
+	requeued := make(map[int64]bool, len(rep.Outcomes))
+	for _, oc := range rep.Outcomes {
+		if oc.Repaired && oc.State == router.StateQueued {
+			requeued[oc.ItemID] = true
+		}
 	}
 	for _, p := range plan.Items {
-		if p.Valid && p.State == string(router.StateQuarantined) {
-			for _, oc := range rep.Outcomes {
-				if oc.ItemID == p.itemID && oc.Repaired && oc.State == router.StateQueued {
-					rep.Released++
-					break
-				}
-			}
+		if p.Valid && p.State == string(router.StateQuarantined) && requeued[p.itemID] {
+			rep.Released++
 		}
 	}
 	v, err := o.store.Verify(ctx, 1000)

@@ -27,6 +27,9 @@ const (
 	ActionMigrate    = "migrate"
 	ActionSeed       = "seed"
 	ActionBench      = "bench"
+	ActionTeamPause  = "team pause"
+	ActionTeamResume = "team resume"
+	ActionAgent      = "agent set-status"
 )
 
 // Policy is what this process may change: the read-only switch and the
@@ -154,6 +157,16 @@ func ConsoleReason(operator string) string {
 	return "quarantined from console by " + operator
 }
 
+// ConsolePauseReason is the reason the console journals with a pause (of a
+// queue or a team) when the operator gives none: a pause always says why,
+// and the console shows it in its question.
+func ConsolePauseReason(operator string) string {
+	if strings.TrimSpace(operator) == "" {
+		operator = "operator"
+	}
+	return "paused from console by " + operator
+}
+
 // Drill kinds.
 const (
 	DrillMissingRevisions = "missing-revisions"
@@ -215,4 +228,27 @@ func IncidentOrg(snap *Snapshot) string {
 		return ""
 	}
 	return best.Org
+}
+
+// CheckPause validates a pause: it says why (required, as a quarantine
+// does), and a timed pause lasts at least a second.
+func CheckPause(reason string, d time.Duration) error {
+	if err := RequireReason(ActionPause, reason); err != nil {
+		return err
+	}
+	if d < 0 || (d > 0 && d < time.Second) {
+		return requestErr("--for must be at least 1s (or left out: paused until someone resumes it)")
+	}
+	return nil
+}
+
+// CheckTeamStatus validates a team status change: a pause says why.
+func CheckTeamStatus(st router.TeamStatus, reason string) error {
+	switch st {
+	case router.TeamPaused:
+		return RequireReason(ActionTeamPause, reason)
+	case router.TeamActive:
+		return nil
+	}
+	return requestErr("unknown team status %q (allowed: active, paused)", st)
 }

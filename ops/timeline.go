@@ -18,6 +18,7 @@ var TimelineKinds = []string{
 	router.EventItemFault, router.EventQuarantined, router.EventReleased, router.EventRevisionRepaired,
 	router.EventStallDetected, router.EventStallCleared, router.EventRevisionsCleaned,
 	router.EventQueuePaused, router.EventQueueResumed, router.EventDrillInjected,
+	router.EventTeamPaused, router.EventTeamResumed, router.EventAgentStatusChanged,
 }
 
 // TimelineEntry is one line of the timeline. Repeated faults of one item
@@ -39,6 +40,9 @@ type TimelineEntry struct {
 	RecordedAt *time.Time `json:"recorded_at,omitempty"`
 	Summary    string     `json:"summary"`
 	Detail     rawJSON    `json:"detail,omitempty"`
+	// Operation is the bulk action this entry stands for: its events, in
+	// one org, are one entry with a count.
+	Operation string `json:"operation,omitempty"`
 }
 
 // TimelineSummary condenses the window.
@@ -135,6 +139,11 @@ type detailFields struct {
 	EnqueuedAt    string          `json:"enqueued_at"`
 	OlderThan     string          `json:"older_than"`
 	AvailableCapa int             `json:"available_capacity"`
+	Until         string          `json:"until"`
+	Expired       bool            `json:"expired"`
+	Team          string          `json:"team"`
+	From          string          `json:"from"`
+	To            string          `json:"to"`
 }
 
 // BuildTimeline fills a timeline's entries and summary from events,
@@ -145,6 +154,7 @@ func BuildTimeline(t *Timeline, evs []router.Event) {
 	faulty := map[string]bool{}
 	open := map[[2]string]int{} // org/queue -> index in Stalls
 	lastFault := map[string]int{}
+	lastOp := map[string]int{}
 	for _, e := range evs {
 		var d detailFields
 		_ = json.Unmarshal(e.Detail, &d)
@@ -211,6 +221,20 @@ func BuildTimeline(t *Timeline, evs []router.Event) {
 		default:
 			ent.Summary = plainEntry(s, e, item, &d)
 		}
+		if e.OperationID != "" {
+			key := e.OperationID + "/" + e.OrgID + "/" + e.Kind
+			if i, ok := lastOp[key]; ok {
+				prev := &t.Entries[i]
+				prev.Count++
+				at := e.At
+				prev.Until = &at
+				prev.Summary = operationSummary(prev, d.Reason)
+				continue
+			}
+			lastOp[key] = len(t.Entries)
+			ent.Operation = e.OperationID
+			ent.Summary = operationSummary(&ent, d.Reason)
+		}
 		t.Entries = append(t.Entries, ent)
 	}
 	t.Summary.FaultyItems = len(faulty)
@@ -242,9 +266,25 @@ func plainEntry(s *TimelineSummary, e router.Event, item string, d *detailFields
 		s.RevisionsDeleted += d.Deleted
 		return fmt.Sprintf("cleanup by %s deleted %d unreferenced revisions older than %s", e.Actor, d.Deleted, d.OlderThan)
 	case router.EventQueuePaused:
-		return fmt.Sprintf("%s paused queue %s", e.Actor, e.QueueID)
+		s := fmt.Sprintf("%s paused queue %s", e.Actor, e.QueueID)
+		if d.Reason != "" {
+			s += ": " + d.Reason
+		}
+		if d.Until != "" {
+			s += " (until " + d.Until + ")"
+		}
+		return s
 	case router.EventQueueResumed:
+		if d.Expired {
+			return fmt.Sprintf("%s resumed queue %s: its pause ended", e.Actor, e.QueueID)
+		}
 		return fmt.Sprintf("%s resumed queue %s", e.Actor, e.QueueID)
+	case router.EventTeamPaused:
+		return fmt.Sprintf("%s paused team %s: %s", e.Actor, d.Team, d.Reason)
+	case router.EventTeamResumed:
+		return fmt.Sprintf("%s resumed team %s", e.Actor, d.Team)
+	case router.EventAgentStatusChanged:
+		return fmt.Sprintf("%s set agent %s %s (was %s)", e.Actor, d.Agent, d.To, d.From)
 	case router.EventDrillInjected:
 		s.Drills++
 		return fmt.Sprintf("DRILL by %s: %s on %d items %s", e.Actor, d.Drill, len(d.Items), idList(d.Items))
@@ -254,6 +294,24 @@ func plainEntry(s *TimelineSummary, e router.Event, item string, d *detailFields
 		return fmt.Sprintf("item %s completed", item)
 	}
 	return e.Kind
+}
+
+// operationSummary tells a bulk action's events in one org as one line.
+func operationSummary(e *TimelineEntry, reason string) string {
+	verb := map[string]string{router.EventQuarantined: "quarantined", router.EventReleased: "released",
+		router.EventRevisionRepaired: "repaired"}[e.Kind]
+	if verb == "" {
+		verb = e.Kind
+	}
+	items := "item " + e.Item
+	if e.Count > 1 {
+		items = fmt.Sprintf("%d items, from item %s", e.Count, e.Item)
+	}
+	s := fmt.Sprintf("%s %s %s (bulk operation %s)", e.Actor, verb, items, e.Operation)
+	if reason != "" {
+		s += ": " + reason
+	}
+	return s
 }
 
 func faultSummary(item string, d detailFields, n int) string {

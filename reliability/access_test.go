@@ -112,7 +112,7 @@ func TestViewerCanReadButNotChange(t *testing.T) {
 	for _, args := range [][]string{
 		{"quarantine", item, "--reason", "viewer tries", "--yes"},
 		{"release", item, "--yes"},
-		{"pause", "org-0001/default", "--yes"},
+		{"pause", "org-0001/default", "--reason", "test", "--yes"},
 		{"resume", "org-0001/default", "--yes"},
 		{"repair", "apply", "--yes"},
 		{"cleanup", "apply", "--older-than", "1s", "--yes"},
@@ -159,7 +159,7 @@ func TestOperatorActionsAudited(t *testing.T) {
 	for _, args := range [][]string{
 		{"quarantine", item, "--reason", "INC-7 bad item", "--yes"},
 		{"release", item, "--yes"},
-		{"pause", "org-0001/default", "--yes"},
+		{"pause", "org-0001/default", "--reason", "test", "--yes"},
 		{"resume", "org-0001/default", "--yes"},
 		{"repair", "apply", "--yes"},
 		{"cleanup", "apply", "--older-than", "1s", "--yes"},
@@ -196,7 +196,7 @@ func TestOperatorActionsAudited(t *testing.T) {
 		}
 	}
 	// Under sudo, with no --operator: the sudoer is the operator.
-	r := a.h.run(a.as(a.opsDSN, "USER=root", "SUDO_USER=sam", "-SSH_CONNECTION"), "pause", "org-0001/billing", "--yes")
+	r := a.h.run(a.as(a.opsDSN, "USER=root", "SUDO_USER=sam", "-SSH_CONNECTION"), "pause", "org-0001/billing", "--reason", "test", "--yes")
 	if r.Code != 0 {
 		t.Fatalf("pause under sudo:\n%s", r)
 	}

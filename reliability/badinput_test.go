@@ -317,7 +317,7 @@ func TestBadItemIDs(t *testing.T) {
 		fmt.Sprintf("item %s does not exist in org org-0001", other))
 	wantFail(t, h.run(nil, "release", other, "--org", "org-0001", "--yes"), 2, "does not exist in org org-0001")
 	wantFail(t, h.run(nil, "items", "show", other, "--org", "org-0001"), 2, "does not exist in org org-0001")
-	wantFail(t, h.run(nil, "pause", "org-0001/nope", "--yes"), 2, "queue org-0001/nope does not exist")
+	wantFail(t, h.run(nil, "pause", "org-0001/nope", "--reason", "test", "--yes"), 2, "queue org-0001/nope does not exist")
 
 	for _, bad := range []string{"abc", "12x", "0", "1.5", "0x1f", "99999999999999999999", "", " "} {
 		wantFail(t, h.run(nil, "quarantine", bad, "--reason", "x", "--yes"), 1, "malformed item id")
@@ -355,7 +355,7 @@ func TestNoTerminal(t *testing.T) {
 	}
 	before := h.Digest()
 	id := fmt.Sprint(item)
-	for _, args := range [][]string{{"quarantine", id, "--reason", "x"}, {"release", id}, {"pause", "org-0001/default"},
+	for _, args := range [][]string{{"quarantine", id, "--reason", "x"}, {"release", id}, {"pause", "org-0001/default", "--reason", "x"},
 		{"repair", "apply", "--allow-defaults"}, {"cleanup", "apply", "--older-than", "1s"}} {
 		r := h.run(nil, args...)
 		if args[0] == "repair" && r.Code == 0 {
@@ -363,7 +363,7 @@ func TestNoTerminal(t *testing.T) {
 		}
 		wantFail(t, r, 2, "needs --yes", "nothing was changed")
 	}
-	for _, args := range [][]string{{"quarantine", id, "--reason", "x"}, {"release", id}, {"pause", "org-0001/default"},
+	for _, args := range [][]string{{"quarantine", id, "--reason", "x"}, {"release", id}, {"pause", "org-0001/default", "--reason", "x"},
 		{"resume", "org-0001/default"}, {"cleanup", "apply", "--older-than", "1s"}, {"migrate"}, {"seed"},
 		{"drill", "inject", "missing-revisions", "--org", "org-0001"}} {
 		r := h.run(nil, append([]string{"--read-only", "--yes"}, args...)...)

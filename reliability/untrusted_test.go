@@ -183,12 +183,26 @@ func TestCLIEscapesHostileRows(t *testing.T) {
 		{2, []string{"items", "show", item, "--org", "org-0001"}},
 		{0, []string{"quarantine", queued, "--reason", "INC\x1b]0;x\x07 " + pgtest.HostileLastError, "--yes"}},
 		{0, []string{"release", quarantined, "--yes", "-o", "json"}},
-		{0, []string{"pause", org + "/" + queue, "--yes"}},
-		{2, []string{"pause", org + "/nope\x1b[2J", "--yes"}},
+		{0, []string{"pause", org + "/" + queue, "--reason", "INC\x1b]0;x\x07\u202e", "--for", "1h", "--yes"}},
+		{2, []string{"pause", org + "/nope\x1b[2J", "--reason", "x", "--yes"}},
+		// Sets, teams, agents and the impact report over the same rows.
+		{0, []string{"status", "--org", org}}, {0, []string{"status", "--org", org, "-o", "json"}},
+		{0, []string{"teams", "list"}}, {0, []string{"teams", "list", "-o", "json"}},
+		{0, []string{"agents", "list", "--org", org}}, {0, []string{"agents", "list", "--org", org, "-o", "json"}},
+		{0, []string{"team", "pause", org + "/" + pgtest.HostileTeam, "--reason", "off\x1b[2J\u009b", "--yes"}},
+		{0, []string{"teams", "list", "--org", org}},
+		{0, []string{"agent", "set-status", org + "/" + pgtest.HostileAgent, "away", "--yes"}},
+		{0, []string{"items", "list", "--org", org, "--count"}}, {0, []string{"items", "list", "--org", org, "--attr", "priority=5", "-o", "json"}},
+		{0, []string{"quarantine", "--org", org, "--reason", "bulk\x1b]0;x\x07", "--yes"}},
+		{0, []string{"release", "--org", org, "--rate", "100", "--yes"}},
+		{0, []string{"repair", "plan", "--org", org}},
+		{0, []string{"impact", "--since", "24h"}}, {0, []string{"impact", "--since", "24h", "-o", "markdown"}},
+		{0, []string{"impact", "--since", "24h", "--org", org, "-o", "json"}},
+		{0, []string{"timeline", "--since", "24h"}},
 		{1, []string{"items", "show", "12\x1b]0;x\x07"}},
 		// SQL in arguments is data: every query is parameterised.
 		{0, []string{"items", "list", "--org", "o'; DROP TABLE events; --", "--queue", "q' OR '1'='1"}},
-		{2, []string{"pause", "o'; DELETE FROM work_items; --/q", "--yes"}},
+		{2, []string{"pause", "o'; DELETE FROM work_items; --/q", "--reason", "x", "--yes"}},
 	} {
 		r := h.run([]string{"ROUTEOPS_OPERATOR=olga"}, c.args...)
 		if r.Code != c.code {
@@ -310,6 +324,24 @@ func TestReleaseRefusesABrokenRevision(t *testing.T) {
 	h.mustRun(nil, "release", item, "--force", "--yes")
 	if n := h.count(`SELECT count(*) FROM events WHERE kind = 'released' AND work_item_id = $1 AND (detail ->> 'forced')::bool`, item); n != 1 {
 		t.Fatalf("%d forced release events", n)
+	}
+	// In bulk, the same rule: the broken item is left alone (exit 2) unless
+	// --force, and a forced release is journalled as forced.
+	other := h.Ints(`SELECT id FROM work_items ORDER BY id OFFSET 1 LIMIT 1`)[0]
+	h.DeleteCurrentRevisions(other)
+	h.mustRun(nil, "quarantine", fmt.Sprint(other), "--reason", "revision gone", "--yes")
+	before = h.Digest()
+	r = h.run(nil, "release", "--state", "quarantined", "--yes")
+	if r.Code != 2 || !strings.Contains(r.Output(), "left alone") {
+		t.Fatalf("bulk release of an item whose revision is missing:\n%s", r)
+	}
+	if h.Digest() != before {
+		t.Fatal("the held-back bulk release changed data")
+	}
+	h.mustRun(nil, "release", "--state", "quarantined", "--force", "--yes")
+	if n := h.count(`SELECT count(*) FROM events WHERE kind = 'released' AND work_item_id = $1 AND operation_id IS NOT NULL
+		AND (detail ->> 'forced')::bool AND detail ->> 'revision' = 'missing'`, other); n != 1 {
+		t.Fatalf("%d forced bulk release events", n)
 	}
 }
 

@@ -80,18 +80,50 @@ func ParseAttributes(b []byte) (Attributes, error) {
 // parseStrict is the complete decoder, with precise error messages.
 func parseStrict(b []byte) (Attributes, error) {
 	var a Attributes
+	raw, err := strictFields(b)
+	if err != nil {
+		return a, err
+	}
+	if a.Priority, err = strictPriority(raw.Priority); err != nil {
+		return a, err
+	}
+	if isAbsent(raw.Channel) {
+		return a, attrErr("channel is missing")
+	}
+	ch, ok := jsonString(raw.Channel)
+	if !ok || !slices.Contains(Channels, ch) {
+		return a, attrErr("channel must be one of chat, email, sms, voice, got %s", clip(raw.Channel))
+	}
+	a.Channel = ch
+	if a.Team, err = optionalString("team", raw.Team, MaxTeamLen); err != nil {
+		return a, err
+	}
+	if a.Tier, err = optionalString("tier", raw.Tier, MaxTierLen); err != nil {
+		return a, err
+	}
+	if a.Skills, err = strictSkills(raw.Skills); err != nil {
+		return a, err
+	}
+	return a, nil
+}
+
+// strictFields checks the envelope (size, UTF-8, one JSON object and
+// nothing after it) and splits the object into its known keys, refusing
+// any other key.
+func strictFields(b []byte) (rawAttributes, error) {
+	var raw rawAttributes
 	if len(b) == 0 {
-		return a, attrErr("empty")
+		return raw, attrErr("empty")
 	}
 	if len(b) > MaxAttributesBytes {
-		return a, attrErr("too large (%d bytes, limit %d)", len(b), MaxAttributesBytes)
+		return raw, attrErr("too large (%d bytes, limit %d)", len(b), MaxAttributesBytes)
 	}
 	if !utf8.Valid(b) {
-		return a, attrErr("not valid UTF-8")
+		return raw, attrErr("not valid UTF-8")
 	}
 	trimmed := bytes.TrimLeft(b, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return a, attrErr("not a JSON object")
+		return raw, attrErr("not a JSON object")
 	}
 	// Decode into a map so that keys match exactly (encoding/json matches
 	// struct fields case-insensitively, even under Unicode folding); the
@@ -99,12 +131,11 @@ func parseStrict(b []byte) (Attributes, error) {
 	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&fields); err != nil {
-		return a, attrErr("does not decode: %s", strings.TrimPrefix(err.Error(), "json: "))
+		return raw, attrErr("does not decode: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if rest := bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
-		return a, attrErr("trailing data after the object")
+		return raw, attrErr("trailing data after the object")
 	}
-	var raw rawAttributes
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
 		keys = append(keys, k)
@@ -124,70 +155,58 @@ func parseStrict(b []byte) (Attributes, error) {
 		case "tier":
 			raw.Tier = v
 		default:
-			return a, attrErr("unknown key %s", strconv.Quote(k))
+			return raw, attrErr("unknown key %s", strconv.Quote(k))
 		}
 	}
+	return raw, nil
+}
 
-	// priority
-	p := raw.Priority
+// strictPriority decodes a priority: a whole number from 0 to 100.
+func strictPriority(p json.RawMessage) (int, error) {
 	if isAbsent(p) {
-		return a, attrErr("priority is missing")
+		return 0, attrErr("priority is missing")
 	}
 	if len(p) > 3 || !allDigits(p) {
-		return a, attrErr("priority must be a whole number from 0 to 100, got %s", clip(p))
+		return 0, attrErr("priority must be a whole number from 0 to 100, got %s", clip(p))
 	}
 	n := 0
 	for _, c := range p {
 		n = n*10 + int(c-'0')
 	}
 	if n > 100 {
-		return a, attrErr("priority must be a whole number from 0 to 100, got %d", n)
+		return 0, attrErr("priority must be a whole number from 0 to 100, got %d", n)
 	}
-	a.Priority = n
+	return n, nil
+}
 
-	// channel
-	if isAbsent(raw.Channel) {
-		return a, attrErr("channel is missing")
+// strictSkills decodes the optional skills: an array of at most MaxSkills
+// strings of 1 to MaxSkillLen characters.
+func strictSkills(v json.RawMessage) ([]string, error) {
+	if isAbsent(v) {
+		return nil, nil
 	}
-	ch, ok := jsonString(raw.Channel)
-	if !ok || !slices.Contains(Channels, ch) {
-		return a, attrErr("channel must be one of chat, email, sms, voice, got %s", clip(raw.Channel))
+	var items []json.RawMessage
+	if v[0] != '[' || json.Unmarshal(v, &items) != nil {
+		return nil, attrErr("skills must be an array of strings, got %s", clip(v))
 	}
-	a.Channel = ch
-
-	// team, tier
-	var err error
-	if a.Team, err = optionalString("team", raw.Team, MaxTeamLen); err != nil {
-		return a, err
+	if len(items) > MaxSkills {
+		return nil, attrErr("skills has %d entries, limit %d", len(items), MaxSkills)
 	}
-	if a.Tier, err = optionalString("tier", raw.Tier, MaxTierLen); err != nil {
-		return a, err
+	if len(items) == 0 {
+		return nil, nil
 	}
-
-	// skills
-	if !isAbsent(raw.Skills) {
-		var items []json.RawMessage
-		if raw.Skills[0] != '[' || json.Unmarshal(raw.Skills, &items) != nil {
-			return a, attrErr("skills must be an array of strings, got %s", clip(raw.Skills))
+	skills := make([]string, 0, len(items))
+	for _, it := range items {
+		s, ok := jsonString(it)
+		if !ok {
+			return nil, attrErr("skills must be an array of strings, got element %s", clip(it))
 		}
-		if len(items) > MaxSkills {
-			return a, attrErr("skills has %d entries, limit %d", len(items), MaxSkills)
+		if l := utf8.RuneCountInString(s); l == 0 || l > MaxSkillLen {
+			return nil, attrErr("each skill must be 1 to %d characters", MaxSkillLen)
 		}
-		if len(items) > 0 {
-			a.Skills = make([]string, 0, len(items))
-		}
-		for _, it := range items {
-			s, ok := jsonString(it)
-			if !ok {
-				return a, attrErr("skills must be an array of strings, got element %s", clip(it))
-			}
-			if l := utf8.RuneCountInString(s); l == 0 || l > MaxSkillLen {
-				return a, attrErr("each skill must be 1 to %d characters", MaxSkillLen)
-			}
-			a.Skills = append(a.Skills, s)
-		}
+		skills = append(skills, s)
 	}
-	return a, nil
+	return skills, nil
 }
 
 // ValidateAttributes reports whether attributes are valid.

@@ -18,13 +18,6 @@ func parseFast(b []byte) (a Attributes, ok bool) {
 		return a, false
 	}
 	var seen uint8
-	const (
-		sPriority = 1 << iota
-		sChannel
-		sTeam
-		sTier
-		sSkills
-	)
 	p.ws()
 	if p.peek() == '}' {
 		return a, false // empty object: the strict path says what is missing
@@ -40,99 +33,7 @@ func parseFast(b []byte) (a Attributes, ok bool) {
 			return a, false
 		}
 		p.ws()
-		switch string(key) {
-		case "priority":
-			if seen&sPriority != 0 {
-				return a, false
-			}
-			seen |= sPriority
-			n, ok := p.digits()
-			if !ok || n > 100 {
-				return a, false
-			}
-			a.Priority = n
-		case "channel":
-			if seen&sChannel != 0 {
-				return a, false
-			}
-			seen |= sChannel
-			s, ok := p.str()
-			if !ok {
-				return a, false
-			}
-			switch string(s) {
-			case "chat":
-				a.Channel = "chat"
-			case "email":
-				a.Channel = "email"
-			case "sms":
-				a.Channel = "sms"
-			case "voice":
-				a.Channel = "voice"
-			default:
-				return a, false
-			}
-		case "team", "tier":
-			bit, max := uint8(sTeam), MaxTeamLen
-			if key[1] == 'i' {
-				bit, max = sTier, MaxTierLen
-			}
-			if seen&bit != 0 {
-				return a, false
-			}
-			seen |= bit
-			if p.null() {
-				break
-			}
-			s, ok := p.str()
-			if !ok {
-				return a, false
-			}
-			if n := utf8.RuneCount(s); n == 0 || n > max {
-				return a, false
-			}
-			if bit == sTeam {
-				a.Team = string(s)
-			} else {
-				a.Tier = string(s)
-			}
-		case "skills":
-			if seen&sSkills != 0 {
-				return a, false
-			}
-			seen |= sSkills
-			if p.null() {
-				break
-			}
-			if !p.eat('[') {
-				return a, false
-			}
-			p.ws()
-			if p.eat(']') {
-				break
-			}
-			for {
-				p.ws()
-				s, ok := p.str()
-				if !ok {
-					return a, false
-				}
-				if n := utf8.RuneCount(s); n == 0 || n > MaxSkillLen {
-					return a, false
-				}
-				if len(a.Skills) == MaxSkills {
-					return a, false
-				}
-				a.Skills = append(a.Skills, string(s))
-				p.ws()
-				if p.eat(']') {
-					break
-				}
-				if !p.eat(',') {
-					return a, false
-				}
-			}
-		default:
+		if !p.field(string(key), &a, &seen) {
 			return a, false
 		}
 		p.ws()
@@ -144,10 +45,133 @@ func parseFast(b []byte) (a Attributes, ok bool) {
 		}
 	}
 	p.ws()
-	if p.i != len(p.b) || seen&(sPriority|sChannel) != sPriority|sChannel {
+	if p.i != len(p.b) || seen&(seenPriority|seenChannel) != seenPriority|seenChannel {
 		return a, false
 	}
 	return a, true
+}
+
+// The keys parseFast has seen, one bit each: a key seen twice goes to the
+// strict path.
+const (
+	seenPriority = 1 << iota
+	seenChannel
+	seenTeam
+	seenTier
+	seenSkills
+)
+
+// field decodes the value of one key into a. It reports false for an
+// unknown or repeated key and for any value the fast path does not take.
+func (p *fastParser) field(key string, a *Attributes, seen *uint8) bool {
+	var bit uint8
+	switch key {
+	case "priority":
+		bit = seenPriority
+	case "channel":
+		bit = seenChannel
+	case "team":
+		bit = seenTeam
+	case "tier":
+		bit = seenTier
+	case "skills":
+		bit = seenSkills
+	}
+	if bit == 0 || *seen&bit != 0 {
+		return false
+	}
+	*seen |= bit
+	switch bit {
+	case seenPriority:
+		n, ok := p.digits()
+		if !ok || n > 100 {
+			return false
+		}
+		a.Priority = n
+	case seenChannel:
+		s, ok := p.str()
+		if !ok {
+			return false
+		}
+		// Constant strings, so that the item holds no copy of the input.
+		switch string(s) {
+		case "chat":
+			a.Channel = "chat"
+		case "email":
+			a.Channel = "email"
+		case "sms":
+			a.Channel = "sms"
+		case "voice":
+			a.Channel = "voice"
+		default:
+			return false
+		}
+	case seenTeam, seenTier:
+		return p.shortString(bit, a)
+	case seenSkills:
+		return p.skills(a)
+	}
+	return true
+}
+
+// shortString decodes team or tier: null, or a string of 1 to its limit
+// characters.
+func (p *fastParser) shortString(bit uint8, a *Attributes) bool {
+	if p.null() {
+		return true
+	}
+	limit := MaxTeamLen
+	if bit == seenTier {
+		limit = MaxTierLen
+	}
+	s, ok := p.str()
+	if !ok {
+		return false
+	}
+	if n := utf8.RuneCount(s); n == 0 || n > limit {
+		return false
+	}
+	if bit == seenTeam {
+		a.Team = string(s)
+	} else {
+		a.Tier = string(s)
+	}
+	return true
+}
+
+// skills decodes null or an array of at most MaxSkills plain strings.
+func (p *fastParser) skills(a *Attributes) bool {
+	if p.null() {
+		return true
+	}
+	if !p.eat('[') {
+		return false
+	}
+	p.ws()
+	if p.eat(']') {
+		return true
+	}
+	for {
+		p.ws()
+		s, ok := p.str()
+		if !ok {
+			return false
+		}
+		if n := utf8.RuneCount(s); n == 0 || n > MaxSkillLen {
+			return false
+		}
+		if len(a.Skills) == MaxSkills {
+			return false
+		}
+		a.Skills = append(a.Skills, string(s))
+		p.ws()
+		if p.eat(']') {
+			return true
+		}
+		if !p.eat(',') {
+			return false
+		}
+	}
 }
 
 type fastParser struct {

@@ -424,6 +424,23 @@ func (e *Engine) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// ResumeExpired resumes the queues whose timed pause has ended, as this
+// engine (the store journals each once, however many engines run). A
+// failure is logged and retried with the next heartbeat.
+func (e *Engine) ResumeExpired(ctx context.Context) []QueueRef {
+	refs, err := e.store.ResumeExpired(ctx, e.cfg.Clock.Now(), e.actor)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Warn("resuming expired pauses failed", "error", err.Error())
+		}
+		return nil
+	}
+	for _, r := range refs {
+		e.log.Info("pause ended; queue resumed", "org", r.Org, "queue", r.Queue)
+	}
+	return refs
+}
+
 // Beat writes one heartbeat.
 func (e *Engine) Beat(ctx context.Context, stopped bool) error {
 	host, _ := os.Hostname()
@@ -446,6 +463,7 @@ func (e *Engine) startHeartbeats(ctx context.Context) func() {
 			if err := e.store.Maintain(ctx); err != nil && ctx.Err() == nil {
 				e.log.Debug("store maintenance failed", "error", err.Error())
 			}
+			e.ResumeExpired(ctx)
 			if err := e.Beat(ctx, false); err != nil {
 				if ctx.Err() != nil {
 					return
@@ -479,10 +497,15 @@ func (e *Engine) startHeartbeats(ctx context.Context) func() {
 // listen forwards store notifications, resubscribing with backoff. A
 // store that cannot offer wake-ups at all (ErrNoWakeups) is told once, and
 // the engine polls from then on.
-func (e *Engine) listen(ctx context.Context, out chan<- string, resync chan<- struct{}) {
+func (e *Engine) listen(ctx context.Context, out chan<- string, resync chan<- struct{}, listening chan<- struct{}) {
 	failures, subscribed := 0, false
+	first, started := true, time.Now()
 	for ctx.Err() == nil {
 		ch, err := e.store.Notifications(ctx)
+		if first {
+			first = false
+			close(listening) // Run's first poll may go ahead
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -504,9 +527,14 @@ func (e *Engine) listen(ctx context.Context, out chan<- string, resync chan<- st
 			continue
 		}
 		e.setWakeups(true)
-		select {
-		case resync <- struct{}{}:
-		default:
+		// A subscription after a poll may have missed what was notified in
+		// between: look at every org once more. The first one, made before
+		// Run's first poll, has missed nothing.
+		if subscribed || failures > 0 || time.Since(started) >= firstListenWait {
+			select {
+			case resync <- struct{}{}:
+			default:
+			}
 		}
 		switch {
 		case !subscribed:
@@ -531,6 +559,10 @@ func (e *Engine) listen(ctx context.Context, out chan<- string, resync chan<- st
 		}
 	}
 }
+
+// firstListenWait bounds how long Run waits for its first subscription
+// before its first poll.
+const firstListenWait = 2 * time.Second
 
 // SortDecisions orders decisions by item id, which stores use to lock rows
 // in a stable order.

@@ -172,6 +172,10 @@ func (f *fakeStore) Backlog(ctx context.Context) ([]router.OrgBacklog, error) {
 // Maintain is called with every heartbeat; the fake has nothing to fold.
 func (f *fakeStore) Maintain(ctx context.Context) error { return nil }
 
+func (f *fakeStore) ResumeExpired(ctx context.Context, now time.Time, actor router.Actor) ([]router.QueueRef, error) {
+	return nil, ctx.Err()
+}
+
 func (f *fakeStore) Heartbeat(ctx context.Context, hb router.Heartbeat) error {
 	if err := ctx.Err(); err != nil {
 		return err

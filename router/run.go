@@ -205,7 +205,17 @@ func (e *Engine) Run(ctx context.Context) error {
 
 	notify := make(chan string, 1024)
 	resync := make(chan struct{}, 1)
-	go e.listen(ctx, notify, resync)
+	listening := make(chan struct{})
+	go e.listen(ctx, notify, resync, listening)
+	// Subscribe before the first poll, so that nothing notified in between
+	// is missed; a subscription that takes longer is waited for no more
+	// than firstListenWait, and then asks for a poll of its own (resync).
+	select {
+	case <-listening:
+	case <-ctx.Done():
+		return nil
+	case <-time.After(firstListenWait):
+	}
 
 	work := make(chan *job)
 	done := make(chan *job, e.cfg.Workers)

@@ -114,6 +114,11 @@ type RoutingStore interface {
 	// (enqueue, release, repair, resume, freed capacity). The channel is
 	// closed when ctx ends. Delivery is best-effort: engines still poll.
 	Notifications(ctx context.Context) (<-chan string, error)
+	// ResumeExpired resumes every paused queue whose pause ends at or
+	// before now (PauseQueue's Until), journalling queue_resumed with the
+	// pause it ends, once per queue however many engines call it. It
+	// returns the queues it resumed.
+	ResumeExpired(ctx context.Context, now time.Time, actor Actor) ([]QueueRef, error)
 }
 
 // MonitorStore is what the health monitor needs: the aggregate snapshot
@@ -145,6 +150,14 @@ type MonitorStore interface {
 // scan.
 type OpsStore interface {
 	MonitorStore
+	// Sets of items, pauses with a reason, teams and agents, the impact
+	// report: the incident's operations.
+	SetStore
+	ControlStore
+	ImpactStore
+
+	// ListOrgs returns every org id, sorted (the engine's, too).
+	ListOrgs(ctx context.Context) ([]string, error)
 
 	// ---- items ----
 
@@ -282,22 +295,6 @@ type EnqueueRequest struct {
 	QueueID    string
 	Attributes []byte
 	EnqueuedAt time.Time
-}
-
-// AgentStatusRequest changes an agent's presence (SetAgentStatus).
-type AgentStatusRequest struct {
-	Org    string
-	Agent  string
-	Status AgentStatus
-	At     time.Time
-}
-
-// TeamStatusRequest pauses or activates a team (SetTeamStatus).
-type TeamStatusRequest struct {
-	Org    string
-	Team   string
-	Status TeamStatus
-	At     time.Time
 }
 
 // AddRevisionRequest writes a new current revision of an item
@@ -629,6 +626,8 @@ type EventFilter struct {
 	AfterID  int64
 	Limit    int
 	NewestOf bool // when set with Limit, return the newest Limit (still oldest first)
+	// OperationID keeps the events of one bulk operation.
+	OperationID string
 }
 
 // SnapshotRequest parameterises Snapshot.
@@ -705,6 +704,8 @@ type QueueStats struct {
 	// StalledSince and StallCause are the persisted stall state.
 	StalledSince *time.Time
 	StallCause   Cause
+	// Pause says who paused the queue, why and until when (when Paused).
+	Pause PauseInfo
 }
 
 // HeadItem is the head of a queue.

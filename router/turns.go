@@ -309,6 +309,7 @@ func (e *Engine) runGroups(ctx context.Context, groups [][]*turn, limit, rounds 
 // Workers groups at a time. With many orgs waiting, a first round gives
 // each one small batch before any turn goes on (see firstSlice).
 func (e *Engine) Pass(ctx context.Context) (PassResult, error) {
+	e.ResumeExpired(ctx)
 	orgs, err := e.store.ListOrgs(ctx)
 	if err != nil {
 		e.listError(err)

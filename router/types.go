@@ -131,6 +131,9 @@ type Queue struct {
 	ID       string `json:"queue"`
 	Priority int    `json:"priority"`
 	Paused   bool   `json:"paused"`
+	// Pause is filled in by stores when they list queues; writers leave
+	// it empty.
+	Pause PauseInfo `json:"pause,omitzero"`
 }
 
 // Team groups agents.
@@ -138,6 +141,8 @@ type Team struct {
 	OrgID  string     `json:"org"`
 	ID     string     `json:"team"`
 	Status TeamStatus `json:"status"`
+	// Pause is filled in by stores when they list teams (paused ones).
+	Pause PauseInfo `json:"pause,omitzero"`
 }
 
 // Agent takes work items up to Capacity. Load is the number of items
@@ -236,6 +241,8 @@ type Event struct {
 	// written before the store recorded them, and on the embedded store.
 	DBUser     string     `json:"db_user,omitempty"`
 	RecordedAt *time.Time `json:"recorded_at,omitempty"`
+	// OperationID groups the events of one bulk action.
+	OperationID string `json:"operation_id,omitempty"`
 }
 
 // Actor identifies who made a change and from where. Every mutation

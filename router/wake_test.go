@@ -57,8 +57,11 @@ func TestRunCoalescesNotificationFlood(t *testing.T) {
 	for len(f.callsOf("b")) == 0 {
 		sendAll(t, f, []string{"b"})
 	}
-	if n := len(f.callsOf("a")); n != 3 {
-		t.Fatalf("%d turns for a during the flood, want 3", n)
+	// Three, or four when the flood's first notification came while the
+	// third turn was still in flight (it asks for one more turn after it).
+	during := len(f.callsOf("a"))
+	if during < 3 || during > 4 {
+		t.Fatalf("%d turns for a during the flood, want 3 (4 at most)", during)
 	}
 	f.mu.Lock()
 	lists := f.listCalls
@@ -72,16 +75,18 @@ func TestRunCoalescesNotificationFlood(t *testing.T) {
 		}
 	}
 	// The next poll takes the held wake-ups: one more turn, not 2000.
-	clock.Advance(time.Hour)
-	f.waitFor(t, "a's held turn", func() bool { return len(f.callsOf("a")) == 4 })
-	clock.Advance(time.Hour)
-	f.waitFor(t, "another poll", func() bool {
+	polls := func() int {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		return f.routCalls >= 3
-	})
-	if n := len(f.callsOf("a")); n != 4 {
-		t.Fatalf("%d turns for a, want 4", n)
+		return f.routCalls
+	}
+	p := polls()
+	clock.Advance(time.Hour)
+	f.waitFor(t, "a's held turn", func() bool { return len(f.callsOf("a")) == during+1 })
+	clock.Advance(time.Hour)
+	f.waitFor(t, "another poll", func() bool { return polls() >= p+2 })
+	if n := len(f.callsOf("a")); n != during+1 {
+		t.Fatalf("%d turns for a, want %d (one for the held notifications)", n, during+1)
 	}
 }
 

@@ -82,8 +82,24 @@ func TestEveryCommandThroughPools(t *testing.T) {
 				t.Fatalf("after quarantine the item is %s", s)
 			}
 			c.Must("release", id, "--yes")
-			c.Must("pause", "org-0001/default", "--yes")
+			c.Must("pause", "org-0001/default", "--reason", "pooled", "--yes")
 			c.Must("resume", "org-0001/default", "--yes")
+			// Sets, teams, agents and the impact report.
+			c.Must("items", "list", "--state", "queued", "--attr", "channel=chat", "--count")
+			c.Must("quarantine", "--org", "org-0001", "--state", "queued", "--reason", "bulk through "+mode+" pooling", "--yes")
+			c.Must("release", "--org", "org-0001", "--state", "quarantined", "--rate", "1000", "--yes")
+			if n := d.Int(`SELECT count(DISTINCT operation_id) FROM events WHERE org_id = 'org-0001' AND operation_id IS NOT NULL`); n != 2 {
+				t.Fatalf("%d bulk operations journalled, want 2", n)
+			}
+			c.Must("teams", "list")
+			team := d.Str(`SELECT min(id) FROM teams WHERE org_id = 'org-0001'`)
+			c.Must("team", "pause", "org-0001/"+team, "--reason", "pooled", "--yes")
+			c.Must("team", "resume", "org-0001/"+team, "--yes")
+			c.Must("agents", "list", "--org", "org-0001")
+			agent := d.Str(`SELECT min(id) FROM agents WHERE org_id = 'org-0001'`)
+			c.Must("agent", "set-status", "org-0001/"+agent, "away", "--yes")
+			c.Must("agent", "set-status", "org-0001/"+agent, "available", "--yes")
+			c.Must("impact", "--since", "1h")
 
 			c.Must("drill", "inject", "missing-revisions", "--org", "org-0002", "--count", "2", "--yes")
 			c.Must("serve", "--until-idle")
@@ -138,7 +154,7 @@ func TestTransactionPoolWakeups(t *testing.T) {
 			}
 			if _, ok := harness.Poll(60*time.Second, 50*time.Millisecond, func() bool {
 				body, err := scrape(addr)
-				v, ok := sample(body, "routeops_wakeups_available")
+				v, ok := harness.Sample(body, "routeops_wakeups_available")
 				return err == nil && ok && v == wantGauge && strings.Contains(serve.Stderr.String(), ready)
 			}); !ok {
 				t.Fatalf("serve never said %q with routeops_wakeups_available %v:\n%s", ready, wantGauge, serve.Stderr.String())

@@ -83,7 +83,7 @@ func TestReadReplica(t *testing.T) {
 	d := pgtest.Connect(t, r.primaryDSN)
 	id := fmt.Sprint(d.Int(`SELECT min(id) FROM work_items WHERE org_id = 'org-0001' AND state = 'assigned'`))
 	d.Exec(`UPDATE orgs SET name = 'renamed' WHERE id = 'org-0003'`)
-	c.Must("pause", "org-0002/default", "--yes")
+	c.Must("pause", "org-0002/default", "--reason", "through the primary", "--yes")
 	var paused struct {
 		Orgs []struct {
 			Org    string
@@ -120,7 +120,7 @@ func TestReadReplica(t *testing.T) {
 	serve := rc.Start("serve", "--metrics-addr", addr, "--duration", "2m")
 	if _, ok := harness.Poll(60*time.Second, 100*time.Millisecond, func() bool {
 		body, err := scrape(addr)
-		v, ok := sample(body, "routeops_replica_lag_seconds")
+		v, ok := harness.Sample(body, "routeops_replica_lag_seconds")
 		return err == nil && ok && v > 0
 	}); !ok {
 		body, _ := scrape(addr)
@@ -129,11 +129,12 @@ func TestReadReplica(t *testing.T) {
 	stop(serve)
 
 	// The console on the replica: its header says so, with the lag.
-	p := startPane(t, rc.With("ROUTEOPS_LOG_FILE="+filepath.Join(c.Dir(), "console.log")), 120, 30, "console", "--no-engine")
-	p.waitFor("the REPLICA badge with its lag", 60*time.Second, func(s string) bool {
+	p := harness.StartPane(t, rc.With("ROUTEOPS_LOG_FILE="+filepath.Join(c.Dir(), "console.log")), 120, 30, nil, "console", "--no-engine")
+	p.WaitFor("the REPLICA badge with its lag", 60*time.Second, func(s string) bool {
 		return strings.Contains(s, "REPLICA lag") && strings.Contains(s, "org-0001")
 	})
-	if code := p.quit(); code != 0 {
+	p.Key("q")
+	if code := p.ExitCode(30 * time.Second); code != 0 {
 		t.Fatalf("console exited %d", code)
 	}
 
@@ -190,23 +191,24 @@ func TestStandbyWithoutSplit(t *testing.T) {
 	}
 
 	logFile := filepath.Join(sc.Dir(), "console.log")
-	p := startPane(t, sc.With("ROUTEOPS_LOG_FILE="+logFile, "ROUTEOPS_CONSOLE_REFRESH=200ms"), 120, 30, "console")
-	p.waitFor("the STANDBY badge and the stalled queues", 60*time.Second, func(s string) bool {
+	p := harness.StartPane(t, sc.With("ROUTEOPS_LOG_FILE="+logFile, "ROUTEOPS_CONSOLE_REFRESH=200ms"), 120, 30, nil, "console")
+	p.WaitFor("the STANDBY badge and the stalled queues", 60*time.Second, func(s string) bool {
 		return strings.Contains(s, "STANDBY") && strings.Contains(s, "READ-ONLY") && strings.Contains(s, "STALLED")
 	})
 	// Several refreshes later (the screen changed three times: the ages
 	// grow), nothing has gone wrong.
 	logged := func() string { b, _ := os.ReadFile(logFile); return string(b) }
-	last, changes := p.screen(), 0
+	last, changes := p.Screen(false), 0
 	if _, ok := harness.Poll(60*time.Second, 100*time.Millisecond, func() bool {
-		if s := p.screen(); s != last {
+		if s := p.Screen(false); s != last {
 			last, changes = s, changes+1
 		}
 		return changes >= 3 && strings.Contains(logged(), "standby")
 	}); !ok {
 		t.Fatalf("the console did not refresh three times (%d), or did not log that it watches a standby:\n%s\n%s", changes, last, logged())
 	}
-	if code := p.quit(); code != 0 {
+	p.Key("q")
+	if code := p.ExitCode(30 * time.Second); code != 0 {
 		t.Fatalf("console exited %d", code)
 	}
 	if l := logged(); strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") || strings.Contains(l, "read-only transaction") {

@@ -128,7 +128,7 @@ func TestPlannedSwitchover(t *testing.T) {
 	var errs float64
 	if _, ok := harness.Poll(60*time.Second, 50*time.Millisecond, func() bool {
 		body, err := scrape(addr)
-		v, ok := sample(body, "routeops_route_errors_total")
+		v, ok := harness.Sample(body, "routeops_route_errors_total")
 		errs = v
 		return err == nil && ok && v >= 1
 	}); !ok {
@@ -181,7 +181,7 @@ func TestPlannedSwitchover(t *testing.T) {
 
 	// The counted errors stay counted; status shows the host connected.
 	body, err := scrape(addr)
-	if after, ok := sample(body, "routeops_route_errors_total"); err != nil || !ok || after < errs {
+	if after, ok := harness.Sample(body, "routeops_route_errors_total"); err != nil || !ok || after < errs {
 		t.Fatalf("routeops_route_errors_total after the outage = %v (%v), was %v during it", after, err, errs)
 	} else {
 		errs = after

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -103,7 +104,29 @@ func (m *Model) askPause() tea.Cmd {
 		m.setStatus(statusErr, "pause: no queue selected")
 		return nil
 	}
-	return m.askSetPaused(router.QueueRef{Org: m.org.name, Queue: q.Queue}, !q.Paused, q.Depth)
+	ref := router.QueueRef{Org: m.org.name, Queue: q.Queue}
+	if q.Paused {
+		return m.askSetPaused(ref, false, q.Depth)
+	}
+	return m.askPauseWith(ref, q.Depth, "")
+}
+
+// askPauseWith asks before pausing a queue with a reason (the console's
+// own when none is typed): a pause always says why.
+func (m *Model) askPauseWith(ref router.QueueRef, depth int, reason string) tea.Cmd {
+	if reason == "" {
+		reason = ops.ConsolePauseReason(m.opts.Operator)
+	}
+	m.confirm = &confirmState{action: "pause",
+		prompt: present.AskPauseReason(ref, depth, reason),
+		cmd: m.call(actionTimeout, func(ctx context.Context, api *ops.Ops) tea.Msg {
+			r, err := api.Pause(ctx, ref, reason, 0)
+			if err != nil {
+				return actionMsg{action: "pause", err: fmt.Errorf("pause %s: %w", ref, err)}
+			}
+			return actionMsg{action: "pause", text: present.PauseOutcome(ref, true, r)}
+		})}
+	return nil
 }
 
 func (m *Model) askSetPaused(ref router.QueueRef, pause bool, depth int) tea.Cmd {
@@ -137,8 +160,12 @@ func (m *Model) askDrill(org string, count int, kind string) tea.Cmd {
 func (m *Model) drillOrg() string {
 	org := m.contextOrg()
 	if org == "" {
-		if oh := m.fleet.selected(&m.shared); oh != nil {
+		// The fleet's selected org, if routing can reach a broken head
+		// there; else where ops's incident rule says a fault shows.
+		if oh := m.fleet.selected(&m.shared); oh != nil && oh.AvailableCapacity > 0 {
 			org = oh.Org
+		} else {
+			org = ops.IncidentOrg(m.snap)
 		}
 	}
 	return org
@@ -195,6 +222,10 @@ func (m *Model) handleConfirm(k tea.KeyPressMsg) tea.Cmd {
 		m.repair.text.scroll(&m.shared, k)
 		return nil
 	}
+	if m.view == viewSet && m.keys.isNav(k) {
+		m.set.text.scroll(&m.shared, k)
+		return nil
+	}
 	m.confirm = nil
 	if c.quit {
 		m.setStatus(statusInfo, "quit cancelled")
@@ -220,9 +251,12 @@ func (m *Model) onAction(msg actionMsg) tea.Cmd {
 	} else {
 		m.setStatus(statusOK, msg.text)
 	}
-	if msg.done && m.view == viewRepair {
+	if msg.done && (m.view == viewRepair || m.view == viewSet) {
 		m.confirm = nil
 		m.popView()
+	}
+	if msg.bulk {
+		m.org.marks = nil
 	}
 	cmds := []tea.Cmd{m.refresh(true)}
 	if m.view == viewItem {

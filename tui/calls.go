@@ -28,8 +28,11 @@ type actionMsg struct {
 	action string
 	text   string
 	err    error
-	// done is set by repair apply, which leaves the plan view.
+	// done is set by repair apply and bulk actions, which leave the plan
+	// view.
 	done bool
+	// bulk is set by bulk actions, which clear the marks.
+	bulk bool
 }
 
 func quarantineCmd(c *shared, org string, id int64, reason string) tea.Cmd {
@@ -95,7 +98,9 @@ func applyRepairCmd(c *shared, plan *ops.RepairPlan) tea.Cmd {
 
 func drillCmd(c *shared, kind, org string, count int) tea.Cmd {
 	return c.call(actionTimeout, func(ctx context.Context, api *ops.Ops) tea.Msg {
-		ids, err := api.Drill(ctx, kind, org, count)
+		// The drill always breaks something: with nothing queued where
+		// routing reaches, it enqueues the victims first.
+		ids, err := api.Rehearse(ctx, kind, org, count)
 		if err != nil {
 			return actionMsg{action: "drill", err: err}
 		}

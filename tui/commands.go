@@ -53,12 +53,15 @@ var commands = []*command{
 	{name: "item", aliases: []string{"i"}, args: "ID", minArgs: 1, maxArgs: 1, run: (*Model).cmdItem},
 	{name: "quarantine", aliases: []string{"x"}, args: "ID [REASON]", minArgs: 1, writes: true, run: (*Model).cmdQuarantine},
 	{name: "release", aliases: []string{"u"}, args: "ID [--force]", minArgs: 1, maxArgs: 2, writes: true, run: (*Model).cmdRelease},
-	{name: "pause", args: "ORG/QUEUE", minArgs: 1, maxArgs: 1, writes: true,
-		run: func(m *Model, args []string) tea.Cmd { return m.cmdSetPaused(args[0], true) }},
+	{name: "pause", args: "ORG/QUEUE [REASON]", minArgs: 1, writes: true,
+		run: func(m *Model, args []string) tea.Cmd { return m.cmdPause(args) }},
 	{name: "resume", args: "ORG/QUEUE", minArgs: 1, maxArgs: 1, writes: true,
 		run: func(m *Model, args []string) tea.Cmd { return m.cmdSetPaused(args[0], false) }},
 	{name: "repair", args: "[ORG] [--allow-defaults] [--allow-fallback]", writes: true, run: (*Model).cmdRepair},
 	{name: "drill", args: "[ORG] [COUNT]", writes: true, demo: true, run: (*Model).cmdDrill},
+	{name: "team", args: "pause|resume ORG/TEAM [REASON]", minArgs: 2, writes: true, run: (*Model).cmdTeam},
+	{name: "agent", args: "ORG/AGENT available|away|offline", minArgs: 2, maxArgs: 2, writes: true, run: (*Model).cmdAgent},
+	{name: "impact", args: "[SINCE] [ORG]", maxArgs: 2, run: (*Model).cmdImpact},
 	{name: "q", aliases: []string{"quit", "exit"}, run: func(m *Model, _ []string) tea.Cmd { return m.quit() }},
 	{name: "q!", aliases: []string{"quit!"}, hidden: true, run: func(*Model, []string) tea.Cmd { return tea.Quit }},
 	{name: "help", aliases: []string{"h"}, hidden: true, run: (*Model).cmdHelp},
@@ -220,6 +223,14 @@ func (m *Model) cmdSetPaused(arg string, pause bool) tea.Cmd {
 		return m.fail(err)
 	}
 	return m.askSetPaused(ref, pause, m.queueDepth(ref))
+}
+
+func (m *Model) cmdPause(args []string) tea.Cmd {
+	ref, err := router.ParseQueueRef(args[0])
+	if err != nil {
+		return m.fail(err)
+	}
+	return m.askPauseWith(ref, m.queueDepth(ref), strings.Join(args[1:], " "))
 }
 
 func (m *Model) cmdRepair(args []string) tea.Cmd {

@@ -134,6 +134,8 @@ var commandExamples = map[string]string{
 	"item": "item {id}", "quarantine": "quarantine {id} bad revision", "release": "release {id}",
 	"pause": "pause " + incidentOrg + "/escalations", "resume": "resume " + incidentOrg + "/escalations",
 	"repair": "repair " + incidentOrg, "drill": "drill " + incidentOrg + " 2", "q": "q", "q!": "q!", "help": "help",
+	"team": "team pause " + incidentOrg + "/tier1 offsite", "agent": "agent " + incidentOrg + "/agent-001 away",
+	"impact": "impact 1h " + incidentOrg,
 }
 
 // outcome is what a command did to the console.
@@ -170,7 +172,8 @@ func runLine(t *testing.T, cfg worldConfig, demo bool, line string) (*world, []i
 func TestCommandTableIsCovered(t *testing.T) {
 	// The commands that change something, and the one that only the demo
 	// allows: the table's rules must say so.
-	writes := map[string]bool{"quarantine": true, "release": true, "pause": true, "resume": true, "repair": true, "drill": true}
+	writes := map[string]bool{"quarantine": true, "release": true, "pause": true, "resume": true, "repair": true, "drill": true,
+		"team": true, "agent": true}
 	demoOnly := map[string]bool{"drill": true}
 	for _, c := range commands {
 		if _, ok := commandExamples[c.name]; !ok {
@@ -197,7 +200,8 @@ func TestCommandTableIsCovered(t *testing.T) {
 // all come from the table.
 func TestCommandTableGeneratesHelp(t *testing.T) {
 	const before = "commands: :org NAME, :stalled, :all, :timeline [ORG], :item ID, :quarantine ID [REASON], " +
-		":release ID [--force], :pause ORG/QUEUE, :resume ORG/QUEUE, :repair [ORG] [--allow-defaults] [--allow-fallback], :drill [ORG] [COUNT], :q"
+		":release ID [--force], :pause ORG/QUEUE [REASON], :resume ORG/QUEUE, :repair [ORG] [--allow-defaults] [--allow-fallback], " +
+		":drill [ORG] [COUNT], :team pause|resume ORG/TEAM [REASON], :agent ORG/AGENT available|away|offline, :impact [SINCE] [ORG], :q"
 	if commandHelp != before {
 		t.Errorf("commandHelp is\n%s\nwant\n%s", commandHelp, before)
 	}

@@ -15,6 +15,8 @@ type keyMap struct {
 	Timeline, Item, State                 key.Binding
 	Quarantine, Release, Repair, Pause    key.Binding
 	Drill                                 key.Binding
+	Mark, QuarantineAll, ReleaseAll       key.Binding
+	AgentStatus, TeamPause                key.Binding
 	Quit, ForceQuit                       key.Binding
 }
 
@@ -44,6 +46,12 @@ func newKeyMap() keyMap {
 		Repair:     key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "repair: plan, confirm")),
 		Pause:      key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pause/resume queue")),
 		Drill:      key.NewBinding(key.WithKeys("D"), key.WithHelp("D", "drill (demo)")),
+
+		Mark:          key.NewBinding(key.WithKeys("m"), key.WithHelp("m", "mark item")),
+		QuarantineAll: key.NewBinding(key.WithKeys("X"), key.WithHelp("X", "quar. all")),
+		ReleaseAll:    key.NewBinding(key.WithKeys("U"), key.WithHelp("U", "rel. all")),
+		AgentStatus:   key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "agent set")),
+		TeamPause:     key.NewBinding(key.WithKeys("T"), key.WithHelp("T", "team pause")),
 
 		Quit:      key.NewBinding(key.WithKeys("q"), key.WithHelp("q", "quit")),
 		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit now")),
@@ -103,10 +111,11 @@ type actionKey struct {
 	command string
 }
 
-func (km *keyMap) actions() [5]actionKey {
-	return [5]actionKey{
+func (km *keyMap) actions() [9]actionKey {
+	return [9]actionKey{
 		{&km.Quarantine, "quarantine"}, {&km.Release, "release"}, {&km.Repair, "repair"},
-		{&km.Pause, "pause"}, {&km.Drill, "drill"},
+		{&km.Pause, "pause"}, {&km.Drill, "drill"}, {&km.QuarantineAll, "quarantine"}, {&km.ReleaseAll, "release"},
+		{&km.AgentStatus, "agent"}, {&km.TeamPause, "team"},
 	}
 }
 
@@ -124,6 +133,8 @@ func (h helpKeys) ShortHelp() []key.Binding {
 		return []key.Binding{k.Back, k.Quarantine, k.Release, k.Repair, k.Refresh, k.Help, k.Quit}
 	case viewTimeline, viewRepair:
 		return []key.Binding{k.Back, k.Up, k.Down, k.Refresh, k.Help, k.Quit}
+	case viewSet:
+		return []key.Binding{k.Back, k.Up, k.Down, k.Help, k.Quit}
 	}
 	return []key.Binding{k.Open, k.Filter, k.Command, k.Quarantine, k.Repair, k.Timeline, k.Drill, k.Help, k.Quit}
 }
@@ -134,7 +145,9 @@ func (h helpKeys) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End},
 		{k.Open, k.Back, k.Tab, k.Filter, k.Command, k.Refresh},
-		{k.Timeline, k.Item, k.State, k.Help, k.Quit, k.ForceQuit},
+		// The set and people keys are here, below the rest, so that the
+		// help still fits 80x24 in three columns.
+		{k.Timeline, k.Item, k.State, k.Help, k.Quit, k.ForceQuit, k.Mark, k.QuarantineAll, k.ReleaseAll, k.TeamPause, k.AgentStatus},
 		{k.Quarantine, k.Release, k.Repair, k.Pause, k.Drill},
 	}
 }

@@ -19,6 +19,8 @@ const (
 	viewItem
 	viewTimeline
 	viewRepair
+	viewSet
+	viewReport
 )
 
 // screen is what every view implements: the root routes to the view on
@@ -45,6 +47,8 @@ var (
 	_ screen = (*itemState)(nil)
 	_ screen = (*timelineState)(nil)
 	_ screen = (*repairState)(nil)
+	_ screen = (*setState)(nil)
+	_ screen = (*reportState)(nil)
 )
 
 // nav is a view's request for another view: the root owns the stack of
@@ -71,6 +75,8 @@ type Model struct {
 	item   itemState
 	tl     timelineState
 	repair repairState
+	set    setState
+	report reportState
 
 	confirm  *confirmState
 	busy     int
@@ -109,6 +115,12 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.tl.onTimeline(msg)
 	case planMsg:
 		m.onPlan(msg)
+	case setPlanMsg:
+		m.onSetPlan(msg)
+	case reportMsg:
+		m.onReport(msg)
+	case chartMsg:
+		m.org.onChart(msg)
 	case actionMsg:
 		cmd = m.onAction(msg)
 	case incidentDueMsg:
@@ -169,6 +181,10 @@ func (m *Model) onKey(k tea.KeyPressMsg) (tea.Cmd, *nav) {
 		return m.tl.onKey(c, k)
 	case viewRepair:
 		return m.repair.onKey(c, k)
+	case viewSet:
+		return m.set.onKey(c, k)
+	case viewReport:
+		return m.report.onKey(c, k)
 	}
 	return m.fleet.onKey(c, k)
 }
@@ -185,6 +201,10 @@ func (m *Model) body(h int) []string {
 		return m.tl.body(c, h)
 	case viewRepair:
 		return m.repair.body(c, h)
+	case viewSet:
+		return m.set.body(c, h)
+	case viewReport:
+		return m.report.body(c, h)
 	}
 	return m.fleet.body(c, h)
 }
@@ -200,6 +220,10 @@ func (m *Model) contextOrg() string {
 		return m.tl.about()
 	case viewRepair:
 		return m.repair.about()
+	case viewSet:
+		return m.set.about()
+	case viewReport:
+		return m.report.about()
 	}
 	return m.fleet.about()
 }
@@ -218,6 +242,10 @@ func (m *Model) targetItem(release bool) (org string, id int64, desc string, err
 		return m.tl.target(c, release)
 	case viewRepair:
 		return m.repair.target(c, release)
+	case viewSet:
+		return m.set.target(c, release)
+	case viewReport:
+		return m.report.target(c, release)
 	}
 	return m.fleet.target(c, release)
 }
@@ -343,9 +371,27 @@ func (m *Model) globalKey(k tea.KeyPressMsg) (tea.Cmd, bool) {
 	case key.Matches(k, km.Timeline):
 		return m.openTimeline(m.contextOrg()), true
 	case key.Matches(k, km.Quarantine):
-		return m.action("quarantine", func() tea.Cmd { return m.askQuarantine(0, "", "") }), true
+		return m.action("quarantine", func() tea.Cmd {
+			if sel, ok := m.markedSelector(); ok {
+				return m.askBulk(ops.SetQuarantine, sel)
+			}
+			return m.askQuarantine(0, "", "")
+		}), true
 	case key.Matches(k, km.Release):
-		return m.action("release", func() tea.Cmd { return m.askRelease(0, "", false) }), true
+		return m.action("release", func() tea.Cmd {
+			if sel, ok := m.markedSelector(); ok {
+				return m.askBulk(ops.SetRelease, sel)
+			}
+			return m.askRelease(0, "", false)
+		}), true
+	case key.Matches(k, km.QuarantineAll):
+		return m.action("quarantine", func() tea.Cmd { return m.askAll(ops.SetQuarantine) }), true
+	case key.Matches(k, km.ReleaseAll):
+		return m.action("release", func() tea.Cmd { return m.askAll(ops.SetRelease) }), true
+	case key.Matches(k, km.AgentStatus):
+		return m.action("agent", m.askAgentStatus), true
+	case key.Matches(k, km.TeamPause):
+		return m.action("team", m.askTeamPause), true
 	case key.Matches(k, km.Repair):
 		return m.action("repair", func() tea.Cmd { return m.askRepair(m.contextOrg(), repairAllow{}) }), true
 	case key.Matches(k, km.Pause):
@@ -395,6 +441,10 @@ func (m *Model) back() tea.Cmd {
 	case m.view == viewOrg && m.org.filter != "":
 		m.org.filter, m.org.idx = "", nil
 		m.setStatus(statusInfo, "item filter cleared")
+		return m.org.applyAttrs(&m.shared)
+	case m.view == viewOrg && len(m.org.marks) > 0:
+		m.org.marks = nil
+		m.setStatus(statusInfo, "marks cleared")
 		return nil
 	}
 	return m.popView()

@@ -41,6 +41,14 @@ type orgState struct {
 	agents           []router.Agent
 	aCursor, aOffset int
 	err              string
+	// marks are the items m marked, for x and u.
+	marks map[int64]bool
+	// attrs are the filter's key=value terms, matched by the store.
+	attrs []router.AttrMatch
+	// chart is the selected queue's depth and oldest wait over the last
+	// half hour.
+	chart    *ops.ImpactChart
+	chartFor string
 }
 
 // orgDataMsg carries a page of a queue's items and the org's agents.
@@ -74,18 +82,19 @@ func (o *orgState) open(c *shared, name string, oh *ops.OrgHealth) tea.Cmd {
 		o.queue = oh.Queues[best].Queue
 	}
 	o.loading = true
-	return o.fetch(c, 0, itemsPage)
+	return tea.Batch(o.fetch(c, 0, itemsPage), o.fetchChart(c, true))
 }
 
 // fetch loads the selected queue's items (first page, or the page after
 // `after` to append) and the org's agents.
 func (o *orgState) fetch(c *shared, after int64, limit int) tea.Cmd {
-	org, queue, state := o.name, o.queue, o.state
-	key := itemsKey(org, queue, state)
+	org, queue, state, attrs := o.name, o.queue, o.state, o.attrs
+	key := itemsKey(org, queue, state) + attrsKey(attrs)
 	return c.call(queryTimeout, func(ctx context.Context, api *ops.Ops) tea.Msg {
 		msg := orgDataMsg{key: key, org: org, more: after != 0}
 		if queue != "" {
-			page, err := api.ListItems(ctx, router.ItemFilter{Org: org, Queue: queue, State: state, AfterID: after, Limit: limit})
+			page, err := api.ListSelected(ctx, router.ItemSelector{Org: org, Queue: queue, State: state, Attrs: attrs,
+				After: after, Limit: limit})
 			if err != nil {
 				msg.err = err
 				return msg
@@ -109,7 +118,7 @@ func (o *orgState) fetch(c *shared, after int64, limit int) tea.Cmd {
 func (o *orgState) reload(c *shared) tea.Cmd {
 	limit := clamp(len(o.items), itemsPage, maxItems)
 	o.loading = true
-	return o.fetch(c, 0, limit)
+	return tea.Batch(o.fetch(c, 0, limit), o.fetchChart(c, false))
 }
 
 // synced follows a new snapshot: the org's health, and the same queue
@@ -138,7 +147,7 @@ func (o *orgState) onData(msg orgDataMsg) {
 	if msg.org != o.name {
 		return
 	}
-	current := msg.key == itemsKey(o.name, o.queue, o.state)
+	current := msg.key == o.itemsKey()
 	if current {
 		o.loading = false
 	}
@@ -178,7 +187,7 @@ func (o *orgState) onData(msg orgDataMsg) {
 		}
 		o.items = msg.page.Items
 		o.key = msg.key
-		o.idx = filterItems(o.items, o.filter)
+		o.idx = filterItems(o.items, o.textFilter())
 		if keep != 0 {
 			for i := 0; i < o.itemsLen(); i++ {
 				if o.itemAt(i).ID == keep {
@@ -189,7 +198,7 @@ func (o *orgState) onData(msg orgDataMsg) {
 		}
 	}
 	o.next = msg.page.Next
-	o.idx = filterItems(o.items, o.filter)
+	o.idx = filterItems(o.items, o.textFilter())
 	o.iCursor = clamp(o.iCursor, 0, o.itemsLen()-1)
 }
 
@@ -209,11 +218,18 @@ func filterItems(items []router.WorkItem, filter string) []int32 {
 	return out
 }
 
-// setFilter filters the loaded items (lower-cased).
+// setFilter filters the loaded items by the filter's text (its
+// key=value terms go to the store on enter: applyAttrs).
 func (o *orgState) setFilter(s string) {
 	o.filter = s
-	o.idx = filterItems(o.items, s)
+	o.idx = filterItems(o.items, o.textFilter())
 	o.iCursor, o.iOffset = 0, 0
+}
+
+// textFilter is the filter's text, without its key=value terms.
+func (o *orgState) textFilter() string {
+	_, text := splitFilter(o.filter)
+	return text
 }
 
 func (o *orgState) itemsLen() int {
@@ -234,7 +250,7 @@ func (o *orgState) itemAt(i int) *router.WorkItem {
 }
 
 func (o *orgState) selectedItem() *router.WorkItem {
-	if o.key != itemsKey(o.name, o.queue, o.state) {
+	if o.key != o.itemsKey() {
 		return nil
 	}
 	return o.itemAt(o.iCursor)
@@ -269,7 +285,11 @@ func (o *orgState) onKey(c *shared, k tea.KeyPressMsg) (tea.Cmd, *nav) {
 				return nil, &nav{to: viewItem, org: it.OrgID, id: it.ID}
 			}
 		}
+	case key.Matches(k, c.keys.Mark):
+		o.toggleMark(c)
+		return nil, nil
 	case key.Matches(k, c.keys.State):
+		o.marks = nil
 		next := map[router.ItemState]router.ItemState{
 			router.StateQueued: router.StateQuarantined, router.StateQuarantined: router.StateAssigned,
 			router.StateAssigned: router.StateQueued,
@@ -300,8 +320,9 @@ func (o *orgState) move(c *shared, k tea.KeyPressMsg, lay orgLayout) tea.Cmd {
 			o.qCursor = cur
 			o.queue = o.oh.Queues[cur].Queue
 			o.resetItems()
+			o.marks = nil
 			o.loading = true
-			return o.fetch(c, 0, itemsPage)
+			return tea.Batch(o.fetch(c, 0, itemsPage), o.fetchChart(c, true))
 		}
 	case paneItems:
 		o.iCursor = c.keys.move(k, o.iCursor, o.itemsLen(), lay.iRows)
@@ -322,7 +343,7 @@ func (o *orgState) resetItems() {
 // maybeMore loads the next page when the cursor nears the end of the
 // loaded window.
 func (o *orgState) maybeMore(c *shared, lay orgLayout) tea.Cmd {
-	if o.loading || o.next == 0 || len(o.items) >= maxItems || o.filter != "" {
+	if o.loading || o.next == 0 || len(o.items) >= maxItems || o.textFilter() != "" {
 		return nil
 	}
 	if o.iCursor < len(o.items)-lay.iRows-5 {

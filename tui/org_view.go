@@ -22,7 +22,7 @@ func (o *orgState) layout(c *shared) orgLayout {
 		nq = max(len(o.oh.Queues), 1)
 	}
 	q := clamp(min(nq, min(6, (h-6)/3)), 1, nq)
-	rest := h - (1 + q) - 4
+	rest := h - (1 + q) - 4 - 1 // the last 1: the selected queue's chart
 	i := max((rest*3+4)/5, 1)
 	a := max(rest-i, 1)
 	return orgLayout{qRows: q, iRows: i, aRows: a}
@@ -47,8 +47,9 @@ func (o *orgState) body(c *shared, h int) []string {
 	for len(out) < 2+lay.qRows {
 		out = append(out, "")
 	}
+	out = append(out, o.chartLine(c))
 	out = append(out, o.itemsSection(c, lay.iRows)...)
-	for len(out) < 2+lay.qRows+2+lay.iRows {
+	for len(out) < 3+lay.qRows+2+lay.iRows {
 		out = append(out, "")
 	}
 	return append(out, o.agentsSection(c, lay.aRows)...)
@@ -144,7 +145,7 @@ func (o *orgState) queueLine(c *shared, q *ops.QueueHealth, sel, wide bool, rest
 func (o *orgState) itemsSection(c *shared, rows int) []string {
 	out := make([]string, 0, rows+2)
 	focused := o.focus == paneItems
-	loaded := o.key == itemsKey(o.name, o.queue, o.state)
+	loaded := o.key == o.itemsKey()
 	title := "Items"
 	if o.queue != "" {
 		title += " in " + o.queue
@@ -160,6 +161,9 @@ func (o *orgState) itemsSection(c *shared, rows int) []string {
 		title += " · " + n
 		if o.filter != "" {
 			title += fmt.Sprintf(" · filter /%s (%d)", o.filter, o.itemsLen())
+		}
+		if len(o.marks) > 0 {
+			title += fmt.Sprintf(" · %d marked", len(o.marks))
 		}
 	}
 	if o.err != "" {
@@ -197,7 +201,11 @@ func (o *orgState) itemsSection(c *shared, rows int) []string {
 		sel := i == o.iCursor
 		var l strings.Builder
 		l.WriteString(rowMark(sel && focused, true))
-		appendCell(&l, router.FormatItemID(it.ID), 10, false, false)
+		id := router.FormatItemID(it.ID)
+		if o.marks[it.ID] {
+			id = "*" + id
+		}
+		appendCell(&l, id, 10, false, false)
 		appendCell(&l, strconv.Itoa(it.Priority), 3, true, false)
 		appendCell(&l, present.Age(now.Sub(it.EnqueuedAt).Seconds()), 6, true, false)
 		appendCell(&l, strconv.Itoa(it.Attempts), 5, true, false)
@@ -248,11 +256,7 @@ func (o *orgState) agentsSection(c *shared, rows int) []string {
 		appendCell(&l, a.TeamID, 12, false, false)
 		appendCell(&l, string(a.Status), 9, false, false)
 		appendCell(&l, present.Ratio(a.Load, a.Capacity), 7, true, false)
-		skills := strings.Join(a.Skills, ",")
-		if a.TeamStatus == router.TeamPaused {
-			skills = "team paused · " + skills
-		}
-		l.WriteString(trunc(skills, rest))
+		l.WriteString(trunc(present.AgentNote(*a), rest))
 		line := strings.TrimRight(l.String(), " ")
 		if sel && c.st.color {
 			line = c.st.selected.Render(padRight(line, c.width))

@@ -42,11 +42,13 @@ func (m *Model) startFilter() tea.Cmd {
 }
 
 func (m *Model) applyFilter(s string) {
-	s = strings.ToLower(strings.TrimSpace(s))
 	if m.view == viewOrg {
-		m.org.setFilter(s)
+		// The org view's filter keeps its case: key=value terms match
+		// attributes exactly; its text matches lower-cased.
+		m.org.setFilter(strings.TrimSpace(s))
 		return
 	}
+	s = strings.ToLower(strings.TrimSpace(s))
 	m.fleet.show(&m.shared, s, m.fleet.stalledOnly)
 }
 
@@ -71,13 +73,17 @@ func (m *Model) handleInput(k tea.KeyPressMsg) tea.Cmd {
 			m.input = nil
 			return m.runCommand(line)
 		}
+		if m.view == viewOrg {
+			return m.org.applyAttrs(&m.shared)
+		}
 		return nil
 	case "esc":
-		if m.mode == inputFilter {
-			m.input = nil
-			m.applyFilter("")
-		}
 		m.mode, m.input = inputNone, nil
+		if m.view == viewOrg {
+			m.applyFilter("")
+			return m.org.applyAttrs(&m.shared)
+		}
+		m.applyFilter("")
 		return nil
 	case "backspace", "ctrl+h":
 		if len(m.input) > 0 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 	"math"
@@ -53,6 +54,10 @@ Scenarios (--scenario, a comma-separated list, or all):
               /metrics scraped meanwhile: metrics_series, metrics_bytes,
               metrics_scrape_ms), and the bare-table pgbench yardstick after
               it (ratio_vs_pgbench_bare)
+  incident    1,000 orgs x 1,000 items, 70% assigned, 12 orgs stalled: the item
+              selector per filter (selector_*_count_ms, _page_ms), bulk
+              quarantine and release rates (bulk_*_per_second, bulk_vs_single),
+              the impact report (impact_ms, impact_org_ms, wait_series_ms)
 
 --scale shrinks every scenario for a quick run; targets are judged at full size only.`,
 		Example: `  scripts/benchpg.sh start
@@ -92,14 +97,7 @@ Scenarios (--scenario, a comma-separated list, or all):
 				opts.Binary = self
 			}
 			opts.Log = a.log
-			format := a.output("table")
-			err = bench.Run(cmd.Context(), opts, names, func(r *bench.Result) error {
-				if format == "json" {
-					return bench.WriteJSON(a.stdout, r)
-				}
-				return bench.WriteTable(a.stdout, r)
-			})
-			if err != nil {
+			if err := a.runBench(cmd.Context(), opts, names); err != nil {
 				return failed(errors.New(redact.Text(a.redact(err.Error()), opts.PoolDSN)))
 			}
 			return nil
@@ -137,6 +135,24 @@ func joinScenarios() string {
 		s += n
 	}
 	return s
+}
+
+// runBench runs the scenarios, printing each result as it comes, with a
+// progress bar of the scenarios done on a terminal.
+func (a *app) runBench(ctx context.Context, opts bench.Options, names []string) error {
+	format := a.output("table")
+	bar, done := a.newProgress("bench", "scenarios"), 0
+	bar.update(0, len(names))
+	defer bar.finish()
+	return bench.Run(ctx, opts, names, func(r *bench.Result) error {
+		bar.finish() // the results print on a clean line
+		done++
+		defer bar.update(done, len(names))
+		if format == "json" {
+			return bench.WriteJSON(a.stdout, r)
+		}
+		return bench.WriteTable(a.stdout, r)
+	})
 }
 
 // checkBenchOptions refuses bench flags out of range (exit 1).

@@ -204,7 +204,9 @@ capacity >= items everything can be routed.`,
 			}
 			defer st.Close()
 			start := time.Now()
-			res, err := demo.Seed(cmd.Context(), st, spec)
+			bar := a.newProgress("seed", "items")
+			res, err := demo.SeedProgress(cmd.Context(), st, spec, bar.update)
+			bar.finish()
 			if err != nil {
 				return failed(fmt.Errorf("seed: %s", a.redact(err.Error())))
 			}

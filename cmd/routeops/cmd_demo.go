@@ -13,7 +13,7 @@ import (
 // from the config, and the operator API's options.
 func (a *app) demoConfig(noEngine bool) demo.Config {
 	return demo.Config{Orgs: a.cfg.Demo.Orgs, Seed: a.cfg.Demo.Seed, Rate: a.cfg.Demo.Rate,
-		Engine: a.engineConfig(nil), NoEngine: noEngine, Ops: a.opsOptions(), Log: a.log}
+		Engine: a.engineConfig(nil), NoEngine: noEngine, Pressure: true, Ops: a.opsOptions(), Log: a.log}
 }
 
 func (a *app) demoCmd() *cobra.Command {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -33,55 +34,6 @@ func (a *app) itemsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "items", Short: "List items, or show one item's revision chain and events"}
 	cmd.AddCommand(a.itemsListCmd(), a.itemsShowCmd())
 	return cmd
-}
-
-func (a *app) itemsListCmd() *cobra.Command {
-	var f router.ItemFilter
-	var state string
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List items, paginated by id (--after NEXT for the next page)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if state != "" {
-				st, err := router.ParseItemState(state)
-				if err != nil {
-					return usageErr("--state: %v", err)
-				}
-				f.State = st
-			}
-			if f.Limit < 1 || f.Limit > 10000 {
-				return usageErr("--limit must be 1 to 10000")
-			}
-			st, err := a.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			page, err := a.newOps(st).ListItems(cmd.Context(), f)
-			if err != nil {
-				return a.opsErr(err)
-			}
-			if a.output("table") == "json" {
-				return a.printJSON(page)
-			}
-			t := newTable(a.stdout, "ITEM", "ORG", "QUEUE", "STATE", "PRIORITY", "ENQUEUED", "AGENT", "ATTEMPTS", "LAST ERROR")
-			for _, it := range page.Items {
-				t.row(router.FormatItemID(it.ID), it.OrgID, it.QueueID, string(it.State), fmt.Sprint(it.Priority),
-					present.Time(it.EnqueuedAt), it.AgentID, fmt.Sprint(it.Attempts), present.LineCap(it.LastError, present.DefaultMaxValue))
-			}
-			if page.Next != 0 {
-				t.note(fmt.Sprintf("more: --after %d", page.Next))
-			}
-			return t.flush()
-		},
-	}
-	list.Flags().StringVar(&f.Org, "org", "", "only this org")
-	list.Flags().StringVar(&f.Queue, "queue", "", "only this queue (with --org)")
-	list.Flags().StringVar(&state, "state", "", "only this state: queued, assigned, completed, quarantined, cancelled")
-	list.Flags().Int64Var(&f.AfterID, "after", 0, "start after this item id (the previous page's next)")
-	list.Flags().IntVar(&f.Limit, "limit", 50, "items per page")
-	return list
 }
 
 func (a *app) itemsShowCmd() *cobra.Command {
@@ -145,81 +97,126 @@ func (a *app) printOutcomes(verb string, outs []ops.Outcome) error {
 }
 
 func (a *app) quarantineCmd() *cobra.Command {
-	var reason, org string
+	var f selectorFlags
+	var b bulkFlags
 	cmd := &cobra.Command{
-		Use:   "quarantine ID...",
-		Short: "Move queued items out of the head path (recorded with your name and origin)",
-		Args:  cobra.MinimumNArgs(1),
+		Use:   "quarantine [ID...]",
+		Short: "Move queued items out of the head path: the ids given, or every queued item a selection matches",
+		Long: `quarantine moves queued items aside, recorded with your name, origin and reason.
+With ids alone it acts on each id. With selector flags it acts on the queued items
+the selection matches (intersected with any ids): it prints the plan first (how
+many, by org and queue, the first rows), applies on y or --yes in set-based batches
+under one operation id, and refuses above --max. Interrupted, the same command
+continues the operation and changes nothing twice.`,
+		Example: `  routeops quarantine 1042 --reason "rev 8812 deleted by cleanup"
+  routeops quarantine --org org-0007 --cause missing_revision --reason "incident 2026-11-28" --yes`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ids, err := parseIDs(args)
+			if len(args) > 0 && !f.filtered() {
+				return a.quarantineIDs(cmd.Context(), args, f.org, b.reason)
+			}
+			sel, err := f.selector(args)
 			if err != nil {
 				return err
 			}
-			if err := ops.RequireReason(ops.ActionQuarantine, reason); err != nil {
-				return a.opsErr(err)
-			}
-			if err := a.confirm(ops.ActionQuarantine, present.AskQuarantine(ids, "", reason)); err != nil {
-				return err
-			}
-			st, err := a.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			outs, err := a.newOps(st).Quarantine(cmd.Context(), org, ids, reason)
-			if err != nil {
-				return a.opsErr(err)
-			}
-			return a.printOutcomes(ops.ActionQuarantine, outs)
+			return a.runBulk(cmd.Context(), ops.ActionQuarantine, sel, b)
 		},
 	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the journal)")
-	cmd.Flags().StringVar(&org, "org", "", "refuse ids that do not belong to this org")
+	cmd.Flags().StringVar(&b.reason, "reason", "", "why (recorded in the journal)")
+	f.bind(cmd.Flags(), "only this org (with ids alone: refuse ids of another org)")
+	b.bindMax(cmd.Flags())
 	return cmd
 }
 
+// quarantineIDs quarantines items by id, one outcome each.
+func (a *app) quarantineIDs(ctx context.Context, args []string, org, reason string) error {
+	ids, err := parseIDs(args)
+	if err != nil {
+		return err
+	}
+	if err := ops.RequireReason(ops.ActionQuarantine, reason); err != nil {
+		return a.opsErr(err)
+	}
+	if err := a.confirm(ops.ActionQuarantine, present.AskQuarantine(ids, "", reason)); err != nil {
+		return err
+	}
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	outs, err := a.newOps(st).Quarantine(ctx, org, ids, reason)
+	if err != nil {
+		return a.opsErr(err)
+	}
+	return a.printOutcomes(ops.ActionQuarantine, outs)
+}
+
 func (a *app) releaseCmd() *cobra.Command {
-	var org string
-	var force bool
+	var f selectorFlags
+	var b bulkFlags
 	cmd := &cobra.Command{
-		Use:   "release ID...",
-		Short: "Return quarantined items to their queue, in their original place in line",
-		Args:  cobra.MinimumNArgs(1),
+		Use:   "release [ID...]",
+		Short: "Return quarantined or skipped items to their queue, in their original place in line",
+		Long: `release returns items to their queue with their original enqueued_at. With ids
+alone it acts on each id. With selector flags it acts on the quarantined (or
+skipped) items the selection matches, plan first, as quarantine does; --rate N
+releases at most N items per second, so that a backlog does not land on agents
+at once. Without --force it leaves alone items whose current revision is still
+missing, oversized or invalid (they would fault again) and exits 2.`,
+		Example: `  routeops release 1042
+  routeops release --org org-0007 --state quarantined --rate 100 --yes`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ids, err := parseIDs(args)
+			if len(args) > 0 && !f.filtered() {
+				return a.releaseIDs(cmd.Context(), args, f.org, b.force)
+			}
+			sel, err := f.selector(args)
 			if err != nil {
 				return err
 			}
-			ask := present.AskRelease(ids, "")
-			if force {
-				ask = present.AskForcedRelease(ids, "")
-			}
-			if err := a.confirm(ops.ActionRelease, ask); err != nil {
-				return err
-			}
-			st, err := a.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			outs, err := a.newOps(st).Release(cmd.Context(), org, ids, force)
-			if err != nil {
-				return a.opsErr(err)
-			}
-			return a.printOutcomes(ops.ActionRelease, outs)
+			return a.runBulk(cmd.Context(), ops.ActionRelease, sel, b)
 		},
 	}
-	cmd.Flags().StringVar(&org, "org", "", "refuse ids that do not belong to this org")
-	cmd.Flags().BoolVar(&force, "force", false, "release even an item whose current revision is missing, oversized or invalid (it faults again when routed; repair it first)")
+	f.bind(cmd.Flags(), "only this org (with ids alone: refuse ids of another org)")
+	b.bindMax(cmd.Flags())
+	cmd.Flags().IntVar(&b.rate, "rate", 0, "release at most this many items per second (0: as fast as it goes)")
+	cmd.Flags().BoolVar(&b.force, "force", false, "release even items whose current revision is missing, oversized or invalid (they fault again when routed; repair them first)")
 	return cmd
+}
+
+// releaseIDs releases items by id, one outcome each.
+func (a *app) releaseIDs(ctx context.Context, args []string, org string, force bool) error {
+	ids, err := parseIDs(args)
+	if err != nil {
+		return err
+	}
+	ask := present.AskRelease(ids, "")
+	if force {
+		ask = present.AskForcedRelease(ids, "")
+	}
+	if err := a.confirm(ops.ActionRelease, ask); err != nil {
+		return err
+	}
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	outs, err := a.newOps(st).Release(ctx, org, ids, force)
+	if err != nil {
+		return a.opsErr(err)
+	}
+	return a.printOutcomes(ops.ActionRelease, outs)
 }
 
 func (a *app) pauseCmd(pause bool) *cobra.Command {
 	verb, use, short := ops.ActionResume, "resume ORG/QUEUE", "Resume a paused queue"
 	if pause {
-		verb, use, short = ops.ActionPause, "pause ORG/QUEUE", "Pause a queue: nothing is routed from it until resumed"
+		verb, use, short = ops.ActionPause, "pause ORG/QUEUE --reason TEXT [--for DURATION]",
+			"Pause a queue, saying why: nothing is routed from it until resumed, or until --for has passed"
 	}
-	return &cobra.Command{
+	var reason string
+	var d time.Duration
+	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
 		Args:  cobra.ExactArgs(1),
@@ -228,7 +225,14 @@ func (a *app) pauseCmd(pause bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := a.confirm(verb, present.AskPause(ref, pause, -1)); err != nil {
+			question := present.AskPause(ref, pause, -1)
+			if pause {
+				if err := ops.CheckPause(reason, d); err != nil {
+					return a.opsErr(err)
+				}
+				question = present.AskTimedPause(ref, reason, d)
+			}
+			if err := a.confirm(verb, question); err != nil {
 				return err
 			}
 			st, err := a.openStore(cmd.Context())
@@ -236,7 +240,12 @@ func (a *app) pauseCmd(pause bool) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			res, err := a.newOps(st).SetPaused(cmd.Context(), ref, pause)
+			var res router.ActionResult
+			if pause {
+				res, err = a.newOps(st).Pause(cmd.Context(), ref, reason, d)
+			} else {
+				res, err = a.newOps(st).SetPaused(cmd.Context(), ref, false)
+			}
 			if err != nil {
 				return a.opsErr(err)
 			}
@@ -247,4 +256,10 @@ func (a *app) pauseCmd(pause bool) *cobra.Command {
 			return nil
 		},
 	}
+	if pause {
+		cmd.Example = `  routeops pause org-0007/billing --reason "billing backend down" --for 30m`
+		cmd.Flags().StringVar(&reason, "reason", "", "why (required; recorded in the journal and shown with the queue)")
+		cmd.Flags().DurationVar(&d, "for", 0, "resume by itself after this long (an engine resumes it, journalled); default: until resumed")
+	}
+	return cmd
 }

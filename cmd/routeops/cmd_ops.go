@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,13 +27,18 @@ Defaults are used only with --allow-defaults. apply writes new revision rows
 to their queue in their original place, journals each repair with your name,
 and runs verify. It is idempotent.`,
 	}
-	var org string
-	var allowDefaults, allowFallback bool
+	var f selectorFlags
+	var b bulkFlags
 	plan := &cobra.Command{
-		Use:   "plan",
-		Short: "Show what repair would do (changes nothing)",
-		Args:  cobra.NoArgs,
+		Use:   "plan [ID...]",
+		Short: "Show what repair would do (changes nothing); selector flags narrow it",
+		Example: `  routeops repair plan
+  routeops repair plan --org org-0007 --attr tier=gold -o json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 || f.filtered() {
+				return a.runRepairPlanSet(cmd.Context(), f, args, b)
+			}
+			org, allowDefaults, allowFallback := f.org, b.allowDefaults, b.allowFallback
 			st, err := a.openStore(cmd.Context())
 			if err != nil {
 				return err
@@ -50,20 +56,54 @@ and runs verify. It is idempotent.`,
 		},
 	}
 	apply := &cobra.Command{
-		Use:   "apply",
-		Short: "Apply the repair plan (needs --yes without a terminal), then verify",
-		Args:  cobra.NoArgs,
+		Use:   "apply [ID...]",
+		Short: "Apply the repair plan (needs --yes without a terminal), then verify; selector flags narrow it",
+		Example: `  routeops repair apply --yes
+  routeops repair apply --org org-0007 --cause missing_revision --max 5000 --yes`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runRepairApply(cmd.Context(), org, allowDefaults, allowFallback)
+			if len(args) > 0 || f.filtered() {
+				sel, err := f.selector(args)
+				if err != nil {
+					return err
+				}
+				return a.runBulk(cmd.Context(), ops.ActionRepair, sel, b)
+			}
+			return a.runRepairApply(cmd.Context(), f.org, b.allowDefaults, b.allowFallback)
 		},
 	}
 	for _, c := range []*cobra.Command{plan, apply} {
-		c.Flags().StringVar(&org, "org", "", "only this org")
-		c.Flags().BoolVar(&allowDefaults, "allow-defaults", false, "rebuild from repair.default_* when no copy survives")
-		c.Flags().BoolVar(&allowFallback, "allow-fallback", false, "also apply fallback sources: an unverified journal copy (journal_unverified) or an earlier revision")
+		f.bind(c.Flags(), "only this org")
+		c.Flags().BoolVar(&b.allowDefaults, "allow-defaults", false, "rebuild from repair.default_* when no copy survives")
+		c.Flags().BoolVar(&b.allowFallback, "allow-fallback", false, "also apply fallback sources: an unverified journal copy (journal_unverified) or an earlier revision")
 	}
+	b.bindMax(apply.Flags())
 	cmd.AddCommand(plan, apply)
 	return cmd
+}
+
+// runRepairPlanSet prints the repair plan of a selection: the items it
+// selects whose current revision is missing or invalid.
+func (a *app) runRepairPlanSet(ctx context.Context, f selectorFlags, args []string, b bulkFlags) error {
+	sel, err := f.selector(args)
+	if err != nil {
+		return err
+	}
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	p, err := a.newOps(st).PlanSet(ctx, ops.ActionRepair, sel, ops.SetOptions{Max: math.MaxInt, AllowDefaults: b.allowDefaults, AllowFallback: b.allowFallback})
+	if err != nil {
+		return a.opsErr(err)
+	}
+	if a.output("table") == "json" {
+		return a.printJSON(p.Repair)
+	}
+	if err := a.printLines(present.SetPlanLines(p)); err != nil {
+		return err
+	}
+	return a.printPlan(p.Repair, f.org)
 }
 
 // runRepairApply plans, shows the plan and asks on a terminal, applies,
@@ -96,7 +136,9 @@ func (a *app) runRepairApply(ctx context.Context, org string, allowDefaults, all
 	if err := a.confirm(ops.ActionRepair, present.AskRepair(p)); err != nil {
 		return err
 	}
-	rep, err := o.ApplyRepair(ctx, p)
+	bar := a.newProgress("repair", "items")
+	rep, err := o.ApplyRepairProgress(ctx, p, bar.update)
+	bar.finish()
 	if err != nil {
 		return a.opsErr(err)
 	}
@@ -178,11 +220,24 @@ survives, even when the foreign key has been dropped.`,
 				return err
 			}
 			defer st.Close()
-			res, err := a.newOps(st).ApplyCleanup(cmd.Context(), ops.CleanupOptions{Retention: older,
+			o := a.newOps(st)
+			bar := a.newProgress("cleanup", "revisions")
+			total := 0
+			if bar.enabled() {
+				// The bar's total: what the plan would delete, up to the cap.
+				p, err := o.PlanCleanup(cmd.Context(), older)
+				if err != nil {
+					return a.opsErr(err)
+				}
+				total = min(p.Eligible, a.cfg.Cleanup.MaxRows)
+			}
+			res, err := o.ApplyCleanup(cmd.Context(), ops.CleanupOptions{Retention: older,
 				BatchSize: a.cfg.Cleanup.BatchSize, MaxRows: a.cfg.Cleanup.MaxRows, Pause: a.cfg.Cleanup.Pause,
 				Progress: func(r ops.CleanupResult) {
 					a.log.Debug("cleanup batch", "deleted", r.Deleted, "examined", r.Examined, "batches", r.Batches)
+					bar.update(r.Deleted, total)
 				}})
+			bar.finish()
 			if err != nil {
 				return a.opsErr(err)
 			}

@@ -245,6 +245,7 @@ With no DSN configured it runs on the embedded demo store.`,
 		a.versionCmd(), a.configCmd(), a.migrateCmd(), a.seedCmd(), a.serveCmd(), a.statusCmd(), a.checkCmd(),
 		a.demoCmd(), a.consoleCmd(), a.itemsCmd(), a.quarantineCmd(), a.releaseCmd(), a.pauseCmd(true),
 		a.pauseCmd(false), a.repairCmd(), a.cleanupCmd(), a.verifyCmd(), a.drillCmd(), a.timelineCmd(), a.benchCmd(),
+		a.teamsCmd(), a.teamCmd(), a.agentsCmd(), a.agentCmd(), a.impactCmd(),
 	)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr("%v", err) })
 	return root

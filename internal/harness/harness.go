@@ -382,3 +382,15 @@ func FreePort(t testing.TB) int {
 	}
 	return port
 }
+
+// Sample returns the value of the series written exactly as name{labels}
+// in a /metrics body.
+func Sample(body, series string) (float64, bool) {
+	for _, line := range strings.Split(body, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}

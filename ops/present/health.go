@@ -3,6 +3,7 @@ package present
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/routeops/routeops/ops"
 	"github.com/routeops/routeops/router"
@@ -109,6 +110,9 @@ func QueueStatus(q *ops.QueueHealth) string {
 		if !q.Paused && q.Cause == router.CauseTeamPaused && q.Head != nil && q.Head.Team != "" {
 			s += " · team " + Line(q.Head.Team)
 		}
+		if n := PauseNote(q.PausedBy, q.PauseReason, q.PausedUntil); n != "" {
+			s += " · " + n
+		}
 		if f := HeadFault(q); f != router.CauseNone {
 			s += " · head " + Line(q.Head.Item) + " " + Line(string(f))
 		}
@@ -199,6 +203,29 @@ func CheckLine(s *ops.Snapshot) (string, []StalledQueue) {
 // CheckUnknownLine is the check line when no snapshot could be taken.
 func CheckUnknownLine(msg string) string { return "ROUTEOPS " + CheckUnknown + " - " + Line(msg) }
 
+// PauseNote says who paused, why and until when: "by alice: upstream
+// outage, until 2026-11-28 15:04:05Z"; "" when none of it is known. The reason is
+// bounded.
+func PauseNote(by, reason string, until *time.Time) string {
+	var s string
+	if by != "" {
+		s = "by " + LineCap(by, 40)
+	}
+	if reason != "" {
+		if s != "" {
+			s += ": "
+		}
+		s += LineCap(reason, 60)
+	}
+	if until != nil {
+		if s != "" {
+			s += ", "
+		}
+		s += "until " + Time(*until)
+	}
+	return s
+}
+
 // QueueDetail is what stands beside a queue's state word where a column
 // already shows the word (the console's org view): a stall's cause with
 // the head's last error (else the stall's reason), else a warning's health
@@ -218,6 +245,9 @@ func QueueDetail(q *ops.QueueHealth) string {
 			status += ": " + q.Reason
 		}
 		return Line(status)
+	case q.Paused && (q.PausedBy != "" || q.PauseReason != ""):
+		// Who paused, why and until when.
+		return HealthWord(q.Health) + " PAUSED · " + PauseNote(q.PausedBy, q.PauseReason, q.PausedUntil)
 	case q.Health != ops.HealthOK && q.Reason != "":
 		return HealthWord(q.Health) + " " + Line(q.Reason)
 	case lastErr != "":

@@ -188,6 +188,11 @@ func AskPause(ref router.QueueRef, pause bool, depth int) string {
 	return fmt.Sprintf("Pause queue %s? Routing stops for its %d waiting items until resumed.", q, depth)
 }
 
+// AskPauseReason is AskPause for a pause that says why.
+func AskPauseReason(ref router.QueueRef, depth int, reason string) string {
+	return AskPause(ref, true, depth) + " reason: " + LineCap(reason, 80)
+}
+
 // AskRepair asks before applying a repair plan.
 func AskRepair(p *ops.RepairPlan) string {
 	s := fmt.Sprintf("Apply repair to %d items", p.Repairable)

@@ -316,3 +316,19 @@ func TestTimelineLines(t *testing.T) {
 		t.Fatalf("empty timeline ends %q", got[len(got)-1])
 	}
 }
+
+func TestSparklineAndPauseNote(t *testing.T) {
+	if got := present.Sparkline([]float64{0, 1, 2, 4, 8}); got != "▁▂▃▅█" {
+		t.Errorf("Sparkline = %q", got)
+	}
+	if got := present.Sparkline([]float64{0, 0}); got != "▁▁" {
+		t.Errorf("Sparkline of zeros = %q", got)
+	}
+	until := time.Date(2026, 11, 28, 15, 4, 5, 0, time.UTC)
+	if got := present.PauseNote("alice", "backend\x1b[31m down", &until); got != `by alice: backend\x1b[31m down, until 2026-11-28 15:04:05Z` {
+		t.Errorf("PauseNote = %q", got)
+	}
+	if got := present.PauseNote("", "", nil); got != "" {
+		t.Errorf("PauseNote of nothing = %q", got)
+	}
+}

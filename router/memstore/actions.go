@@ -100,9 +100,11 @@ func (s *Store) SetQueuePaused(ctx context.Context, req router.QueuePauseRequest
 		return router.ActionResult{Message: fmt.Sprintf("queue %s/%s is already %s", req.Org, req.Queue, word[req.Paused])}, nil
 	}
 	q.q.Paused = req.Paused
+	q.q.Pause = router.PauseInfo{}
 	kind := router.EventQueueResumed
 	if req.Paused {
 		kind = router.EventQueuePaused
+		q.q.Pause = router.PauseInfo{By: req.Actor.String(), At: timeCopy(&req.At)}
 	}
 	s.appendEvent(actorEvent(req.Org, kind, 0, req.Queue, req.Actor, req.At.UTC(), nil))
 	if !req.Paused {

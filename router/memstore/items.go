@@ -71,7 +71,8 @@ func (s *Store) Events(ctx context.Context, f router.EventFilter) ([]router.Even
 	}
 	defer s.mu.Unlock()
 	match := func(e *router.Event) bool {
-		if e.ID <= f.AfterID || (f.Org != "" && e.OrgID != f.Org) || (f.ItemID != 0 && e.WorkItemID != f.ItemID) {
+		if e.ID <= f.AfterID || (f.Org != "" && e.OrgID != f.Org) || (f.ItemID != 0 && e.WorkItemID != f.ItemID) ||
+			(f.OperationID != "" && e.OperationID != f.OperationID) {
 			return false
 		}
 		if !f.Since.IsZero() && e.At.Before(f.Since) {

@@ -29,6 +29,8 @@ type Store struct {
 	nextEvent  int64
 	subs       map[chan string]struct{}
 	closed     bool
+	// operations are the bulk actions, by id.
+	operations map[string]*operation
 }
 
 type orgData struct {

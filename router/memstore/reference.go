@@ -38,7 +38,11 @@ func (s *Store) UpsertQueue(ctx context.Context, q router.Queue) error {
 	if err != nil {
 		return err
 	}
+	q.Pause = router.PauseInfo{}
 	if d := o.queues[q.ID]; d != nil {
+		if q.Paused && d.q.Paused {
+			q.Pause = d.q.Pause // as pgstore: an upsert keeps a pause's who, why and until
+		}
 		d.q = q
 	} else {
 		o.queues[q.ID] = &queueData{q: q}
@@ -63,6 +67,10 @@ func (s *Store) UpsertTeam(ctx context.Context, t router.Team) error {
 		t.Status = router.TeamActive
 	}
 	tc := t
+	tc.Pause = router.PauseInfo{}
+	if old := o.teams[t.ID]; old != nil && old.Status == router.TeamPaused && t.Status == router.TeamPaused {
+		tc.Pause = old.Pause // as pgstore: an upsert keeps a pause's who and why
+	}
 	o.teams[t.ID] = &tc
 	s.notify(t.OrgID)
 	return nil
@@ -134,6 +142,9 @@ func (s *Store) SetTeamStatus(ctx context.Context, req router.TeamStatusRequest)
 	t := o.teams[req.Team]
 	if t == nil {
 		return router.NotFoundf("team %s/%s does not exist", req.Org, req.Team)
+	}
+	if req.Status != router.TeamPaused || t.Status != router.TeamPaused {
+		t.Pause = router.PauseInfo{}
 	}
 	t.Status = req.Status
 	if req.Status == router.TeamActive {

@@ -67,6 +67,12 @@ func (s *Store) ApplyRepair(ctx context.Context, req router.ApplyRepairRequest) 
 		return nil, err
 	}
 	defer s.mu.Unlock()
+	return s.applyRepair(req, ""), nil
+}
+
+// applyRepair is ApplyRepair under the lock, with the events carrying an
+// operation id (none when empty).
+func (s *Store) applyRepair(req router.ApplyRepairRequest, opID string) []router.RepairOutcome {
 	now := req.At.UTC()
 	out := make([]router.RepairOutcome, 0, len(req.Fixes))
 	for _, f := range req.Fixes {
@@ -117,8 +123,8 @@ func (s *Store) ApplyRepair(ctx context.Context, req router.ApplyRepairRequest) 
 		if it.Skipped {
 			it.Skipped = false
 		}
-		s.appendEvent(actorEvent(it.OrgID, router.EventRevisionRepaired, it.ID, it.QueueID, req.Actor, now,
-			router.Detail("old_revision_id", old, "new_revision_id", rev.ID, "source", f.Source, "released", released)))
+		s.appendOpEvent(actorEvent(it.OrgID, router.EventRevisionRepaired, it.ID, it.QueueID, req.Actor, now,
+			router.Detail("old_revision_id", old, "new_revision_id", rev.ID, "source", f.Source, "released", released)), opID)
 		if it.State == router.StateQueued {
 			s.notify(it.OrgID)
 		}
@@ -127,5 +133,5 @@ func (s *Store) ApplyRepair(ctx context.Context, req router.ApplyRepairRequest) 
 		oc.State = it.State
 		out = append(out, oc)
 	}
-	return out, nil
+	return out
 }

@@ -64,7 +64,7 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 		}
 		for _, q := range o.sortedQueues() {
 			qs := router.QueueStats{Org: id, Queue: q.q.ID, Priority: q.q.Priority, Paused: q.q.Paused,
-				Quarantined: qQuar[[2]string{id, q.q.ID}], StallCause: q.stallCause}
+				Quarantined: qQuar[[2]string{id, q.q.ID}], StallCause: q.stallCause, Pause: q.q.Pause}
 			all := s.ordered(o, q.q.ID, true)
 			qs.Depth = len(all)
 			for _, it := range all {
@@ -126,7 +126,9 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 		}
 		sort.Strings(teamIDs)
 		for _, tid := range teamIDs {
-			os.Teams = append(os.Teams, *o.teams[tid])
+			t := *o.teams[tid]
+			t.Pause = router.PauseInfo{} // as pgstore's snapshot: ListTeams says who paused
+			os.Teams = append(os.Teams, t)
 		}
 		os.AgentGroups = groupAgents(o)
 		snap.Orgs = append(snap.Orgs, os)

@@ -103,7 +103,7 @@ func (s *Store) Release(ctx context.Context, req router.ReleaseRequest) (router.
 			Detail: detail}, req.Actor); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, o)
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, s.WakeChannel(), o)
 		return err
 	})
 	return res, err
@@ -148,7 +148,12 @@ func (s *Store) SetQueuePaused(ctx context.Context, req router.QueuePauseRequest
 	var res router.ActionResult
 	word := map[bool]string{true: "paused", false: "flowing"}
 	err := s.withTx(ctx, true, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE queues SET paused = $3 WHERE org_id = $1 AND id = $2 AND paused <> $3`, req.Org, req.Queue, req.Paused)
+		// A pause without a reason (a drill's) still says who; a resume
+		// clears the pause's who, why and until.
+		tag, err := tx.Exec(ctx, `UPDATE queues SET paused = $3,
+				paused_by = CASE WHEN $3 THEN $4 ELSE '' END, pause_reason = '',
+				paused_at = CASE WHEN $3 THEN $5::timestamptz END, paused_until = NULL
+			WHERE org_id = $1 AND id = $2 AND paused <> $3`, req.Org, req.Queue, req.Paused, req.Actor.String(), req.At.UTC())
 		if err != nil {
 			return err
 		}
@@ -172,7 +177,7 @@ func (s *Store) SetQueuePaused(ctx context.Context, req router.QueuePauseRequest
 			return err
 		}
 		if !req.Paused {
-			_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, req.Org)
+			_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, s.WakeChannel(), req.Org)
 		}
 		return err
 	})

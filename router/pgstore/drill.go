@@ -60,7 +60,7 @@ func (s *Store) DrillDeleteRevisions(ctx context.Context, req router.DrillReques
 			Detail: router.Detail("drill", "missing-revisions", "items", ids)}, req.Actor); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, req.Org)
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, s.WakeChannel(), req.Org)
 		return err
 	})
 	return ids, err
@@ -100,7 +100,7 @@ func (s *Store) DrillCorruptRevisions(ctx context.Context, req router.DrillReque
 			Detail: router.Detail("drill", "corrupt-revisions", "items", ids)}, req.Actor); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, req.Org)
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, s.WakeChannel(), req.Org)
 		return err
 	})
 	return ids, err

@@ -59,6 +59,7 @@ const (
 	codeInvalidCatalogName    = "3D000" // invalid_catalog_name: no such database
 	codeInsufficientPrivilege = "42501" // insufficient_privilege
 	codeUndefinedTable        = "42P01" // undefined_table
+	codeUndefinedColumn       = "42703" // undefined_column
 	codeLockNotAvailable      = "55P03" // lock_not_available: lock_timeout
 	codeQueryCanceled         = "57014" // query_canceled: statement_timeout
 	// PostgreSQL refuses text as jsonb with these: bad escapes, \u0000,
@@ -135,6 +136,10 @@ func IsForeignKeyViolation(err error) bool { return sqlState(err) == codeForeign
 // IsUndefinedTable reports whether a statement named a table that does not
 // exist (on routeops's statements: the schema is missing).
 func IsUndefinedTable(err error) bool { return sqlState(err) == codeUndefinedTable }
+
+// IsUndefinedColumn reports whether a statement named a column that does
+// not exist (on routeops's statements: the schema is older than the binary).
+func IsUndefinedColumn(err error) bool { return sqlState(err) == codeUndefinedColumn }
 
 // IsAuthFailure reports whether the server refused the login: a wrong
 // user or password, or no pg_hba.conf entry lets it in.

@@ -92,6 +92,9 @@ func (s *Store) Events(ctx context.Context, f router.EventFilter) ([]router.Even
 	if f.ItemID != 0 {
 		add("work_item_id = $%d", f.ItemID)
 	}
+	if f.OperationID != "" {
+		add("operation_id = $%d", f.OperationID)
+	}
 	if !f.Since.IsZero() {
 		add("at >= $%d", f.Since.UTC())
 	}

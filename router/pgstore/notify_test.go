@@ -2,6 +2,10 @@ package pgstore_test
 
 import (
 	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +51,7 @@ func TestWakeUpsAfterCommit(t *testing.T) {
 	listener, err := pgx.Connect(ctx, dsn)
 	must(err)
 	defer listener.Close(context.Background())
-	_, err = listener.Exec(ctx, "LISTEN "+pgstore.NotifyChannel)
+	_, err = listener.Exec(ctx, "LISTEN "+pgx.Identifier{st.WakeChannel()}.Sanitize())
 	must(err)
 	next := func(what string) string {
 		t.Helper()
@@ -102,6 +106,106 @@ func TestWakeUpsAfterCommit(t *testing.T) {
 	must(err)
 	if got := next("platform insert"); got != "o2" {
 		t.Fatalf("platform insert woke %q, want o2", got)
+	}
+}
+
+// TestWakeChannelIsPrivate: the engines listen on the database's own
+// channel, whose name a role without routeops's grants cannot read, so
+// such a role flooding the well-known channel costs an engine nothing,
+// while routeops's writers and the insert trigger still wake it.
+func TestWakeChannelIsPrivate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv := pgtest.Shared(t)
+	dsn := pgtest.NewDBOn(t, srv)
+	st, err := pgstore.Open(ctx, pgstore.Options{DSN: dsn, MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ch := st.WakeChannel()
+	if !regexp.MustCompile(`^routeops_work_[0-9a-f]{32}$`).MatchString(ch) {
+		t.Fatalf("wake channel %q, want routeops_work_ and 32 hex digits", ch)
+	}
+	for _, o := range []string{"o1", "o2"} {
+		if err := st.UpsertOrg(ctx, router.Org{ID: o}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.UpsertQueue(ctx, router.Queue{OrgID: o, ID: "q"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A role with no grants: it may connect and notify, not read the name.
+	role := fmt.Sprintf("outsider_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+	if err := srv.Exec(ctx, `CREATE ROLE `+role+` LOGIN`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Exec(context.Background(), `DROP ROLE IF EXISTS `+role) })
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outsider, err := pgx.Connect(ctx, srv.DSNAs(strings.TrimPrefix(u.Path, "/"), role, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outsider.Close(context.Background())
+	var name string
+	if err := outsider.QueryRow(ctx, `SELECT wake_channel FROM routeops_settings`).Scan(&name); !pgstore.IsPermission(err) {
+		t.Fatalf("an outside role read the wake channel: %q, %v", name, err)
+	}
+
+	notes, err := st.Notifications(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The flood, on the channel every earlier version listened on.
+	if _, err := outsider.Exec(ctx, `SELECT pg_notify('routeops_work', 'o1') FROM generate_series(1, 1000)`); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		if _, err := outsider.Exec(ctx, `SELECT pg_notify('routeops_work', $1)`, fmt.Sprintf("o%d", i%2+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// routeops's own writer, after the flood: the first thing heard.
+	if _, err := st.Enqueue(ctx, router.EnqueueRequest{OrgID: "o2", QueueID: "q", Attributes: []byte(`{"priority": 1}`), EnqueuedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-notes:
+		if got != "o2" {
+			t.Fatalf("the engine heard %q first, want the enqueue's o2 (the flood reached it)", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the enqueue's wake-up did not arrive")
+	}
+	// A platform writer with plain SQL: the trigger notifies on the
+	// private channel without the writer knowing it.
+	mustExec := func(sql string) {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustExec(`BEGIN;
+		INSERT INTO work_item_revisions (org_id, id, work_item_id, attributes, created_at, source)
+			VALUES ('o1', 900003, 900003, '{}', now(), 'platform');
+		INSERT INTO work_items (org_id, id, queue_id, current_revision_id) VALUES ('o1', 900003, 'q', 900003);
+		COMMIT`)
+	select {
+	case got := <-notes:
+		if got != "o1" {
+			t.Fatalf("the engine heard %q, want the platform insert's o1", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the platform insert's wake-up did not arrive")
 	}
 }
 

@@ -40,7 +40,10 @@ const (
 	lockNSMigrate = 0x6d696772 // "migr"
 )
 
-// NotifyChannel is the LISTEN/NOTIFY channel carrying org ids with work.
+// NotifyChannel is the well-known LISTEN/NOTIFY channel of schemas before
+// version 14. Since then each database has a channel of its own whose name
+// only routeops's roles can read (routeops_settings.wake_channel, see
+// migration 014); a store that cannot read it falls back to this one.
 const NotifyChannel = "routeops_work"
 
 // Errors about the schema, each with the operator's next step.
@@ -112,6 +115,8 @@ type Store struct {
 	// wrote is the primary's WAL position after this process's last
 	// operator change, until the replica has replayed it (see rd).
 	wrote atomic.Uint64
+	// channel is the database's wake-up channel (WakeChannel).
+	channel atomic.Pointer[string]
 }
 
 var (
@@ -236,7 +241,35 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
+	s.loadWakeChannel(ctx)
 	return s, nil
+}
+
+// WakeChannel is the channel the engines listen on and routeops's writers
+// notify on: the database's private channel, or NotifyChannel when this
+// login cannot read it (or the schema predates it).
+func (s *Store) WakeChannel() string {
+	if c := s.channel.Load(); c != nil {
+		return *c
+	}
+	return NotifyChannel
+}
+
+// loadWakeChannel reads the database's wake-up channel. A login that may
+// not read routeops_settings gets a warning: the insert trigger notifies on
+// the private channel, so its engine would only poll.
+func (s *Store) loadWakeChannel(ctx context.Context) {
+	var ch string
+	err := s.w.QueryRow(ctx, `SELECT wake_channel FROM routeops_settings`).Scan(&ch)
+	switch {
+	case err == nil:
+		s.channel.Store(&ch)
+	case IsUndefinedTable(err) || IsUndefinedColumn(err):
+		// No schema yet (migrate), or one before version 13.
+	default:
+		s.log.Warn("cannot read the wake-up channel (routeops_settings.wake_channel); "+
+			"the engine will poll for work instead of being woken", "error", s.wrap(err).Error())
+	}
 }
 
 // connect opens a pool on dsn and checks that it answers.
@@ -342,7 +375,7 @@ func (s *Store) wake(ctx context.Context, orgs ...string) {
 	if len(orgs) == 0 {
 		return
 	}
-	if _, err := s.w.Exec(ctx, wakeSQL, NotifyChannel, orgs); err != nil {
+	if _, err := s.w.Exec(ctx, wakeSQL, s.WakeChannel(), orgs); err != nil {
 		slog.Debug("wake-up notification not sent; the engines will poll", "err", s.wrap(err))
 	}
 }
@@ -361,9 +394,13 @@ func insertEvent(ctx context.Context, tx pgx.Tx, e router.Event, actor router.Ac
 	if len(detail) == 0 {
 		detail = []byte(`{}`)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)`,
-		e.OrgID, e.At.UTC(), e.Kind, item, queue, actor.Name, actor.Origin, actor.OSUser, string(detail))
+	var op any
+	if e.OperationID != "" {
+		op = e.OperationID
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO events (org_id, at, kind, work_item_id, queue_id, actor, origin, os_user, detail, operation_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)`,
+		e.OrgID, e.At.UTC(), e.Kind, item, queue, actor.Name, actor.Origin, actor.OSUser, string(detail), op)
 	return err
 }
 

@@ -24,9 +24,13 @@ func (s *Store) UpsertQueue(ctx context.Context, q router.Queue) error {
 	}
 	_, err := s.w.Exec(ctx, `WITH up AS (
 			INSERT INTO queues (org_id, id, priority, paused) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (org_id, id) DO UPDATE SET priority = EXCLUDED.priority, paused = EXCLUDED.paused
+			ON CONFLICT (org_id, id) DO UPDATE SET priority = EXCLUDED.priority, paused = EXCLUDED.paused,
+				paused_by = CASE WHEN EXCLUDED.paused THEN queues.paused_by ELSE '' END,
+				pause_reason = CASE WHEN EXCLUDED.paused THEN queues.pause_reason ELSE '' END,
+				paused_at = CASE WHEN EXCLUDED.paused THEN queues.paused_at END,
+				paused_until = CASE WHEN EXCLUDED.paused THEN queues.paused_until END
 			RETURNING org_id)
-		SELECT pg_notify($5, org_id) FROM up`, q.OrgID, q.ID, q.Priority, q.Paused, NotifyChannel)
+		SELECT pg_notify($5, org_id) FROM up`, q.OrgID, q.ID, q.Priority, q.Paused, s.WakeChannel())
 	return s.wrapFK(err, "org %s does not exist", q.OrgID)
 }
 
@@ -39,7 +43,10 @@ func (s *Store) UpsertTeam(ctx context.Context, t router.Team) error {
 		st = router.TeamActive
 	}
 	_, err := s.w.Exec(ctx, `INSERT INTO teams (org_id, id, status) VALUES ($1, $2, $3)
-		ON CONFLICT (org_id, id) DO UPDATE SET status = EXCLUDED.status`, t.OrgID, t.ID, string(st))
+		ON CONFLICT (org_id, id) DO UPDATE SET status = EXCLUDED.status,
+			paused_by = CASE WHEN EXCLUDED.status = 'paused' THEN teams.paused_by ELSE '' END,
+			pause_reason = CASE WHEN EXCLUDED.status = 'paused' THEN teams.pause_reason ELSE '' END,
+			paused_at = CASE WHEN EXCLUDED.status = 'paused' THEN teams.paused_at END`, t.OrgID, t.ID, string(st))
 	return s.wrapFK(err, "org %s does not exist", t.OrgID)
 }
 
@@ -69,14 +76,14 @@ func (s *Store) UpsertAgent(ctx context.Context, a router.Agent) error {
 				status = EXCLUDED.status, capacity = EXCLUDED.capacity
 			RETURNING org_id)
 		SELECT pg_notify($7, org_id) FROM up`,
-		a.OrgID, a.ID, a.TeamID, sortedSkills(a.Skills), string(st), a.Capacity, NotifyChannel)
+		a.OrgID, a.ID, a.TeamID, sortedSkills(a.Skills), string(st), a.Capacity, s.WakeChannel())
 	return s.wrapFK(err, "team %s/%s does not exist", a.OrgID, a.TeamID)
 }
 
 func (s *Store) SetAgentStatus(ctx context.Context, req router.AgentStatusRequest) error {
 	tag, err := s.w.Exec(ctx, `WITH up AS (
 			UPDATE agents SET status = $3 WHERE org_id = $1 AND id = $2 RETURNING org_id, status)
-		SELECT pg_notify($4, org_id) FROM up WHERE status = 'available'`, req.Org, req.Agent, string(req.Status), NotifyChannel)
+		SELECT pg_notify($4, org_id) FROM up WHERE status = 'available'`, req.Org, req.Agent, string(req.Status), s.WakeChannel())
 	if err != nil {
 		return s.wrap(err)
 	}
@@ -94,9 +101,13 @@ func (s *Store) SetAgentStatus(ctx context.Context, req router.AgentStatusReques
 func (s *Store) SetTeamStatus(ctx context.Context, req router.TeamStatusRequest) error {
 	var found bool
 	err := s.w.QueryRow(ctx, `WITH up AS (
-			UPDATE teams SET status = $3 WHERE org_id = $1 AND id = $2 RETURNING org_id, status),
+			UPDATE teams SET status = $3,
+				paused_by = CASE WHEN $3 = 'paused' AND status = 'paused' THEN paused_by ELSE '' END,
+				pause_reason = CASE WHEN $3 = 'paused' AND status = 'paused' THEN pause_reason ELSE '' END,
+				paused_at = CASE WHEN $3 = 'paused' AND status = 'paused' THEN paused_at END
+			WHERE org_id = $1 AND id = $2 RETURNING org_id, status),
 		n AS (SELECT pg_notify($4, org_id) FROM up WHERE status = 'active')
-		SELECT EXISTS (SELECT 1 FROM up), (SELECT count(*) FROM n)`, req.Org, req.Team, string(req.Status), NotifyChannel).Scan(&found, new(int))
+		SELECT EXISTS (SELECT 1 FROM up), (SELECT count(*) FROM n)`, req.Org, req.Team, string(req.Status), s.WakeChannel()).Scan(&found, new(int))
 	if err != nil {
 		return s.wrap(err)
 	}
@@ -121,14 +132,17 @@ func (s *Store) ListQueues(ctx context.Context, org string) ([]router.Queue, err
 	if err := s.orgExists(ctx, s.rd(ctx), org); err != nil {
 		return nil, err
 	}
-	rows, err := s.rd(ctx).Query(ctx, `SELECT org_id, id, priority, paused FROM queues WHERE org_id = $1
+	rows, err := s.rd(ctx).Query(ctx, `SELECT org_id, id, priority, paused, paused_by, pause_reason, paused_at, paused_until
+		FROM queues WHERE org_id = $1
 		ORDER BY priority DESC, id COLLATE "C"`, org)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (router.Queue, error) {
 		var q router.Queue
-		err := r.Scan(&q.OrgID, &q.ID, &q.Priority, &q.Paused)
+		err := r.Scan(&q.OrgID, &q.ID, &q.Priority, &q.Paused, &q.Pause.By, &q.Pause.Reason, &q.Pause.At, &q.Pause.Until)
+		utcp(q.Pause.At)
+		utcp(q.Pause.Until)
 		return q, err
 	})
 	return out, s.wrap(err)
@@ -158,15 +172,17 @@ func (s *Store) ListTeams(ctx context.Context, org string) ([]router.Team, error
 	if err := s.orgExists(ctx, s.rd(ctx), org); err != nil {
 		return nil, err
 	}
-	rows, err := s.rd(ctx).Query(ctx, `SELECT org_id, id, status FROM teams WHERE org_id = $1 ORDER BY id COLLATE "C"`, org)
+	rows, err := s.rd(ctx).Query(ctx, `SELECT org_id, id, status, paused_by, pause_reason, paused_at
+		FROM teams WHERE org_id = $1 ORDER BY id COLLATE "C"`, org)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (router.Team, error) {
 		var t router.Team
 		var st string
-		err := r.Scan(&t.OrgID, &t.ID, &st)
+		err := r.Scan(&t.OrgID, &t.ID, &st, &t.Pause.By, &t.Pause.Reason, &t.Pause.At)
 		t.Status = router.TeamStatus(st)
+		utcp(t.Pause.At)
 		return t, err
 	})
 	return out, s.wrap(err)

@@ -27,7 +27,7 @@ const (
 var Tables = []string{
 	"orgs", "queues", "teams", "agents", "work_items", "work_item_orgs", "work_item_revisions", "events",
 	"engine_heartbeats", "queue_throughput", "queue_counts", "queue_heads", "queue_count_deltas", "queue_dirty",
-	"queued_items", "routeops_settings", VersionTable,
+	"queued_items", "operations", "routeops_settings", VersionTable,
 }
 
 // Sequences lists the sequences of the routeops schema.
@@ -45,6 +45,10 @@ var Sequences = []string{"work_items_id_seq", "work_item_revisions_id_seq", "eve
 //     journal is append-only (a trigger refuses them even to the owner).
 //   - queues UPDATE: pause and resume, and the console's monitor recording
 //     stall transitions.
+//   - operations INSERT, UPDATE: a bulk action records itself, and marks
+//     itself finished.
+//   - teams UPDATE of the status and pause columns: team pause and resume.
+//   - agents UPDATE (status): agent set-status.
 //   - queue_count_deltas, queue_dirty INSERT: the triggers that record a
 //     statement's changes for readers run as the user whose statement
 //     changed work_items or a revision. (Folding them, routeops_maintain,
@@ -57,6 +61,9 @@ var operatorGrants = []struct{ privs, table string }{
 	{"UPDATE (source)", "work_item_revisions"},
 	{"INSERT", "events"},
 	{"UPDATE", "queues"},
+	{"INSERT, UPDATE", "operations"},
+	{"UPDATE (status, paused_by, pause_reason, paused_at)", "teams"},
+	{"UPDATE (status)", "agents"},
 	{"INSERT", "queue_count_deltas"},
 	{"INSERT", "queue_dirty"},
 	{"INSERT, DELETE", "queued_items"},

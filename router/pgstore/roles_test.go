@@ -96,6 +96,7 @@ func TestCreateRoles(t *testing.T) {
 		"queue_count_deltas":  {"INSERT"},
 		"queue_dirty":         {"INSERT"},
 		"queued_items":        {"INSERT", "DELETE"},
+		"operations":          {"INSERT", "UPDATE"},
 	}
 	for _, table := range pgstore.Tables {
 		for _, p := range []string{"INSERT", "UPDATE", "DELETE", "TRUNCATE"} {
@@ -114,6 +115,17 @@ func TestCreateRoles(t *testing.T) {
 	}
 	if !src || attrs {
 		t.Errorf("operator UPDATE on work_item_revisions: source %v (want true), attributes %v (want false)", src, attrs)
+	}
+	// Teams and agents: their status only (team pause, agent set-status);
+	// capacity, skills and membership stay the platform's.
+	var teamStatus, agentStatus, agentCap bool
+	if err := conn.QueryRow(ctx, `SELECT has_column_privilege($1, 'teams', 'status', 'UPDATE'),
+			has_column_privilege($1, 'agents', 'status', 'UPDATE'), has_column_privilege($1, 'agents', 'capacity', 'UPDATE')`,
+		pgstore.RoleOperator).Scan(&teamStatus, &agentStatus, &agentCap); err != nil {
+		t.Fatal(err)
+	}
+	if !teamStatus || !agentStatus || agentCap {
+		t.Errorf("operator UPDATE: teams.status %v, agents.status %v (want true), agents.capacity %v (want false)", teamStatus, agentStatus, agentCap)
 	}
 	for _, s := range pgstore.Sequences {
 		var viewerUse, opUse bool

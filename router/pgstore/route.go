@@ -758,11 +758,14 @@ func (s *Store) Notifications(ctx context.Context) (<-chan string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.channel.Load() == nil {
+		s.loadWakeChannel(ctx) // migrated since Open
+	}
 	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
 		return nil, connectError("listen on "+describe(cc), err, dsn)
 	}
-	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{s.WakeChannel()}.Sanitize()); err != nil {
 		conn.Close(context.Background())
 		return nil, newError("listen on "+describe(cc), err, dsn)
 	}
@@ -805,7 +808,7 @@ const probePrefix = "\x01routeops-probe:"
 // that notification on conn.
 func (s *Store) probeListen(ctx context.Context, conn *pgx.Conn) error {
 	payload := fmt.Sprintf("%s%d", probePrefix, time.Now().UnixNano())
-	if _, err := s.w.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, payload); err != nil {
+	if _, err := s.w.Exec(ctx, `SELECT pg_notify($1, $2)`, s.WakeChannel(), payload); err != nil {
 		return s.wrap(err)
 	}
 	wait := min(s.opts.ConnectTimeout, 5*time.Second)

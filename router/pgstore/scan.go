@@ -144,13 +144,14 @@ const eventCols = `org_id, id, at, kind, coalesce(work_item_id, 0), left(coalesc
 	CASE WHEN routeops_attributes_bytes(detail, NULL) > (SELECT routeops_attributes_limit())
 	     THEN jsonb_build_object('oversized_detail_bytes', routeops_attributes_bytes(detail, NULL))::text
 	     ELSE detail::text END,
-	left(coalesce(db_user, ''), 256), recorded_at`
+	left(coalesce(db_user, ''), 256), recorded_at,
+	left(coalesce(operation_id, ''), 256)`
 
 func scanEvent(row pgx.Row) (router.Event, error) {
 	var e router.Event
 	var detail string
 	if err := row.Scan(&e.OrgID, &e.ID, &e.At, &e.Kind, &e.WorkItemID, &e.QueueID, &e.Actor, &e.Origin, &e.OSUser, &detail,
-		&e.DBUser, &e.RecordedAt); err != nil {
+		&e.DBUser, &e.RecordedAt, &e.OperationID); err != nil {
 		return e, err
 	}
 	e.At = e.At.UTC()

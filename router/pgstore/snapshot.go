@@ -29,7 +29,8 @@ SELECT q.org_id, q.id, q.priority, q.paused, q.last_assigned_at, q.last_routed_a
        h.head_last_attempt_at, h.head_fault_cause, h.head_revision_id,
        coalesce(h.head_revision_found, false), coalesce(h.head_attributes_bytes, 0),
        CASE WHEN h.head_attributes_bytes > (SELECT routeops_attributes_limit()) THEN NULL ELSE h.head_attributes::text END,
-       coalesce(t.a1, 0)::bigint, coalesce(t.a5, 0)::bigint
+       coalesce(t.a1, 0)::bigint, coalesce(t.a5, 0)::bigint,
+       left(q.paused_by, 256), left(q.pause_reason, ` + maxTextSQL + `), q.paused_at, q.paused_until
 FROM queues q
 LEFT JOIN queue_heads h ON h.org_id = q.org_id AND h.queue_id = q.id
 LEFT JOIN (
@@ -451,6 +452,7 @@ func scanQueueRows(rows pgx.Rows) ([]router.QueueStats, error) {
 	var (
 		lastAssigned, lastRouted, stalledSince pgtype.Timestamptz
 		oldest, hEnq, hLast                    pgtype.Timestamptz
+		pausedAt, pausedUntil                  pgtype.Timestamptz
 		hID, hRev                              pgtype.Int8
 		hAttempts                              pgtype.Int4
 		hErr, hCause                           pgtype.Text
@@ -470,9 +472,11 @@ func scanQueueRows(rows pgx.Rows) ([]router.QueueStats, error) {
 	for rows.Next() {
 		var qs router.QueueStats
 		if err := rows.Scan(&qs.Org, &qs.Queue, &qs.Priority, &qs.Paused, &lastAssigned, &lastRouted, &stalledSince, &cause,
-			&oldest, &hID, &hEnq, &hAttempts, &hErr, &hLast, &hCause, &hRev, &found, &size, &attrs, &a1, &a5); err != nil {
+			&oldest, &hID, &hEnq, &hAttempts, &hErr, &hLast, &hCause, &hRev, &found, &size, &attrs, &a1, &a5,
+			&qs.Pause.By, &qs.Pause.Reason, &pausedAt, &pausedUntil); err != nil {
 			return nil, err
 		}
+		qs.Pause.At, qs.Pause.Until = tp(pausedAt), tp(pausedUntil)
 		qs.StallCause = router.Cause(cause)
 		qs.LastAssignedAt, qs.StalledSince, qs.OldestEnqueuedAt = tp(lastAssigned), tp(stalledSince), tp(oldest)
 		qs.LastRoutedAt = tp(lastRouted)

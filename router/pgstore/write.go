@@ -65,7 +65,7 @@ func (s *Store) Enqueue(ctx context.Context, req router.EnqueueRequest) (router.
 	s.w.queueBegin(batch)
 	batch.Queue(enqueueSQL+itemCols+", "+itemJournalColsAs(""), req.OrgID, req.QueueID, attrs, req.EnqueuedAt.UTC())
 	batch.Queue(`COMMIT`)
-	batch.Queue(wakeSQL, NotifyChannel, []string{req.OrgID})
+	batch.Queue(wakeSQL, s.WakeChannel(), []string{req.OrgID})
 	var it router.WorkItem
 	var committed bool
 	var wakeErr error
@@ -188,23 +188,9 @@ func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.Bul
 	if err := checkBulkIDs(data); err != nil {
 		return res, err
 	}
-	nrev := 0
-	for i := range data.Items {
-		bi := &data.Items[i]
-		if len(bi.Revisions) == 0 {
-			return res, fmt.Errorf("bulk item %d has no revisions", i)
-		}
-		for _, r := range bi.Revisions {
-			if !json.Valid(r.Attributes) {
-				return res, fmt.Errorf("bulk item %d: %w", i, router.ErrInvalidJSON)
-			}
-		}
-		switch bi.State {
-		case "", router.StateQueued, router.StateCancelled:
-		default:
-			return res, fmt.Errorf("bulk item %d: state %s cannot be loaded", i, bi.State)
-		}
-		nrev += len(bi.Revisions)
+	nrev, err := checkBulkItems(data.Items)
+	if err != nil {
+		return res, err
 	}
 	// Reference data first, in its own transaction (the upserts are
 	// idempotent). Then refresh the small tables' statistics outside any
@@ -221,7 +207,7 @@ func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.Bul
 			return res, s.wrap(err)
 		}
 	}
-	err := s.withTx(ctx, false, func(tx pgx.Tx) error {
+	err = s.withTx(ctx, false, func(tx pgx.Tx) error {
 		if len(data.Items) == 0 {
 			return nil
 		}
@@ -283,6 +269,30 @@ func (s *Store) BulkLoad(ctx context.Context, data *router.BulkData) (router.Bul
 	}
 	s.wake(ctx, orgs...)
 	return res, nil
+}
+
+// checkBulkItems checks that every item to load has revisions of valid
+// JSON and a state a load may give it, and returns the revision count.
+func checkBulkItems(items []router.BulkItem) (int, error) {
+	nrev := 0
+	for i := range items {
+		bi := &items[i]
+		if len(bi.Revisions) == 0 {
+			return 0, fmt.Errorf("bulk item %d has no revisions", i)
+		}
+		for _, r := range bi.Revisions {
+			if !json.Valid(r.Attributes) {
+				return 0, fmt.Errorf("bulk item %d: %w", i, router.ErrInvalidJSON)
+			}
+		}
+		switch bi.State {
+		case "", router.StateQueued, router.StateCancelled:
+		default:
+			return 0, fmt.Errorf("bulk item %d: state %s cannot be loaded", i, bi.State)
+		}
+		nrev += len(bi.Revisions)
+	}
+	return nrev, nil
 }
 
 // BulkLoadParallelism tells loaders (sim.Seed) how many BulkLoad calls may

@@ -153,16 +153,40 @@ func orgRand(seed int64, n int, salt uint64) *rand.Rand {
 	return rand.New(rand.NewPCG(uint64(seed), uint64(n)<<8^salt))
 }
 
+// org generates org n (its reference data, agents' statuses and items)
+// into the current chunk, flushing chunks as they fill.
 func (g *generator) org(n int) error {
 	s := g.spec
 	r := orgRand(s.Seed, n, 0x5eed)
 	m := buildOrg(r, n, s.QueuesPerOrg, s.TeamsPerOrg, s.AgentsPerOrg, s.Capacity)
-	N := s.ItemsPerOrg
-	ample := N <= s.AgentsPerOrg*s.Capacity
+	ample := s.ItemsPerOrg <= s.AgentsPerOrg*s.Capacity
+	avail := g.absences(r, m, ample)
+	m.setTeamWeights(true)
+	allow := g.teamAllowance(m, avail, ample)
+	c, err := g.startOrg(m)
+	if err != nil {
+		return err
+	}
+	for range s.ItemsPerOrg {
+		if len(c.Items) >= maxChunkItems {
+			if err := g.flush(); err != nil {
+				return err
+			}
+			c = g.chunk()
+		}
+		g.left--
+		c.Items = append(c.Items, g.item(r, m, allow))
+	}
+	return nil
+}
 
-	// Statuses: mostly available. Only orgs with ample capacity get absent
-	// agents, and only while the available capacity still covers the items
-	// and every team keeps an available member.
+// absences makes some of m's agents away or offline, so that the data
+// looks lived in, and returns how many stay available. Statuses are
+// mostly available: only orgs with ample capacity get absent agents, and
+// only while the available capacity still covers the items and every team
+// keeps an available member.
+func (g *generator) absences(r *rand.Rand, m *orgModel, ample bool) int {
+	s := g.spec
 	avail := s.AgentsPerOrg
 	for i := range m.agents {
 		x := r.IntN(100)
@@ -170,7 +194,7 @@ func (g *generator) org(n int) error {
 			continue
 		}
 		t := &m.teams[m.agentTeam[i]]
-		if t.avail <= 1 || (avail-1)*s.Capacity < N {
+		if t.avail <= 1 || (avail-1)*s.Capacity < s.ItemsPerOrg {
 			continue
 		}
 		st := router.AgentAway
@@ -180,45 +204,53 @@ func (g *generator) org(n int) error {
 		m.setStatus(i, st)
 		avail--
 	}
-	m.setTeamWeights(true)
+	return avail
+}
 
-	// Budgets for team-bound items (see the proof sketch in Generate's
-	// doc): with ample capacity, an agent takes at most
-	// floor((N-1)/avail)+1 items that anyone could take, so a team's
-	// members keep at least slack each for their own items. Without ample
-	// capacity, at least Capacity×Agents items must be open to anyone.
-	var allow func(int) bool
-	if N > 0 {
-		if ample {
-			slack := max(0, s.Capacity-(N-1)/avail-1)
-			budget := make([]int, len(m.teams))
-			for i := range m.teams {
-				budget[i] = m.teams[i].avail * slack
+// teamAllowance returns the budget check for team-bound items, which keeps
+// Generate's routing promises (see the proof sketch in its doc): with ample
+// capacity, an agent takes at most floor((N-1)/avail)+1 items that anyone
+// could take, so a team's members keep at least slack each for their own
+// items. Without ample capacity, at least Capacity×Agents items must be
+// open to anyone. It is nil for an org without items.
+func (g *generator) teamAllowance(m *orgModel, avail int, ample bool) func(int) bool {
+	s := g.spec
+	N := s.ItemsPerOrg
+	if N == 0 {
+		return nil
+	}
+	if ample {
+		slack := max(0, s.Capacity-(N-1)/avail-1)
+		budget := make([]int, len(m.teams))
+		for i := range m.teams {
+			budget[i] = m.teams[i].avail * slack
+		}
+		return func(t int) bool {
+			if budget[t] == 0 {
+				return false
 			}
-			allow = func(t int) bool {
-				if budget[t] == 0 {
-					return false
-				}
-				budget[t]--
-				return true
-			}
-		} else {
-			bound := N - s.AgentsPerOrg*s.Capacity
-			allow = func(int) bool {
-				if bound == 0 {
-					return false
-				}
-				bound--
-				return true
-			}
+			budget[t]--
+			return true
 		}
 	}
+	bound := N - s.AgentsPerOrg*s.Capacity
+	return func(int) bool {
+		if bound == 0 {
+			return false
+		}
+		bound--
+		return true
+	}
+}
 
-	// Flush before an org whose items would not fit, so that orgs are not
-	// split needlessly.
+// startOrg puts m's reference data (org, queues, teams, agents) into the
+// chunk its items start in and returns that chunk. It flushes first when
+// the org's items would not fit, so that orgs are not split needlessly.
+func (g *generator) startOrg(m *orgModel) (*router.BulkData, error) {
+	N := g.spec.ItemsPerOrg
 	if g.cur != nil && (g.orgs >= maxChunkOrgs || (len(g.cur.Items) > 0 && len(g.cur.Items)+min(N, maxChunkItems) > maxChunkItems)) {
 		if err := g.flush(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	c := g.chunk()
@@ -227,47 +259,50 @@ func (g *generator) org(n int) error {
 	c.Queues = append(c.Queues, m.queues...)
 	c.Teams = append(c.Teams, m.teamRows()...)
 	c.Agents = append(c.Agents, m.agents...)
+	return c, nil
+}
 
+// item generates one queued item of m: its attributes, its enqueue time
+// within the 10 minutes before now, and one to three revisions (earlier
+// versions of its attributes, then the current one) in the chunk's arena.
+func (g *generator) item(r *rand.Rand, m *orgModel, allow func(int) bool) router.BulkItem {
 	window := int64(10 * time.Minute / time.Microsecond)
-	for range N {
-		if len(c.Items) >= maxChunkItems {
-			if err := g.flush(); err != nil {
-				return err
-			}
-			c = g.chunk()
-		}
-		g.left--
-		a, q, _ := m.itemAttributes(r, allow)
-		enq := g.now.Add(-time.Duration(r.Int64N(window)+1) * time.Microsecond)
-		nrev := 1
-		switch x := r.IntN(10); {
-		case x < 5:
-		case x < 8:
-			nrev = 2
-		default:
-			nrev = 3
-		}
-		start := len(g.revs)
-		span := int64(g.now.Sub(enq) / time.Microsecond)
-		// Revision times: the first at enqueue, the others in between
-		// enqueue and now, in order.
-		t1, t2 := r.Int64N(span+1), r.Int64N(span+1)
-		if t2 < t1 {
-			t1, t2 = t2, t1
-		}
-		times := [3]time.Time{enq, enq.Add(time.Duration(t1) * time.Microsecond), enq.Add(time.Duration(t2) * time.Microsecond)}
-		if nrev == 2 {
-			times[1] = times[2]
-		}
-		for k := 0; k < nrev-1; k++ {
-			e := earlierRevision(r, a)
-			g.revs = append(g.revs, router.BulkRevision{Attributes: g.attrs(&e), CreatedAt: times[k]})
-		}
-		g.revs = append(g.revs, router.BulkRevision{Attributes: g.attrs(&a), CreatedAt: times[nrev-1]})
-		c.Items = append(c.Items, router.BulkItem{OrgID: m.org.ID, QueueID: m.queues[q].ID,
-			State: router.StateQueued, EnqueuedAt: enq, Revisions: g.revs[start:len(g.revs):len(g.revs)]})
+	a, q, _ := m.itemAttributes(r, allow)
+	enq := g.now.Add(-time.Duration(r.Int64N(window)+1) * time.Microsecond)
+	times, nrev := g.revisionTimes(r, enq)
+	start := len(g.revs)
+	for k := 0; k < nrev-1; k++ {
+		e := earlierRevision(r, a)
+		g.revs = append(g.revs, router.BulkRevision{Attributes: g.attrs(&e), CreatedAt: times[k]})
 	}
-	return nil
+	g.revs = append(g.revs, router.BulkRevision{Attributes: g.attrs(&a), CreatedAt: times[nrev-1]})
+	return router.BulkItem{OrgID: m.org.ID, QueueID: m.queues[q].ID,
+		State: router.StateQueued, EnqueuedAt: enq, Revisions: g.revs[start:len(g.revs):len(g.revs)]}
+}
+
+// revisionTimes draws how many revisions an item enqueued at enq has (one
+// in two has one, three in ten two, the rest three) and when they were
+// created: the first at enqueue, the others in between enqueue and now, in
+// order. Only the first nrev times are meant.
+func (g *generator) revisionTimes(r *rand.Rand, enq time.Time) (times [3]time.Time, nrev int) {
+	nrev = 1
+	switch x := r.IntN(10); {
+	case x < 5:
+	case x < 8:
+		nrev = 2
+	default:
+		nrev = 3
+	}
+	span := int64(g.now.Sub(enq) / time.Microsecond)
+	t1, t2 := r.Int64N(span+1), r.Int64N(span+1)
+	if t2 < t1 {
+		t1, t2 = t2, t1
+	}
+	times = [3]time.Time{enq, enq.Add(time.Duration(t1) * time.Microsecond), enq.Add(time.Duration(t2) * time.Microsecond)}
+	if nrev == 2 {
+		times[1] = times[2]
+	}
+	return times, nrev
 }
 
 // attrs writes attributes into the chunk's arena and returns them as a
@@ -282,6 +317,12 @@ func (g *generator) attrs(a *router.Attributes) []byte {
 // returns the totals. Generation of the next chunk overlaps the loading of
 // the current one.
 func Seed(ctx context.Context, st router.Store, spec SeedSpec) (router.BulkResult, error) {
+	return SeedProgress(ctx, st, spec, nil)
+}
+
+// SeedProgress is Seed, telling progress how many items are written of
+// how many after each chunk.
+func SeedProgress(ctx context.Context, st router.Store, spec SeedSpec, progress func(done, total int)) (router.BulkResult, error) {
 	var total router.BulkResult
 	if err := spec.Validate(); err != nil {
 		return total, err
@@ -332,6 +373,9 @@ func Seed(ctx context.Context, st router.Store, spec SeedSpec) (router.BulkResul
 				} else {
 					total.Items += r.Items
 					total.Revisions += r.Revisions
+					if progress != nil {
+						progress(total.Items, spec.Orgs*spec.ItemsPerOrg)
+					}
 					if r.Items > 0 {
 						if total.FirstItemID == 0 || r.FirstItemID < total.FirstItemID {
 							total.FirstItemID = r.FirstItemID

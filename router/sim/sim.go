@@ -24,6 +24,10 @@ type Config struct {
 	Rate   float64
 	Clock  router.Clock
 	Logger *slog.Logger
+	// Pressure adds the demo's pressure (see Pressure in pressure.go):
+	// peaks, a starved org, a paused queue with a reason, agents away
+	// and back often.
+	Pressure bool
 }
 
 // Defaults.
@@ -91,6 +95,7 @@ type Simulator struct {
 	ready       bool
 	lastRecount time.Time
 	stats       Stats
+	pressure    *pressureState
 }
 
 type simOrg struct {
@@ -166,6 +171,10 @@ func (s *Simulator) Setup(ctx context.Context) error {
 	if n >= 4 {
 		hotPick = r.IntN(n)
 	}
+	var pressure *pressureState
+	if s.cfg.Pressure {
+		pressure = pickPressure(s.cfg.Seed, n)
+	}
 	orgs := make([]*simOrg, 0, n)
 	byID := make(map[string]*simOrg, n)
 	agents := 0
@@ -187,6 +196,9 @@ func (s *Simulator) Setup(ctx context.Context) error {
 		util := 0.5 + 0.3*r.Float64()
 		if o.hot {
 			util = 1.05 + 0.25*r.Float64()
+		}
+		if pressure != nil && i == pressure.starved {
+			util = pressureStarvedUtil
 		}
 		capacity := 2 + r.IntN(4)
 		slots := o.rate * o.handle.Seconds() / (util * availability)
@@ -212,6 +224,10 @@ func (s *Simulator) Setup(ctx context.Context) error {
 		}
 	}
 	s.orgs, s.byID, s.ready = orgs, byID, true
+	if pressure != nil {
+		pressure.start(s.cfg.Clock.Now(), orgs)
+	}
+	s.pressure = pressure
 	s.lastRecount = time.Time{}
 	s.stats = Stats{}
 	s.log.Info("simulation ready", "orgs", n, "agents", agents, "rate_per_org", s.cfg.Rate)
@@ -297,6 +313,9 @@ func (s *Simulator) Step(ctx context.Context, now time.Time, dt time.Duration) e
 		} else {
 			s.lastRecount = now
 		}
+	}
+	if s.pressure != nil {
+		errs.add(s.pressure.step(ctx, s, now))
 	}
 	for _, o := range s.orgs {
 		if ctx.Err() != nil {
@@ -417,8 +436,12 @@ func chance(dt, mean time.Duration) float64 {
 // presence moves agents between available, away and offline. A team
 // always keeps one available member.
 func (s *Simulator) presence(ctx context.Context, o *simOrg, now time.Time, dt time.Duration) error {
-	pAway, pOff := chance(dt, meanUntilAway), chance(dt, meanUntilOffline)
-	pBack, pOn := chance(dt, meanAway), chance(dt, meanOffline)
+	untilAway, away := meanUntilAway, meanAway
+	if s.pressure != nil {
+		untilAway, away = pressureUntilAway, pressureAway
+	}
+	pAway, pOff := chance(dt, untilAway), chance(dt, meanUntilOffline)
+	pBack, pOn := chance(dt, away), chance(dt, meanOffline)
 	for i := range o.m.agents {
 		a := &o.m.agents[i]
 		u := o.rng.Float64()

@@ -79,108 +79,19 @@ func testCleanup(t *testing.T, s router.Store) {
 	}
 	eligibleAt3h = sortedInt64(eligibleAt3h)
 
-	plan := func(olderThan time.Time) router.CleanupStats {
-		t.Helper()
-		st, err := s.CleanupPlan(f.ctx, olderThan)
-		if err != nil {
-			t.Fatalf("CleanupPlan: %v", err)
-		}
-		return st
-	}
-	st := plan(h(180))
-	if st.Eligible != 5 || st.Referenced != 5 || st.Newest != 1 || st.Total != 11 {
-		t.Fatalf("CleanupPlan(3h) = %+v, want eligible 5, referenced 5, newest 1, total 11", st)
-	}
-	if !maps.Equal(st.ByOrg, map[string]int{"o1": 4, "o2": 1}) {
-		t.Fatalf("CleanupPlan(3h) by org %v, want o1: 4, o2: 1", st.ByOrg)
-	}
-	// "Older than" is by creation time: at 45 minutes the revisions from
-	// the first hour and later are young.
-	st = plan(h(45))
-	if st.Eligible != 4 || st.Referenced != 3 || st.Newest != 1 || st.Total != 11 {
-		t.Fatalf("CleanupPlan(45m) = %+v, want eligible 4, referenced 3, newest 1, total 11", st)
-	}
-	if st := plan(h(-60)); st.Eligible != 0 || st.Total != 11 {
-		t.Fatalf("CleanupPlan before everything = %+v", st)
-	}
+	checkCleanupPlans(t, f.cleanupPlan, h)
 
-	cleanedEvents := func() []router.Event {
-		return f.events(router.EventFilter{Kinds: []string{router.EventRevisionsCleaned}})
-	}
-	// pass runs one cleanup pass in batches of three, checking each batch
-	// against the revisions that really went, and returns the total deleted.
-	pass := func(when time.Time, wantExamined int) int {
-		t.Helper()
-		total, examined, after := 0, 0, int64(0)
-		for range 100 {
-			before := f.allRevisions(items)
-			nev := len(cleanedEvents())
-			res, err := s.CleanupBatch(f.ctx, router.CleanupBatchRequest{OlderThan: h(180), After: after, Limit: 3, Actor: operator, At: when})
-			if err != nil {
-				t.Fatalf("CleanupBatch: %v", err)
-			}
-			if res.Examined > 3 || res.Deleted > res.Examined || res.Examined < 0 {
-				t.Fatalf("CleanupBatch(limit 3) = %+v", res)
-			}
-			if res.Examined < 3 && !res.Done {
-				t.Fatalf("CleanupBatch examined %d of a limit of 3 but is not done: %+v", res.Examined, res)
-			}
-			if !res.Done && res.Next <= after {
-				t.Fatalf("CleanupBatch cursor does not advance: after %d, result %+v", after, res)
-			}
-			left := f.allRevisions(items)
-			orgsTouched := map[string]bool{}
-			gone := 0
-			for id, r := range before {
-				if _, ok := left[id]; ok {
-					continue
-				}
-				gone++
-				orgsTouched[r.OrgID] = true
-				if !slices.Contains(eligibleAt3h, id) {
-					t.Fatalf("CleanupBatch deleted revision %d, which was not eligible (eligible: %v)", id, eligibleAt3h)
-				}
-				if id <= after || (res.Next != 0 && id > res.Next) {
-					t.Fatalf("CleanupBatch(after %d) deleted revision %d outside the examined range up to %d", after, id, res.Next)
-				}
-			}
-			if gone != res.Deleted {
-				t.Fatalf("CleanupBatch reports %d deleted, %d revisions are gone", res.Deleted, gone)
-			}
-			evs := cleanedEvents()[nev:]
-			if len(evs) != len(orgsTouched) {
-				t.Fatalf("%d revisions_cleaned events for %d orgs touched", len(evs), len(orgsTouched))
-			}
-			for _, e := range evs {
-				wantActor(t, e, operator)
-				if !orgsTouched[e.OrgID] || !e.At.Equal(when) {
-					t.Fatalf("revisions_cleaned event %+v", e)
-				}
-			}
-			total += res.Deleted
-			examined += res.Examined
-			if res.Done {
-				if examined != wantExamined {
-					t.Fatalf("a full cleanup pass examined %d revisions, want all %d older than the cutoff", examined, wantExamined)
-				}
-				return total
-			}
-			after = res.Next
-		}
-		t.Fatal("cleanup pass never reported Done")
-		return 0
-	}
-	if n := pass(h(300), 11); n != 5 {
+	if n := cleanupPass(t, f, s, items, eligibleAt3h, h(300), 11); n != 5 {
 		t.Fatalf("a cleanup pass deleted %d revisions, want the 5 eligible ones", n)
 	}
-	if st := plan(h(180)); st.Eligible != 0 || st.Total != 6 {
+	if st := f.cleanupPlan(h(180)); st.Eligible != 0 || st.Total != 6 {
 		t.Fatalf("plan after cleanup %+v, want nothing eligible and 6 revisions", st)
 	}
-	nev := len(cleanedEvents())
-	if n := pass(h(301), 6); n != 0 {
+	nev := len(f.cleanedEvents())
+	if n := cleanupPass(t, f, s, items, eligibleAt3h, h(301), 6); n != 0 {
 		t.Fatalf("a second cleanup pass deleted %d", n)
 	}
-	if len(cleanedEvents()) != nev {
+	if len(f.cleanedEvents()) != nev {
 		t.Fatal("a cleanup pass that deleted nothing wrote an event")
 	}
 	left := f.allRevisions(items)
@@ -206,4 +117,108 @@ func testCleanup(t *testing.T, s router.Store) {
 	if len(rep.Findings) != 1 || rep.Findings[0].Kind != router.FindingDanglingRevision || rep.Findings[0].ItemID != e.ID {
 		t.Fatalf("Verify after cleanup %+v, want only E's dangling revision (made by the drill)", rep.Findings)
 	}
+}
+
+// cleanedEvents lists the revisions_cleaned events.
+func (f *fx) cleanedEvents() []router.Event {
+	return f.events(router.EventFilter{Kinds: []string{router.EventRevisionsCleaned}})
+}
+
+// cleanupPass runs one cleanup pass (cutoff three hours) in batches of
+// three, checking each batch against the revisions that really went, and
+// returns the total deleted.
+func cleanupPass(t *testing.T, f *fx, s router.Store, items map[int64]string, eligible []int64, when time.Time, wantExamined int) int {
+	t.Helper()
+	t.Helper()
+	total, examined, after := 0, 0, int64(0)
+	for range 100 {
+		before := f.allRevisions(items)
+		nev := len(f.cleanedEvents())
+		res, err := s.CleanupBatch(f.ctx, router.CleanupBatchRequest{OlderThan: at(3 * time.Hour), After: after, Limit: 3, Actor: operator, At: when})
+		if err != nil {
+			t.Fatalf("CleanupBatch: %v", err)
+		}
+		if res.Examined > 3 || res.Deleted > res.Examined || res.Examined < 0 {
+			t.Fatalf("CleanupBatch(limit 3) = %+v", res)
+		}
+		if res.Examined < 3 && !res.Done {
+			t.Fatalf("CleanupBatch examined %d of a limit of 3 but is not done: %+v", res.Examined, res)
+		}
+		if !res.Done && res.Next <= after {
+			t.Fatalf("CleanupBatch cursor does not advance: after %d, result %+v", after, res)
+		}
+		left := f.allRevisions(items)
+		orgsTouched := map[string]bool{}
+		gone := 0
+		for id, r := range before {
+			if _, ok := left[id]; ok {
+				continue
+			}
+			gone++
+			orgsTouched[r.OrgID] = true
+			if !slices.Contains(eligible, id) {
+				t.Fatalf("CleanupBatch deleted revision %d, which was not eligible (eligible: %v)", id, eligible)
+			}
+			if id <= after || (res.Next != 0 && id > res.Next) {
+				t.Fatalf("CleanupBatch(after %d) deleted revision %d outside the examined range up to %d", after, id, res.Next)
+			}
+		}
+		if gone != res.Deleted {
+			t.Fatalf("CleanupBatch reports %d deleted, %d revisions are gone", res.Deleted, gone)
+		}
+		evs := f.cleanedEvents()[nev:]
+		if len(evs) != len(orgsTouched) {
+			t.Fatalf("%d revisions_cleaned events for %d orgs touched", len(evs), len(orgsTouched))
+		}
+		for _, e := range evs {
+			wantActor(t, e, operator)
+			if !orgsTouched[e.OrgID] || !e.At.Equal(when) {
+				t.Fatalf("revisions_cleaned event %+v", e)
+			}
+		}
+		total += res.Deleted
+		examined += res.Examined
+		if res.Done {
+			if examined != wantExamined {
+				t.Fatalf("a full cleanup pass examined %d revisions, want all %d older than the cutoff", examined, wantExamined)
+			}
+			return total
+		}
+		after = res.Next
+	}
+	t.Fatal("cleanup pass never reported Done")
+	return 0
+}
+
+// cleanupPlan returns CleanupPlan's figures for a cutoff.
+func (f *fx) cleanupPlan(olderThan time.Time) router.CleanupStats {
+	f.t.Helper()
+	st, err := f.s.CleanupPlan(f.ctx, olderThan)
+	if err != nil {
+		f.t.Fatalf("CleanupPlan: %v", err)
+	}
+	return st
+}
+
+// checkCleanupPlans checks the plan of testCleanup's fixture at three
+// cutoffs.
+func checkCleanupPlans(t *testing.T, plan func(time.Time) router.CleanupStats, h func(int) time.Time) {
+	t.Helper()
+	st := plan(h(180))
+	if st.Eligible != 5 || st.Referenced != 5 || st.Newest != 1 || st.Total != 11 {
+		t.Fatalf("CleanupPlan(3h) = %+v, want eligible 5, referenced 5, newest 1, total 11", st)
+	}
+	if !maps.Equal(st.ByOrg, map[string]int{"o1": 4, "o2": 1}) {
+		t.Fatalf("CleanupPlan(3h) by org %v, want o1: 4, o2: 1", st.ByOrg)
+	}
+	// "Older than" is by creation time: at 45 minutes the revisions from
+	// the first hour and later are young.
+	st = plan(h(45))
+	if st.Eligible != 4 || st.Referenced != 3 || st.Newest != 1 || st.Total != 11 {
+		t.Fatalf("CleanupPlan(45m) = %+v, want eligible 4, referenced 3, newest 1, total 11", st)
+	}
+	if st := plan(h(-60)); st.Eligible != 0 || st.Total != 11 {
+		t.Fatalf("CleanupPlan before everything = %+v", st)
+	}
+
 }

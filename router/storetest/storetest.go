@@ -78,6 +78,9 @@ func Run(t *testing.T, newStore Harness) {
 		verifyTests,
 		drillTests,
 		concurrencyTests,
+		setTests,
+		controlTests,
+		impactTests,
 		untrustedTests,
 	}
 	for _, g := range groups {

@@ -1,4 +1,4 @@
--- routeops schema, version 13: when an engine last reached each queue.
+-- routeops schema, version 15: when an engine last reached each queue.
 --
 -- A queue whose head has waited, with free capacity and no assignment,
 -- is stalled only if an engine looked at it in that time and assigned

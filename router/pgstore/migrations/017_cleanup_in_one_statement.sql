@@ -1,4 +1,4 @@
--- routeops schema, version 15: cleanup that touches each revision fewer
+-- routeops schema, version 17: cleanup that touches each revision fewer
 -- times.
 --
 -- A cleanup batch locked its window of revisions FOR UPDATE, locked their

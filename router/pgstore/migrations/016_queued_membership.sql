@@ -1,4 +1,4 @@
--- routeops schema, version 14: an assignment that touches no index.
+-- routeops schema, version 16: an assignment that touches no index.
 --
 -- An item's state sat in the predicates of three partial indexes on
 -- work_items (the head of each queue, its oldest waiting item, the faulted
@@ -40,6 +40,14 @@ DROP INDEX work_items_oldest;
 -- Quarantined and skipped items are found per org through the primary key;
 -- an index with state in its predicate would make every assignment non-HOT.
 DROP INDEX work_items_faulted;
+
+-- The attribute index of version 13 held the waiting items only (a
+-- predicate on state), so an assignment, which moves an item out of it,
+-- could never be a HOT update. It holds every item now: an assignment
+-- changes neither the journal copy nor a column of any index's predicate.
+-- Finished items keep their entries until they are deleted.
+DROP INDEX work_items_waiting_attrs;
+CREATE INDEX work_items_attrs ON work_items USING gin (journal_attributes jsonb_path_ops);
 
 -- Room on each page for the new version of a row, so that an assignment
 -- stays on its page. Rows already written keep their pages as they are.
