@@ -17,16 +17,8 @@ import (
 	"github.com/routeops/routeops/router"
 )
 
-func (a *app) benchCmd() *cobra.Command {
-	var (
-		scenario    string
-		opts        bench.Options
-		printScript bool
-	)
-	cmd := &cobra.Command{
-		Use:   "bench",
-		Short: "Measure routing, detection and operations speed on a PostgreSQL server against their targets",
-		Long: `bench creates its own data in a fresh database per scenario on the server that --dsn
+// benchLong is bench's help.
+const benchLong = `bench creates its own data in a fresh database per scenario on the server that --dsn
 names (routeops_bench_<scenario>_<pid>, migrated, dropped afterwards unless --keep),
 and prints one JSON object per scenario (-o json, one per line) or a table.
 Progress goes to standard error. The role needs CREATEDB; poison and repair also
@@ -59,7 +51,18 @@ Scenarios (--scenario, a comma-separated list, or all):
               quarantine and release rates (bulk_*_per_second, bulk_vs_single),
               the impact report (impact_ms, impact_org_ms, wait_series_ms)
 
---scale shrinks every scenario for a quick run; targets are judged at full size only.`,
+--scale shrinks every scenario for a quick run; targets are judged at full size only.`
+
+func (a *app) benchCmd() *cobra.Command {
+	var (
+		scenario    string
+		opts        bench.Options
+		printScript bool
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure routing, detection and operations speed on a PostgreSQL server against their targets",
+		Long:  benchLong,
 		Example: `  scripts/benchpg.sh start
   routeops bench --dsn "$(scripts/benchpg.sh dsn)" --scenario all -o json
   routeops bench --dsn "$(scripts/benchpg.sh dsn)" --scenario throughput --cpuprofile cpu.out --statements 10`,
