@@ -63,62 +63,7 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 			}
 		}
 		for _, q := range o.sortedQueues() {
-			qs := router.QueueStats{Org: id, Queue: q.q.ID, Priority: q.q.Priority, Paused: q.q.Paused,
-				Quarantined: qQuar[[2]string{id, q.q.ID}], StallCause: q.stallCause, Pause: q.q.Pause}
-			all := s.ordered(o, q.q.ID, true)
-			qs.Depth = len(all)
-			for _, it := range all {
-				if it.Skipped {
-					qs.Skipped++
-				}
-				if qs.OldestEnqueuedAt == nil || it.EnqueuedAt.Before(*qs.OldestEnqueuedAt) {
-					t := it.EnqueuedAt
-					qs.OldestEnqueuedAt = &t
-				}
-			}
-			for _, it := range all {
-				if it.Skipped {
-					continue
-				}
-				h := &router.HeadItem{ID: it.ID, EnqueuedAt: it.EnqueuedAt, Attempts: it.Attempts,
-					LastError: it.LastError, FaultCause: it.FaultCause, CurrentRevisionID: it.CurrentRevisionID}
-				if it.LastAttemptAt != nil {
-					t := *it.LastAttemptAt
-					h.LastAttemptAt = &t
-				}
-				if r := s.revisions[it.CurrentRevisionID]; r != nil && r.WorkItemID == it.ID {
-					h.RevisionFound = true
-					h.Attributes = bytes.Clone(r.Attributes)
-				}
-				qs.Head = h
-				break
-			}
-			if q.lastAssigned != nil {
-				t := *q.lastAssigned
-				qs.LastAssignedAt = &t
-			}
-			if q.lastRouted != nil {
-				t := *q.lastRouted
-				qs.LastRoutedAt = &t
-			}
-			// A snapshot is a pure read: pruning here, relative to req.Now,
-			// would lose assignments that a snapshot at an earlier Now must
-			// still count. RouteOrg prunes as it appends.
-			for _, t := range q.assignedAt {
-				age := now.Sub(t)
-				if age < 0 || age > 5*time.Minute {
-					continue
-				}
-				if age <= time.Minute {
-					qs.Assigned1m++
-				}
-				qs.Assigned5m++
-			}
-			if q.stalledSince != nil {
-				t := *q.stalledSince
-				qs.StalledSince = &t
-			}
-			os.Queues = append(os.Queues, qs)
+			os.Queues = append(os.Queues, s.queueStats(o, id, q, qQuar[[2]string{id, q.q.ID}], now))
 		}
 		teamIDs := make([]string, 0, len(o.teams))
 		for tid := range o.teams {
@@ -138,6 +83,75 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 	}
 	sort.Slice(snap.Heartbeats, func(i, j int) bool { return snap.Heartbeats[i].BeatAt.After(snap.Heartbeats[j].BeatAt) })
 	return snap, nil
+}
+
+// queueStats is one queue's figures: depth, skipped, quarantined, the
+// oldest waiting item, the head, and assignments in the last 1 and 5
+// minutes before now.
+func (s *Store) queueStats(o *orgData, org string, q *queueData, quarantined int, now time.Time) router.QueueStats {
+	qs := router.QueueStats{Org: org, Queue: q.q.ID, Priority: q.q.Priority, Paused: q.q.Paused,
+		Quarantined: quarantined, StallCause: q.stallCause, Pause: q.q.Pause}
+	all := s.ordered(o, q.q.ID, true)
+	qs.Depth = len(all)
+	for _, it := range all {
+		if it.Skipped {
+			qs.Skipped++
+		}
+		if qs.OldestEnqueuedAt == nil || it.EnqueuedAt.Before(*qs.OldestEnqueuedAt) {
+			t := it.EnqueuedAt
+			qs.OldestEnqueuedAt = &t
+		}
+	}
+	qs.Head = s.headItem(all)
+	if q.lastAssigned != nil {
+		t := *q.lastAssigned
+		qs.LastAssignedAt = &t
+	}
+	if q.lastRouted != nil {
+		t := *q.lastRouted
+		qs.LastRoutedAt = &t
+	}
+	// A snapshot is a pure read: pruning here, relative to req.Now,
+	// would lose assignments that a snapshot at an earlier Now must
+	// still count. RouteOrg prunes as it appends.
+	for _, t := range q.assignedAt {
+		age := now.Sub(t)
+		if age < 0 || age > 5*time.Minute {
+			continue
+		}
+		if age <= time.Minute {
+			qs.Assigned1m++
+		}
+		qs.Assigned5m++
+	}
+	if q.stalledSince != nil {
+		t := *q.stalledSince
+		qs.StalledSince = &t
+	}
+	return qs
+}
+
+// headItem is the first item of a queue's routing order that is not
+// skipped (nil when there is none), with its current revision's
+// attributes when that revision exists.
+func (s *Store) headItem(all []*router.WorkItem) *router.HeadItem {
+	for _, it := range all {
+		if it.Skipped {
+			continue
+		}
+		h := &router.HeadItem{ID: it.ID, EnqueuedAt: it.EnqueuedAt, Attempts: it.Attempts,
+			LastError: it.LastError, FaultCause: it.FaultCause, CurrentRevisionID: it.CurrentRevisionID}
+		if it.LastAttemptAt != nil {
+			t := *it.LastAttemptAt
+			h.LastAttemptAt = &t
+		}
+		if r := s.revisions[it.CurrentRevisionID]; r != nil && r.WorkItemID == it.ID {
+			h.RevisionFound = true
+			h.Attributes = bytes.Clone(r.Attributes)
+		}
+		return h
+	}
+	return nil
 }
 
 func groupAgents(o *orgData) []router.AgentGroup {

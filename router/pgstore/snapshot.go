@@ -101,14 +101,29 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 	other := make(chan snapshotB, 1)
 	go func() { other <- s.snapshotOther(ctx, d, snapID, req.Org) }()
 
+	queues, teams, err := s.snapshotHalf(ctx, tx, req, snap)
+	ob := <-other
+	if err == nil {
+		err = ob.err
+	}
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+
+	assembleSnapshot(snap, queues, teams, ob)
+	return snap, nil
+}
+
+// snapshotHalf reads, in the snapshot's transaction, the queues (with
+// the dirty ones' heads overlaid), the teams and the source.
+func (s *Store) snapshotHalf(ctx context.Context, tx pgx.Tx, req router.SnapshotRequest, snap *router.StoreSnapshot) (queues []router.QueueStats, teams []router.Team, err error) {
+	now := snap.Now
 	b := &pgx.Batch{}
 	b.Queue(snapshotQueuesSQL, req.Org, now.Add(-70*time.Second), now.Add(-310*time.Second), now)
 	b.Queue(snapshotDirtySQL, req.Org)
 	b.Queue(snapshotTeamsSQL, req.Org)
 	b.Queue(sourceSQL)
 	br := tx.SendBatch(ctx, b)
-	var queues []router.QueueStats
-	var teams []router.Team
 	err = func() error {
 		rows, err := br.Query()
 		if err != nil {
@@ -144,28 +159,56 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	ob := <-other
-	if err == nil {
-		err = ob.err
+	if cerr := br.Close(); err == nil {
+		err = cerr
 	}
-	if err != nil {
-		return nil, s.wrap(err)
-	}
+	return queues, teams, err
+}
 
-	// Assemble.
-	index := make(map[string]int, len(ob.orgs))
-	sort.Strings(ob.orgs)
-	snap.Orgs = make([]router.OrgStats, len(ob.orgs))
-	for i, id := range ob.orgs {
+// qkey names a queue (or a team) within an org.
+type qkey struct{ org, queue string }
+
+// assembleSnapshot puts the two halves of a snapshot together per org:
+// counts on queues, teams, agent groups, and the orders readers rely on.
+func assembleSnapshot(snap *router.StoreSnapshot, queues []router.QueueStats, teams []router.Team, ob snapshotB) {
+	index := snapshotOrgs(snap, ob.orgs)
+	addSnapshotCounts(snap, index, queues, ob.counts)
+	teamStatus := addSnapshotTeams(snap, index, teams)
+	addAgentGroups(snap, index, teamStatus, ob.agents)
+	snap.Heartbeats = ob.heartbeats
+	// Queue order within an org: priority desc, then id (bytewise).
+	for i := range snap.Orgs {
+		qs := snap.Orgs[i].Queues
+		sort.Slice(qs, func(a, b int) bool {
+			if qs[a].Priority != qs[b].Priority {
+				return qs[a].Priority > qs[b].Priority
+			}
+			return qs[a].Queue < qs[b].Queue
+		})
+	}
+}
+
+// snapshotOrgs lays out the orgs in id order and returns each one's index.
+func snapshotOrgs(snap *router.StoreSnapshot, orgs []string) map[string]int {
+	index := make(map[string]int, len(orgs))
+	sort.Strings(orgs)
+	snap.Orgs = make([]router.OrgStats, len(orgs))
+	for i, id := range orgs {
 		snap.Orgs[i].Org = id
 		index[id] = i
 	}
-	type qkey struct{ org, queue string }
+	return index
+}
+
+// addSnapshotCounts adds the counters to their orgs and queues (items of
+// a queue that does not exist count as the org's orphans) and the queues
+// to their orgs.
+func addSnapshotCounts(snap *router.StoreSnapshot, index map[string]int, queues []router.QueueStats, counts []countRow) {
 	known := make(map[qkey]int, len(queues))
 	for i := range queues {
 		known[qkey{queues[i].Org, queues[i].Queue}] = i
 	}
-	for _, c := range ob.counts {
+	for _, c := range counts {
 		oi, ok := index[c.org]
 		if !ok {
 			continue
@@ -188,6 +231,11 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 			snap.Orgs[i].Queues = append(snap.Orgs[i].Queues, q)
 		}
 	}
+}
+
+// addSnapshotTeams adds the teams to their orgs, in id order, and returns
+// each team's status.
+func addSnapshotTeams(snap *router.StoreSnapshot, index map[string]int, teams []router.Team) map[qkey]router.TeamStatus {
 	teamStatus := make(map[qkey]router.TeamStatus, len(teams))
 	sort.Slice(teams, func(i, j int) bool {
 		if teams[i].OrgID != teams[j].OrgID {
@@ -201,10 +249,16 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 			snap.Orgs[i].Teams = append(snap.Orgs[i].Teams, t)
 		}
 	}
+	return teamStatus
+}
+
+// addAgentGroups groups each org's agents by team, team status, skills
+// and status (an agent of a team that does not exist counts as paused).
+func addAgentGroups(snap *router.StoreSnapshot, index map[string]int, teamStatus map[qkey]router.TeamStatus, agents []snapAgent) {
 	type gkey struct{ org, team, ts, skills, st string }
 	groups := map[gkey]*router.AgentGroup{}
 	var gkeys []gkey
-	for _, a := range ob.agents {
+	for _, a := range agents {
 		ts, ok := teamStatus[qkey{a.org, a.team}]
 		if !ok {
 			ts = router.TeamPaused
@@ -246,18 +300,6 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 			snap.Orgs[i].AgentGroups = append(snap.Orgs[i].AgentGroups, *groups[k])
 		}
 	}
-	snap.Heartbeats = ob.heartbeats
-	// Queue order within an org: priority desc, then id (bytewise).
-	for i := range snap.Orgs {
-		qs := snap.Orgs[i].Queues
-		sort.Slice(qs, func(a, b int) bool {
-			if qs[a].Priority != qs[b].Priority {
-				return qs[a].Priority > qs[b].Priority
-			}
-			return qs[a].Queue < qs[b].Queue
-		})
-	}
-	return snap, nil
 }
 
 type countRow struct {
