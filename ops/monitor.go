@@ -213,6 +213,14 @@ type HeadHealth struct {
 // Evaluate turns the store's raw aggregates into health. It is a pure
 // function of its inputs.
 func Evaluate(raw *router.StoreSnapshot, s Settings) *Snapshot {
+	return evaluate(raw, s, false)
+}
+
+// evaluate is Evaluate; with release it lets go of each org's raw
+// aggregates (queues' heads and attributes, teams, agent groups) once the
+// org is evaluated, so that a monitor that owns raw never holds the whole
+// raw fleet and the whole evaluated fleet at once.
+func evaluate(raw *router.StoreSnapshot, s Settings, release bool) *Snapshot {
 	now := raw.Now
 	snap := &Snapshot{GeneratedAt: now.UTC().Truncate(time.Millisecond), Engine: engineState(raw.Heartbeats, now, s.HeartbeatTimeout)}
 	snap.Settings.StallAfterSeconds = s.StallAfter.Seconds()
@@ -220,6 +228,9 @@ func Evaluate(raw *router.StoreSnapshot, s Settings) *Snapshot {
 	snap.Orgs = make([]OrgHealth, 0, len(raw.Orgs))
 	for i := range raw.Orgs {
 		oh := evaluateOrg(&raw.Orgs[i], now, s, snap.Engine)
+		if release {
+			releaseOrg(&raw.Orgs[i])
+		}
 		snap.Orgs = append(snap.Orgs, oh)
 		sm := &snap.Summary
 		sm.Orgs++
@@ -253,6 +264,16 @@ func Evaluate(raw *router.StoreSnapshot, s Settings) *Snapshot {
 		snap.Summary.Health = Worst(snap.Summary.Health, d.Health)
 	}
 	return snap
+}
+
+// releaseOrg drops what an evaluated org's raw aggregates point at. A
+// store may lay several orgs' queues out in one slice, so the queues'
+// heads are dropped one by one before the org lets go of its slices.
+func releaseOrg(o *router.OrgStats) {
+	for i := range o.Queues {
+		o.Queues[i].Head = nil
+	}
+	*o = router.OrgStats{}
 }
 
 // SortOrgs orders orgs by severity, then by oldest wait, so stuck orgs
@@ -593,7 +614,7 @@ func (m *Monitor) Snapshot(ctx context.Context, org string) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap := Evaluate(raw, m.settings)
+	snap := evaluate(raw, m.settings, true)
 	if snap.Store == "" {
 		snap.Store = m.desc
 	}
@@ -618,14 +639,14 @@ func (m *Monitor) Observe(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap := Evaluate(raw, m.settings)
+	snap := evaluate(raw, m.settings, true)
 	if snap.Store == "" {
 		snap.Store = m.desc
 	}
 	// On a standby (without a primary for writes) there is nothing to
 	// record stall events in: this monitor only watches.
 	if snap.Database == nil || !snap.Database.Viewer {
-		m.recordTransitions(ctx, raw, snap)
+		m.recordTransitions(ctx, snap)
 	}
 	m.mu.Lock()
 	m.last = snap
@@ -633,17 +654,13 @@ func (m *Monitor) Observe(ctx context.Context) (*Snapshot, error) {
 	return snap, nil
 }
 
-func (m *Monitor) recordTransitions(ctx context.Context, raw *router.StoreSnapshot, snap *Snapshot) {
-	persisted := map[[2]string]*time.Time{}
-	for _, o := range raw.Orgs {
-		for _, q := range o.Queues {
-			persisted[[2]string{o.Org, q.Queue}] = q.StalledSince
-		}
-	}
+// recordTransitions compares each queue's evaluated stall with the
+// persisted one, which the evaluated queue carries (StalledSince).
+func (m *Monitor) recordTransitions(ctx context.Context, snap *Snapshot) {
 	var marks []router.StallMark
 	for _, o := range snap.Orgs {
 		for _, q := range o.Queues {
-			was := persisted[[2]string{o.Org, q.Queue}] != nil
+			was := q.StalledSince != nil
 			switch {
 			case q.Stalled && !was:
 				marks = append(marks, router.StallMark{Org: o.Org, Queue: q.Queue, Cause: q.Cause,

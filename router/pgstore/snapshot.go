@@ -68,9 +68,17 @@ WHERE bucket IN ('queued', 'skipped', 'assigned', 'quarantined')
 GROUP BY org_id, queue_id`
 	snapshotOrgsSQL = `SELECT id FROM orgs WHERE ($1 = '' OR id = $1)`
 	// Skills travel as one string (they are stored sorted), which is also
-	// the grouping key: no array decoding per agent.
-	snapshotAgentsSQL = `SELECT org_id, team_id, array_to_string(skills, E'\x1f'), status, capacity, load FROM agents WHERE ($1 = '' OR org_id = $1)`
-	snapshotTeamsSQL  = `SELECT org_id, id, status FROM teams WHERE ($1 = '' OR org_id = $1)`
+	// the grouping key: no array decoding per agent. Rows come in the
+	// groups' order (bytewise), so that alike agents are consecutive and
+	// fold into their group as they are read.
+	snapshotAgentsSQL = `SELECT org_id, team_id, array_to_string(skills, E'\x1f') COLLATE "C" AS sk, status, capacity, load FROM agents WHERE ($1 = '' OR org_id = $1)
+ORDER BY org_id COLLATE "C", team_id COLLATE "C", status COLLATE "C", sk`
+	snapshotTeamsSQL = `SELECT org_id, id, status FROM teams WHERE ($1 = '' OR org_id = $1)`
+	// How many queues and teams the snapshot reads, so that their slices
+	// are allocated once, at their size (the orgs' windows keep the whole
+	// backing array alive, spare capacity included).
+	snapshotSizesSQL = `SELECT (SELECT count(*) FROM queues WHERE ($1 = '' OR org_id = $1)),
+       (SELECT count(*) FROM teams WHERE ($1 = '' OR org_id = $1))`
 )
 
 func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*router.StoreSnapshot, error) {
@@ -119,17 +127,22 @@ func (s *Store) Snapshot(ctx context.Context, req router.SnapshotRequest) (*rout
 func (s *Store) snapshotHalf(ctx context.Context, tx pgx.Tx, req router.SnapshotRequest, snap *router.StoreSnapshot) (queues []router.QueueStats, teams []router.Team, err error) {
 	now := snap.Now
 	b := &pgx.Batch{}
+	b.Queue(snapshotSizesSQL, req.Org)
 	b.Queue(snapshotQueuesSQL, req.Org, now.Add(-70*time.Second), now.Add(-310*time.Second), now)
 	b.Queue(snapshotDirtySQL, req.Org)
 	b.Queue(snapshotTeamsSQL, req.Org)
 	b.Queue(sourceSQL)
 	br := tx.SendBatch(ctx, b)
 	err = func() error {
+		var nQueues, nTeams int64
+		if err := br.QueryRow().Scan(&nQueues, &nTeams); err != nil {
+			return err
+		}
 		rows, err := br.Query()
 		if err != nil {
 			return err
 		}
-		if queues, err = scanQueueRows(rows); err != nil {
+		if queues, err = scanQueueRows(rows, int(nQueues)); err != nil {
 			return err
 		}
 		rows, err = br.Query()
@@ -143,7 +156,7 @@ func (s *Store) snapshotHalf(ctx context.Context, tx pgx.Tx, req router.Snapshot
 		if err != nil {
 			return err
 		}
-		teams, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (router.Team, error) {
+		teams, err = pgx.AppendRows(make([]router.Team, 0, nTeams), rows, func(r pgx.CollectableRow) (router.Team, error) {
 			var t router.Team
 			var st string
 			err := r.Scan(&t.OrgID, &t.ID, &st)
@@ -176,16 +189,6 @@ func assembleSnapshot(snap *router.StoreSnapshot, queues []router.QueueStats, te
 	teamStatus := addSnapshotTeams(snap, index, teams)
 	addAgentGroups(snap, index, teamStatus, ob.agents)
 	snap.Heartbeats = ob.heartbeats
-	// Queue order within an org: priority desc, then id (bytewise).
-	for i := range snap.Orgs {
-		qs := snap.Orgs[i].Queues
-		sort.Slice(qs, func(a, b int) bool {
-			if qs[a].Priority != qs[b].Priority {
-				return qs[a].Priority > qs[b].Priority
-			}
-			return qs[a].Queue < qs[b].Queue
-		})
-	}
 }
 
 // snapshotOrgs lays out the orgs in id order and returns each one's index.
@@ -226,10 +229,20 @@ func addSnapshotCounts(snap *router.StoreSnapshot, index map[string]int, queues 
 			o.Orphans += waiting
 		}
 	}
-	for _, q := range queues {
-		if i, ok := index[q.Org]; ok {
-			snap.Orgs[i].Queues = append(snap.Orgs[i].Queues, q)
+	// Each org's queues are a window of the one slice, sorted by org, then
+	// in routing order (priority desc, then id bytewise): no copy per org.
+	slices.SortFunc(queues, func(a, b router.QueueStats) int {
+		return cmp.Or(strings.Compare(a.Org, b.Org), cmp.Compare(b.Priority, a.Priority), strings.Compare(a.Queue, b.Queue))
+	})
+	for lo := 0; lo < len(queues); {
+		hi := lo + 1
+		for hi < len(queues) && queues[hi].Org == queues[lo].Org {
+			hi++
 		}
+		if i, ok := index[queues[lo].Org]; ok {
+			snap.Orgs[i].Queues = queues[lo:hi:hi]
+		}
+		lo = hi
 	}
 }
 
@@ -245,61 +258,89 @@ func addSnapshotTeams(snap *router.StoreSnapshot, index map[string]int, teams []
 	})
 	for _, t := range teams {
 		teamStatus[qkey{t.OrgID, t.ID}] = t.Status
-		if i, ok := index[t.OrgID]; ok {
-			snap.Orgs[i].Teams = append(snap.Orgs[i].Teams, t)
+	}
+	// Each org's teams are a window of the one sorted slice.
+	for lo := 0; lo < len(teams); {
+		hi := lo + 1
+		for hi < len(teams) && teams[hi].OrgID == teams[lo].OrgID {
+			hi++
 		}
+		if i, ok := index[teams[lo].OrgID]; ok {
+			snap.Orgs[i].Teams = teams[lo:hi:hi]
+		}
+		lo = hi
 	}
 	return teamStatus
 }
 
-// addAgentGroups groups each org's agents by team, team status, skills
-// and status (an agent of a team that does not exist counts as paused).
-func addAgentGroups(snap *router.StoreSnapshot, index map[string]int, teamStatus map[qkey]router.TeamStatus, agents []snapAgent) {
-	type gkey struct{ org, team, ts, skills, st string }
-	groups := map[gkey]*router.AgentGroup{}
-	var gkeys []gkey
-	for _, a := range agents {
-		ts, ok := teamStatus[qkey{a.org, a.team}]
+// addAgentGroups gives each group its team's status (an agent of a team
+// that does not exist counts as paused) and each org its groups, a window
+// of the one slice read in order (org, team, status, skills).
+func addAgentGroups(snap *router.StoreSnapshot, index map[string]int, teamStatus map[qkey]router.TeamStatus, ag agentGroups) {
+	for n := range ag.groups {
+		ts, ok := teamStatus[qkey{ag.orgs[n], ag.groups[n].TeamID}]
 		if !ok {
 			ts = router.TeamPaused
 		}
-		k := gkey{a.org, a.team, string(ts), a.skills, a.status}
-		g := groups[k]
-		if g == nil {
-			skills := []string{}
-			if a.skills != "" {
-				skills = strings.Split(a.skills, "\x1f")
+		ag.groups[n].TeamStatus = ts
+	}
+	for lo := 0; lo < len(ag.groups); {
+		hi := lo + 1
+		for hi < len(ag.groups) && ag.orgs[hi] == ag.orgs[lo] {
+			hi++
+		}
+		if i, ok := index[ag.orgs[lo]]; ok {
+			snap.Orgs[i].AgentGroups = ag.groups[lo:hi:hi]
+		}
+		lo = hi
+	}
+}
+
+// agentGroups are the agents folded into groups as they are read: the
+// groups in order, each with its org (orgs[i] is groups[i]'s).
+type agentGroups struct {
+	groups []router.AgentGroup
+	orgs   []string
+}
+
+// scanAgentGroups folds rows of snapshotAgentsSQL, which come ordered by
+// org, team, status and skills, into groups. Groups with the same skills
+// share one (read-only) slice of them.
+func scanAgentGroups(rows pgx.Rows) (agentGroups, error) {
+	defer rows.Close()
+	var out agentGroups
+	skillSets := map[string][]string{}
+	var lastSkills string
+	var org, team, skills, status string
+	var capacity, load int
+	for rows.Next() {
+		if err := rows.Scan(&org, &team, &skills, &status, &capacity, &load); err != nil {
+			return agentGroups{}, err
+		}
+		n := len(out.groups) - 1
+		if n < 0 || out.orgs[n] != org || out.groups[n].TeamID != team || string(out.groups[n].Status) != status || lastSkills != skills {
+			sk, seen := skillSets[skills]
+			if !seen {
+				sk = []string{}
+				if skills != "" {
+					sk = strings.Split(skills, "\x1f")
+				}
+				skillSets[skills] = sk
 			}
-			g = &router.AgentGroup{TeamID: a.team, TeamStatus: ts, Skills: skills, Status: router.AgentStatus(a.status)}
-			groups[k] = g
-			gkeys = append(gkeys, k)
+			out.groups = append(out.groups, router.AgentGroup{TeamID: team, Skills: sk, Status: router.AgentStatus(status)})
+			out.orgs = append(out.orgs, org)
+			lastSkills = skills
+			n++
 		}
+		g := &out.groups[n]
 		g.Agents++
-		g.Capacity += a.capacity
-		g.Load += a.load
-		if a.load < a.capacity {
-			g.Free += a.capacity - a.load
+		g.Capacity += capacity
+		g.Load += load
+		if load < capacity {
+			g.Free += capacity - load
 		}
 	}
-	sort.Slice(gkeys, func(i, j int) bool {
-		a, b := gkeys[i], gkeys[j]
-		switch {
-		case a.org != b.org:
-			return a.org < b.org
-		case a.team != b.team:
-			return a.team < b.team
-		case a.st != b.st:
-			return a.st < b.st
-		case a.ts != b.ts:
-			return a.ts < b.ts
-		}
-		return a.skills < b.skills
-	})
-	for _, k := range gkeys {
-		if i, ok := index[k.org]; ok {
-			snap.Orgs[i].AgentGroups = append(snap.Orgs[i].AgentGroups, *groups[k])
-		}
-	}
+	return out, rows.Err()
 }
 
 type countRow struct {
@@ -307,16 +348,10 @@ type countRow struct {
 	queued, skipped, assigned, quarantined int64
 }
 
-// snapAgent is one agent as the snapshot reads it.
-type snapAgent struct {
-	org, team, skills, status string
-	capacity, load            int
-}
-
 type snapshotB struct {
 	orgs       []string
 	counts     []countRow
-	agents     []snapAgent
+	agents     agentGroups
 	heartbeats []router.Heartbeat
 	err        error
 }
@@ -365,15 +400,7 @@ func (s *Store) snapshotOther(ctx context.Context, d *db, snapID, org string) (o
 	if err != nil {
 		return snapshotB{err: err}
 	}
-	for rows.Next() {
-		var a snapAgent
-		if err := rows.Scan(&a.org, &a.team, &a.skills, &a.status, &a.capacity, &a.load); err != nil {
-			rows.Close()
-			return snapshotB{err: err}
-		}
-		out.agents = append(out.agents, a)
-	}
-	if err := rows.Err(); err != nil {
+	if out.agents, err = scanAgentGroups(rows); err != nil {
 		return snapshotB{err: err}
 	}
 	rows, err = br.Query()
@@ -488,9 +515,9 @@ func (s *Store) MarkStalls(ctx context.Context, req router.MarkStallsRequest) ([
 	return out, nil
 }
 
-func scanQueueRows(rows pgx.Rows) ([]router.QueueStats, error) {
+func scanQueueRows(rows pgx.Rows, n int) ([]router.QueueStats, error) {
 	defer rows.Close()
-	var out []router.QueueStats
+	out := make([]router.QueueStats, 0, n)
 	var (
 		lastAssigned, lastRouted, stalledSince pgtype.Timestamptz
 		oldest, hEnq, hLast                    pgtype.Timestamptz
