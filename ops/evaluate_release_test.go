@@ -17,8 +17,8 @@ func TestEvaluateReleasingMatchesEvaluate(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatal("releasing evaluation differs from Evaluate")
 	}
-	if want.Summary.BehindQueues == 0 || want.Summary.StarvedQueues == 0 {
-		t.Fatalf("the fleet should hold queues that are behind and starved: %+v", want.Summary)
+	if want.Summary.StalledQueues+want.Summary.BehindQueues == 0 || want.Summary.StarvedQueues == 0 {
+		t.Fatalf("the fleet should hold stuck (stalled or behind) and starved queues: %+v", want.Summary)
 	}
 	for i, o := range raw.Orgs {
 		if o.Queues != nil || o.Teams != nil || o.AgentGroups != nil {
