@@ -43,8 +43,11 @@ func rawFleet(n int) *router.StoreSnapshot {
 			depth := r.IntN(300)
 			oldest := now.Add(-time.Duration(r.IntN(600)) * time.Second)
 			last := now.Add(-time.Duration(r.IntN(20)) * time.Second)
+			// An engine pass reached every queue a second ago: a stuck head
+			// is a stall, not an engine that is behind.
+			routed := now.Add(-time.Second)
 			qs := router.QueueStats{Org: org, Queue: q, Priority: 90 - 10*qi, Depth: depth, OldestEnqueuedAt: &oldest,
-				LastAssignedAt: &last, Assigned1m: r.IntN(50), Assigned5m: r.IntN(250)}
+				LastAssignedAt: &last, LastRoutedAt: &routed, Assigned1m: r.IntN(50), Assigned5m: r.IntN(250)}
 			if depth > 0 {
 				h := &router.HeadItem{ID: int64(i*10 + qi), EnqueuedAt: oldest, CurrentRevisionID: int64(i*100 + qi),
 					RevisionFound: true, Attributes: attrs(r.IntN(101))}
