@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/routeops/routeops/ops"
@@ -31,23 +29,20 @@ func (a *app) teamsCmd() *cobra.Command {
 		Short: "List teams (every org's unless --org), with who paused them, why and since when",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			ts, err := a.newOps(st).Teams(cmd.Context(), org)
-			if err != nil {
-				return a.opsErr(err)
-			}
-			if a.output("table") == "json" {
-				return a.printJSON(map[string]any{"teams": ts})
-			}
-			t := newTable(a.stdout, present.TeamHeaders...)
-			for _, tm := range ts {
-				t.row(present.TeamRow(tm)...)
-			}
-			return t.flush()
+			return a.withOps(cmd.Context(), func(o *ops.Ops) error {
+				ts, err := o.Teams(cmd.Context(), org)
+				if err != nil {
+					return a.opsErr(err)
+				}
+				if a.output("table") == "json" {
+					return a.printJSON(map[string]any{"teams": ts})
+				}
+				t := newTable(a.stdout, present.TeamHeaders...)
+				for _, tm := range ts {
+					t.row(present.TeamRow(tm)...)
+				}
+				return t.flush()
+			})
 		},
 	}
 	list.Flags().StringVar(&org, "org", "", "only this org")
@@ -87,20 +82,13 @@ func (a *app) teamCmd() *cobra.Command {
 				if err := a.confirm(action, present.AskTeam(org, team, st, r)); err != nil {
 					return err
 				}
-				s, err := a.openStore(cmd.Context())
-				if err != nil {
-					return err
-				}
-				defer s.Close()
-				res, err := a.newOps(s).SetTeamStatus(cmd.Context(), org, team, st, r)
-				if err != nil {
-					return a.opsErr(err)
-				}
-				if a.output("table") == "json" {
-					return a.printJSON(res)
-				}
-				_, err = fmt.Fprintln(a.stdout, present.ActionOutcome(res))
-				return err
+				return a.withOps(cmd.Context(), func(o *ops.Ops) error {
+					res, err := o.SetTeamStatus(cmd.Context(), org, team, st, r)
+					if err != nil {
+						return a.opsErr(err)
+					}
+					return a.printAction(res, present.ActionOutcome(res))
+				})
 			},
 		}
 		if st == router.TeamPaused {
@@ -122,23 +110,20 @@ func (a *app) agentsCmd() *cobra.Command {
 			if org == "" {
 				return usageErr("agents list needs --org")
 			}
-			st, err := a.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			as, err := a.newOps(st).Agents(cmd.Context(), org)
-			if err != nil {
-				return a.opsErr(err)
-			}
-			if a.output("table") == "json" {
-				return a.printJSON(map[string]any{"agents": as})
-			}
-			t := newTable(a.stdout, present.AgentHeaders...)
-			for _, ag := range as {
-				t.row(present.AgentRow(ag)...)
-			}
-			return t.flush()
+			return a.withOps(cmd.Context(), func(o *ops.Ops) error {
+				as, err := o.Agents(cmd.Context(), org)
+				if err != nil {
+					return a.opsErr(err)
+				}
+				if a.output("table") == "json" {
+					return a.printJSON(map[string]any{"agents": as})
+				}
+				t := newTable(a.stdout, present.AgentHeaders...)
+				for _, ag := range as {
+					t.row(present.AgentRow(ag)...)
+				}
+				return t.flush()
+			})
 		},
 	}
 	list.Flags().StringVar(&org, "org", "", "the org (required)")
@@ -165,20 +150,13 @@ func (a *app) agentCmd() *cobra.Command {
 			if err := a.confirm(ops.ActionAgent, present.AskAgent(org, agent, st)); err != nil {
 				return err
 			}
-			s, err := a.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			res, err := a.newOps(s).SetAgentStatus(cmd.Context(), org, agent, st)
-			if err != nil {
-				return a.opsErr(err)
-			}
-			if a.output("table") == "json" {
-				return a.printJSON(res)
-			}
-			_, err = fmt.Fprintln(a.stdout, present.ActionOutcome(res))
-			return err
+			return a.withOps(cmd.Context(), func(o *ops.Ops) error {
+				res, err := o.SetAgentStatus(cmd.Context(), org, agent, st)
+				if err != nil {
+					return a.opsErr(err)
+				}
+				return a.printAction(res, present.ActionOutcome(res))
+			})
 		},
 	}
 	cmd.AddCommand(set)

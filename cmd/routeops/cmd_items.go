@@ -235,25 +235,19 @@ func (a *app) pauseCmd(pause bool) *cobra.Command {
 			if err := a.confirm(verb, question); err != nil {
 				return err
 			}
-			st, err := a.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			var res router.ActionResult
-			if pause {
-				res, err = a.newOps(st).Pause(cmd.Context(), ref, reason, d)
-			} else {
-				res, err = a.newOps(st).SetPaused(cmd.Context(), ref, false)
-			}
-			if err != nil {
-				return a.opsErr(err)
-			}
-			if a.output("table") == "json" {
-				return a.printJSON(res)
-			}
-			fmt.Fprintln(a.stdout, present.PauseOutcome(ref, pause, res))
-			return nil
+			return a.withOps(cmd.Context(), func(o *ops.Ops) error {
+				var res router.ActionResult
+				var err error
+				if pause {
+					res, err = o.Pause(cmd.Context(), ref, reason, d)
+				} else {
+					res, err = o.SetPaused(cmd.Context(), ref, false)
+				}
+				if err != nil {
+					return a.opsErr(err)
+				}
+				return a.printAction(res, present.PauseOutcome(ref, pause, res))
+			})
 		},
 	}
 	if pause {

@@ -437,6 +437,26 @@ func (a *app) actor() router.Actor { return a.act }
 // settings and rules.
 func (a *app) newOps(st router.Store) *ops.Ops { return ops.New(st, a.opsOptions()) }
 
+// withOps runs fn with ops on the configured store, and closes the store.
+func (a *app) withOps(ctx context.Context, fn func(o *ops.Ops) error) error {
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(a.newOps(st))
+}
+
+// printAction prints an action's result: the result itself with -o json,
+// else its sentence.
+func (a *app) printAction(res router.ActionResult, sentence string) error {
+	if a.output("table") == "json" {
+		return a.printJSON(res)
+	}
+	_, err := fmt.Fprintln(a.stdout, sentence)
+	return err
+}
+
 func (a *app) opsOptions() ops.Options {
 	return ops.Options{
 		Clock: router.RealClock{}, Actor: a.actor(), MonitorActor: a.monitorActor(), Health: a.settings(),
