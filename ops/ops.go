@@ -353,15 +353,26 @@ type ItemPage struct {
 
 // ListItems lists items, paginated by id.
 func (o *Ops) ListItems(ctx context.Context, f router.ItemFilter) (*ItemPage, error) {
-	if f.Limit <= 0 {
-		f.Limit = 50
-	}
-	want := f.Limit
-	f.Limit = want + 1
+	want := pageSize(f.Limit)
+	f.Limit = want + 1 // one more, to know whether a next page exists
 	items, err := o.store.ListItems(ctx, f)
 	if err != nil {
 		return nil, err
 	}
+	return newPage(items, want), nil
+}
+
+// pageSize is a page's size: limit, or 50 when it is not positive.
+func pageSize(limit int) int {
+	if limit <= 0 {
+		return 50
+	}
+	return limit
+}
+
+// newPage is the page of the first want items; a store that returned
+// more (it was asked for want+1) has a next page, after the last shown.
+func newPage(items []router.WorkItem, want int) *ItemPage {
 	p := &ItemPage{Items: items}
 	if len(items) > want {
 		p.Items = items[:want]
@@ -370,7 +381,7 @@ func (o *Ops) ListItems(ctx context.Context, f router.ItemFilter) (*ItemPage, er
 	if p.Items == nil {
 		p.Items = []router.WorkItem{}
 	}
-	return p, nil
+	return p
 }
 
 // Verify runs the integrity scan.

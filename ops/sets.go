@@ -529,24 +529,13 @@ func (o *Ops) ListSelected(ctx context.Context, sel router.ItemSelector) (*ItemP
 	if err := sel.Validate(); err != nil {
 		return nil, requestErr("%s", err.Error())
 	}
-	if sel.Limit <= 0 {
-		sel.Limit = 50
-	}
-	want := sel.Limit
-	sel.Limit = want + 1
+	want := pageSize(sel.Limit)
+	sel.Limit = want + 1 // one more, to know whether a next page exists
 	items, err := o.store.SelectItems(ctx, sel)
 	if err != nil {
 		return nil, err
 	}
-	p := &ItemPage{Items: items}
-	if len(items) > want {
-		p.Items = items[:want]
-		p.Next = p.Items[want-1].ID
-	}
-	if p.Items == nil {
-		p.Items = []router.WorkItem{}
-	}
-	return p, nil
+	return newPage(items, want), nil
 }
 
 // CountSelection counts a selection: the total and by org and queue. It
