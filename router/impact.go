@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"slices"
+	"sort"
 	"time"
 )
 
@@ -55,6 +56,31 @@ type WaitStats struct {
 // percentile, which would sort every wait once more.
 type ImpactData struct {
 	Orgs []ImpactOrg
+}
+
+// ImpactOrgs collects a report's orgs as a store finds them, in any
+// order; Data lays them out in the report's order.
+type ImpactOrgs map[string]*ImpactOrg
+
+// Org is the org's entry, made on first use.
+func (m ImpactOrgs) Org(id string) *ImpactOrg {
+	if o := m[id]; o != nil {
+		return o
+	}
+	o := &ImpactOrg{Org: id}
+	m[id] = o
+	return o
+}
+
+// Data is the report: orgs by id, each org's queues by id.
+func (m ImpactOrgs) Data() *ImpactData {
+	out := &ImpactData{}
+	for _, o := range m {
+		sort.Slice(o.Queues, func(i, j int) bool { return o.Queues[i].Queue < o.Queues[j].Queue })
+		out.Orgs = append(out.Orgs, *o)
+	}
+	sort.Slice(out.Orgs, func(i, j int) bool { return out.Orgs[i].Org < out.Orgs[j].Org })
+	return out
 }
 
 // FleetStats adds up the orgs' figures: items, over-SLA, excess, and the

@@ -30,16 +30,8 @@ func (s *Store) Impact(ctx context.Context, req router.ImpactRequest) (*router.I
 		byOrg[it.OrgID] = append(byOrg[it.OrgID], w)
 		byQueue[key{it.OrgID, it.QueueID}] = append(byQueue[key{it.OrgID, it.QueueID}], w)
 	}
-	out := &router.ImpactData{}
-	orgs := map[string]*router.ImpactOrg{}
-	org := func(id string) *router.ImpactOrg {
-		if o := orgs[id]; o != nil {
-			return o
-		}
-		o := &router.ImpactOrg{Org: id}
-		orgs[id] = o
-		return o
-	}
+	orgs := router.ImpactOrgs{}
+	org := orgs.Org
 	for id, ws := range byOrg {
 		org(id).WaitStats = router.StatsOf(ws, req.SLA)
 	}
@@ -49,12 +41,7 @@ func (s *Store) Impact(ctx context.Context, req router.ImpactRequest) (*router.I
 	}
 	s.impactMoved(req, since, until, org)
 	s.impactStalls(req, since, until, org)
-	for _, o := range orgs {
-		sort.Slice(o.Queues, func(i, j int) bool { return o.Queues[i].Queue < o.Queues[j].Queue })
-		out.Orgs = append(out.Orgs, *o)
-	}
-	sort.Slice(out.Orgs, func(i, j int) bool { return out.Orgs[i].Org < out.Orgs[j].Org })
-	return out, nil
+	return orgs.Data(), nil
 }
 
 // impactMoved counts and lists the items quarantined or repaired in the

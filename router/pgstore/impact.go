@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,16 +36,8 @@ func (s *Store) Impact(ctx context.Context, req router.ImpactRequest) (*router.I
 		args = append(args, req.Org)
 		orgCond = " AND w.org_id = $4"
 	}
-	out := &router.ImpactData{}
-	orgs := map[string]*router.ImpactOrg{}
-	org := func(id string) *router.ImpactOrg {
-		if o := orgs[id]; o != nil {
-			return o
-		}
-		o := &router.ImpactOrg{Org: id}
-		orgs[id] = o
-		return o
-	}
+	orgs := router.ImpactOrgs{}
+	org := orgs.Org
 	if err := s.impactWaits(ctx, tx, orgCond, args, org); err != nil {
 		return nil, s.wrap(err)
 	}
@@ -56,12 +47,7 @@ func (s *Store) Impact(ctx context.Context, req router.ImpactRequest) (*router.I
 	if err := s.impactStalls(ctx, tx, args, req.Org != "", org); err != nil {
 		return nil, s.wrap(err)
 	}
-	for _, o := range orgs {
-		sort.Slice(o.Queues, func(i, j int) bool { return o.Queues[i].Queue < o.Queues[j].Queue })
-		out.Orgs = append(out.Orgs, *o)
-	}
-	sort.Slice(out.Orgs, func(i, j int) bool { return out.Orgs[i].Org < out.Orgs[j].Org })
-	return out, nil
+	return orgs.Data(), nil
 }
 
 func (s *Store) impactWaits(ctx context.Context, tx pgx.Tx, orgCond string, args []any, org func(string) *router.ImpactOrg) error {
