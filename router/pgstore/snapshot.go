@@ -234,14 +234,24 @@ func addSnapshotCounts(snap *router.StoreSnapshot, index map[string]int, queues 
 	slices.SortFunc(queues, func(a, b router.QueueStats) int {
 		return cmp.Or(strings.Compare(a.Org, b.Org), cmp.Compare(b.Priority, a.Priority), strings.Compare(a.Queue, b.Queue))
 	})
-	for lo := 0; lo < len(queues); {
-		hi := lo + 1
-		for hi < len(queues) && queues[hi].Org == queues[lo].Org {
-			hi++
-		}
-		if i, ok := index[queues[lo].Org]; ok {
+	eachOrgRun(len(queues), func(n int) string { return queues[n].Org }, func(org string, lo, hi int) {
+		if i, ok := index[org]; ok {
 			snap.Orgs[i].Queues = queues[lo:hi:hi]
 		}
+	})
+}
+
+// eachOrgRun calls place with each run [lo, hi) of rows 0..n-1 that share
+// an org (rows sorted by org). Callers give each org the window
+// rows[lo:hi:hi] of their one slice: no copy per org, and the capacity cut
+// keeps an append from spilling into the next org's rows.
+func eachOrgRun(n int, orgAt func(int) string, place func(org string, lo, hi int)) {
+	for lo := 0; lo < n; {
+		hi := lo + 1
+		for hi < n && orgAt(hi) == orgAt(lo) {
+			hi++
+		}
+		place(orgAt(lo), lo, hi)
 		lo = hi
 	}
 }
@@ -260,16 +270,11 @@ func addSnapshotTeams(snap *router.StoreSnapshot, index map[string]int, teams []
 		teamStatus[qkey{t.OrgID, t.ID}] = t.Status
 	}
 	// Each org's teams are a window of the one sorted slice.
-	for lo := 0; lo < len(teams); {
-		hi := lo + 1
-		for hi < len(teams) && teams[hi].OrgID == teams[lo].OrgID {
-			hi++
-		}
-		if i, ok := index[teams[lo].OrgID]; ok {
+	eachOrgRun(len(teams), func(n int) string { return teams[n].OrgID }, func(org string, lo, hi int) {
+		if i, ok := index[org]; ok {
 			snap.Orgs[i].Teams = teams[lo:hi:hi]
 		}
-		lo = hi
-	}
+	})
 	return teamStatus
 }
 
@@ -284,16 +289,11 @@ func addAgentGroups(snap *router.StoreSnapshot, index map[string]int, teamStatus
 		}
 		ag.groups[n].TeamStatus = ts
 	}
-	for lo := 0; lo < len(ag.groups); {
-		hi := lo + 1
-		for hi < len(ag.groups) && ag.orgs[hi] == ag.orgs[lo] {
-			hi++
-		}
-		if i, ok := index[ag.orgs[lo]]; ok {
+	eachOrgRun(len(ag.groups), func(n int) string { return ag.orgs[n] }, func(org string, lo, hi int) {
+		if i, ok := index[org]; ok {
 			snap.Orgs[i].AgentGroups = ag.groups[lo:hi:hi]
 		}
-		lo = hi
-	}
+	})
 }
 
 // agentGroups are the agents folded into groups as they are read: the
