@@ -94,11 +94,7 @@ func (s *scenario) fleet(ctx context.Context) error {
 	s.settle(ctx, db)
 	bin, err := findPgbench(s.opts.Pgbench)
 	if err == nil {
-		var bare database
-		bare, err = s.bareDB(ctx, orgs, per)
-		if err == nil {
-			err = s.yardstick(ctx, bin, bare, orgs, orgs*per, rate, "_bare")
-		}
+		err = s.bareYardstick(ctx, bin, orgs, per, rate)
 	}
 	if err != nil {
 		r.Set("pgbench_bare_error", err.Error())

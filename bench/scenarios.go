@@ -119,11 +119,7 @@ func (s *scenario) throughput(ctx context.Context) error {
 			r.Note("pgbench yardstick failed: %v", err)
 		}
 		s.settle(ctx, copyDB)
-		bare, err := s.bareDB(ctx, orgs, per)
-		if err == nil {
-			err = s.yardstick(ctx, bin, bare, orgs, orgs*per, rate, "_bare")
-		}
-		if err != nil {
+		if err := s.bareYardstick(ctx, bin, orgs, per, rate); err != nil {
 			r.Set("pgbench_bare_error", err.Error())
 			r.Note("bare-table pgbench yardstick failed: %v", err)
 		}
@@ -203,6 +199,16 @@ func (s *scenario) bareDB(ctx context.Context, orgs, per int) (database, error) 
 		return db, err
 	}
 	return db, withConn(ctx, db, func(conn *pgx.Conn) error { return pgstore.CreateBareYardstick(ctx, conn, orgs, per) })
+}
+
+// bareYardstick runs the pgbench yardstick on a bare table of orgs × per
+// items (bareDB), recording it with the suffix _bare.
+func (s *scenario) bareYardstick(ctx context.Context, bin string, orgs, per int, engineRate float64) error {
+	bare, err := s.bareDB(ctx, orgs, per)
+	if err != nil {
+		return err
+	}
+	return s.yardstick(ctx, bin, bare, orgs, orgs*per, engineRate, "_bare")
 }
 
 // ---- poison ----
