@@ -9,10 +9,12 @@
 package ops
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -276,22 +278,51 @@ func releaseOrg(o *router.OrgStats) {
 	*o = router.OrgStats{}
 }
 
-// SortOrgs orders orgs by severity, then by oldest wait, so stuck orgs
-// come first.
+// SortOrgs orders orgs by severity, then by stalled queues, then by
+// oldest wait, then by id, so stuck orgs come first. The order is total
+// (org ids are unique), so the sort need not be stable. It sorts a
+// permutation and then moves each org once: an OrgHealth is large, and a
+// sort that swaps the values themselves moved them O(n log n) times
+// (a fifth of `status -o json`'s time over 50,000 orgs).
 func SortOrgs(orgs []OrgHealth) {
-	sort.SliceStable(orgs, func(i, j int) bool {
-		a, b := &orgs[i], &orgs[j]
-		if a.Health.rank() != b.Health.rank() {
-			return a.Health.rank() > b.Health.rank()
+	perm := make([]int32, len(orgs))
+	for i := range perm {
+		perm[i] = int32(i)
+	}
+	slices.SortFunc(perm, func(i, j int32) int { return compareOrgs(&orgs[i], &orgs[j]) })
+	// perm[k] is the index of the org that belongs at k: follow each
+	// cycle once, moving every org exactly once.
+	for start := range perm {
+		if perm[start] < 0 || int(perm[start]) == start {
+			continue
 		}
-		if a.StalledQueues != b.StalledQueues {
-			return a.StalledQueues > b.StalledQueues
+		tmp := orgs[start]
+		k := start
+		for {
+			src := int(perm[k])
+			perm[k] = -1
+			if src == start {
+				orgs[k] = tmp
+				break
+			}
+			orgs[k] = orgs[src]
+			k = src
 		}
-		if a.OldestAgeSeconds != b.OldestAgeSeconds {
-			return a.OldestAgeSeconds > b.OldestAgeSeconds
-		}
-		return a.Org < b.Org
-	})
+	}
+}
+
+// compareOrgs is SortOrgs's order.
+func compareOrgs(a, b *OrgHealth) int {
+	if c := cmp.Compare(b.Health.rank(), a.Health.rank()); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.StalledQueues, a.StalledQueues); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.OldestAgeSeconds, a.OldestAgeSeconds); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Org, b.Org)
 }
 
 func engineState(hbs []router.Heartbeat, now time.Time, timeout time.Duration) EngineState {
