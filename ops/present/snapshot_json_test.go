@@ -2,6 +2,7 @@ package present_test
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -24,9 +25,17 @@ func TestSnapshotJSONIsJSON(t *testing.T) {
 		{Org: "org-0001", Health: ops.HealthOK, Queues: []ops.QueueHealth{}},
 		{Org: "org-\x00", Health: ops.HealthWarning, Queues: []ops.QueueHealth{{Queue: "q", Behind: true}}},
 	}
-	for _, n := range []int{3, 1, 0} {
+	// Enough orgs for several encoding chunks (and a partial last one).
+	many := make([]ops.OrgHealth, 0, 1000)
+	for i := range 1000 {
+		o := s.Orgs[i%3]
+		o.Org = fmt.Sprintf("%s-%d", o.Org, i)
+		many = append(many, o)
+	}
+	for _, orgs := range [][]ops.OrgHealth{s.Orgs, s.Orgs[:1], s.Orgs[:0], many} {
 		c := *s
-		c.Orgs = s.Orgs[:n]
+		c.Orgs = orgs
+		n := len(orgs)
 		var want, got bytes.Buffer
 		if err := present.JSON(&want, &c); err != nil {
 			t.Fatal(err)
