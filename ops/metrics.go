@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,7 +76,11 @@ func NewMetrics(mon *Monitor, o MetricsOptions) *Metrics {
 	if o.PerQueue == "" {
 		o.PerQueue = PerQueueUnhealthy
 	}
-	m.snap = &snapshotCollector{mon: mon, perQueue: o.PerQueue}
+	m.snap = &snapshotCollector{perQueue: o.PerQueue}
+	if mon != nil {
+		m.snap.settings = mon.Settings()
+		mon.OnSnapshot(m.snap.keep)
+	}
 	m.reg.MustRegister(m.assignments, m.faults, m.errors, m.wakeups, m.batchSecs, m.snap,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -171,10 +176,48 @@ var (
 	descExported = prometheus.NewDesc("routeops_queue_series_queues", "Queues that have series of their own in this scrape.", nil, nil)
 )
 
-// snapshotCollector renders the monitor's latest snapshot as gauges.
+// snapshotCollector renders what the metrics keep of the monitor's
+// latest full snapshot as gauges.
 type snapshotCollector struct {
-	mon      *Monitor
 	perQueue PerQueue
+	settings Settings
+
+	mu   sync.Mutex
+	view *metricsView
+}
+
+// metricsView is what a scrape exports of one snapshot: the fleet totals,
+// the engine's state and the queues that get series of their own, copied
+// out, so that the snapshot itself (tens of megabytes over a large fleet)
+// is not kept between observations.
+type metricsView struct {
+	generatedAt  time.Time
+	engine       EngineState
+	summary      Summary
+	orgs, queues map[Health]int
+	picked       []pickedQueue
+	dropped      int
+}
+
+// keep makes the view of a snapshot the one scrapes export.
+func (c *snapshotCollector) keep(s *Snapshot) {
+	v := &metricsView{generatedAt: s.GeneratedAt, engine: s.Engine, summary: s.Summary,
+		orgs: map[Health]int{}, queues: map[Health]int{}}
+	for i := range s.Orgs {
+		o := &s.Orgs[i]
+		v.orgs[o.Health]++
+		for j := range o.Queues {
+			v.queues[o.Queues[j].Health]++
+		}
+	}
+	v.picked, v.dropped = pickQueues(s, c.perQueue, c.settings)
+	if lag := s.Summary.ReplicaLagSeconds; lag != nil {
+		l := *lag
+		v.summary.ReplicaLagSeconds = &l
+	}
+	c.mu.Lock()
+	c.view = v
+	c.mu.Unlock()
 }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -186,50 +229,39 @@ func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
-	if c.mon == nil {
-		return
-	}
-	s := c.mon.Last()
-	if s == nil {
+	c.mu.Lock()
+	v := c.view
+	c.mu.Unlock()
+	if v == nil {
 		return
 	}
 	g := func(d *prometheus.Desc, v float64, lv ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
 	}
-	c.collectFleet(s, g)
-	picked, dropped := pickQueues(s, c.perQueue, c.mon.Settings())
-	for _, p := range picked {
-		collectQueue(p.org, p.q, g)
+	collectFleet(v, g)
+	for i := range v.picked {
+		collectQueue(v.picked[i].org, &v.picked[i].q, g)
 	}
-	g(descExported, float64(len(picked)))
-	g(descDropped, float64(dropped))
-	if s.Engine.LastBeatEpoch > 0 {
-		g(descBeat, s.Engine.LastBeatEpoch)
+	g(descExported, float64(len(v.picked)))
+	g(descDropped, float64(v.dropped))
+	if v.engine.LastBeatEpoch > 0 {
+		g(descBeat, v.engine.LastBeatEpoch)
 	}
-	g(descEngines, float64(s.Engine.Engines))
-	g(descPolling, float64(s.Engine.Polling))
-	g(descSnapAge, time.Since(s.GeneratedAt).Seconds())
-	if lag := s.Summary.ReplicaLagSeconds; lag != nil {
+	g(descEngines, float64(v.engine.Engines))
+	g(descPolling, float64(v.engine.Polling))
+	g(descSnapAge, time.Since(v.generatedAt).Seconds())
+	if lag := v.summary.ReplicaLagSeconds; lag != nil {
 		g(descLag, *lag)
 	}
 }
 
 // collectFleet renders the fleet totals.
-func (c *snapshotCollector) collectFleet(s *Snapshot, g func(*prometheus.Desc, float64, ...string)) {
-	orgs := map[Health]int{}
-	queues := map[Health]int{}
-	for i := range s.Orgs {
-		o := &s.Orgs[i]
-		orgs[o.Health]++
-		for j := range o.Queues {
-			queues[o.Queues[j].Health]++
-		}
-	}
+func collectFleet(v *metricsView, g func(*prometheus.Desc, float64, ...string)) {
 	for _, h := range []Health{HealthOK, HealthWarning, HealthCritical} {
-		g(descOrgs, float64(orgs[h]), string(h))
-		g(descQueues, float64(queues[h]), string(h))
+		g(descOrgs, float64(v.orgs[h]), string(h))
+		g(descQueues, float64(v.queues[h]), string(h))
 	}
-	sm := s.Summary
+	sm := v.summary
 	g(descStalledN, float64(sm.StalledQueues))
 	g(descBehindN, float64(sm.BehindQueues))
 	g(descStarvedN, float64(sm.StarvedQueues))
@@ -238,9 +270,11 @@ func (c *snapshotCollector) collectFleet(s *Snapshot, g func(*prometheus.Desc, f
 	g(descAssigned, float64(sm.Assigned5m))
 }
 
+// pickedQueue is a queue that gets series of its own, copied out of
+// its snapshot.
 type pickedQueue struct {
 	org string
-	q   *QueueHealth
+	q   QueueHealth
 }
 
 // queueSeries reports whether a queue gets series of its own under
@@ -278,11 +312,11 @@ func pickQueues(s *Snapshot, mode PerQueue, set Settings) ([]pickedQueue, int) {
 		for j := range o.Queues {
 			q := &o.Queues[j]
 			if mode == PerQueueAll {
-				out = append(out, pickedQueue{o.Org, q})
+				out = append(out, pickedQueue{o.Org, *q})
 				continue
 			}
 			if ok, r := queueSeries(q, set); ok {
-				out = append(out, pickedQueue{o.Org, q})
+				out = append(out, pickedQueue{o.Org, *q})
 				rank = append(rank, r)
 			}
 		}

@@ -2,9 +2,11 @@ package ops_test
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+	"weak"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -116,4 +118,33 @@ func TestMetricsQueueSeriesBound(t *testing.T) {
 	if all, dropped := ops.PickQueues(s, ops.PerQueueAll, settings()); len(all) != 10200 || dropped != 0 {
 		t.Fatalf("per_queue all: %d queues, %d dropped", len(all), dropped)
 	}
+}
+
+// TestMetricsKeepNoSnapshot: the monitor and the metrics keep nothing of
+// a snapshot but what a scrape exports. Once an observation is over, its
+// snapshot can be collected (a process over a large fleet would otherwise
+// hold the last whole snapshot while building the next), and a scrape
+// still exports the stalled queue it found.
+func TestMetricsKeepNoSnapshot(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		m := ops.NewMetrics(e.ops.Monitor, ops.MetricsOptions{})
+		eng := e.engine(router.PolicyQuarantine, nil)
+		e.org("o-stuck", 1, 5)
+		e.enqueue("o-stuck", "default", attrs(1), base)
+		e.clk.Set(at(2 * time.Minute))
+		e.beat(eng)
+		e.reachOnly("o-stuck")
+		w := weak.Make(e.observe(e.ops.Monitor))
+		for i := 0; i < 5 && w.Value() != nil; i++ {
+			runtime.GC()
+		}
+		if w.Value() != nil {
+			t.Fatal("the last snapshot is still reachable after its observation")
+		}
+		fams, err := m.Registry().Gather()
+		e.must(err)
+		if got := queueSeriesOf(fams); len(got) != 1 || got[0] != "o-stuck/default" {
+			t.Fatalf("queues with series: %v, want the stalled o-stuck/default", got)
+		}
+	})
 }

@@ -621,8 +621,8 @@ type Monitor struct {
 	log      *slog.Logger
 	desc     string
 
-	mu   sync.Mutex
-	last *Snapshot
+	mu     sync.Mutex
+	onSnap []func(*Snapshot)
 }
 
 // NewMonitor builds a monitor.
@@ -650,18 +650,32 @@ func (m *Monitor) Snapshot(ctx context.Context, org string) (*Snapshot, error) {
 		snap.Store = m.desc
 	}
 	if org == "" {
-		m.mu.Lock()
-		m.last = snap
-		m.mu.Unlock()
+		m.tell(snap)
 	}
 	return snap, nil
 }
 
-// Last returns the most recent full snapshot, or nil.
-func (m *Monitor) Last() *Snapshot {
+// OnSnapshot has f called with every full snapshot the monitor takes
+// (Observe, and Snapshot of every org), once it is evaluated and its
+// transitions recorded. The monitor itself keeps no snapshot between
+// observations: whoever needs one later keeps only what it needs of it
+// (the metrics keep what they export), so that a process never holds a
+// whole fleet's last snapshot while it builds the next. f must not keep
+// the snapshot.
+func (m *Monitor) OnSnapshot(f func(*Snapshot)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.last
+	m.onSnap = append(m.onSnap, f)
+}
+
+// tell passes a full snapshot to the OnSnapshot functions.
+func (m *Monitor) tell(snap *Snapshot) {
+	m.mu.Lock()
+	fs := m.onSnap
+	m.mu.Unlock()
+	for _, f := range fs {
+		f(snap)
+	}
 }
 
 // Observe builds a full snapshot and records stall transitions.
@@ -679,9 +693,7 @@ func (m *Monitor) Observe(ctx context.Context) (*Snapshot, error) {
 	if snap.Database == nil || !snap.Database.Viewer {
 		m.recordTransitions(ctx, snap)
 	}
-	m.mu.Lock()
-	m.last = snap
-	m.mu.Unlock()
+	m.tell(snap)
 	return snap, nil
 }
 
