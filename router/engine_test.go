@@ -39,6 +39,8 @@ type fakeStore struct {
 	route      map[string]routeFunc
 	calls      map[string][]fakeCall
 	heartbeats []router.Heartbeat
+	maintains  int
+	maintain   func() // called by Maintain, when set
 	notify     chan string
 	changed    chan struct{}
 	// Notifications: the first subscribeErrs subscriptions fail; with
@@ -169,8 +171,17 @@ func (f *fakeStore) Backlog(ctx context.Context) ([]router.OrgBacklog, error) {
 	return out, nil
 }
 
-// Maintain is called with every heartbeat; the fake has nothing to fold.
-func (f *fakeStore) Maintain(ctx context.Context) error { return nil }
+// Maintain counts its calls; the fake has nothing to fold.
+func (f *fakeStore) Maintain(ctx context.Context) error {
+	f.mu.Lock()
+	f.maintains++
+	hook := f.maintain
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return nil
+}
 
 func (f *fakeStore) ResumeExpired(ctx context.Context, now time.Time, actor router.Actor) ([]router.QueueRef, error) {
 	return nil, ctx.Err()
@@ -1104,4 +1115,34 @@ func TestRouteTurnPagesPastUnmatchedHeadWhileAnotherQueueAssigns(t *testing.T) {
 	}
 	t.Fatalf("item %d in queue lo starved: 5 turns of %d batches never paged past lo's 4 unmatched head items, "+
 		"because queue hi assigned something in every batch", target, cfg.MaxBatchesPerTurn)
+}
+
+// TestSlowMaintenanceIsSpaced: a store maintenance that takes long is not
+// run before every heartbeat (it kept a database core busy over a large
+// fleet); heartbeats go on at their interval meanwhile.
+func TestSlowMaintenanceIsSpaced(t *testing.T) {
+	f := newFake(router.RealClock{}, "o1")
+	f.noWakeups = true
+	f.maintain = func() { time.Sleep(30 * time.Millisecond) }
+	cfg := engineConfig(router.RealClock{})
+	cfg.HeartbeatInterval = 10 * time.Millisecond
+	cfg.PollInterval = time.Hour
+	e := router.NewEngine(f, cfg)
+	stop := startRun(t, e)
+	f.waitFor(t, "three maintenances", func() bool { return f.maintainCount() >= 3 })
+	stop()
+	f.mu.Lock()
+	beats, maintains := len(f.heartbeats), f.maintains
+	f.mu.Unlock()
+	// Each maintenance (30 ms or more) is followed by at least four times
+	// as long without one: several heartbeats, 10 ms apart.
+	if beats < 2*maintains {
+		t.Fatalf("%d maintenances for %d heartbeats: maintenance ran before (nearly) every heartbeat", maintains, beats)
+	}
+}
+
+func (f *fakeStore) maintainCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.maintains
 }
