@@ -293,7 +293,7 @@ var keys = []keyDef{
 		"This many quarantined items or more make a warning; 0 disables the warning.",
 		func(c *Config) *int { return &c.Health.QuarantineWarn }),
 	durKey("health.interval", time.Second, durRule{min: 100 * time.Millisecond},
-		"How often the health monitor takes a snapshot; a slow snapshot (a large fleet) spaces out the next, so that observing takes at most a fifth of the time.",
+		"How often the health monitor takes a snapshot; a slow snapshot (a large fleet) spaces out the next, so that observing takes at most a fifth of the time, but by no more than half of health.stall_after.",
 		func(c *Config) *time.Duration { return &c.Health.Interval }),
 	durKey("health.max_replica_lag", 30*time.Second, positive,
 		"Reads from a replica (or a standby) further behind than this make health a warning, and check exit 1.",

@@ -17,3 +17,6 @@ func PickQueues(s *Snapshot, mode PerQueue, set Settings) (picked []string, drop
 func EvaluateReleasing(raw *router.StoreSnapshot, s Settings) *Snapshot {
 	return evaluate(raw, s, true)
 }
+
+// ObserveWait exposes how long the monitor waits between observations.
+var ObserveWait = observeWait
