@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"sync"
 
 	"github.com/routeops/routeops/ops"
 )
@@ -72,7 +73,13 @@ func encodeOrgs(w io.Writer, orgs []ops.OrgHealth) error {
 	work := make(chan *job)
 	inOrder := make(chan *job, 2*workers)
 	done := make(chan struct{})
-	defer close(done)
+	var wg sync.WaitGroup
+	// On an early return (a failed write), stop handing out chunks and
+	// wait for the workers, so that none reads orgs after this returns.
+	defer func() {
+		close(done)
+		wg.Wait()
+	}()
 	go func() {
 		defer close(work)
 		defer close(inOrder)
@@ -91,13 +98,13 @@ func encodeOrgs(w io.Writer, orgs []ops.OrgHealth) error {
 		}
 	}()
 	for range workers {
-		go func() {
+		wg.Go(func() {
 			for j := range work {
 				b, err := encodeOrgRange(orgs, j.from, j.to)
 				j.err = err
 				j.out <- b
 			}
-		}()
+		})
 	}
 	for j := range inOrder {
 		b := <-j.out

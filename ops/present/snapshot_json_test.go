@@ -2,6 +2,7 @@ package present_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -46,5 +47,31 @@ func TestSnapshotJSONIsJSON(t *testing.T) {
 		if got.String() != want.String() {
 			t.Fatalf("%d orgs: streamed JSON differs:\n got %s\nwant %s", n, got.String(), want.String())
 		}
+	}
+}
+
+// failAfter fails every write after the first n bytes.
+type failAfter struct{ n int }
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if f.n -= len(p); f.n < 0 {
+		return 0, errors.New("broken pipe")
+	}
+	return len(p), nil
+}
+
+// TestSnapshotJSONStopsOnWriteError: a failed write (a closed pipe) ends
+// the document with the error, and no encoder still reads the snapshot
+// once SnapshotJSON has returned (the race detector sees the writes below).
+func TestSnapshotJSONStopsOnWriteError(t *testing.T) {
+	s := &ops.Snapshot{GeneratedAt: time.Date(2026, 11, 28, 15, 4, 5, 0, time.UTC)}
+	for i := range 5000 {
+		s.Orgs = append(s.Orgs, ops.OrgHealth{Org: fmt.Sprintf("org-%05d", i), Health: ops.HealthOK, Queues: []ops.QueueHealth{{Queue: "q"}}})
+	}
+	if err := present.SnapshotJSON(&failAfter{n: 100 << 10}, s); err == nil {
+		t.Fatal("a failed write was not reported")
+	}
+	for i := range s.Orgs {
+		s.Orgs[i].Org = "" // the caller owns the snapshot again
 	}
 }
