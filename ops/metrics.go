@@ -216,8 +216,12 @@ func (c *snapshotCollector) keep(s *Snapshot) {
 		v.summary.ReplicaLagSeconds = &l
 	}
 	c.mu.Lock()
-	c.view = v
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	// Two snapshots taken at once (a console's refresh and its monitor)
+	// may finish out of order: the newer one stays.
+	if c.view == nil || !v.generatedAt.Before(c.view.generatedAt) {
+		c.view = v
+	}
 }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
