@@ -457,9 +457,12 @@ func (e *Engine) Beat(ctx context.Context, stopped bool) error {
 // routed since the last one; over 50,000 orgs in a backlog that took about
 // 1.8 s, and run before every heartbeat it kept a database core busy half
 // the time (pg_stat_statements: 5.5 s of the first 12 s of a drain), slowing
-// the routing it follows. Nothing depends on its pace but how much the
-// monitor's snapshot reads directly (counts not yet folded, queues not yet
-// refreshed), so a larger fleet is maintained less often.
+// the routing it follows. Nothing depends on its pace for correctness,
+// only how much the readers of the summaries read directly: the monitor's
+// snapshot and the engine's own Backlog add the count deltas not yet
+// folded, and the snapshot probes the queues not yet refreshed. Both grow
+// at most with the number of queues touched, so a larger fleet is
+// maintained less often.
 const maintainShare = 5
 
 func (e *Engine) startHeartbeats(ctx context.Context) func() {
