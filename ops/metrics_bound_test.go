@@ -148,3 +148,33 @@ func TestMetricsKeepNoSnapshot(t *testing.T) {
 		}
 	})
 }
+
+// TestMetricsKeepTheNewerView: two snapshots that finish out of order (a
+// console's refresh and its monitor) leave the newer one's view in place.
+func TestMetricsKeepTheNewerView(t *testing.T) {
+	m := ops.NewMetrics(nil, ops.MetricsOptions{})
+	snap := func(at time.Time, stalled bool) *ops.Snapshot {
+		q := ops.QueueHealth{Queue: "q", Health: ops.HealthOK}
+		if stalled {
+			q = ops.QueueHealth{Queue: "q", Health: ops.HealthCritical, Stalled: true, StallCause: router.CauseUnknown, Depth: 1}
+		}
+		return &ops.Snapshot{GeneratedAt: at, Orgs: []ops.OrgHealth{{Org: "o", Health: q.Health, Queues: []ops.QueueHealth{q}}}}
+	}
+	ops.MetricsKeep(m, snap(base.Add(time.Minute), true))
+	ops.MetricsKeep(m, snap(base, false)) // older, finishing last
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := queueSeriesOf(fams); len(got) != 1 || got[0] != "o/q" {
+		t.Fatalf("queues with series: %v, want the newer snapshot's stalled o/q", got)
+	}
+	ops.MetricsKeep(m, snap(base.Add(2*time.Minute), false)) // newer: replaces
+	fams, err = m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := queueSeriesOf(fams); len(got) != 0 {
+		t.Fatalf("queues with series: %v, want none after the newest snapshot", got)
+	}
+}
