@@ -346,7 +346,7 @@ func (e *Engine) RunUntilIdle(ctx context.Context) (PassResult, error) {
 	stopHB := e.startHeartbeats(ctx)
 	defer stopHB()
 	var total PassResult
-	failures := 0
+	failures, idlePasses := 0, 0
 	for {
 		p, err := e.Pass(ctx)
 		total.Orgs = p.Orgs
@@ -386,11 +386,13 @@ func (e *Engine) RunUntilIdle(ctx context.Context) (PassResult, error) {
 		if p.Progress() {
 			// Work got done: go again at once; orgs that are backing off are
 			// skipped until their backoff ends, so they slow no one.
+			idlePasses = 0
 			continue
 		}
 		// Nothing moved, but some org is busy elsewhere or backing off:
-		// wait for the earliest retry (or a moment for a busy org).
-		d := 50 * time.Millisecond
+		// wait for the earliest retry, or a while for a busy org.
+		idlePasses++
+		d := busyWait(idlePasses)
 		if next, ok := e.nextRetry(); ok {
 			if w := next.Sub(e.cfg.Clock.Now()); w > d {
 				d = w
@@ -403,6 +405,22 @@ func (e *Engine) RunUntilIdle(ctx context.Context) (PassResult, error) {
 }
 
 // nextRetry is the earliest time an org backing off may be tried again.
+// busyWait is how long RunUntilIdle waits after its n-th pass in a row
+// that moved nothing while some org was busy elsewhere: 50 ms, doubling up
+// to 1 s, with jitter (0.5-1.5x). Two engines draining one database each
+// find orgs the other is routing; passes run back to back at a fixed pace
+// kept colliding, so that neither ever saw a pass without a busy org and
+// neither went idle. Waits that grow and differ let one engine make a
+// whole pass while the other waits.
+func busyWait(n int) time.Duration {
+	d := 50 * time.Millisecond
+	for i := 1; i < n && d < time.Second; i++ {
+		d *= 2
+	}
+	d = min(d, time.Second)
+	return time.Duration(float64(d) * (0.5 + rand.Float64()))
+}
+
 func (e *Engine) nextRetry() (time.Time, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
