@@ -112,6 +112,17 @@ type ImpactOrg struct {
 	QuarantinedItems, RepairedItems []ImpactItem
 }
 
+// QueueRow finds or adds queue q's row in the org's report.
+func (o *ImpactOrg) QueueRow(q string) *ImpactQueue {
+	for i := range o.Queues {
+		if o.Queues[i].Queue == q {
+			return &o.Queues[i]
+		}
+	}
+	o.Queues = append(o.Queues, ImpactQueue{Queue: q})
+	return &o.Queues[len(o.Queues)-1]
+}
+
 // ImpactQueue is one queue's part of the report.
 type ImpactQueue struct {
 	Queue string

@@ -67,7 +67,7 @@ func (s *Store) impactMoved(req router.ImpactRequest, since, until time.Time, or
 		}
 		seen[k] = true
 		o := org(e.OrgID)
-		q := impactQueue(o, it.QueueID)
+		q := o.QueueRow(it.QueueID)
 		if e.Kind == router.EventQuarantined {
 			q.Quarantined++
 			o.Quarantined++
@@ -96,16 +96,6 @@ func (s *Store) impactMoved(req router.ImpactRequest, since, until time.Time, or
 			o.RepairedItems = l
 		}
 	}
-}
-
-func impactQueue(o *router.ImpactOrg, q string) *router.ImpactQueue {
-	for i := range o.Queues {
-		if o.Queues[i].Queue == q {
-			return &o.Queues[i]
-		}
-	}
-	o.Queues = append(o.Queues, router.ImpactQueue{Queue: q})
-	return &o.Queues[len(o.Queues)-1]
 }
 
 // impactStalls pairs each stall_detected with its queue's next stall event.

@@ -124,7 +124,7 @@ func (s *Store) impactMoved(ctx context.Context, tx pgx.Tx, orgCond string, args
 		}
 		oo := org(o)
 		if qn == 1 {
-			qq := impactQueue(oo, q)
+			qq := oo.QueueRow(q)
 			if kind == router.EventQuarantined {
 				qq.Quarantined, oo.Quarantined = int(n), oo.Quarantined+int(n)
 			} else {
@@ -141,17 +141,6 @@ func (s *Store) impactMoved(ctx context.Context, tx pgx.Tx, orgCond string, args
 		}
 	}
 	return rows.Err()
-}
-
-// impactQueue finds or adds a queue's row in an org's report.
-func impactQueue(o *router.ImpactOrg, q string) *router.ImpactQueue {
-	for i := range o.Queues {
-		if o.Queues[i].Queue == q {
-			return &o.Queues[i]
-		}
-	}
-	o.Queues = append(o.Queues, router.ImpactQueue{Queue: q})
-	return &o.Queues[len(o.Queues)-1]
 }
 
 // impactStalls pairs each stall_detected with the queue's next stall
