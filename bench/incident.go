@@ -115,7 +115,7 @@ func (s *scenario) measureSelectors(ctx context.Context, st router.Store, seedAt
 		{"attr_gold_any_state", router.ItemSelector{Attrs: gold}},
 		{"broken", router.ItemSelector{RevisionHealth: router.RevisionBroken, Scope: router.ScopeLive}},
 		{"revision", router.ItemSelector{Revision: revision}},
-		{"ids_100", router.ItemSelector{IDs: ids(some)}},
+		{"ids_100", router.ItemSelector{IDs: router.ItemIDs(some)}},
 	}
 	for _, c := range cases {
 		var n int
@@ -144,14 +144,6 @@ func (s *scenario) measureSelectors(ctx context.Context, st router.Store, seedAt
 	return nil
 }
 
-func ids(items []router.WorkItem) []int64 {
-	out := make([]int64, len(items))
-	for i, it := range items {
-		out[i] = it.ID
-	}
-	return out
-}
-
 // measureBulk times bulk quarantine and release of up to 5,000 waiting
 // items in batches of 500, and single quarantines for comparison.
 func (s *scenario) measureBulk(ctx context.Context, st router.Store) error {
@@ -162,7 +154,7 @@ func (s *scenario) measureBulk(ctx context.Context, st router.Store) error {
 	if err != nil {
 		return err
 	}
-	planned := ids(items)
+	planned := router.ItemIDs(items)
 	const batch = 500
 	run := func(op string, quarantine bool) (float64, error) {
 		t := time.Now()

@@ -206,6 +206,15 @@ type WorkItem struct {
 	JournalOversized bool `json:"journal_oversized,omitempty"`
 }
 
+// ItemIDs lists the items' ids, in order.
+func ItemIDs(items []WorkItem) []int64 {
+	out := make([]int64, len(items))
+	for i, it := range items {
+		out[i] = it.ID
+	}
+	return out
+}
+
 // Revision is an immutable set of routing attributes for one item.
 type Revision struct {
 	OrgID      string    `json:"org"`

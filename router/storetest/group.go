@@ -72,8 +72,8 @@ func testRouteOrgsEach(t *testing.T, s router.Store) {
 		if r.Busy || r.Claimed != 3 || r.Assigned != 3 || r.FreeCapacity != 10 || r.Queues["q"].Claimed != 3 {
 			t.Fatalf("result %d (%s) = %+v", i, org, r)
 		}
-		if !slices.Equal(seen[org], ids(items[org])) {
-			t.Fatalf("%s claimed %v, want %v", org, seen[org], ids(items[org]))
+		if !slices.Equal(seen[org], router.ItemIDs(items[org])) {
+			t.Fatalf("%s claimed %v, want %v", org, seen[org], router.ItemIDs(items[org]))
 		}
 		for _, it := range items[org] {
 			if got := f.item(it.ID); got.State != router.StateAssigned || got.AgentID != "a1" {
@@ -170,7 +170,7 @@ func testRouteOrgsLimits(t *testing.T, s router.Store) {
 	if err != nil {
 		t.Fatalf("RouteOrgs: %v", err)
 	}
-	want := map[string][]int64{"g1": ids(items["g1"][:1]), "g2": ids(items["g2"][2:4])}
+	want := map[string][]int64{"g1": router.ItemIDs(items["g1"][:1]), "g2": router.ItemIDs(items["g2"][2:4])}
 	for _, org := range []string{"g1", "g2", "g3"} {
 		if !slices.Equal(claimed[org], want[org]) {
 			t.Fatalf("%s claimed %v, want %v", org, claimed[org], want[org])

@@ -54,7 +54,7 @@ func testListItems(t *testing.T, s router.Store) {
 		{router.ItemFilter{Org: "nope"}, nil},
 	}
 	for _, tc := range cases {
-		got := ids(f.listItems(tc.flt))
+		got := router.ItemIDs(f.listItems(tc.flt))
 		if !equalInt64(got, sortedInt64(tc.want)) {
 			t.Fatalf("ListItems(%+v) = %v, want %v (by id)", tc.flt, got, sortedInt64(tc.want))
 		}
@@ -104,8 +104,8 @@ func testListItemsPagination(t *testing.T, s router.Store) {
 	if !equalInt64(got, want) || pages != 3 {
 		t.Fatalf("paged ids %v in %d pages, want %v in 3 pages", got, pages, want)
 	}
-	if tail := f.listItems(router.ItemFilter{Org: "o1", AfterID: want[4], Limit: 100}); !equalInt64(ids(tail), want[5:]) {
-		t.Fatalf("ListItems after %d = %v, want %v", want[4], ids(tail), want[5:])
+	if tail := f.listItems(router.ItemFilter{Org: "o1", AfterID: want[4], Limit: 100}); !equalInt64(router.ItemIDs(tail), want[5:]) {
+		t.Fatalf("ListItems after %d = %v, want %v", want[4], router.ItemIDs(tail), want[5:])
 	}
 }
 

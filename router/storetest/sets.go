@@ -213,7 +213,7 @@ func testSelectorFilters(t *testing.T, s router.Store) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got = ids(page)
+			got = router.ItemIDs(page)
 		}
 		if !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
 			t.Errorf("%s: SelectItems = %v, want %v", tc.name, got, want)
@@ -251,7 +251,7 @@ func testSelectorPaging(t *testing.T, s router.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, ids(page)...)
+		got = append(got, router.ItemIDs(page)...)
 		if len(page) < sel.Limit {
 			break
 		}
@@ -463,7 +463,7 @@ func selectedIDs(f *fx, sel router.ItemSelector) []int64 {
 	if err != nil {
 		f.t.Fatalf("SelectItems(%+v): %v", sel, err)
 	}
-	return ids(page)
+	return router.ItemIDs(page)
 }
 
 func testBulkRepair(t *testing.T, s router.Store) {

@@ -579,14 +579,6 @@ func normSkills(s []string) []string {
 	return s
 }
 
-func ids(items []router.WorkItem) []int64 {
-	out := make([]int64, len(items))
-	for i, it := range items {
-		out[i] = it.ID
-	}
-	return out
-}
-
 func claimedIDs(b *router.Batch) []int64 {
 	out := make([]int64, len(b.Items))
 	for i, ci := range b.Items {
